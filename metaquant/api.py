@@ -1,0 +1,113 @@
+"""High-level Python API: one call per question, shared by the CLI and reports.
+
+>>> import metaquant as mq
+>>> res = mq.api.fit("ssm2025", "accuracy", method="reml", missing_vi="drop")  # doctest: +SKIP
+>>> res["estimate"], res["label_code"]  # doctest: +SKIP
+
+Engines are imported lazily so that classical fits never pay PyMC's import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import schema, scale
+from .effects import compute_effects, for_property, handle_unknown_vi, moderator_matrix, pct_from_log
+from .errors import InputError
+from .io import load
+
+FREQUENTIST_METHODS = ("fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "he")
+BAYES_METHODS = ("bayes", "exact")
+METHODS = BAYES_METHODS + FREQUENTIST_METHODS
+
+
+def effect_table(data="ssm2025", *, measure: str = "ROM", include_confounded: bool = False):
+    """Load evidence (dataset names, files or a list) and compute effect sizes."""
+    return compute_effects(load(data, include_confounded=include_confounded), measure=measure)
+
+
+def _thresholds(prop: str, thresholds: Sequence[float] | None):
+    return scale.validate_thresholds(thresholds) if thresholds else schema.get_property(prop).thresholds
+
+
+def fit_frequentist(table, *, method="reml", test="z", moderators=(), missing_vi="refuse", level=95.0,
+                    thresholds=None) -> dict:
+    """Classical pooling of one property's effect table (metafor's ``rma``).
+
+    Returns the engine's dictionary plus ``property``, ``k_total``,
+    ``pct``/``pct_ci_low``/``pct_ci_high``/``pct_pi_low``/``pct_pi_high`` (relative
+    improvement in %), the SSM ``label_code`` of the point estimate and ``notes``.
+    """
+    from . import frequentist
+
+    prop = schema.get_property(table["property"].iloc[0])
+    pooled, note = handle_unknown_vi(table, missing_vi, engine=f"the {method.upper()} estimator")
+    X, names = moderator_matrix(pooled, list(moderators))
+    try:
+        res = frequentist.rma(
+            pooled["yi"].to_numpy(float), pooled["vi"].to_numpy(float), method=method.upper(), test=test,
+            mods=X if names else None, mod_names=names or None, level=level,
+        )
+    except ValueError as exc:
+        raise InputError(f"{prop.name}: {exc}") from None
+    out = res.to_dict()
+    hib = prop.higher_is_better
+    out.update(property=prop.name, k_total=len(table), n_studies=int(pooled["study"].nunique()))
+    for key, src in (("pct", "estimate"), ("pct_ci_low", "ci_low"), ("pct_ci_high", "ci_high"),
+                     ("pct_pi_low", "pi_low"), ("pct_pi_high", "pi_high")):
+        v = out.get(src)
+        out[key] = None if v is None else float(pct_from_log(v, hib))
+    if not names:
+        code = scale.label_from_pct(out["pct"], _thresholds(prop.name, thresholds))
+        out.update(label_code=code, label=scale.label_name(code))
+    out["notes"] = [note] if note else []
+    return out
+
+
+def fit_bayes(table, *, method="bayes", moderators=(), thresholds=None, **kw):
+    """Bayesian pooling (``method="bayes"``: PyMC; ``"exact"``: quadrature). Returns the result object."""
+    from . import bayes
+
+    th = _thresholds(table["property"].iloc[0], thresholds)
+    if method == "exact":
+        if moderators:
+            raise InputError("the exact engine fits the random-effects model without moderators",
+                             expected="--method bayes for meta-regression")
+        missing_vi = kw.pop("missing_vi", "refuse")
+        pooled, note = handle_unknown_vi(table, missing_vi, engine="the exact engine")
+        keep = {k: v for k, v in kw.items() if k in ("priors",)}
+        res = bayes.fit_exact(pooled, thresholds=th, **keep)
+        if note:
+            res.warnings.append(note) if hasattr(res, "warnings") else None
+        return res
+    kw.pop("missing_vi", None)
+    return bayes.fit(table, moderators=list(moderators) or None, thresholds=th, **kw)
+
+
+def fit(data="ssm2025", prop="accuracy", *, method="bayes", measure="ROM", include_confounded=False, **kw):
+    """Load, compute effects and fit one property; a JSON-ready dictionary."""
+    table = for_property(effect_table(data, measure=measure, include_confounded=include_confounded), prop)
+    if method in FREQUENTIST_METHODS:
+        return fit_frequentist(table, method=method, **kw)
+    if method in BAYES_METHODS:
+        return fit_bayes(table, method=method, **kw).to_dict()
+    raise InputError(f"unknown method {method!r}", expected=" | ".join(METHODS))
+
+
+def clean(obj):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [clean(v) for v in obj.tolist()]
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return None if not np.isfinite(obj) else float(obj)
+    return obj

@@ -1,0 +1,325 @@
+"""Effect sizes oriented so that positive always means "quantization helps".
+
+Three measures, as metafor's ``escalc`` defines them, with the quantized arm
+as group 1 and the baseline as group 2 for a higher-is-better property (the
+arms swap for lower-is-better properties, so the sign flips):
+
+``ROM`` (log response ratio, the default)
+    yi = ln(q / b)  (higher is better) or ln(b / q) (lower is better);
+    vi = sd_q² / (n_q q²) + sd_b² / (n_b b²)  (delta method).
+``SMD`` (Hedges' g)
+    yi = J·(m1 - m2)/s_pooled with the exact small-sample factor
+    J = Γ(m/2) / (√(m/2) Γ((m-1)/2)), m = n1 + n2 - 2;
+    vi = 1/n1 + 1/n2 + yi² / (2 (n1 + n2)).
+``MD`` (raw mean difference)
+    yi = m1 - m2; vi = sd1²/n1 + sd2²/n2.
+
+Summary-form rows (``improvement_pct`` = mean relative improvement RI in %,
+``improvement_sd`` its sd over ``n_units`` units) convert to the log ratio as
+yi = ln(1 + RI/100) (higher is better) or -ln(1 - RI/100) (lower is better),
+with the delta-method variance vi = (sd / (100 ± RI))² / n_units.
+
+A row whose sampling variance cannot be computed (a single observation, no
+spread, or a spread of exactly zero) is kept with ``vi = NaN`` and
+``vi_known = False`` and a reason in ``vi_note``.  What each engine does with
+such rows is documented in ``docs/methods/``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from . import schema
+from .errors import InputError
+from .io import Evidence
+
+MEASURES = ("ROM", "SMD", "MD")
+
+#: Columns carried from the evidence into the effect table (moderators, context).
+CARRIED = (
+    "bits", "act_bits", "technique", "granularity", "hardware", "model", "task",
+    "baseline_precision", "quant_precision", "baseline_group", "study_belief",
+    "metric", "unit", "provenance",
+)  # fmt: skip
+
+EFFECT_COLUMNS = (
+    "study", "comparison", "property", "metric_class", "higher_is_better", "measure",
+    "yi", "vi", "vi_known", "vi_note", "pct", "pct_sd", "pct_iqr", "n_units",
+) + CARRIED + ("confounded", "source_file", "source_row")  # fmt: skip
+
+
+def pct_from_log(y, higher_is_better: bool):
+    """Relative improvement in % (+ = better) from an oriented log ratio.
+
+    ``100 (e^y - 1)`` for higher-is-better properties, ``100 (1 - e^-y)`` for
+    lower-is-better ones (where RI = (b - q)/b and y = ln(b/q)).
+    """
+    y = np.asarray(y, dtype=float)
+    out = 100.0 * np.expm1(y) if higher_is_better else -100.0 * np.expm1(-y)
+    return out if out.ndim else float(out)
+
+
+def log_from_pct(pct, higher_is_better: bool):
+    """Oriented log ratio from a relative improvement in % (inverse of :func:`pct_from_log`)."""
+    p = np.asarray(pct, dtype=float) / 100.0
+    out = np.log1p(p) if higher_is_better else -np.log1p(-p)
+    return out if out.ndim else float(out)
+
+
+def dlog_dpct(pct, higher_is_better: bool):
+    """Derivative of the oriented log ratio with respect to RI (per percent)."""
+    p = np.asarray(pct, dtype=float)
+    return 1.0 / (100.0 + p) if higher_is_better else 1.0 / (100.0 - p)
+
+
+def hedges_j(m):
+    """Exact bias-correction factor of Hedges' g (metafor ``.cmicalc``)."""
+    m = np.asarray(m, dtype=float)
+    return np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
+
+
+def _comparison_ids(df: pd.DataFrame) -> list[str]:
+    ids = []
+    for i, r in enumerate(df.to_dict("records")):
+        if r.get("comparison"):
+            ids.append(f"{r['study']}|{r['comparison']}")
+        elif r.get("quant_precision"):
+            ids.append(f"{r['study']}|{r['quant_precision']}")
+        else:
+            ids.append(f"{r['study']}|row{r.get('source_row', i + 1)}")
+    return ids
+
+
+def _err(row, col, msg, expected=None):
+    return InputError(msg, path=row["source_file"], row=int(row["source_row"]), column=col, expected=expected)
+
+
+def _measurement_effect(r: dict, measure: str, hib: bool) -> tuple[float, float, str | None, float]:
+    b, q = r["baseline_mean"], r["quant_mean"]
+    sb, sq = r.get("baseline_sd", np.nan), r.get("quant_sd", np.nan)
+    nb, nq = r.get("baseline_n", np.nan), r.get("quant_n", np.nan)
+    # group 1 = quantized, group 2 = baseline for higher-is-better; swapped otherwise
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.float64(100.0) * (q - b) / b if hib else np.float64(100.0) * (b - q) / b
+    spread_known = not (np.isnan(sb) or np.isnan(sq) or np.isnan(nb) or np.isnan(nq))
+    note = None
+    if measure == "ROM":
+        if b <= 0:
+            raise _err(r, "baseline_mean", f"baseline {b:g} is not positive, so a ratio is undefined",
+                       "a positive baseline for the log response ratio (or use --measure MD)")
+        if q <= 0:
+            raise _err(r, "quant_mean", f"value {q:g} is not positive, so a ratio is undefined",
+                       "a positive value for the log response ratio (or use --measure MD)")
+        yi = np.log(q / b) if hib else np.log(b / q)
+        if spread_known:
+            vi = sq**2 / (nq * q**2) + sb**2 / (nb * b**2)
+        else:
+            vi, note = np.nan, "no spread (sd and n) reported"
+    else:
+        m1, m2, s1, s2, n1, n2 = (q, b, sq, sb, nq, nb) if hib else (b, q, sb, sq, nb, nq)
+        if not spread_known:
+            raise _err(r, "baseline_sd" if np.isnan(sb) else "quant_sd", "a spread is needed for " + measure,
+                       "sd and n on both arms (or use the log response ratio)")
+        if measure == "MD":
+            yi, vi = m1 - m2, s1**2 / n1 + s2**2 / n2
+        else:  # SMD
+            if n1 + n2 - 2 < 1 or min(n1, n2) < 2:
+                raise _err(r, "baseline_n" if nb < 2 else "quant_n", "a study with one run cannot give a standardised "
+                           "mean difference", "n >= 2 on both arms")
+            sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+            if sp == 0:
+                raise _err(r, "baseline_sd", "pooled sd is zero, so the SMD is undefined", "a positive spread")
+            yi = float(hedges_j(n1 + n2 - 2)) * (m1 - m2) / sp
+            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+    if not np.isnan(vi) and vi == 0:
+        vi, note = np.nan, "zero spread: sampling variance is 0"
+    return float(yi), float(vi), note, float(pct)
+
+
+def _summary_effect(r: dict, measure: str, hib: bool) -> tuple[float, float, str | None, float]:
+    pct = r["improvement_pct"]
+    if measure != "ROM":
+        raise _err(r, "improvement_pct", f"summary-form rows support only the log response ratio, not {measure}",
+                   "--measure ROM")
+    if (hib and pct <= -100) or (not hib and pct >= 100):
+        raise _err(r, "improvement_pct", f"relative improvement {pct:g}% implies a quantized value <= 0",
+                   "a value above -100 (higher is better) or below 100 (lower is better)")
+    yi = float(log_from_pct(pct, hib))
+    sd, n = r.get("improvement_sd", np.nan), r.get("n_units", np.nan)
+    if np.isnan(sd) or np.isnan(n) or n < 2:
+        return yi, np.nan, "single observation: no spread" if (np.isnan(n) or n < 2) else "no spread reported", pct
+    if sd == 0:
+        return yi, np.nan, "zero spread: sampling variance is 0", pct
+    return yi, float((sd * dlog_dpct(pct, hib)) ** 2 / n), None, pct
+
+
+def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> pd.DataFrame:
+    """The effect table: one oriented effect size per row of the evidence.
+
+    Parameters
+    ----------
+    evidence : Evidence or DataFrame
+        Validated rows (:func:`metaquant.io.load`).
+    measure : {"ROM", "SMD", "MD"}
+        Effect-size measure for measurement rows.  Summary rows support ROM
+        only; effect rows are taken as given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``EFFECT_COLUMNS``; ``pct`` is the relative improvement in %
+        (as reported for summary rows; from the means for measurement rows;
+        ``pct_from_log(yi)`` for effect rows).
+    """
+    measure = measure.upper()
+    if measure not in MEASURES:
+        raise InputError(f"unknown effect-size measure {measure!r}", expected=" or ".join(MEASURES))
+    df = evidence.data if isinstance(evidence, Evidence) else evidence
+    rows = []
+    for r in df.to_dict("records"):
+        prop = schema.get_property(r["property"])
+        hib = prop.higher_is_better
+        form = r["form"]
+        pct_sd = pct_iqr = n_units = np.nan
+        if form == "effects":
+            yi, vi, note, pct = float(r["yi"]), float(r["vi"]), None, float(pct_from_log(r["yi"], hib))
+        elif form == "measurements":
+            yi, vi, note, pct = _measurement_effect(r, measure, hib)
+            n_units = r.get("quant_n", np.nan)
+        else:
+            yi, vi, note, pct = _summary_effect(r, measure, hib)
+            pct_sd, pct_iqr, n_units = (r.get("improvement_sd", np.nan), r.get("improvement_iqr", np.nan),
+                                        r.get("n_units", np.nan))
+        out = {
+            "study": r["study"],
+            "property": prop.name,
+            "metric_class": prop.metric_class,
+            "higher_is_better": hib,
+            "measure": measure if form != "effects" else "given",
+            "yi": yi,
+            "vi": vi,
+            "vi_known": bool(np.isfinite(vi)),
+            "vi_note": note,
+            "pct": pct,
+            "pct_sd": pct_sd,
+            "pct_iqr": pct_iqr,
+            "n_units": n_units,
+            "confounded": bool(r.get("confounded") or False),
+            "source_file": r["source_file"],
+            "source_row": int(r["source_row"]),
+        }
+        for c in CARRIED:
+            out[c] = r.get(c, np.nan if c in ("bits", "act_bits", "study_belief") else None)
+        rows.append(out)
+    tab = pd.DataFrame(rows)
+    tab.insert(1, "comparison", _comparison_ids(df))
+    for c in ("bits", "act_bits", "study_belief", "pct_sd", "pct_iqr", "n_units"):
+        tab[c] = pd.to_numeric(tab[c], errors="coerce").astype(float)
+    return tab[list(EFFECT_COLUMNS)]
+
+
+def for_property(table: pd.DataFrame, prop: str) -> pd.DataFrame:
+    """Rows of one property (accepts aliases); a clear error when there are none."""
+    name = schema.get_property(prop).name
+    sub = table[table["property"] == name].reset_index(drop=True)
+    if sub.empty:
+        have = ", ".join(sorted(table["property"].unique()))
+        raise InputError(f"no rows for property {name!r}", expected=f"one of: {have}")
+    return sub
+
+
+MISSING_VI_POLICIES = ("refuse", "drop", "impute-max", "impute-median")
+
+
+def handle_unknown_vi(table: pd.DataFrame, policy: str = "refuse", *, engine: str = "this estimator"):
+    """Apply a stated policy to rows whose sampling variance is unknown.
+
+    Classical estimators need every ``vi``; this makes the choice explicit.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One property's effect table.
+    policy : {"refuse", "drop", "impute-max", "impute-median"}
+        ``refuse`` raises a clear error naming the rows; ``drop`` pools only
+        rows with a known variance; ``impute-max``/``impute-median`` give the
+        unknown rows the largest / median known ``vi`` of the property.
+    engine : str
+        Name used in the message.
+
+    Returns
+    -------
+    (DataFrame, str or None)
+        The table to pool and a note describing what was done (None if nothing).
+    """
+    if policy not in MISSING_VI_POLICIES:
+        raise InputError(f"unknown policy for missing variances {policy!r}", expected=" | ".join(MISSING_VI_POLICIES))
+    unknown = ~table["vi_known"].astype(bool)
+    n_unknown = int(unknown.sum())
+    if n_unknown == 0:
+        return table, None
+    studies = ", ".join(sorted(table.loc[unknown, "study"].astype(str).unique()))
+    known = table.loc[~unknown, "vi"]
+    if policy == "refuse":
+        first = table[unknown].iloc[0]
+        raise InputError(
+            f"{n_unknown} of {len(table)} rows of {first['property']!r} have no sampling variance "
+            f"(studies {studies}: {first['vi_note']}); {engine} needs one",
+            path=first["source_file"],
+            row=int(first["source_row"]),
+            column="vi",
+            expected="--missing-vi drop|impute-max|impute-median, or --method bayes, which models unknown variances",
+        )
+    if policy == "drop":
+        out = table[~unknown].reset_index(drop=True)
+        if out.empty:
+            raise InputError(f"no row of {table['property'].iloc[0]!r} has a known sampling variance",
+                             expected="--method bayes, which models unknown variances")
+        return out, f"dropped {n_unknown} rows without a sampling variance (studies {studies})"
+    if known.empty:
+        raise InputError(f"no row of {table['property'].iloc[0]!r} has a known sampling variance to impute from",
+                         expected="--method bayes, which models unknown variances")
+    value = float(known.max() if policy == "impute-max" else known.median())
+    out = table.copy()
+    out.loc[unknown, "vi"] = value
+    out.loc[unknown, "vi_note"] = f"imputed ({policy})"
+    return out, f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance (studies {studies})"
+
+
+def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:
+    """Design columns (without intercept) for moderators, as metafor's ``mods=``.
+
+    Numeric ``bits``/``act_bits`` enter as ``log2(bits)`` (each halving of the
+    bit-width is one unit); other numeric columns enter as they are; text
+    columns are treatment-coded with the first level (sorted) as reference.
+    A moderator with a missing value in a pooled row is a clear error.
+    """
+    cols, names = [], []
+    for mod in moderators or []:
+        if mod not in table.columns:
+            raise InputError(f"unknown moderator column {mod!r}",
+                             expected="a column of the data, e.g. bits, act_bits, technique, hardware, granularity")
+        s = table[mod]
+        missing = s.isna()
+        if missing.any():
+            r = table[missing].iloc[0]
+            raise InputError(f"moderator {mod!r} is missing", path=r["source_file"], row=int(r["source_row"]),
+                             column=mod, expected="a value in every pooled row")
+        if pd.api.types.is_numeric_dtype(s):
+            x = s.to_numpy(dtype=float)
+            if mod in ("bits", "act_bits"):
+                cols.append(np.log2(x))
+                names.append(f"log2({mod})")
+            else:
+                cols.append(x)
+                names.append(mod)
+        else:
+            levels = sorted(s.astype(str).unique())
+            for lev in levels[1:]:
+                cols.append((s.astype(str) == lev).to_numpy(dtype=float))
+                names.append(f"{mod}[{lev}]")
+    if not cols:
+        return np.empty((len(table), 0)), []
+    return np.column_stack(cols), names

@@ -1,0 +1,67 @@
+"""Command-line behaviour (click's CliRunner; no subprocess)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from metaquant.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_data_list_shows_datasets_with_rows_and_sources():
+    res = run("data", "list", "--format", "json")
+    assert res.exit_code == 0
+    d = {x["name"]: x for x in json.loads(res.output)}
+    assert d["ssm2025"]["rows"] == 93 and d["ssm2025"]["studies"] == 6
+    assert any("bd6a60aa" in s for s in d["ssm2025"]["sources"])
+
+
+def test_data_show_effects_for_a_property():
+    res = run("data", "show", "ssm2025", "--effects", "--property", "storage_size", "--format", "json")
+    rows = json.loads(res.output)
+    assert len(rows) == 17 and all(r["yi"] > 0 for r in rows)
+
+
+def test_fit_reml_json_keys_and_missing_vi_policy():
+    pytest.importorskip("metaquant.frequentist")
+    res = run("fit", "--property", "accuracy", "--method", "reml")
+    assert res.exit_code == 2  # refuses rows without a variance, with a clear message
+    res = CliRunner().invoke(main, ["fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop",
+                                    "--format", "json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    for key in ("method", "test", "k", "estimate", "se", "ci_low", "ci_high", "tau2", "I2", "H2", "Q", "Q_p",
+                "pi_low", "pi_high", "label_code"):
+        assert key in d
+    assert d["k"] == 4 and d["k_total"] == 17 and "dropped 13" in d["notes"][0]
+
+
+def test_fit_unknown_property_did_you_mean():
+    res = CliRunner().invoke(main, ["fit", "--property", "acurracy", "--method", "reml"])
+    assert res.exit_code == 2
+    assert "did you mean 'accuracy'" in res.output and "Traceback" not in res.output
+
+
+def test_fit_needs_a_property():
+    res = CliRunner().invoke(main, ["fit"])
+    assert res.exit_code == 2 and "--property" in res.output
+
+
+def test_reml_fit_does_not_import_pymc():
+    pytest.importorskip("metaquant.frequentist")
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from metaquant.cli import main\n"
+        "r = CliRunner().invoke(main, ['fit','--property','storage_size','--method','reml','--missing-vi','drop'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('pymc' in sys.modules, 'pytensor' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
