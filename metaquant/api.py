@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import schema, scale
+from . import scale, schema
 from .effects import compute_effects, for_property, handle_unknown_vi, moderator_matrix, pct_from_log
 from .errors import InputError
 from .io import load
@@ -32,8 +32,9 @@ def _thresholds(prop: str, thresholds: Sequence[float] | None):
     return scale.validate_thresholds(thresholds) if thresholds else schema.get_property(prop).thresholds
 
 
-def fit_frequentist(table, *, method="reml", test="z", moderators=(), missing_vi="refuse", level=95.0,
-                    thresholds=None) -> dict:
+def fit_frequentist(
+    table, *, method="reml", test="z", moderators=(), missing_vi="refuse", level=95.0, thresholds=None
+) -> dict:
     """Classical pooling of one property's effect table (metafor's ``rma``).
 
     Returns the engine's dictionary plus ``property``, ``k_total``,
@@ -47,16 +48,26 @@ def fit_frequentist(table, *, method="reml", test="z", moderators=(), missing_vi
     X, names = moderator_matrix(pooled, list(moderators))
     try:
         res = frequentist.rma(
-            pooled["yi"].to_numpy(float), pooled["vi"].to_numpy(float), method=method.upper(), test=test,
-            mods=X if names else None, mod_names=names or None, level=level,
+            pooled["yi"].to_numpy(float),
+            pooled["vi"].to_numpy(float),
+            method=method.upper(),
+            test=test,
+            mods=X if names else None,
+            mod_names=names or None,
+            level=level,
         )
     except ValueError as exc:
         raise InputError(f"{prop.name}: {exc}") from None
     out = res.to_dict()
     hib = prop.higher_is_better
     out.update(property=prop.name, k_total=len(table), n_studies=int(pooled["study"].nunique()))
-    for key, src in (("pct", "estimate"), ("pct_ci_low", "ci_low"), ("pct_ci_high", "ci_high"),
-                     ("pct_pi_low", "pi_low"), ("pct_pi_high", "pi_high")):
+    for key, src in (
+        ("pct", "estimate"),
+        ("pct_ci_low", "ci_low"),
+        ("pct_ci_high", "ci_high"),
+        ("pct_pi_low", "pi_low"),
+        ("pct_pi_high", "pi_high"),
+    ):
         v = out.get(src)
         out[key] = None if v is None else float(pct_from_log(v, hib))
     if not names:
@@ -73,8 +84,10 @@ def fit_bayes(table, *, method="bayes", moderators=(), thresholds=None, **kw):
     th = _thresholds(table["property"].iloc[0], thresholds)
     if method == "exact":
         if moderators:
-            raise InputError("the exact engine fits the random-effects model without moderators",
-                             expected="--method bayes for meta-regression")
+            raise InputError(
+                "the exact engine fits the random-effects model without moderators",
+                expected="--method bayes for meta-regression",
+            )
         missing_vi = kw.pop("missing_vi", "refuse")
         pooled, note = handle_unknown_vi(table, missing_vi, engine="the exact engine")
         keep = {k: v for k, v in kw.items() if k in ("priors",)}

@@ -45,7 +45,7 @@ CARRIED = (
 )  # fmt: skip
 
 EFFECT_COLUMNS = (
-    "study", "comparison", "property", "metric_class", "higher_is_better", "measure",
+    "study", "comparison", "property", "metric_class", "higher_is_better", "form", "measure",
     "yi", "vi", "vi_known", "vi_note", "pct", "pct_sd", "pct_iqr", "n_units",
 ) + CARRIED + ("confounded", "source_file", "source_row")  # fmt: skip
 
@@ -107,11 +107,19 @@ def _measurement_effect(r: dict, measure: str, hib: bool) -> tuple[float, float,
     note = None
     if measure == "ROM":
         if b <= 0:
-            raise _err(r, "baseline_mean", f"baseline {b:g} is not positive, so a ratio is undefined",
-                       "a positive baseline for the log response ratio (or use --measure MD)")
+            raise _err(
+                r,
+                "baseline_mean",
+                f"baseline {b:g} is not positive, so a ratio is undefined",
+                "a positive baseline for the log response ratio (or use --measure MD)",
+            )
         if q <= 0:
-            raise _err(r, "quant_mean", f"value {q:g} is not positive, so a ratio is undefined",
-                       "a positive value for the log response ratio (or use --measure MD)")
+            raise _err(
+                r,
+                "quant_mean",
+                f"value {q:g} is not positive, so a ratio is undefined",
+                "a positive value for the log response ratio (or use --measure MD)",
+            )
         yi = np.log(q / b) if hib else np.log(b / q)
         if spread_known:
             vi = sq**2 / (nq * q**2) + sb**2 / (nb * b**2)
@@ -120,14 +128,22 @@ def _measurement_effect(r: dict, measure: str, hib: bool) -> tuple[float, float,
     else:
         m1, m2, s1, s2, n1, n2 = (q, b, sq, sb, nq, nb) if hib else (b, q, sb, sq, nb, nq)
         if not spread_known:
-            raise _err(r, "baseline_sd" if np.isnan(sb) else "quant_sd", "a spread is needed for " + measure,
-                       "sd and n on both arms (or use the log response ratio)")
+            raise _err(
+                r,
+                "baseline_sd" if np.isnan(sb) else "quant_sd",
+                "a spread is needed for " + measure,
+                "sd and n on both arms (or use the log response ratio)",
+            )
         if measure == "MD":
             yi, vi = m1 - m2, s1**2 / n1 + s2**2 / n2
         else:  # SMD
             if n1 + n2 - 2 < 1 or min(n1, n2) < 2:
-                raise _err(r, "baseline_n" if nb < 2 else "quant_n", "a study with one run cannot give a standardised "
-                           "mean difference", "n >= 2 on both arms")
+                raise _err(
+                    r,
+                    "baseline_n" if nb < 2 else "quant_n",
+                    "a study with one run cannot give a standardised mean difference",
+                    "n >= 2 on both arms",
+                )
             sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
             if sp == 0:
                 raise _err(r, "baseline_sd", "pooled sd is zero, so the SMD is undefined", "a positive spread")
@@ -141,11 +157,19 @@ def _measurement_effect(r: dict, measure: str, hib: bool) -> tuple[float, float,
 def _summary_effect(r: dict, measure: str, hib: bool) -> tuple[float, float, str | None, float]:
     pct = r["improvement_pct"]
     if measure != "ROM":
-        raise _err(r, "improvement_pct", f"summary-form rows support only the log response ratio, not {measure}",
-                   "--measure ROM")
+        raise _err(
+            r,
+            "improvement_pct",
+            f"summary-form rows support only the log response ratio, not {measure}",
+            "--measure ROM",
+        )
     if (hib and pct <= -100) or (not hib and pct >= 100):
-        raise _err(r, "improvement_pct", f"relative improvement {pct:g}% implies a quantized value <= 0",
-                   "a value above -100 (higher is better) or below 100 (lower is better)")
+        raise _err(
+            r,
+            "improvement_pct",
+            f"relative improvement {pct:g}% implies a quantized value <= 0",
+            "a value above -100 (higher is better) or below 100 (lower is better)",
+        )
     yi = float(log_from_pct(pct, hib))
     sd, n = r.get("improvement_sd", np.nan), r.get("n_units", np.nan)
     if np.isnan(sd) or np.isnan(n) or n < 2:
@@ -190,13 +214,17 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
             n_units = r.get("quant_n", np.nan)
         else:
             yi, vi, note, pct = _summary_effect(r, measure, hib)
-            pct_sd, pct_iqr, n_units = (r.get("improvement_sd", np.nan), r.get("improvement_iqr", np.nan),
-                                        r.get("n_units", np.nan))
+            pct_sd, pct_iqr, n_units = (
+                r.get("improvement_sd", np.nan),
+                r.get("improvement_iqr", np.nan),
+                r.get("n_units", np.nan),
+            )
         out = {
             "study": r["study"],
             "property": prop.name,
             "metric_class": prop.metric_class,
             "higher_is_better": hib,
+            "form": form,
             "measure": measure if form != "effects" else "given",
             "yi": yi,
             "vi": vi,
@@ -275,17 +303,24 @@ def handle_unknown_vi(table: pd.DataFrame, policy: str = "refuse", *, engine: st
     if policy == "drop":
         out = table[~unknown].reset_index(drop=True)
         if out.empty:
-            raise InputError(f"no row of {table['property'].iloc[0]!r} has a known sampling variance",
-                             expected="--method bayes, which models unknown variances")
+            raise InputError(
+                f"no row of {table['property'].iloc[0]!r} has a known sampling variance",
+                expected="--method bayes, which models unknown variances",
+            )
         return out, f"dropped {n_unknown} rows without a sampling variance (studies {studies})"
     if known.empty:
-        raise InputError(f"no row of {table['property'].iloc[0]!r} has a known sampling variance to impute from",
-                         expected="--method bayes, which models unknown variances")
+        raise InputError(
+            f"no row of {table['property'].iloc[0]!r} has a known sampling variance to impute from",
+            expected="--method bayes, which models unknown variances",
+        )
     value = float(known.max() if policy == "impute-max" else known.median())
     out = table.copy()
     out.loc[unknown, "vi"] = value
     out.loc[unknown, "vi_note"] = f"imputed ({policy})"
-    return out, f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance (studies {studies})"
+    return (
+        out,
+        f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance (studies {studies})",
+    )
 
 
 def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:
@@ -299,14 +334,21 @@ def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[
     cols, names = [], []
     for mod in moderators or []:
         if mod not in table.columns:
-            raise InputError(f"unknown moderator column {mod!r}",
-                             expected="a column of the data, e.g. bits, act_bits, technique, hardware, granularity")
+            raise InputError(
+                f"unknown moderator column {mod!r}",
+                expected="a column of the data, e.g. bits, act_bits, technique, hardware, granularity",
+            )
         s = table[mod]
         missing = s.isna()
         if missing.any():
             r = table[missing].iloc[0]
-            raise InputError(f"moderator {mod!r} is missing", path=r["source_file"], row=int(r["source_row"]),
-                             column=mod, expected="a value in every pooled row")
+            raise InputError(
+                f"moderator {mod!r} is missing",
+                path=r["source_file"],
+                row=int(r["source_row"]),
+                column=mod,
+                expected="a value in every pooled row",
+            )
         if pd.api.types.is_numeric_dtype(s):
             x = s.to_numpy(dtype=float)
             if mod in ("bits", "act_bits"):

@@ -126,7 +126,11 @@ def _read_table(path: Path, label: str) -> pd.DataFrame:
 
 
 def _blank(v) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and v.strip() in ("", "NA", "nan", "NaN"))
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and v.strip() in ("", "NA", "nan", "NaN"))
+    )
 
 
 def _to_float(df: pd.DataFrame, col: str, label: str) -> pd.Series:
@@ -137,7 +141,9 @@ def _to_float(df: pd.DataFrame, col: str, label: str) -> pd.Series:
         try:
             out[i] = float(v)
         except (TypeError, ValueError):
-            raise InputError(f"{v!r} is not a number", path=label, row=i + 1, column=col, expected="a numeric value") from None
+            raise InputError(
+                f"{v!r} is not a number", path=label, row=i + 1, column=col, expected="a numeric value"
+            ) from None
         if not np.isfinite(out[i]):
             raise InputError(f"{v!r} is not a finite number", path=label, row=i + 1, column=col)
     return pd.Series(out, index=df.index)
@@ -194,8 +200,11 @@ def validate(df: pd.DataFrame, label: str) -> pd.DataFrame:
     has_sum = "improvement_pct" in df.columns
     has_eff = {"yi", "vi"} & set(df.columns)
     if has_eff and (has_meas or has_sum):
-        raise InputError("mixes effect-size columns (yi, vi) with raw measurements", path=label,
-                         expected="either an effects file or a measurements/summary file")
+        raise InputError(
+            "mixes effect-size columns (yi, vi) with raw measurements",
+            path=label,
+            expected="either an effects file or a measurements/summary file",
+        )
     forms = []
     if has_eff:
         forms.append("effects")
@@ -204,8 +213,9 @@ def validate(df: pd.DataFrame, label: str) -> pd.DataFrame:
     if has_sum:
         forms.append("summary")
     if not forms:
-        raise InputError("no value columns", path=label,
-                         expected="baseline_mean and quant_mean, or improvement_pct, or yi and vi")
+        raise InputError(
+            "no value columns", path=label, expected="baseline_mean and quant_mean, or improvement_pct, or yi and vi"
+        )
     for form in forms:
         for c in schema.REQUIRED[form]:
             if c not in df.columns:
@@ -237,7 +247,10 @@ def validate(df: pd.DataFrame, label: str) -> pd.DataFrame:
         if hib is not None and bool(hib) != prop.higher_is_better:
             raise InputError(
                 f"higher_is_better={hib} contradicts the registry for {prop.name!r}",
-                path=label, row=r, column="higher_is_better", expected=str(prop.higher_is_better).lower(),
+                path=label,
+                row=r,
+                column="higher_is_better",
+                expected=str(prop.higher_is_better).lower(),
             )
         if "effects" in forms:
             form = "effects"
@@ -245,8 +258,13 @@ def validate(df: pd.DataFrame, label: str) -> pd.DataFrame:
                 if np.isnan(row[c]):
                     raise InputError("missing value", path=label, row=r, column=c)
             if row["vi"] <= 0:
-                raise InputError(f"sampling variance {row['vi']:g} is not positive", path=label, row=r, column="vi",
-                                 expected="vi > 0")
+                raise InputError(
+                    f"sampling variance {row['vi']:g} is not positive",
+                    path=label,
+                    row=r,
+                    column="vi",
+                    expected="vi > 0",
+                )
         elif "measurements" in forms and not np.isnan(row.get("baseline_mean", np.nan)):
             form = "measurements"
             if np.isnan(row.get("quant_mean", np.nan)):
@@ -254,30 +272,61 @@ def validate(df: pd.DataFrame, label: str) -> pd.DataFrame:
             for side in ("baseline", "quant"):
                 sd, n = row.get(f"{side}_sd", np.nan), row.get(f"{side}_n", np.nan)
                 if not np.isnan(sd) and sd < 0:
-                    raise InputError(f"standard deviation {sd:g} is negative", path=label, row=r,
-                                     column=f"{side}_sd", expected="sd >= 0")
+                    raise InputError(
+                        f"standard deviation {sd:g} is negative",
+                        path=label,
+                        row=r,
+                        column=f"{side}_sd",
+                        expected="sd >= 0",
+                    )
                 if not np.isnan(n) and (n < 1 or n != int(n)):
-                    raise InputError(f"run count {n:g} is not a whole number >= 1", path=label, row=r,
-                                     column=f"{side}_n", expected="n >= 1")
+                    raise InputError(
+                        f"run count {n:g} is not a whole number >= 1",
+                        path=label,
+                        row=r,
+                        column=f"{side}_n",
+                        expected="n >= 1",
+                    )
                 if not np.isnan(sd) and np.isnan(n):
-                    raise InputError("a spread is given without its run count", path=label, row=r,
-                                     column=f"{side}_n", expected="the number of runs behind the sd")
+                    raise InputError(
+                        "a spread is given without its run count",
+                        path=label,
+                        row=r,
+                        column=f"{side}_n",
+                        expected="the number of runs behind the sd",
+                    )
                 if not np.isnan(sd) and n == 1 and sd > 0:
-                    raise InputError("a spread from a single run is impossible", path=label, row=r,
-                                     column=f"{side}_sd", expected="an empty sd for one run, or n >= 2")
+                    raise InputError(
+                        "a spread from a single run is impossible",
+                        path=label,
+                        row=r,
+                        column=f"{side}_sd",
+                        expected="an empty sd for one run, or n >= 2",
+                    )
         elif has_sum and not np.isnan(row.get("improvement_pct", np.nan)):
             form = "summary"
             sd, n = row.get("improvement_sd", np.nan), row.get("n_units", np.nan)
             if not np.isnan(sd) and sd < 0:
-                raise InputError(f"standard deviation {sd:g} is negative", path=label, row=r,
-                                 column="improvement_sd", expected="sd >= 0")
+                raise InputError(
+                    f"standard deviation {sd:g} is negative",
+                    path=label,
+                    row=r,
+                    column="improvement_sd",
+                    expected="sd >= 0",
+                )
             iqr = row.get("improvement_iqr", np.nan)
             if not np.isnan(iqr) and iqr < 0:
-                raise InputError(f"IQR {iqr:g} is negative", path=label, row=r, column="improvement_iqr",
-                                 expected="IQR >= 0")
+                raise InputError(
+                    f"IQR {iqr:g} is negative", path=label, row=r, column="improvement_iqr", expected="IQR >= 0"
+                )
             if not np.isnan(n) and (n < 1 or n != int(n)):
-                raise InputError(f"unit count {n:g} is not a whole number >= 1", path=label, row=r,
-                                 column="n_units", expected="n >= 1")
+                raise InputError(
+                    f"unit count {n:g} is not a whole number >= 1",
+                    path=label,
+                    row=r,
+                    column="n_units",
+                    expected="n >= 1",
+                )
         else:
             col = "baseline_mean" if has_meas else "improvement_pct"
             raise InputError("missing value", path=label, row=r, column=col)

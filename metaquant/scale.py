@@ -164,7 +164,9 @@ def zone_probabilities_from_draws(pct_draws: np.ndarray, thresholds: Sequence[fl
     return {lab: float(c) / d.size for lab, c in zip(LABELS, counts, strict=True)}
 
 
-def zone_probabilities_from_cdf(cdf: Callable[[np.ndarray], np.ndarray], thresholds: Sequence[float]) -> dict[str, float]:
+def zone_probabilities_from_cdf(
+    cdf: Callable[[np.ndarray], np.ndarray], thresholds: Sequence[float]
+) -> dict[str, float]:
     """Zone probabilities of a continuous distribution given its CDF on the % scale."""
     edges = zone_edges(thresholds)
     F = np.asarray(cdf(edges), dtype=float)

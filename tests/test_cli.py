@@ -32,12 +32,28 @@ def test_fit_reml_json_keys_and_missing_vi_policy():
     pytest.importorskip("metaquant.frequentist")
     res = run("fit", "--property", "accuracy", "--method", "reml")
     assert res.exit_code == 2  # refuses rows without a variance, with a clear message
-    res = CliRunner().invoke(main, ["fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop",
-                                    "--format", "json"])
+    res = CliRunner().invoke(
+        main, ["fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop", "--format", "json"]
+    )
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    for key in ("method", "test", "k", "estimate", "se", "ci_low", "ci_high", "tau2", "I2", "H2", "Q", "Q_p",
-                "pi_low", "pi_high", "label_code"):
+    for key in (
+        "method",
+        "test",
+        "k",
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "tau2",
+        "I2",
+        "H2",
+        "Q",
+        "Q_p",
+        "pi_low",
+        "pi_high",
+        "label_code",
+    ):
         assert key in d
     assert d["k"] == 4 and d["k_total"] == 17 and "dropped 13" in d["notes"][0]
 

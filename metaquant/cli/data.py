@@ -27,8 +27,16 @@ def list_(fmt):
             srcs = sorted(df["source"].dropna().unique()) if "source" in df.columns else meta.get("sources", [])
         except Exception as exc:  # a missing optional file should not hide the others
             rows, studies, props, srcs = 0, 0, [], [f"unavailable: {exc}"]
-        out.append({"name": name, "title": meta["title"], "rows": rows, "studies": studies, "properties": props,
-                    "sources": srcs})
+        out.append(
+            {
+                "name": name,
+                "title": meta["title"],
+                "rows": rows,
+                "studies": studies,
+                "properties": props,
+                "sources": srcs,
+            }
+        )
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
         return
@@ -60,9 +68,25 @@ def show(name, effects, prop, fmt):
     elif fmt == "json":
         click.echo(df.to_json(orient="records", indent=2))
     else:
-        cols = (["comparison", "property", "yi", "vi", "pct", "bits", "technique"] if effects else
-                [c for c in ("study", "comparison", "property", "quant_precision", "bits", "improvement_pct",
-                             "baseline_mean", "quant_mean", "study_belief") if c in df.columns])
+        cols = (
+            ["comparison", "property", "yi", "vi", "pct", "bits", "technique"]
+            if effects
+            else [
+                c
+                for c in (
+                    "study",
+                    "comparison",
+                    "property",
+                    "quant_precision",
+                    "bits",
+                    "improvement_pct",
+                    "baseline_mean",
+                    "quant_mean",
+                    "study_belief",
+                )
+                if c in df.columns
+            ]
+        )
         import pandas as pd
 
         with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 40):
@@ -78,5 +102,7 @@ def validate(files, measure):
         ev = io.load(f, include_confounded=True)
         tab = compute_effects(ev, measure=measure)
         unknown = int((~tab["vi_known"]).sum())
-        click.echo(f"{f}: ok, {len(tab)} rows, {tab['study'].nunique()} studies, "
-                   f"{tab['property'].nunique()} properties ({unknown} rows without a sampling variance)")
+        click.echo(
+            f"{f}: ok, {len(tab)} rows, {tab['study'].nunique()} studies, "
+            f"{tab['property'].nunique()} properties ({unknown} rows without a sampling variance)"
+        )
