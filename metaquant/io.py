@@ -375,7 +375,7 @@ def load(source: str | Path | list | tuple = "ssm2025", *, include_confounded: b
     frames, names = [], []
     for item in items:
         s = str(item)
-        if not Path(s).exists() and s in dataset_registry():
+        if not Path(s).is_file() and s in dataset_registry():
             frames.append(read(dataset_path(s), label=s))
         elif not Path(s).exists() and "/" not in s and "." not in s:
             dataset_path(s)  # raises a clear "no shipped dataset" error
