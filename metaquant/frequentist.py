@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
-from statsmodels.stats.meta_analysis import combine_effects
 
 __all__ = ["METHODS", "TESTS", "Prediction", "RMAResult", "predict", "rma", "rma_batch"]
 
@@ -179,6 +178,9 @@ def _tau2_dl(y: np.ndarray, vi: np.ndarray, X: np.ndarray) -> float:
     if p == 1 and np.all(X[:, 0] == 1.0):
         # statsmodels takes sqrt of a negative variance when tau² < 0 and divides by Q when Q = 0
         with np.errstate(invalid="ignore", divide="ignore"):
+            # imported here: statsmodels costs ~0.4 s at start-up, which every CLI call would pay
+            from statsmodels.stats.meta_analysis import combine_effects
+
             return float(combine_effects(y, vi, method_re="chi2").tau2)
     pr = _Projection(X, 1.0 / vi)
     return (pr.quad(y) - (k - p)) / pr.tr()
