@@ -60,6 +60,27 @@ def fit_frequentist(
         raise InputError(f"{prop.name}: {exc}") from None
     out = res.to_dict()
     hib = prop.higher_is_better
+    if len(moderators) == 1:
+        # the effect at each observed level of a single moderator (metafor: predict(res, newmods=...))
+        spec = list(moderators)[0]
+        mod = spec.partition(":")[0]
+        levels_df = pooled.drop_duplicates(mod).sort_values(mod, ascending=False)
+        Xn, _ = moderator_matrix(levels_df, [spec])
+        pr = frequentist.predict(res, Xn).to_frame()
+        th = _thresholds(prop.name, thresholds)
+        out["predictions"] = [
+            {
+                "moderator": mod,
+                "level": lev.item() if hasattr(lev, "item") else lev,
+                "k": int((pooled[mod] == lev).sum()),
+                **{key: float(row[key]) for key in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")},
+                "pct": float(pct_from_log(row["pred"], hib)),
+                "pct_ci_low": float(pct_from_log(row["ci_low"], hib)),
+                "pct_ci_high": float(pct_from_log(row["ci_high"], hib)),
+                "label_code": scale.label_from_pct(float(pct_from_log(row["pred"], hib)), th),
+            }
+            for lev, (_, row) in zip(levels_df[mod], pr.iterrows(), strict=True)
+        ]
     out.update(property=prop.name, k_total=len(table), n_studies=int(pooled["study"].nunique()))
     for key, src in (
         ("pct", "estimate"),

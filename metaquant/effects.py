@@ -323,16 +323,29 @@ def handle_unknown_vi(table: pd.DataFrame, policy: str = "refuse", *, engine: st
     )
 
 
+def _isnum(v) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
 def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:
     """Design columns (without intercept) for moderators, as metafor's ``mods=``.
 
     Numeric ``bits``/``act_bits`` enter as ``log2(bits)`` (each halving of the
     bit-width is one unit); other numeric columns enter as they are; text
-    columns are treatment-coded with the first level (sorted) as reference.
+    columns, and any column written ``COL:cat`` (e.g. ``bits:cat``), are
+    treatment-coded with the first level (sorted, numerically where possible)
+    as reference.
     A moderator with a missing value in a pooled row is a clear error.
     """
     cols, names = [], []
-    for mod in moderators or []:
+    for spec in moderators or []:
+        mod, _, how = str(spec).partition(":")
+        if how not in ("", "cat"):
+            raise InputError(f"unknown moderator coding {spec!r}", expected="COL or COL:cat (categorical)")
         if mod not in table.columns:
             raise InputError(
                 f"unknown moderator column {mod!r}",
@@ -349,7 +362,7 @@ def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[
                 column=mod,
                 expected="a value in every pooled row",
             )
-        if pd.api.types.is_numeric_dtype(s):
+        if pd.api.types.is_numeric_dtype(s) and how != "cat":
             x = s.to_numpy(dtype=float)
             if mod in ("bits", "act_bits"):
                 cols.append(np.log2(x))
@@ -358,9 +371,10 @@ def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[
                 cols.append(x)
                 names.append(mod)
         else:
-            levels = sorted(s.astype(str).unique())
+            lab = s.map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+            levels = sorted(lab.unique(), key=lambda v: (float(v), v) if _isnum(v) else (np.inf, v))
             for lev in levels[1:]:
-                cols.append((s.astype(str) == lev).to_numpy(dtype=float))
+                cols.append((lab == lev).to_numpy(dtype=float))
                 names.append(f"{mod}[{lev}]")
     if not cols:
         return np.empty((len(table), 0)), []

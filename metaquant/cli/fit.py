@@ -19,9 +19,15 @@ def _f(v, fmt="{:.4f}"):
     return "NA" if v is None else fmt.format(v)
 
 
+def _lev(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _print_frequentist(d: dict) -> None:
+    kind = "equal-effects" if d["method"].upper() in ("FE", "EE") else "random-effects"
+    kind += " meta-regression" if len(d.get("coefficients") or []) > 1 else " model"
     click.echo(
-        f"{d['property']}: {d['method'].upper()} random-effects model, test={d['test']}, k={d['k']}"
+        f"{d['property']}: {d['method'].upper()} {kind}, test={d['test']}, k={d['k']}"
         + (f" of {d['k_total']}" if d.get("k_total", d["k"]) != d["k"] else "")
     )
     for note in d.get("notes", []) + d.get("warnings", []):
@@ -31,6 +37,14 @@ def _print_frequentist(d: dict) -> None:
         for c in d["coefficients"]:
             click.echo(
                 f"  {c['name']:<24}{_f(c['estimate']):>10}{_f(c['se']):>10}{_f(c['ci_low']):>10}{_f(c['ci_high']):>10}"
+            )
+        if d.get("QM") is not None:
+            qm = f"QM {_f(d['QM'], '{:.3f}')} (df {d.get('QM_df')}, p {_f(d.get('QM_p'), '{:.4g}')})"
+            click.echo(f"  test of moderators {qm}")
+        for p in d.get("predictions") or []:
+            click.echo(
+                f"  at {p['moderator']} = {_lev(p['level'])} (k={p['k']}): {_f(p['pct'], '{:+.2f}')} % "
+                f"[{_f(p['pct_ci_low'], '{:+.2f}')}, {_f(p['pct_ci_high'], '{:+.2f}')}] %, label {p['label_code']}"
             )
     else:
         click.echo(
@@ -43,7 +57,8 @@ def _print_frequentist(d: dict) -> None:
         )
         click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
     click.echo(
-        f"  tau² {_f(d['tau2'])}, I² {_f(d['I2'], '{:.2f}')} %, H² {_f(d['H2'], '{:.2f}')}, "
+        f"  {'residual ' if len(d.get('coefficients') or []) > 1 else ''}tau² {_f(d['tau2'])}, "
+        f"I² {_f(d['I2'], '{:.2f}')} %, H² {_f(d['H2'], '{:.2f}')}, "
         f"Q {_f(d['Q'], '{:.3f}')} (p {_f(d['Q_p'], '{:.4g}')})"
     )
 
