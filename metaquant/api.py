@@ -33,7 +33,7 @@ def _thresholds(prop: str, thresholds: Sequence[float] | None):
 
 
 def fit_frequentist(
-    table, *, method="reml", test="z", moderators=(), missing_vi="refuse", level=95.0, thresholds=None
+    table, *, method="reml", test="z", moderators=(), missing_vi=None, level=95.0, thresholds=None
 ) -> dict:
     """Classical pooling of one property's effect table (metafor's ``rma``).
 
@@ -44,7 +44,7 @@ def fit_frequentist(
     from . import frequentist
 
     prop = schema.get_property(table["property"].iloc[0])
-    pooled, note = handle_unknown_vi(table, missing_vi, engine=f"the {method.upper()} estimator")
+    pooled, note = handle_unknown_vi(table, missing_vi or "refuse", engine=f"the {method.upper()} estimator")
     X, names = moderator_matrix(pooled, list(moderators))
     try:
         res = frequentist.rma(
@@ -109,15 +109,24 @@ def fit_bayes(table, *, method="bayes", moderators=(), thresholds=None, **kw):
                 "the exact engine fits the random-effects model without moderators",
                 expected="--method bayes for meta-regression",
             )
-        missing_vi = kw.pop("missing_vi", "refuse")
-        pooled, note = handle_unknown_vi(table, missing_vi, engine="the exact engine")
-        keep = {k: v for k, v in kw.items() if k in ("priors",)}
-        res = bayes.fit_exact(pooled, thresholds=th, **keep)
+        # None or "model": unknown variances get the residual scale sigma_resid (2-D quadrature)
+        missing_vi = kw.pop("missing_vi", None) or "model"
+        note = None
+        if missing_vi != "model":
+            table, note = handle_unknown_vi(table, missing_vi, engine="the exact engine")
+        keep = {k: v for k, v in kw.items() if k in ("priors", "grid")}
+        res = bayes.fit_exact(table, thresholds=th, **keep)
         if note:
-            res.warnings.append(note) if hasattr(res, "warnings") else None
+            res.warnings.append(note)
         return res
-    kw.pop("missing_vi", None)
-    return bayes.fit(table, moderators=list(moderators) or None, thresholds=th, **kw)
+    missing_vi = kw.pop("missing_vi", None)
+    note = None
+    if missing_vi not in (None, "model"):
+        table, note = handle_unknown_vi(table, missing_vi, engine="the Bayesian model")
+    res = bayes.fit(table, moderators=list(moderators) or None, thresholds=th, **kw)
+    if note:
+        res.warnings.append(note)
+    return res
 
 
 def fit(data="ssm2025", prop="accuracy", *, method="bayes", measure="ROM", include_confounded=False, **kw):

@@ -125,10 +125,10 @@ def _print_bayes(d: dict) -> None:
 )
 @click.option(
     "--missing-vi",
-    type=click.Choice(MISSING_VI_POLICIES),
-    default="refuse",
-    show_default=True,
-    help="Classical and exact methods: what to do with rows without a sampling variance.",
+    type=click.Choice(MISSING_VI_POLICIES + ("model",)),
+    default=None,
+    help="Rows without a sampling variance: classical methods refuse by default (or drop, impute-max, "
+    "impute-median); the exact and Bayesian engines model them with a residual scale ('model').",
 )
 @click.option("--include-confounded", is_flag=True, help="Keep rows flagged as confounded.")
 @click.option("--model", type=click.Choice(["auto", "random-effects", "multilevel"]), default="auto", show_default=True)
