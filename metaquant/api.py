@@ -126,7 +126,53 @@ def fit_bayes(table, *, method="bayes", moderators=(), thresholds=None, **kw):
     res = bayes.fit(table, moderators=list(moderators) or None, thresholds=th, **kw)
     if note:
         res.warnings.append(note)
+    if len(moderators) == 1:
+        res.predictions = bayes_predictions(res, table, list(moderators)[0], th)
     return res
+
+
+def bayes_predictions(res, table, spec: str, thresholds) -> list[dict]:
+    """Posterior of the pooled effect at each observed level of one moderator.
+
+    For level x the draws of ``mu + (x - centre)' beta`` are summarised in
+    log ratio and %, with SSM zone probabilities and the 0.75-rule label, so a
+    meta-regression on bits reads as "the effect at 8, 4, 2 bits".
+    """
+    md = res.data
+    mod = spec.partition(":")[0]
+    levels_df = table.drop_duplicates(mod).sort_values(mod, ascending=False)
+    Xn, names = moderator_matrix(levels_df, [spec])
+    for j, name in enumerate(names):
+        Xn[:, j] -= md.centres.get(name, 0.0)
+    mu = np.asarray(res.idata.posterior["mu"].values, dtype=float).reshape(-1)
+    beta = np.asarray(res.idata.posterior["beta"].values, dtype=float).reshape(mu.size, -1)
+    hib = md.higher_is_better
+    out = []
+    for lev, x in zip(levels_df[mod], Xn, strict=True):
+        draws = mu + beta @ x
+        pct = pct_from_log(draws, hib)
+        zp = scale.zone_probabilities_from_draws(pct, thresholds)
+        sel = scale.label_from_zone_probabilities(zp)
+        q = np.quantile(draws, [0.025, 0.975])
+        qp = np.quantile(pct, [0.025, 0.975])
+        out.append(
+            {
+                "moderator": mod,
+                "level": lev.item() if hasattr(lev, "item") else lev,
+                "k": int((table[mod] == lev).sum()),
+                "mean": float(draws.mean()),
+                "sd": float(draws.std(ddof=1)),
+                "ci_low": float(q[0]),
+                "ci_high": float(q[1]),
+                "pct": float(np.mean(pct)),
+                "pct_ci_low": float(qp[0]),
+                "pct_ci_high": float(qp[1]),
+                "label_code": sel.code,
+                "label_probability": float(sel.belief),
+                "zone_probabilities": zp,
+            }
+        )
+    return out
 
 
 def fit(data="ssm2025", prop="accuracy", *, method="bayes", measure="ROM", include_confounded=False, **kw):

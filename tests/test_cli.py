@@ -122,3 +122,23 @@ def test_fit_moderator_bits_gives_effect_per_bit_width():
         ],
     )
     assert res.exit_code == 0 and "at bits = 2 (k=15)" in res.output
+
+
+def test_bayes_meta_regression_reads_each_level_on_the_ssm_scale():
+    import numpy as np
+
+    from metaquant import api
+
+    acc = api.effect_table("ssm2025")
+    acc = acc[acc.property == "accuracy"].reset_index(drop=True)
+    res = api.fit_bayes(acc, moderators=["bits"], draws=200, tune=200, chains=2, seed=3)
+    preds = {p["level"]: p for p in res.predictions}
+    assert sorted(preds) == [2.0, 4.0, 8.0, 16.0, 32.0]
+    mu = res.idata.posterior["mu"].values.reshape(-1)
+    beta = res.idata.posterior["beta"].values.reshape(mu.size, -1)[:, 0]
+    centre = res.data.centres["log2(bits)"]
+    for b, p in preds.items():
+        draws = mu + beta * (np.log2(b) - centre)
+        assert p["mean"] == pytest.approx(draws.mean(), rel=1e-10)
+        assert sum(p["zone_probabilities"].values()) == pytest.approx(1.0)
+        assert p["k"] == int((acc.bits == b).sum())

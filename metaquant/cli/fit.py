@@ -80,10 +80,19 @@ def _print_bayes(d: dict) -> None:
         click.echo(f"  new study (prediction) [{_f(d['pct_pi_low'], '{:+.2f}')}, {_f(d['pct_pi_high'], '{:+.2f}')}] %")
     taus = [k for k in ("tau", "tau_study", "tau_within", "sigma_resid") if d.get(f"{k}_mean") is not None]
     click.echo("  " + ", ".join(f"{k} {_f(d[f'{k}_mean'])} (sd {_f(d.get(f'{k}_sd'))})" for k in taus))
+    if d.get("reference"):
+        click.echo(f"  ({d['reference']})")
     for c in d.get("coefficients") or []:
         click.echo(f"  {c['name']:<24} {_f(c['mean'])} (sd {_f(c['sd'])}) [{_f(c['ci_low'])}, {_f(c['ci_high'])}]")
+    for p in d.get("predictions") or []:
+        click.echo(
+            f"  at {p['moderator']} = {_lev(p['level'])} (k={p['k']}): {_f(p['pct'], '{:+.2f}')} % "
+            f"[{_f(p['pct_ci_low'], '{:+.2f}')}, {_f(p['pct_ci_high'], '{:+.2f}')}] %, label {p['label_code']} "
+            f"(p {_f(p['label_probability'], '{:.2f}')})"
+        )
     click.echo(
-        f"  SSM label: {d['label']} ({d['label_code']}), posterior probability {_f(d['label_probability'], '{:.3f}')}"
+        f"  SSM label{' at the reference' if d.get('reference') else ''}: {d['label']} ({d['label_code']}), "
+        f"posterior probability {_f(d['label_probability'], '{:.3f}')}"
     )
     zp = d.get("zone_probabilities") or {}
     shown = [f"{z} {zp[z]:.3f}" for z in LABELS if zp.get(z, 0) >= 0.0005]
@@ -248,6 +257,8 @@ def fit(
             )
             d = res.to_dict()
             d["property"] = p
+            if getattr(res, "predictions", None):
+                d["predictions"] = res.predictions
             results.append(d)
             objects[p] = res
     results = [api.clean(r) for r in results]

@@ -1,0 +1,230 @@
+"""From one property's effect table to the arrays the Bayesian models use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .. import scale, schema
+from ..effects import moderator_matrix
+from ..errors import InputError
+
+MODELS = ("auto", "re", "multilevel")
+_MODEL_ALIASES = {"random-effects": "re", "random_effects": "re", "re": "re", "nnhm": "re",
+                  "multilevel": "multilevel", "ml": "multilevel", "3level": "multilevel", "auto": "auto"}
+
+
+@dataclass
+class MetaData:
+    """Arrays of one pooling problem.
+
+    Attributes
+    ----------
+    y, v : ndarray
+        Effects (log ratio, + = better) and sampling variances (0 where unknown).
+    known : ndarray of bool
+        ``vi_known``.
+    study_idx : ndarray of int
+        Row -> position in ``studies``.
+    studies, comparisons : list of str
+        Labels (the ``study`` and ``comparison`` coordinates).
+    X : ndarray, shape (k, p)
+        Design matrix; column 0 is the intercept (``mu``).
+    coef_names : list of str
+        Names of the moderator columns (``X[:, 1:]``).
+    centres : dict
+        Value subtracted from each numeric moderator column (its mean in these rows).
+    model : {"re", "multilevel"}
+    prop : str or None
+        Property name (None for a table without a ``property`` column).
+    higher_is_better : bool
+    thresholds : tuple of float
+        SSM cut-points in %.
+    """
+
+    y: np.ndarray
+    v: np.ndarray
+    known: np.ndarray
+    study_idx: np.ndarray
+    studies: list[str]
+    comparisons: list[str]
+    X: np.ndarray
+    coef_names: list[str]
+    centres: dict[str, float]
+    model: str
+    prop: str | None
+    higher_is_better: bool
+    thresholds: tuple[float, ...]
+    moderators: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def k(self) -> int:
+        return int(self.y.size)
+
+    @property
+    def n_studies(self) -> int:
+        return len(self.studies)
+
+    @property
+    def n_unknown(self) -> int:
+        return int((~self.known).sum())
+
+    @property
+    def p(self) -> int:
+        return int(self.X.shape[1])
+
+
+def normalise_model(model: str) -> str:
+    """``"auto" | "re" | "multilevel"`` (with a few aliases); anything else is an InputError."""
+    key = str(model).strip().lower()
+    if key not in _MODEL_ALIASES:
+        raise InputError(f"unknown model {model!r}", expected="auto | re | multilevel")
+    return _MODEL_ALIASES[key]
+
+
+def _where(table: pd.DataFrame, i: int) -> dict:
+    r = table.iloc[i]
+    out = {}
+    if "source_file" in table.columns and pd.notna(r.get("source_file")):
+        out["path"] = r["source_file"]
+    if "source_row" in table.columns and pd.notna(r.get("source_row")):
+        out["row"] = int(r["source_row"])
+    return out
+
+
+def property_info(table: pd.DataFrame, thresholds: Sequence[float] | None) -> tuple[str | None, bool, tuple]:
+    """Property name, direction and cut-points of a one-property table.
+
+    A table without a ``property`` column (e.g. a textbook data set) is read as
+    higher-is-better with the correctness cut-points unless ``thresholds`` are given.
+    """
+    if "property" in table.columns:
+        props = pd.unique(table["property"].astype(str))
+        if len(props) != 1:
+            raise InputError(
+                f"the Bayesian engine pools one property at a time; these rows hold {len(props)}: "
+                + ", ".join(sorted(props)),
+                expected="metaquant.for_property(table, name), or fit_many for several",
+            )
+        prop = schema.get_property(props[0])
+        name, hib = prop.name, prop.higher_is_better
+        default = prop.thresholds
+    else:
+        name = None
+        hib = bool(table["higher_is_better"].iloc[0]) if "higher_is_better" in table.columns else True
+        default = schema.DEFAULT_THRESHOLDS[schema.CORRECTNESS]
+    try:
+        th = scale.validate_thresholds(thresholds if thresholds is not None else default)
+    except ValueError as exc:
+        raise InputError(str(exc), column="thresholds") from None
+    return name, hib, th
+
+
+def prepare(
+    table: pd.DataFrame,
+    *,
+    model: str = "auto",
+    moderators: Sequence[str] | None = None,
+    thresholds: Sequence[float] | None = None,
+) -> MetaData:
+    """Validate one property's effect table and build the model arrays.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``yi`` and ``vi`` at least; ``study``, ``comparison``,
+        ``vi_known``, ``property`` and moderator columns are used when present.
+    model : {"auto", "re", "multilevel"}
+        ``auto`` is ``multilevel`` when some study gives more than one row.
+    moderators : list of str, optional
+        Columns of the table (see :func:`metaquant.effects.moderator_matrix`);
+        numeric columns (``log2`` of ``bits``/``act_bits``) are centred at
+        their mean over these rows, text columns are treatment-coded.
+    thresholds : sequence of 6 floats, optional
+        SSM cut-points in %; the property's by default.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise InputError(f"expected an effect table (DataFrame), got {type(table).__name__}")
+    if len(table) == 0:
+        raise InputError("the effect table has no rows", expected="at least one effect")
+    for col in ("yi", "vi"):
+        if col not in table.columns:
+            raise InputError(f"the effect table has no column {col!r}", column=col, expected="yi and vi columns")
+    table = table.reset_index(drop=True)
+    prop, hib, th = property_info(table, thresholds)
+    y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=float)
+    vi = pd.to_numeric(table["vi"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise InputError(f"effect size is not a finite number ({table['yi'].iloc[bad[0]]!r})", column="yi",
+                         expected="a finite log ratio", **_where(table, bad[0]))
+    if "vi_known" in table.columns:
+        known = table["vi_known"].astype(bool).to_numpy() & np.isfinite(vi)
+    else:
+        known = np.isfinite(vi)
+    neg = np.flatnonzero(known & (vi <= 0))
+    if neg.size:
+        raise InputError(f"sampling variance must be positive, got {vi[neg[0]]:g}", column="vi",
+                         expected="vi > 0 (or empty when unknown)", **_where(table, neg[0]))
+    v = np.where(known, vi, 0.0)
+    if "study" in table.columns:
+        study = table["study"].astype(str).to_numpy()
+    else:
+        study = np.array([f"row{i + 1}" for i in range(len(table))])
+    if "comparison" in table.columns:
+        comp = table["comparison"].astype(str).tolist()
+    else:
+        comp = [f"{s}|{i + 1}" for i, s in enumerate(study)]
+    if len(set(comp)) != len(comp):  # coordinates must be unique
+        seen: dict[str, int] = {}
+        out = []
+        for c in comp:
+            seen[c] = seen.get(c, 0) + 1
+            out.append(c if seen[c] == 1 else f"{c}#{seen[c]}")
+        comp = out
+    studies, study_idx = np.unique(study, return_inverse=True)
+    kind = normalise_model(model)
+    if kind == "auto":
+        kind = "multilevel" if len(studies) < len(y) else "re"
+
+    mods = list(moderators or [])
+    X1, names = moderator_matrix(table, mods)
+    for spec in mods:
+        base = str(spec).partition(":")[0]
+        if not any(n == base or n == f"log2({base})" or n.startswith(f"{base}[") for n in names):
+            level = table[base].iloc[0]
+            raise InputError(
+                f"moderator {base!r} takes one value ({level!r}) in all {len(y)} rows, so its effect cannot be "
+                "estimated",
+                column=base,
+                expected="a moderator with at least two levels",
+            )
+    centres: dict[str, float] = {}
+    for j, name in enumerate(names):
+        if "[" not in name:  # numeric column: centre
+            c = float(np.mean(X1[:, j]))
+            centres[name] = c
+            X1[:, j] = X1[:, j] - c
+        if np.ptp(X1[:, j]) == 0:
+            raise InputError(
+                f"moderator column {name!r} does not vary across the {len(y)} rows, so its effect cannot be "
+                "told apart from the pooled effect",
+                column=name.partition("[")[0].removeprefix("log2(").rstrip(")"),
+                expected="a moderator that takes at least two values",
+            )
+    X = np.column_stack([np.ones(len(y)), X1]) if names else np.ones((len(y), 1))
+    notes = []
+    if kind == "multilevel" and len(studies) == len(y):
+        notes.append("every study gives one row, so tau_study and tau_within are identified only through their "
+                     "sum of squares (and the priors); model='re' is the simpler equivalent")
+    if names and X.shape[1] > len(y):
+        notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
+    return MetaData(
+        y=y, v=v, known=known, study_idx=study_idx.astype(np.int64), studies=[str(s) for s in studies],
+        comparisons=comp, X=X, coef_names=names, centres=centres, model=kind, prop=prop,
+        higher_is_better=hib, thresholds=th, moderators=mods, notes=notes,
+    )

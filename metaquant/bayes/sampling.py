@@ -1,0 +1,382 @@
+"""Fitting: compiled-model cache, the three NUTS back-ends, and the assembly of InferenceData."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..effects import pct_from_log
+from ..errors import InputError
+from .data import MetaData, prepare
+from .priors import Priors, as_priors
+from .results import BayesResult, single_threaded_blas
+
+if TYPE_CHECKING:  # PyMC is imported on the first fit, not with the package
+    from .models import BuiltModel, Structure
+
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+DEFAULT_SEED = 20250501
+DEFAULT_TARGET_ACCEPT = 0.95
+#: Keep per-comparison effects ``theta`` in the posterior up to this many numbers (draws x k).
+MAX_EFFECT_NUMBERS = 20_000_000
+
+_CACHE: dict[Structure, BuiltModel] = {}
+_STATS = {"builds": 0, "compiles": 0}
+
+
+def cache_info() -> dict[str, int]:
+    """How many models were built and how many NUTS functions compiled in this process."""
+    return {"models": len(_CACHE), **_STATS}
+
+
+def clear_cache() -> None:
+    """Forget every compiled model (the next fit builds and compiles again)."""
+    _CACHE.clear()
+
+
+def _get_model(md: MetaData, priors: Priors, parametrization: str) -> BuiltModel:
+    from .models import Structure, build
+
+    st = Structure.of(md, priors, parametrization)
+    bm = _CACHE.get(st)
+    if bm is None:
+        bm = build(md, priors, parametrization)
+        _CACHE[st] = bm
+        _STATS["builds"] += 1
+    else:
+        bm.set_data(md, priors)
+    return bm
+
+
+@contextmanager
+def _quiet(active: bool):
+    """Silence PyMC's and PyTensor's INFO logging while sampling."""
+    if not active:
+        yield
+        return
+    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc.sampling", "nutpie")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, lev in zip(loggers, levels, strict=True):
+            lg.setLevel(lev)
+
+
+def _missing_extra(sampler: str, extra: str, exc: Exception) -> ImportError:
+    return ImportError(
+        f"sampler={sampler!r} needs the optional package(s) for it ({exc}); "
+        f"install them with: pip install 'metaquant[{extra}]'"
+    )
+
+
+# --------------------------------------------------------------------------
+# Back-ends
+# --------------------------------------------------------------------------
+
+
+def _jitter(bm: BuiltModel, chains: int, rng: np.random.Generator) -> list[dict]:
+    """Starting points: uniform(-1, 1) around zero on every unconstrained coordinate (PyMC's jitter)."""
+    ip = bm.initial_point()
+    return [{k: v + rng.uniform(-1.0, 1.0, size=np.shape(v)) for k, v in ip.items()} for _ in range(chains)]
+
+
+def _sample_pymc(bm, *, draws, tune, chains, seed, target_accept, progressbar, cores):
+    import pymc as pm
+    from pymc.step_methods.step_sizes import DualAverageAdaptation
+
+    step = bm.compiled.get("pymc")
+    if step is None:
+        step = pm.NUTS(model=bm.model, target_accept=target_accept)
+        bm.compiled["pymc"] = step
+        bm.compiled["pymc_step_size"] = float(step.step_size)
+        _STATS["compiles"] += 1
+    # a fresh step-size adaptation towards this fit's target (cheap; the compiled logp is kept);
+    # NUTS overwrites step.step_size while sampling, so the initial value is restored from the cache
+    step.step_size = bm.compiled["pymc_step_size"]
+    step.step_adapt = DualAverageAdaptation(step.step_size, target_accept, 0.05, 0.75, 10)
+    step.target_accept = target_accept
+    rng = np.random.default_rng([seed, 1])
+    init = _jitter(bm, chains, rng)
+    with bm.model:
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, cores=cores, step=step, initvals=init,
+            random_seed=int(rng.integers(2**31 - 1)), progressbar=progressbar, compute_convergence_checks=False,
+            return_inferencedata=True, quiet=not progressbar, idata_kwargs={"log_likelihood": False},
+        )
+    return idata.posterior, idata.sample_stats
+
+
+def _sample_nutpie(bm, md, priors, *, draws, tune, chains, seed, target_accept, progressbar, cores):
+    try:
+        import nutpie
+    except ImportError as exc:
+        raise _missing_extra("nutpie", "fast", exc) from None
+    compiled = bm.compiled.get("nutpie")
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(bm.model)
+        bm.compiled["nutpie"] = compiled
+        _STATS["compiles"] += 1
+    known = getattr(compiled, "shared_data", None)
+    values = {k: v for k, v in bm.data_values(md, priors).items() if known is None or k in known}
+    compiled = compiled.with_data(**values)
+    kw = {"cores": cores} if cores else {}
+    idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=int(seed), target_accept=target_accept,
+                          progress_bar=progressbar, **kw)
+    return idata.posterior, idata.sample_stats
+
+
+def _sample_numpyro(bm, *, draws, tune, chains, seed, target_accept, progressbar, cores):
+    try:
+        import jax  # noqa: F401
+        import numpyro  # noqa: F401
+    except ImportError as exc:
+        raise _missing_extra("numpyro", "numpyro", exc) from None
+    import pymc as pm
+
+    _STATS["compiles"] += 1  # JAX traces and compiles on every call
+    with bm.model:
+        idata = pm.sample(draws=draws, tune=tune, chains=chains, nuts_sampler="numpyro", random_seed=int(seed),
+                          target_accept=target_accept, progressbar=progressbar, compute_convergence_checks=False,
+                          idata_kwargs={"log_likelihood": False},
+                          nuts_sampler_kwargs={"chain_method": "sequential" if (cores or 1) == 1 else "parallel"})
+    return idata.posterior, idata.sample_stats
+
+
+# --------------------------------------------------------------------------
+# From raw draws to a labelled InferenceData
+# --------------------------------------------------------------------------
+
+
+def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_stats, seed: int, keep_effects):
+    import arviz as az
+    import xarray as xr
+
+    from .models import conditional_draws, raw_names, scales_from_raw
+
+    st = bm.structure
+    nchain, ndraw = posterior.sizes["chain"], posterior.sizes["draw"]
+    S = nchain * ndraw
+    raw = {n: np.asarray(posterior[n].values, dtype=float).reshape(S) for n in raw_names(st)}
+    pscale = {"tau": priors.tau.scale, "tau_within": priors.tau_within_prior.scale,
+              "sigma_resid": priors.sigma_resid.scale}
+    sd, _ = scales_from_raw(st, raw, pscale, lib=np)
+    rng = np.random.default_rng([seed, 2])
+    if keep_effects is None:
+        keep_effects = S * md.k <= MAX_EFFECT_NUMBERS
+    if st.parametrization == "marginal":
+        cd = conditional_draws(md, priors, st, sd, rng, keep_effects=keep_effects)
+        b = cd["b"]
+        theta, u = cd.get("theta"), cd.get("u")
+    else:
+        b = np.asarray(posterior["mu"].values, dtype=float).reshape(S, 1)
+        if md.p > 1:
+            b = np.column_stack([b, np.asarray(posterior["beta"].values, dtype=float).reshape(S, md.p - 1)])
+        u = None
+        lin = b @ md.X.T
+        if md.model == "multilevel":
+            u = sd["tau_study"][:, None] * np.asarray(posterior["z_study"].values, dtype=float).reshape(S, -1)
+            lin = lin + u[:, md.study_idx]
+        low = "tau_within" if md.model == "multilevel" else "tau"
+        theta = lin + sd[low][:, None] * np.asarray(posterior["z"].values, dtype=float).reshape(S, -1)
+        if not keep_effects:
+            theta = u = None
+
+    def cd_(x):
+        return np.asarray(x).reshape((nchain, ndraw) + np.shape(x)[1:])
+
+    coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values, "comparison": md.comparisons,
+              "study": md.studies}
+    hib = md.higher_is_better
+    pv = {"mu": (("chain", "draw"), cd_(b[:, 0]))}
+    pv["mu_pct"] = (("chain", "draw"), cd_(pct_from_log(b[:, 0], hib)))
+    for name, x in sd.items():
+        pv[name] = (("chain", "draw"), cd_(x))
+    if md.model == "multilevel":
+        tot = np.sqrt(sd["tau_study"] ** 2 + sd["tau_within"] ** 2)
+        pv["tau_total"] = (("chain", "draw"), cd_(tot))
+    else:
+        tot = sd["tau"]
+    if md.p > 1:
+        coords["coef"] = md.coef_names
+        pv["beta"] = (("chain", "draw", "coef"), cd_(b[:, 1:]))
+    if theta is not None:
+        pv["theta"] = (("chain", "draw", "comparison"), cd_(theta))
+    if u is not None:
+        pv["u"] = (("chain", "draw", "study"), cd_(u))
+    post = xr.Dataset({k: xr.DataArray(v[1], dims=v[0]) for k, v in pv.items()},
+                      coords={k: v for k, v in coords.items() if k != "coef" or md.p > 1})
+    # a new study's true effect: theta_new = mu + tau_total * z
+    new = b[:, 0] + tot * rng.standard_normal(S)
+    pp = xr.Dataset({"theta_new": (("chain", "draw"), cd_(new)),
+                     "theta_new_pct": (("chain", "draw"), cd_(pct_from_log(new, hib)))},
+                    coords={"chain": coords["chain"], "draw": coords["draw"]})
+    obs = xr.Dataset({"y": (("comparison",), md.y)}, coords={"comparison": md.comparisons})
+    const = xr.Dataset(
+        {"vi": (("comparison",), np.where(md.known, md.v, np.nan)), "vi_known": (("comparison",), md.known),
+         "study": (("comparison",), np.asarray(md.studies)[md.study_idx])},
+        coords={"comparison": md.comparisons},
+    )
+    stats = sample_stats
+    if "diverging" not in stats and "divergent" in stats:
+        stats = stats.rename({"divergent": "diverging"})
+    return az.InferenceData(posterior=post, posterior_predictive=pp, sample_stats=stats, observed_data=obs,
+                            constant_data=const)
+
+
+# --------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------
+
+
+def _check_settings(draws, tune, chains, sampler, target_accept, parametrization):
+    for name, val, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if not isinstance(val, int | np.integer) or val < low:
+            raise InputError(f"{name} must be an integer >= {low}, got {val!r}", column=name)
+    if sampler not in SAMPLERS:
+        raise InputError(f"unknown sampler {sampler!r}", expected=" | ".join(SAMPLERS))
+    if not (0.5 <= float(target_accept) < 1.0):
+        raise InputError(f"target_accept must be in [0.5, 1), got {target_accept!r}", column="target_accept")
+    if parametrization not in ("marginal", "noncentered"):
+        raise InputError(f"unknown parametrization {parametrization!r}", expected="marginal | noncentered")
+
+
+def fit(
+    table: pd.DataFrame,
+    *,
+    model: str = "auto",
+    moderators: Sequence[str] | None = None,
+    priors: Priors | dict | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = DEFAULT_SEED,
+    sampler: str = "pymc",
+    target_accept: float = DEFAULT_TARGET_ACCEPT,
+    thresholds: Sequence[float] | None = None,
+    progressbar: bool = False,
+    cores: int | None = None,
+    parametrization: str = "marginal",
+    prior_mu_sd: float | None = None,
+    prior_tau: str | None = None,
+    prior_sigma: str | None = None,
+    keep_effects: bool | None = None,
+) -> BayesResult:
+    """Bayesian pooling of one property's effect table by MCMC (NUTS).
+
+    Parameters
+    ----------
+    table : DataFrame
+        One property's effect table (:func:`metaquant.for_property`).
+    model : {"auto", "re", "multilevel"}
+        ``auto``: ``multilevel`` when some study gives more than one row,
+        else ``re`` (the normal-normal random-effects model).
+    moderators : list of str, optional
+        Meta-regression: ``mu`` becomes ``b0 + x'b``; ``bits`` and
+        ``act_bits`` enter as ``log2`` centred at their mean, other numeric
+        columns centred, text columns (or ``COL:cat``) treatment-coded.
+    priors : Priors or dict, optional
+        Defaults: ``mu ~ N(0, 1)``, ``tau ~ HalfNormal(0.5)``,
+        ``sigma_resid ~ HalfNormal(0.25)``, ``beta ~ N(0, 1)``.
+    prior_mu_sd, prior_tau, prior_sigma : optional
+        Shortcuts overriding ``priors``: ``mu ~ N(0, prior_mu_sd)``,
+        ``prior_tau="halfnormal:S"`` or ``"halfcauchy:S"``.
+    draws, tune, chains : int
+        Posterior draws and tuning steps per chain.
+    seed : int
+        Seeds the sampler, the starting points and the exact conditional
+        draws; equal seeds give identical numbers.
+    sampler : {"pymc", "nutpie", "numpyro"}
+        NUTS implementation; ``nutpie`` and ``numpyro`` are optional extras.
+    target_accept : float
+        NUTS step-size adaptation target (0.95 by default).
+    thresholds : 6 floats, optional
+        SSM cut-points in %; the property's by default.
+    progressbar : bool
+    cores : int, optional
+        Processes for the chains.  ``None`` means one: the marginal models
+        have two or three free parameters, and starting worker processes
+        (which re-link the compiled model) costs more than the chains take.
+        Results are reproducible for equal ``seed`` and equal ``cores``.
+    parametrization : {"marginal", "noncentered"}
+        See :mod:`metaquant.bayes.models`; ``marginal`` has no funnel.
+    keep_effects : bool, optional
+        Store the comparison effects ``theta`` (draws x k numbers);
+        default: when that is at most 2e7 numbers.
+
+    Returns
+    -------
+    BayesResult
+    """
+    _check_settings(draws, tune, chains, sampler, target_accept, parametrization)
+    pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
+    md = prepare(table, model=model, moderators=moderators, thresholds=thresholds)
+    return _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                         target_accept=target_accept, progressbar=progressbar, cores=cores,
+                         parametrization=parametrization, keep_effects=keep_effects)
+
+
+def _fit_prepared(md, pri, *, draws, tune, chains, seed, sampler, target_accept, progressbar, cores,
+                  parametrization, keep_effects):
+    seed = int(seed)
+    t0 = time.perf_counter()
+    compiles_before = _STATS["compiles"]
+    with _quiet(not progressbar), warnings.catch_warnings(), single_threaded_blas():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=".*BLAS.*")
+        bm = _get_model(md, pri, parametrization)
+        kw = dict(draws=int(draws), tune=int(tune), chains=int(chains), seed=seed, target_accept=float(target_accept),
+                  progressbar=progressbar, cores=cores)
+        if sampler == "pymc":
+            kw["cores"] = 1 if kw["cores"] is None else int(kw["cores"])
+            posterior, stats = _sample_pymc(bm, **kw)
+        elif sampler == "nutpie":
+            posterior, stats = _sample_nutpie(bm, md, pri, **kw)
+        else:
+            posterior, stats = _sample_numpyro(bm, **kw)
+        idata = _assemble(md, pri, bm, posterior, stats, seed, keep_effects)
+    settings = {
+        "sampler": sampler, "parametrization": parametrization, "draws": int(draws), "tune": int(tune),
+        "chains": int(chains), "seed": seed, "target_accept": float(target_accept),
+        "compiled": _STATS["compiles"] > compiles_before, "time_s": time.perf_counter() - t0,
+    }
+    return BayesResult(data=md, priors=pri, idata=idata, settings=settings)
+
+
+def fit_many(
+    tables: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    **kwargs,
+) -> dict[str, BayesResult]:
+    """Fit several effect tables, reusing compiled models across them.
+
+    Parameters
+    ----------
+    tables : dict of name -> DataFrame, or one effect table of several properties
+        A DataFrame with a ``property`` column is split by property.
+    **kwargs
+        As :func:`fit`.  Tables of equal model structure (model kind,
+        parametrization, presence of unknown variances, prior families,
+        moderators or not) share one compiled model: the data are swapped into
+        its ``pm.Data`` containers, so only the first of them compiles.
+
+    Returns
+    -------
+    dict of name -> BayesResult, in the order given.
+    """
+    if isinstance(tables, pd.DataFrame):
+        if "property" not in tables.columns:
+            raise InputError("fit_many needs a dict of tables or a table with a 'property' column")
+        tables = {str(p): t.reset_index(drop=True) for p, t in tables.groupby("property", sort=True)}
+    out = {}
+    for name, tab in tables.items():
+        out[name] = fit(tab, **kwargs)
+    return out

@@ -1,0 +1,309 @@
+"""``metaquant compare``, ``sensitivity``, ``plot`` and ``report``: the methodologist's workbench.
+
+Thin click commands over :mod:`metaquant.compare`, :mod:`metaquant.sensitivity`,
+:mod:`metaquant.plots` and :mod:`metaquant.report`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .. import api
+from ..effects import MISSING_VI_POLICIES, for_property
+from ..errors import InputError
+
+DEFAULT_SEED = 20251123
+
+
+def _data_option(f):
+    return click.option("--data", "data", multiple=True, default=None,
+                        help="Evidence file(s) or shipped dataset name(s); default: ssm2025. Repeat to pool.")(f)
+
+
+def _mcmc_options(draws: int, tune: int, chains: int):
+    def deco(f):
+        f = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="MCMC seed.")(f)
+        f = click.option("--chains", type=int, default=chains, show_default=True)(f)
+        f = click.option("--tune", type=int, default=tune, show_default=True)(f)
+        f = click.option("--draws", type=int, default=draws, show_default=True, help="MCMC draws per chain.")(f)
+        return f
+
+    return deco
+
+
+def _missing_vi_option(f):
+    return click.option("--missing-vi", type=click.Choice(MISSING_VI_POLICIES), default="drop", show_default=True,
+                        help="REML: what to do with rows without a sampling variance (the Bayesian engines "
+                             "model them).")(f)
+
+
+def _table(data):
+    return api.effect_table(list(data) if data else "ssm2025")
+
+
+def _progress(fmt: str, quiet: bool) -> bool:
+    return not quiet and fmt == "table" and sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------
+# compare
+# --------------------------------------------------------------------------
+
+
+@click.command("compare")
+@_data_option
+@click.option("--property", "prop", default=None, help="One property (default: every property in the data).")
+@click.option("--all", "all_", is_flag=True, help="Every property in the data (the default).")
+@click.option("--method-bayes", type=click.Choice(["bayes", "exact"]), default="bayes", show_default=True,
+              help="Bayesian engine: the PyMC model or the exact quadrature engine.")
+@click.option("--fast", is_flag=True, help="Use the exact engine wherever it fits the same model as PyMC.")
+@_missing_vi_option
+@_mcmc_options(1000, 1000, 4)
+@click.option("--quiet", is_flag=True, help="No progress messages.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, quiet, fmt):
+    """SSM, Bayesian and REML pooling side by side, with their agreement.
+
+    \b
+    metaquant compare                                   every property of the shipped data
+    metaquant compare --property accuracy --format json
+    metaquant compare --fast                            exact engine where it applies
+    """
+    from .. import compare as cmp
+
+    if prop and all_:
+        raise click.UsageError("give --property P or --all, not both")
+    table = _table(data)
+    props = [prop] if prop else list(dict.fromkeys(table["property"]))
+    results = []
+    for p in props:
+        if _progress(fmt, quiet) and len(props) > 1:
+            click.echo(f"comparing {p} ...", err=True)
+        results.append(cmp.compare_property(for_property(table, p), method_bayes=method_bayes, fast=fast,
+                                            missing_vi=missing_vi, seed=seed, draws=draws, tune=tune, chains=chains))
+    comp = cmp.Comparison(results, settings={"missing_vi": missing_vi, "method_bayes": method_bayes, "fast": fast,
+                                             "seed": seed})
+    if fmt == "json":
+        click.echo(json.dumps(comp.to_dict(), indent=2))
+    else:
+        click.echo(cmp.format_table(comp))
+
+
+# --------------------------------------------------------------------------
+# sensitivity
+# --------------------------------------------------------------------------
+
+
+def _floats(text: str | None, name: str):
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise InputError(f"{name} must be numbers separated by commas, got {text!r}") from None
+
+
+@click.command("sensitivity")
+@_data_option
+@click.option("--property", "prop", required=True, help="Property to analyse.")
+@click.option("--by", "by", type=click.Choice(["bits", "technique", "study", "hardware"]), default=None,
+              help="Pool per level of this moderator (all three engines) and regress on it.")
+@click.option("--loo", is_flag=True, help="Leave one study out (all three engines).")
+@click.option("--priors", "priors_", is_flag=True, help="A grid of priors on mu and tau (Bayesian).")
+@click.option("--thresholds", "thresholds_", is_flag=True, help="SSM's cut-points scaled x0.5 ... x2.")
+@click.option("--belief", is_flag=True, help="SSM under the belief splits none / equitable / mass-preserving.")
+@click.option("--factors", default=None, help="Threshold factors, e.g. '0.5,0.75,1,1.25,1.5,2'.")
+@click.option("--mu-sd", default=None, help="Prior sds of mu for --priors, e.g. '0.25,1,4'.")
+@click.option("--prior-tau", "prior_taus", multiple=True, help="Priors on tau for --priors (repeatable), "
+              "e.g. halfnormal:0.5.")
+@click.option("--bayes-engine", type=click.Choice(["auto", "pymc", "exact"]), default="auto", show_default=True,
+              help="auto: the exact engine where the rows allow it, PyMC otherwise.")
+@_missing_vi_option
+@_mcmc_options(500, 500, 2)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for the fits.")
+@click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_sd, prior_taus, bayes_engine,
+                missing_vi, draws, tune, chains, seed, jobs, scheduler, fmt):
+    """How conclusions move: subgroups, leave-one-out, priors, thresholds, belief splits.
+
+    \b
+    metaquant sensitivity --property accuracy --by bits
+    metaquant sensitivity --property accuracy --loo --jobs 2
+    metaquant sensitivity --property gpu_power_draw --priors --format json
+    metaquant sensitivity --property inference_latency --thresholds
+    metaquant sensitivity --property accuracy --belief
+    """
+    from .. import sensitivity as sens
+
+    chosen = [n for n, v in (("--by", by), ("--loo", loo), ("--priors", priors_), ("--thresholds", thresholds_),
+                             ("--belief", belief)) if v]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --by, --loo, --priors, --thresholds, --belief"
+                               + (f" (got {' '.join(chosen)})" if chosen else ""))
+    table = _table(data)
+    mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
+                jobs=jobs, scheduler=scheduler)
+    if by:
+        res = sens.by_moderator(table, prop, by, **mcmc)
+    elif loo:
+        res = sens.leave_one_out(table, prop, **mcmc)
+    elif priors_:
+        kw = {}
+        if mu_sd:
+            kw["mu_sds"] = _floats(mu_sd, "--mu-sd")
+        if prior_taus:
+            kw["tau_priors"] = list(prior_taus)
+        res = sens.prior_grid(table, prop, **kw, **mcmc)
+    elif thresholds_:
+        kw = {"factors": _floats(factors, "--factors")} if factors else {}
+        res = sens.threshold_scaling(table, prop, **kw, **mcmc)
+    else:
+        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler)
+    if fmt == "json":
+        click.echo(json.dumps(res.to_dict(), indent=2))
+    else:
+        click.echo(sens.format_table(res))
+
+
+# --------------------------------------------------------------------------
+# plot
+# --------------------------------------------------------------------------
+
+
+def _out_options(f):
+    f = click.option("--force", is_flag=True, help="Overwrite an existing file.")(f)
+    f = click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+                     help="Output file, .png or .svg.")(f)
+    f = click.option("--property", "prop", required=True, help="Property to plot.")(f)
+    return _data_option(f)
+
+
+def _check_out(out: str, force: bool) -> None:
+    """Refuse a bad extension or an existing file before any fitting."""
+    from pathlib import Path
+
+    from ..plots import FORMATS
+
+    p = Path(out)
+    if p.suffix.lower().lstrip(".") not in FORMATS:
+        raise InputError(f"cannot write a figure as {p.suffix or 'a file without extension'!r}", path=out,
+                         expected=".png or .svg")
+    if p.exists() and not force:
+        raise InputError("exists already; not overwritten", path=out, expected="another path, or --force")
+
+
+@click.group("plot")
+def plot():
+    """Figures: forest plot, posterior with SSM zones, SSM masses, effect against bits (PNG or SVG)."""
+
+
+@plot.command("forest")
+@_out_options
+@click.option("--fast", is_flag=True, help="Skip the PyMC model where the exact engine fits the same model.")
+@_missing_vi_option
+@_mcmc_options(1000, 1000, 4)
+def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, seed):
+    """Evidence models by study with pooled diamonds (REML, Bayes, exact) and prediction intervals."""
+    from .. import compare as cmp
+    from .. import plots
+
+    _check_out(out, force)
+    t = for_property(_table(data), prop)
+    reml = cmp.fit_reml(t, missing_vi=missing_vi)
+    exact = cmp.fit_bayes(t, method="exact")[0]
+    bayes = None
+    if not (fast and cmp.exact_applicable(t)[0]):
+        bayes = cmp.fit_bayes(t, method="bayes", seed=seed, draws=draws, tune=tune, chains=chains)[0]
+    ssm_d, ssm_obj = cmp.fit_ssm(t)
+    fig = plots.forest_plot(t, reml=reml, bayes=bayes, exact=exact,
+                            ssm_models=None if ssm_obj is None else ssm_obj.models)
+    click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
+
+
+@plot.command("posterior")
+@_out_options
+@click.option("--method-bayes", type=click.Choice(["bayes", "exact"]), default="bayes", show_default=True)
+@click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as PyMC.")
+@_missing_vi_option
+@_mcmc_options(1000, 1000, 4)
+def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws, tune, chains, seed):
+    """Posterior density of the pooled effect (in %) over SSM's 13 zones with their probabilities."""
+    from .. import compare as cmp
+    from .. import plots
+
+    _check_out(out, force)
+    t = for_property(_table(data), prop)
+    d, res = cmp.fit_bayes(t, method=method_bayes, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
+                           tune=tune, chains=chains)
+    if res is None:
+        raise InputError(f"{prop}: {d.get('reason')}")
+    fig = plots.posterior_plot(res, str(t["property"].iloc[0]), zone_probabilities=d.get("zone_probabilities"),
+                               label_code=d.get("label_code"))
+    click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
+
+
+@plot.command("masses")
+@_out_options
+@click.option("--belief-split", type=click.Choice(["none", "equitable", "mass-preserving"]), default="none",
+              show_default=True)
+def plot_masses(data, prop, out, force, belief_split):
+    """SSM's final mass function as bars, the selected label highlighted."""
+    from .. import compare as cmp
+    from .. import plots
+
+    _check_out(out, force)
+    t = for_property(_table(data), prop)
+    d, res = cmp.fit_ssm(t, belief_split=belief_split)
+    if res is None:
+        raise InputError(f"{prop}: {d.get('reason')}")
+    click.echo(f"wrote {plots.save_figure(plots.masses_plot(res), out, force=force)}")
+
+
+@plot.command("bits")
+@_out_options
+@_missing_vi_option
+@click.option("--bayes", "with_bayes", is_flag=True, help="Add the Bayesian meta-regression band (PyMC).")
+@_mcmc_options(1000, 1000, 4)
+def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
+    """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
+    from .. import plots, report
+
+    _check_out(out, force)
+    t = for_property(_table(data), prop)
+    band = report.bayes_bits_band(t, seed=seed, draws=draws, tune=tune, chains=chains) if with_bayes else None
+    fig = plots.bits_plot(t, missing_vi=missing_vi, bayes_band=band)
+    click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+@click.command("report")
+@_data_option
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--force", is_flag=True, help="Replace an existing non-empty folder.")
+@click.option("--fast", is_flag=True, help="Exact engine where it applies and small MCMC runs elsewhere.")
+@click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
+@_missing_vi_option
+@_mcmc_options(1000, 1000, 4)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for sensitivity fits.")
+@click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@click.option("--quiet", is_flag=True, help="No progress messages.")
+def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, quiet):
+    """One self-contained HTML page plus report.json: comparison, plots, diagnostics, sensitivity."""
+    from .. import report as rep
+
+    log = None if quiet else (lambda msg: click.echo(msg, err=True))
+    path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
+                            properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
+                            chains=chains, jobs=jobs, scheduler=scheduler, log=log)
+    click.echo(f"wrote {path / 'report.html'} and {path / 'report.json'}")
+
+
+__all__ = ["compare", "plot", "report", "sensitivity"]

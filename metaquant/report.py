@@ -1,0 +1,474 @@
+"""A self-contained HTML report of the three engines on every property, with ``report.json``.
+
+:func:`build_report` runs, for each property, the comparison of SSM, the
+Bayesian model and REML (:func:`metaquant.compare.compare_property`), draws
+the forest plot, the posterior over SSM's zones, SSM's final masses and the
+effect against bit-width, and runs the leave-one-study-out, threshold-scaling
+and belief-split analyses (:mod:`metaquant.sensitivity`).  :func:`write_report`
+writes ``report.html`` (figures embedded as base64 PNG, no external resource)
+and ``report.json`` (every number shown, and more) into a folder, atomically:
+both files are built in a temporary folder beside the target, which is then
+renamed into place, so a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, api, compare, plots, sensitivity
+from .effects import for_property, pct_from_log
+from .errors import InputError
+
+#: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
+SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
+#: Main-fit sizes under ``fast``.
+FAST_MAIN = (500, 500, 2)
+
+
+def _log(log, msg):
+    if log is not None:
+        log(msg)
+
+
+# --------------------------------------------------------------------------
+# Bayesian regression band on bits
+# --------------------------------------------------------------------------
+
+
+def _coef_draws(res, name: str) -> np.ndarray | None:
+    """Posterior draws of a named regression coefficient from a Bayesian result, if it exposes them."""
+    get = getattr(res, "coefficient_draws", None)
+    if callable(get):
+        try:
+            return np.asarray(get(name), dtype=float).ravel()
+        except (KeyError, ValueError):
+            return None
+    idata = getattr(res, "idata", None)
+    if idata is None:
+        return None
+    post = idata.posterior
+    for var in ("beta", "b", "coef", "coefficients"):
+        if var in post:
+            da = post[var]
+            dims = [d for d in da.dims if d not in ("chain", "draw")]
+            if dims and name in [str(v) for v in da.coords[dims[0]].values]:
+                return np.asarray(da.sel({dims[0]: name}).values, dtype=float).ravel()
+    if name in post:
+        return np.asarray(post[name].values, dtype=float).ravel()
+    return None
+
+
+def bayes_bits_band(table: pd.DataFrame, *, seed: int = compare.DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
+                    chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
+    """Bayesian meta-regression on ``log2(bits)``: the mean line and 95% credible band in %.
+
+    ``mu(b) = mu + beta · (log2(b) - c)`` (``c`` the engine's centre of
+    ``log2(bits)``, so that ``mu`` is the effect at the mean log bit-width) is
+    evaluated for every posterior draw on a grid of bit-widths and summarised by its median and 2.5/97.5 % quantiles,
+    transformed to %.  ``None`` when the fit exposes no coefficient draws.
+    """
+    prop = str(table["property"].iloc[0])
+    sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))].reset_index(drop=True)
+    if sub["bits"].nunique() < 2:
+        return None
+    d, res = compare.fit_bayes(sub, method="bayes", moderators=["bits"], seed=seed, draws=draws, tune=tune,
+                               chains=chains)
+    slope = _coef_draws(res, "log2(bits)")
+    mu = None
+    for name in ("intercept", "Intercept", "mu"):
+        mu = _coef_draws(res, name)
+        if mu is not None:
+            break
+    if slope is None or mu is None or slope.size != mu.size:
+        return None
+    g = np.asarray(grid if grid is not None else np.geomspace(sub["bits"].min(), sub["bits"].max(), 60), dtype=float)
+    c = next((c for c in d.get("coefficients") or [] if c.get("name") == "log2(bits)"), {})
+    centre = float(c.get("centre") or 0.0)  # the engine centres log2(bits); mu is the effect at the centre
+    lines = mu[:, None] + slope[:, None] * (np.log2(g)[None, :] - centre)
+    from . import schema
+
+    hib = schema.get_property(prop).higher_is_better
+    q = np.quantile(lines, [0.025, 0.5, 0.975], axis=0)
+    return {"grid_bits": g.tolist(), "pct": np.asarray(pct_from_log(q[1], hib)).tolist(),
+            "pct_ci_low": np.asarray(pct_from_log(q[0], hib)).tolist(),
+            "pct_ci_high": np.asarray(pct_from_log(q[2], hib)).tolist(),
+            "slope_mean": float(slope.mean()), "slope_ci_low": float(np.quantile(slope, 0.025)),
+            "slope_ci_high": float(np.quantile(slope, 0.975)), "coefficient": c,
+            "label": f"Bayes: slope {slope.mean():+.3f} [{np.quantile(slope, 0.025):+.3f}, "
+                     f"{np.quantile(slope, 0.975):+.3f}], k={len(sub)}"}
+
+
+# --------------------------------------------------------------------------
+# Building the report
+# --------------------------------------------------------------------------
+
+
+def _png(fig) -> str:
+    data = plots.figure_bytes(fig, "png", dpi=100)
+    from matplotlib.figure import Figure
+
+    if isinstance(fig, Figure):
+        fig.clear()
+    return base64.b64encode(data).decode("ascii")
+
+
+def property_section(
+    table: pd.DataFrame,
+    *,
+    fast: bool = False,
+    missing_vi: str = "drop",
+    seed: int = compare.DEFAULT_SEED,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict, dict[str, str]]:
+    """Numbers and figures (base64 PNG) for one property."""
+    prop = str(table["property"].iloc[0])
+    _log(log, f"{prop}: comparing engines")
+    main = FAST_MAIN if fast else (draws, tune, chains)
+    sw = SWEEP["fast" if fast else "normal"]
+    pc = compare.compare_property(table, fast=fast, missing_vi=missing_vi, seed=seed, draws=main[0], tune=main[1],
+                                  chains=main[2])
+    figs: dict[str, str] = {}
+    exact = None
+    if pc.bayes.get("engine") != "exact":
+        exact = compare.fit_bayes(table, method="exact")[0]
+    ssm_obj = pc.objects.get("ssm")
+    figs["forest"] = _png(plots.forest_plot(
+        table, reml=pc.frequentist if pc.frequentist.get("estimable") else None,
+        bayes=pc.bayes if pc.bayes.get("engine") != "exact" else None,
+        exact=pc.bayes if pc.bayes.get("engine") == "exact" else exact,
+        ssm_models=None if ssm_obj is None else ssm_obj.models))
+    notes = []
+    if pc.objects.get("bayes") is not None:
+        try:
+            figs["posterior"] = _png(plots.posterior_plot(pc.objects["bayes"], prop,
+                                                          zone_probabilities=pc.bayes.get("zone_probabilities"),
+                                                          label_code=pc.bayes.get("label_code")))
+        except InputError as exc:
+            notes.append(f"no posterior plot: {exc}")
+    if ssm_obj is not None:
+        figs["masses"] = _png(plots.masses_plot(ssm_obj))
+    bits_reg = None
+    if table["bits"].notna().sum() >= 2 and table["bits"].nunique() >= 2:
+        bits_reg = plots.bits_regression(table, missing_vi=missing_vi)
+        figs["bits"] = _png(plots.bits_plot(table, regression=bits_reg))
+    _log(log, f"{prop}: leave-one-study-out and thresholds")
+    kw = dict(missing_vi=missing_vi, draws=sw[0], tune=sw[1], chains=sw[2], seed=seed, jobs=jobs, scheduler=scheduler)
+    loo = sensitivity.leave_one_out(table, prop, **kw)
+    bayes_fit = (pc.bayes, pc.objects.get("bayes"))
+    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, **kw)
+    bel = sensitivity.belief_policies(table, prop)
+    numbers = {
+        "comparison": pc.to_dict(),
+        "exact_random_effects": exact,
+        "bits_regression": None if bits_reg is None else {k: v for k, v in bits_reg.items()
+                                                           if k not in ("grid_bits", "pct", "pct_ci_low",
+                                                                        "pct_ci_high")},
+        "sensitivity": {"loo": loo.to_dict(), "thresholds": thr.to_dict(), "belief": bel.to_dict()},
+        "evidence_models": [] if ssm_obj is None else api.clean(
+            ssm_obj.models[["study", "comparison", "pct", "iqr", "discount", "belief", "label_code"]]
+            .to_dict("records")),
+        "figures": sorted(figs),
+        "notes": notes,
+    }
+    return api.clean(numbers), figs
+
+
+def build_report(
+    data: Any = "ssm2025",
+    *,
+    properties: Sequence[str] | None = None,
+    fast: bool = False,
+    missing_vi: str = "drop",
+    seed: int = compare.DEFAULT_SEED,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[str, dict]:
+    """Compute everything and render the page.
+
+    Parameters
+    ----------
+    data : dataset name, path(s) or effect table
+    properties : sequence of str, optional
+        Default: every property in the data.
+    fast : bool
+        The exact engine wherever it fits the same model as PyMC, and
+        ``draws = tune = 500`` on 2 chains for the other main fits
+        (300 for the sensitivity sweeps instead of 500).
+    missing_vi, seed, draws, tune, chains
+        As :func:`metaquant.compare.compare_property`.
+    jobs, scheduler
+        Parallel execution of the sensitivity fits (:func:`metaquant.sensitivity.run_tasks`).
+
+    Returns
+    -------
+    (str, dict)
+        The HTML page and the JSON document.
+    """
+    if isinstance(data, pd.DataFrame) and "yi" in data.columns:
+        table, source = data, "effect table"
+    else:
+        table, source = api.effect_table(data), data
+    props = list(properties) if properties else list(dict.fromkeys(table["property"]))
+    sections, figures = {}, {}
+    for p in props:
+        t = for_property(table, p)
+        name = str(t["property"].iloc[0])
+        sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
+                                                         tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
+                                                         log=log)
+    doc = {
+        "metaquant_version": __version__,
+        "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
+        str(source),
+        "settings": {"fast": fast, "missing_vi": missing_vi, "seed": seed, "draws": draws, "tune": tune,
+                     "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
+        "comparison": [sections[p]["comparison"] for p in sections],
+        "properties": sections,
+    }
+    doc = api.clean(doc)
+    return render_html(doc, figures), doc
+
+
+# --------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+line-height:1.45;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{font-size:1.05em}
+table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ddd;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.same{background:#e5f5e0}.adjacent{background:#fff7bc}.conflicting{background:#fdd0a2}.changed{color:#b30000;
+font-weight:600}img{max-width:100%;height:auto;display:block;margin:.5em 0}.note{color:#555;font-size:.85em}
+figure{margin:1em 0}figcaption{font-size:.85em;color:#444}nav a{margin-right:.8em}
+"""
+
+_CHECK_JS = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-total', String(imgs.length));
+  document.body.setAttribute('data-images-loaded', String(ok));
+  document.body.setAttribute('data-images-ok', ok === imgs.length ? 'yes' : 'no');
+});
+"""
+
+
+def _e(x) -> str:
+    return html.escape("" if x is None else str(x))
+
+
+def _n(v, f=".2f") -> str:
+    return "" if v is None else format(v, f)
+
+
+def _iv(lo, hi, f="+.1f") -> str:
+    return "" if lo is None or hi is None else f"[{format(lo, f)}, {format(hi, f)}]"
+
+
+def _comparison_table(rows: list[dict]) -> str:
+    head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled %", "95% CrI", "engine",
+            "REML label", "REML %", "95% CI", "k / rows", "agreement", "where they part")
+    out = ["<table id='comparison'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for r in rows:
+        s, b, f, a = r["ssm"], r["bayes"], r["frequentist"], r["agreement"]
+        cells = [
+            f"<a href='#{_e(r['property'])}'>{_e(r['property'])}</a>", _e(s.get("label_code") or "n/a"),
+            _n(s.get("belief"), ".3f"), _e(s.get("n_models")), _e(b.get("label_code") or "n/a"),
+            _n(b.get("label_probability"), ".3f"), _n(b.get("pct_mean"), "+.2f"),
+            _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _e(b.get("engine")),
+            _e(f.get("label_code") or "not estimable"), _n(f.get("pct"), "+.2f"),
+            _iv(f.get("pct_ci_low"), f.get("pct_ci_high")), f"{_e(f.get('k'))} / {_e(f.get('k_total'))}",
+            f"<span class='{_e(a['status'])}'>{_e(a['status'])}</span>", _e(a.get("reason")),
+        ]
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _sens_table(res: dict) -> str:
+    rows = res.get("rows") or []
+    if not rows:
+        return "<p class='note'>No scenario (a single study).</p>"
+    head = ("scenario", "engine", "k", "label", "support", "pooled %", "interval", "")
+    out = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for r in rows:
+        cls = " class='changed'" if r.get("changed") else ""
+        cells = [_e(r["scenario"]), _e(r["engine"]), _e(r.get("k")), f"<span{cls}>{_e(r.get('label_code') or '-')}"
+                 "</span>", _n(r.get("support"), ".3f"), _n(r.get("pct"), "+.2f"),
+                 _iv(r.get("pct_low"), r.get("pct_high")),
+                 "<span class='changed'>changed</span>" if r.get("changed") else _e(r.get("note"))]
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _diagnostics(sec: dict) -> str:
+    c = sec["comparison"]
+    s, b, f = c["ssm"], c["bayes"], c["frequentist"]
+    items = []
+    if s.get("label_code"):
+        items.append(f"SSM: {s.get('n_models')} evidence models from {s.get('n_studies')} studies; last-step conflict "
+                     f"K = {_n(s.get('conflict_last'), '.3f') or 'NA'}, largest K = "
+                     f"{_n(s.get('conflict_max'), '.3f') or 'NA'}; uncertainty m(Θ) = {_n(s.get('uncertainty'), '.4f')}"
+                     f"; plausibility of the label {_n(s.get('plausibility'), '.3f')}.")
+    else:
+        items.append(f"SSM: {_e(s.get('reason'))}")
+    if b.get("label_code"):
+        diag = (f"R-hat max {_n(b.get('r_hat_max'), '.3f')}, bulk ESS min {_n(b.get('ess_bulk_min'), '.0f')}, "
+                f"divergences {_e(b.get('divergences'))}" if b.get("r_hat_max") is not None else
+                "no MCMC (quadrature)")
+        items.append(f"Bayes ({_e(b.get('engine'))}, {_e(b.get('model'))} model, k = {_e(b.get('k'))}): "
+                     f"tau mean {_n(b.get('tau_mean'), '.4f')}; prediction interval "
+                     f"{_iv(b.get('pct_pi_low'), b.get('pct_pi_high'))} %; {diag}.")
+        for w in (b.get("warnings") or []) + (b.get("notes") or []):
+            items.append(f"Bayes note: {_e(w)}")
+    else:
+        items.append(f"Bayes: {_e(b.get('reason'))}")
+    if f.get("estimable"):
+        items.append(f"REML (k = {f.get('k')} of {f.get('k_total')} rows, missing_vi = {_e(f.get('missing_vi'))}): "
+                     f"tau² {_n(f.get('tau2'), '.5f')}, I² {_n(f.get('I2'), '.1f')} %, Q {_n(f.get('Q'), '.2f')} "
+                     f"(p {_n(f.get('Q_p'), '.3g')}); prediction interval "
+                     f"{_iv(f.get('pct_pi_low'), f.get('pct_pi_high'))} %.")
+        for w in (f.get("notes") or []) + (f.get("warnings") or []):
+            items.append(f"REML note: {_e(w)}")
+    else:
+        items.append(f"REML: {_e(f.get('reason'))}")
+    return "<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
+
+
+_CAPTIONS = {
+    "forest": "Evidence models by study (squares with 95% intervals where the sampling variance is known, open "
+              "circles where it is not); diamonds: pooled effect per engine with its 95% interval (REML on the rows "
+              "with a known variance; Bayes: the PyMC model; Bayes exact: the random-effects model by quadrature, "
+              "rows of one study treated as independent), the thin line below each diamond its 95% prediction "
+              "interval; right margin: each model's SSM label and belief.",
+    "posterior": "Posterior density of the pooled relative improvement; shaded bands are SSM's 13 zones with their "
+                 "posterior probabilities; the outlined band is the selected label.",
+    "masses": "SSM's final mass function after Dempster's rule; dark: the selected label, light: focal elements "
+              "inside it (they add up to its belief).",
+    "bits": "Relative improvement against the weight bit-width (log scale); filled points have a known variance and "
+            "enter the REML meta-regression on log2(bits), drawn with its 95% confidence band.",
+}
+
+
+def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
+    """The HTML page of a report document and its base64 PNG figures."""
+    props = list(doc["properties"])
+    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             "<title>metaquant report: SSM, Bayesian and REML synthesis</title>",
+             f"<style>{_CSS}</style></head><body>",
+             "<h1>SSM, Bayesian and frequentist synthesis side by side</h1>",
+             f"<p class='note'>metaquant {_e(doc['metaquant_version'])}; data: {_e(doc['data'])}; generated "
+             f"{_e(doc['generated'])}; settings: {_e(json.dumps(doc['settings']))}. Every number is in "
+             "<code>report.json</code> beside this page.</p>",
+             "<nav>" + "".join(f"<a href='#{_e(p)}'>{_e(p)}</a>" for p in props) + "</nav>",
+             "<h2 id='summary'>Comparison</h2>",
+             "<p>Labels on SSM's 13-label scale. SSM: the label selected after Dempster's rule with its belief Bel. "
+             "Bayes: the label read off the posterior's zone probabilities with the same 0.75 rule, with its "
+             "posterior probability P. REML: the label of the point estimate, pooled from the rows with a known "
+             "sampling variance only. <em>same</em>: identical labels; <em>adjacent</em>: the labels overlap or are "
+             "neighbours; <em>conflicting</em>: further apart.</p>",
+             _comparison_table(doc["comparison"])]
+    for p in props:
+        sec = doc["properties"][p]
+        c = sec["comparison"]
+        parts.append(f"<h2 id='{_e(p)}'>{_e(p)}</h2>")
+        a = c["agreement"]
+        parts.append(f"<p>Agreement: <span class='{_e(a['status'])}'>{_e(a['status'])}</span>"
+                     + (f" — {_e(a['reason'])}" if a.get("reason") else "") + "</p>")
+        for name in ("forest", "posterior", "masses", "bits"):
+            if name in figures.get(p, {}):
+                parts.append(f"<figure><img alt='{_e(p)} {name} plot' src='data:image/png;base64,"
+                             f"{figures[p][name]}'><figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>")
+        reg = sec.get("bits_regression")
+        if reg:
+            if reg.get("estimable"):
+                parts.append(f"<p>REML meta-regression on log2(bits) (k = {reg['k']}): slope "
+                             f"{reg['slope']:+.4f} per doubling of the bit-width, 95% CI "
+                             f"{_iv(reg['slope_ci_low'], reg['slope_ci_high'], '+.4f')}, p = {reg['slope_p']:.3g}.</p>")
+            else:
+                parts.append(f"<p class='note'>No REML slope on bits: {_e(reg.get('reason'))}.</p>")
+        parts.append("<h3>Diagnostics</h3>" + _diagnostics(sec))
+        sens = sec["sensitivity"]
+        for key, title in (("loo", "Leave one study out"), ("thresholds", "SSM cut-points scaled ×0.5 … ×2"),
+                           ("belief", "SSM belief splits")):
+            r = sens[key]
+            parts.append(f"<h3>{title}</h3>")
+            ch = r.get("changes") or []
+            parts.append(f"<p>{len(ch)} label change{'s' if len(ch) != 1 else ''}"
+                         + (": " + "; ".join(_e(x) for x in ch) if ch else "") + ".</p>")
+            parts.append(_sens_table(r))
+    parts.append(f"<script>{_CHECK_JS}</script></body></html>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
+    """Build the report and write ``report.html`` and ``report.json`` into ``out`` atomically.
+
+    The folder is assembled as a temporary sibling of ``out`` and renamed into
+    place; an existing ``out`` that is not empty is refused unless ``force``
+    (then it is replaced as a whole, after the new report is complete).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", path=str(out))
+    if out.exists() and any(out.iterdir()) and not force:
+        raise InputError("exists and is not empty; not overwritten", path=str(out), expected="a new folder, or --force")
+    page, doc = build_report(data, **kw)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+    try:
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+__all__ = ["bayes_bits_band", "build_report", "property_section", "render_html", "write_report"]

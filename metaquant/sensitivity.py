@@ -1,0 +1,718 @@
+"""Sensitivity analyses: how the three engines' conclusions move when the analysis changes.
+
+Five analyses of one property, each returning a :class:`SensitivityResult`:
+
+:func:`by_moderator`
+    Subgroups: pooling per level of ``bits``, ``technique``, ``study`` or
+    ``hardware`` with SSM, the Bayesian model and REML, plus a meta-regression
+    on the moderator (Bayesian and REML; bits enter as ``log2(bits)``, so the
+    slope is the change of the log ratio per doubling of the
+    bit-width, text moderators are treatment-coded).
+:func:`leave_one_out`
+    Every study left out in turn, all three engines, each label change against
+    the full data flagged.
+:func:`prior_grid`
+    The Bayesian label, posterior probability and pooled effect over a grid of
+    priors ``mu ~ N(0, s)`` × ``tau ~ half-normal / half-Cauchy``.
+:func:`threshold_scaling`
+    SSM's six cut-points multiplied by ``c`` (×0.5 … ×2): the SSM label and
+    the label read off the same Bayesian posterior (and REML's point estimate)
+    with the scaled cut-points.
+:func:`belief_policies`
+    SSM under the dependence splits of the study belief among a study's ``N``
+    models: none (``B``), equitable (``B/N``) and mass-preserving
+    (``1 - (1 - B)^(1/N)``).
+
+Independent fits are tasks run by :func:`run_tasks`: one after another
+(``jobs=1``), over local cores with :class:`concurrent.futures.ProcessPoolExecutor`
+(``jobs=N``) or on a Dask distributed cluster (``scheduler="tcp://..."``,
+the optional extra ``dist``).  The Bayesian fits of a sweep use the exact
+quadrature engine where the full data allow it (every variance known, one row
+per study: :func:`metaquant.compare.exact_applicable`) and the PyMC model with
+a small number of draws otherwise.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import api, compare, scale, schema
+from .effects import for_property, pct_from_log
+from .errors import InputError
+
+KINDS = ("by", "loo", "priors", "thresholds", "belief")
+#: Moderators of :func:`by_moderator`.
+BY = ("bits", "technique", "study", "hardware")
+#: Threshold factors of :func:`threshold_scaling`.
+DEFAULT_FACTORS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+#: Prior standard deviations of mu (log-ratio scale) in :func:`prior_grid`.
+DEFAULT_MU_SDS = (0.25, 1.0, 4.0)
+#: Priors on tau in :func:`prior_grid`.
+DEFAULT_TAU_PRIORS = ("halfnormal:0.1", "halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5")
+#: Belief splits of :func:`belief_policies`.
+BELIEF_POLICIES = ("none", "equitable", "mass-preserving")
+#: MCMC settings of a sweep (small; each fit is one of many).
+SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 500, 500, 2
+ENGINE_NAMES = ("ssm", "bayes", "reml")
+
+
+# --------------------------------------------------------------------------
+# Tasks and their execution
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Task:
+    """One independent fit: an engine on a table with options.
+
+    ``engine`` is ``"ssm"``, ``"reml"``, ``"bayes"`` (the PyMC model or the
+    exact engine, by ``options["method"]``) or ``"bayes_zones"`` (one Bayesian
+    fit read with several sets of cut-points, ``options["thresholds_list"]``).
+    """
+
+    key: tuple
+    engine: str
+    table: pd.DataFrame
+    options: dict = field(default_factory=dict)
+
+
+def _priors(spec):
+    if spec is None:
+        return None
+    from .bayes import Priors
+
+    mu_sd, tau = spec
+    try:
+        return Priors.from_options(prior_mu_sd=mu_sd, prior_tau=tau)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
+    idata = getattr(res, "idata", None)
+    if idata is None or not hasattr(idata, "posterior") or "mu" not in idata.posterior:
+        return None
+    hib = bool(schema.get_property(prop).higher_is_better)
+    return np.asarray(pct_from_log(idata.posterior["mu"].values.ravel(), hib), dtype=float)
+
+
+def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
+    """One Bayesian fit read with every set of cut-points in ``thresholds_list``.
+
+    ``prefit`` (the dict and result object of a fit already made) is read
+    instead of fitting again.
+    """
+    opts = dict(task.options)
+    th_list = opts.pop("thresholds_list")
+    base_th = opts.pop("base_thresholds", None)
+    opts["priors"] = _priors(opts.pop("prior_spec", None))
+    prop = str(task.table["property"].iloc[0])
+    d, res = prefit if prefit is not None else compare.fit_bayes(task.table, thresholds=base_th, **opts)
+    if prefit is not None and d.get("engine") == "exact":
+        opts = {"method": "exact"}
+    out = {"base": d, "labels": []}
+    draws = _bayes_pct_draws(res, prop) if res is not None else None
+    for th in th_list:
+        if res is None:
+            out["labels"].append({"label_code": None, "label_probability": None})
+        elif draws is not None:
+            zp = scale.zone_probabilities_from_draws(draws, th)
+            sel = scale.label_from_zone_probabilities(zp)
+            out["labels"].append({"label_code": sel.code, "label_probability": sel.belief, "zone_probabilities": zp})
+        else:  # the exact engine: recompute its zone probabilities with these cut-points
+            dd, _ = compare.fit_bayes(task.table, thresholds=th, **opts)
+            out["labels"].append({"label_code": dd.get("label_code"), "label_probability": dd.get("label_probability"),
+                                  "zone_probabilities": dd.get("zone_probabilities")})
+    return api.clean(out)
+
+
+def execute(task: Task) -> dict:
+    """Run one task; an engine that cannot fit the rows gives ``{"error": ...}`` instead of raising."""
+    try:
+        if task.engine == "ssm":
+            return compare.fit_ssm(task.table, **task.options)[0]
+        if task.engine == "reml":
+            return compare.fit_reml(task.table, **task.options)
+        if task.engine == "bayes":
+            opts = dict(task.options)
+            opts["priors"] = _priors(opts.pop("prior_spec", None))
+            return compare.fit_bayes(task.table, **opts)[0]
+        if task.engine == "bayes_zones":
+            return _zones_sweep(task)
+    except InputError as exc:
+        return {"label_code": None, "error": str(exc), "estimable": False}
+    raise ValueError(f"unknown engine {task.engine!r}")
+
+
+def _dask_client(address: str):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("--scheduler needs Dask distributed, which is not installed",
+                         expected="pip install 'metaquant[dist]' (dask[distributed])") from None
+    try:
+        return Client(address, set_as_default=False, timeout=10)
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+
+
+def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None,
+              fn: Callable[[Task], dict] = execute) -> list[dict]:
+    """Run independent tasks and return their results in order.
+
+    Parameters
+    ----------
+    tasks : sequence of Task
+    jobs : int
+        ``1``: in this process, one after another; ``N > 1``: ``N`` local
+        worker processes (:class:`concurrent.futures.ProcessPoolExecutor`,
+        started with ``spawn`` so that no thread state is forked).
+    scheduler : str, optional
+        Address of a Dask distributed scheduler (``tcp://host:8786``); the
+        tasks are sent there instead.
+    fn : callable
+        The function applied to each task (picklable; default :func:`execute`).
+    """
+    tasks = list(tasks)
+    if scheduler:
+        client = _dask_client(scheduler)
+        try:
+            futures = client.map(fn, tasks, pure=False)
+            return list(client.gather(futures))
+        finally:
+            client.close()
+    if jobs is None or jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {jobs}")
+    if jobs == 1 or len(tasks) <= 1:
+        return [fn(t) for t in tasks]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as ex:
+        return list(ex.map(fn, tasks))
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class SensitivityResult:
+    """One sensitivity analysis of one property.
+
+    Attributes
+    ----------
+    kind : str
+        ``"by"``, ``"loo"``, ``"priors"``, ``"thresholds"`` or ``"belief"``.
+    property : str
+    settings : dict
+        What was varied and how the engines were run.
+    reference : dict
+        Each engine's result on the unchanged analysis (``ssm``, ``bayes``, ``reml``).
+    rows : list of dict
+        One per scenario × engine: ``scenario``, ``engine``, ``k``,
+        ``label_code``, ``support`` (SSM belief or posterior probability),
+        ``pct``/``pct_low``/``pct_high``, ``changed`` (label differs from the
+        reference), ``note``.
+    regression : dict
+        Meta-regression on the moderator (``by`` only): ``reml`` and ``bayes``
+        coefficient tables and, for bits, the slope with its interval.
+    changes : list of str
+        Every label change, in words.
+    """
+
+    kind: str
+    property: str
+    settings: dict
+    reference: dict
+    rows: list[dict]
+    regression: dict = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return api.clean({"kind": self.kind, "property": self.property, "settings": self.settings,
+                          "reference": self.reference, "rows": self.rows, "regression": self.regression,
+                          "changes": self.changes})
+
+    def summary(self) -> pd.DataFrame:
+        """The rows as a tidy frame."""
+        cols = ["scenario", "engine", "k", "label_code", "support", "pct", "pct_low", "pct_high", "changed", "note"]
+        return pd.DataFrame(self.rows, columns=cols)
+
+    @property
+    def n_changes(self) -> int:
+        return sum(bool(r.get("changed")) for r in self.rows)
+
+
+def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
+    """Flatten one engine dict into a sensitivity row."""
+    if engine == "ssm":
+        support, pct, lo, hi = d.get("belief"), None, None, None
+        k = d.get("n_models")
+    elif engine == "reml":
+        support, pct, lo, hi = None, d.get("pct"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        k = d.get("k")
+    else:
+        support, pct, lo, hi = d.get("label_probability"), d.get("pct_mean"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        k = d.get("k")
+    code = d.get("label_code")
+    note = d.get("error") or d.get("reason") or ""
+    if not note and engine == "bayes" and d.get("engine"):
+        note = d["engine"]
+    changed = bool(code is not None and ref_label is not None and code != ref_label)
+    return {"scenario": scenario, "engine": engine, "k": k, "label_code": code, "support": support, "pct": pct,
+            "pct_low": lo, "pct_high": hi, "changed": changed, "note": note}
+
+
+def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: int, chains: int, seed: int,
+                   sampler: str = "pymc") -> dict:
+    """Options for :func:`metaquant.compare.fit_bayes` in a sweep over subsets of ``table``.
+
+    ``bayes_engine="auto"`` uses the exact engine when it is the same model as
+    the PyMC default on the full table (one row per study, and so on every
+    subset of it), the PyMC model otherwise.  Both model unknown sampling
+    variances, so ``missing_vi`` (REML's policy) does not enter.
+    """
+    if bayes_engine not in ("auto", "pymc", "exact"):
+        raise InputError(f"unknown Bayesian engine {bayes_engine!r}", expected="auto | pymc | exact")
+    exact = bayes_engine == "exact" or (bayes_engine == "auto" and compare.exact_applicable(table)[0])
+    if exact:
+        return {"method": "exact"}
+    return {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
+
+
+def _engines(engines: Sequence[str]) -> list[str]:
+    out = [str(e).lower() for e in engines]
+    bad = [e for e in out if e not in ENGINE_NAMES]
+    if bad or not out:
+        raise InputError(f"unknown engine {bad[0] if bad else '(none)'!r}", expected=" | ".join(ENGINE_NAMES))
+    return [e for e in ENGINE_NAMES if e in out]
+
+
+def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str) -> list[Task]:
+    opts = {"ssm": {}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
+    return [Task((name, e), e, sub, dict(opts[e])) for e in engines]
+
+
+def _settings(**kw) -> dict:
+    return api.clean({k: v for k, v in kw.items() if v is not None})
+
+
+def _prep(table_or_data, prop: str) -> pd.DataFrame:
+    if isinstance(table_or_data, pd.DataFrame) and "yi" in table_or_data.columns:
+        tab = table_or_data
+    else:
+        tab = api.effect_table(table_or_data)
+    return for_property(tab, prop)
+
+
+def _level_name(v) -> str:
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return f"{int(v)}"
+    return str(v)
+
+
+def _changes(rows: list[dict], what: str) -> list[str]:
+    out = []
+    for r in rows:
+        if r["changed"]:
+            out.append(f"{what} {r['scenario']}: {r['engine'].upper() if r['engine'] != 'bayes' else 'Bayes'} "
+                       f"{r['_ref']} -> {r['label_code']}")
+    for r in rows:
+        r.pop("_ref", None)
+    return out
+
+
+# --------------------------------------------------------------------------
+# The analyses
+# --------------------------------------------------------------------------
+
+
+def leave_one_out(
+    table,
+    prop: str,
+    *,
+    missing_vi: str = "drop",
+    bayes_engine: str = "auto",
+    draws: int = SWEEP_DRAWS,
+    tune: int = SWEEP_TUNE,
+    chains: int = SWEEP_CHAINS,
+    seed: int = compare.DEFAULT_SEED,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    engines: Sequence[str] = ENGINE_NAMES,
+) -> SensitivityResult:
+    """Leave each study out in turn and refit with SSM, the Bayesian model and REML.
+
+    A row is flagged ``changed`` when the engine's label without the study
+    differs from its label on all studies.  Studies whose removal leaves no
+    row are skipped.
+
+    Parameters
+    ----------
+    table : DataFrame or data
+        An effect table (or anything :func:`metaquant.api.effect_table` reads).
+    prop : str
+    missing_vi : str
+        REML's (and the exact engine's) policy for rows without a variance.
+    bayes_engine : {"auto", "pymc", "exact"}
+    draws, tune, chains, seed
+        MCMC settings of the PyMC fits.
+    jobs, scheduler
+        See :func:`run_tasks`.
+    engines : sequence of {"ssm", "bayes", "reml"}
+        The engines to run (default all three).
+    """
+    engines = _engines(engines)
+    t = _prep(table, prop)
+    prop = str(t["property"].iloc[0])
+    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    studies = list(dict.fromkeys(t["study"].astype(str)))
+    scen: list[tuple[str, pd.DataFrame]] = [("all studies", t)]
+    scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
+             if (t["study"].astype(str) != s).any()]
+    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi)]
+    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    ref = {e: res[("all studies", e)] for e in engines}
+    rows = []
+    for name, _ in scen[1:]:
+        for e in engines:
+            r = _row(name, e, res[(name, e)], ref[e].get("label_code"))
+            r["_ref"] = ref[e].get("label_code")
+            rows.append(r)
+    changes = _changes(rows, "")
+    changes = [c.strip() for c in changes]
+    return SensitivityResult("loo", prop, _settings(studies=studies, engines=engines, missing_vi=missing_vi,
+                                                    bayes=bopt if "bayes" in engines else None, jobs=jobs,
+                                                    scheduler=scheduler),
+                             ref, rows, changes=changes)
+
+
+def by_moderator(
+    table,
+    prop: str,
+    moderator: str,
+    *,
+    missing_vi: str = "drop",
+    bayes_engine: str = "auto",
+    draws: int = SWEEP_DRAWS,
+    tune: int = SWEEP_TUNE,
+    chains: int = SWEEP_CHAINS,
+    seed: int = compare.DEFAULT_SEED,
+    regression: bool = True,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    engines: Sequence[str] = ENGINE_NAMES,
+) -> SensitivityResult:
+    """Pool per level of a moderator with all three engines, and regress the effect on it.
+
+    The subgroup fits are the engines on the rows of each level.  The
+    meta-regression is ``y_i = β0 + β1 x_i + u_i + ε_i`` with ``x = log2(bits)``
+    for bits (``β1``: change of the log ratio per doubling of the bit-width)
+    or treatment-coded levels for a text moderator: REML on the rows with a
+    known variance (``missing_vi``) and the Bayesian PyMC model on every row.
+
+    Parameters
+    ----------
+    moderator : {"bits", "technique", "study", "hardware"}
+    regression : bool
+        Also fit the meta-regressions.
+
+    Other parameters are those of :func:`leave_one_out`.
+    """
+    if moderator not in BY:
+        raise InputError(f"cannot stratify by {moderator!r}", expected=" | ".join(BY))
+    engines = _engines(engines)
+    t = _prep(table, prop)
+    prop = str(t["property"].iloc[0])
+    if t[moderator].isna().all():
+        raise InputError(f"no row of {prop!r} has a value for {moderator!r}", column=moderator)
+    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    levels = sorted(t[moderator].dropna().unique(), key=lambda v: (isinstance(v, str), v))
+    tasks = []
+    for lev in levels:
+        sub = t[t[moderator] == lev].reset_index(drop=True)
+        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi)
+    tasks += _engine_tasks("all", t, engines, bopt, missing_vi)
+    with_mod = t[t[moderator].notna()].reset_index(drop=True)
+    if regression and len(levels) > 1:
+        if "reml" in engines:
+            tasks.append(Task(("regression", "reml"), "reml", with_mod, {"missing_vi": missing_vi,
+                                                                         "moderators": [moderator]}))
+        if "bayes" in engines:
+            reg_b = {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
+                     "moderators": [moderator]}
+            tasks.append(Task(("regression", "bayes"), "bayes", with_mod, reg_b))
+    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    ref = {e: res[("all", e)] for e in engines}
+    rows = []
+    for lev in levels:
+        name = f"{moderator}={_level_name(lev)}"
+        n = int((t[moderator] == lev).sum())
+        for e in engines:
+            r = _row(name, e, res[(name, e)], ref[e].get("label_code"))
+            r["_ref"] = ref[e].get("label_code")
+            r["rows"] = n
+            rows.append(r)
+    changes = _changes(rows, "level")
+    reg: dict[str, Any] = {}
+    if ("regression", "reml") in res or ("regression", "bayes") in res:
+        reg = _regression_summary(moderator, res.get(("regression", "reml")), res.get(("regression", "bayes")))
+    return SensitivityResult("by", prop, _settings(moderator=moderator, levels=[_level_name(v) for v in levels],
+                                                   engines=engines, missing_vi=missing_vi,
+                                                   bayes=bopt if "bayes" in engines else None, jobs=jobs,
+                                                   scheduler=scheduler),
+                             ref, rows, regression=reg, changes=changes)
+
+
+def _regression_summary(moderator: str, reml: dict, bayes: dict) -> dict:
+    """Coefficient tables of the two meta-regressions and, for bits, the slope side by side."""
+    out: dict[str, Any] = {"moderator": moderator, "term": "log2(bits)" if moderator == "bits" else moderator}
+    reml = reml or {"estimable": False, "reason": "not run"}
+    bayes = bayes or {"error": "not run"}
+    rc = reml.get("coefficients") or []
+    bc = bayes.get("coefficients") or []
+    out["reml"] = {"estimable": bool(reml.get("estimable")), "k": reml.get("k"), "tau2": reml.get("tau2"),
+                   "QM": reml.get("QM"), "QM_p": reml.get("QM_p"), "coefficients": rc,
+                   "reason": reml.get("reason") or reml.get("error")}
+    out["bayes"] = {"estimable": not bayes.get("error"), "k": bayes.get("k"), "coefficients": bc,
+                    "reason": bayes.get("error"), "r_hat_max": bayes.get("r_hat_max"),
+                    "divergences": bayes.get("divergences")}
+    if moderator == "bits":
+        term = "log2(bits)"
+        r = next((c for c in rc if c.get("name") == term), None)
+        b = next((c for c in bc if c.get("name") == term), None)
+        out["slope"] = {
+            "reml": None if r is None else {"estimate": r["estimate"], "se": r.get("se"), "ci_low": r["ci_low"],
+                                            "ci_high": r["ci_high"], "p": r.get("p")},
+            "bayes": None if b is None else {"mean": b.get("mean"), "sd": b.get("sd"), "ci_low": b.get("ci_low"),
+                                             "ci_high": b.get("ci_high")},
+        }
+    return out
+
+
+def prior_grid(
+    table,
+    prop: str,
+    *,
+    mu_sds: Sequence[float] = DEFAULT_MU_SDS,
+    tau_priors: Sequence[str] = DEFAULT_TAU_PRIORS,
+    missing_vi: str = "drop",
+    bayes_engine: str = "auto",
+    draws: int = SWEEP_DRAWS,
+    tune: int = SWEEP_TUNE,
+    chains: int = SWEEP_CHAINS,
+    seed: int = compare.DEFAULT_SEED,
+    jobs: int = 1,
+    scheduler: str | None = None,
+) -> SensitivityResult:
+    """The Bayesian label and pooled effect over a grid of priors.
+
+    Every combination of ``mu ~ N(0, s)`` (``s`` in ``mu_sds``, log-ratio
+    scale) and a prior on ``tau`` (``"halfnormal:S"`` or ``"halfcauchy:S"``)
+    is fitted; ``changed`` marks a label that differs from the fit with the
+    engine's default priors.  The exact engine is used where the rows allow
+    it (``bayes_engine="auto"``), the PyMC model otherwise.
+    """
+    t = _prep(table, prop)
+    prop = str(t["property"].iloc[0])
+    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    grid = [(float(s), str(tp)) for s in mu_sds for tp in tau_priors]
+    for s, tp in grid:  # fail early on a bad prior, before any sampling
+        _priors((s, tp))
+    tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
+    tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
+    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler)
+    ref = out[0]
+    rows = []
+    for task, d, (s, tp) in zip(tasks[1:], out[1:], grid, strict=True):
+        r = _row(task.key[0], "bayes", d, ref.get("label_code"))
+        r["_ref"] = ref.get("label_code")
+        r.update(mu_sd=s, tau_prior=tp)
+        rows.append(r)
+    changes = _changes(rows, "priors")
+    return SensitivityResult("priors", prop, _settings(mu_sds=list(mu_sds), tau_priors=list(tau_priors),
+                                                       missing_vi=missing_vi, bayes=bopt, jobs=jobs,
+                                                       scheduler=scheduler),
+                             {"bayes": ref}, rows, changes=changes)
+
+
+def threshold_scaling(
+    table,
+    prop: str,
+    *,
+    factors: Sequence[float] = DEFAULT_FACTORS,
+    missing_vi: str = "drop",
+    bayes_engine: str = "auto",
+    draws: int = SWEEP_DRAWS,
+    tune: int = SWEEP_TUNE,
+    chains: int = SWEEP_CHAINS,
+    seed: int = compare.DEFAULT_SEED,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    engines: Sequence[str] = ENGINE_NAMES,
+    bayes_fit: tuple[dict, Any] | None = None,
+) -> SensitivityResult:
+    """Label stability when SSM's cut-points ``(I, W, WM, M, SM, S)`` are multiplied by ``c``.
+
+    For each factor ``c`` the SSM synthesis is rerun with the scaled
+    cut-points ``c·(I, W, WM, M, SM, S)`` (each evidence model's label may
+    change, its belief does not), and one Bayesian posterior is read with the
+    scaled zones (the same draws, so only the reading moves); REML's
+    point-estimate label is given alongside.  ``changed`` compares with
+    ``c = 1``, which is always included.
+
+    Parameters
+    ----------
+    factors : sequence of float
+        Multipliers of the property's cut-points (default ×0.5 … ×2).
+    engines : sequence of {"ssm", "bayes", "reml"}
+    bayes_fit : (dict, result), optional
+        A fit already made by :func:`metaquant.compare.fit_bayes` on the same
+        rows with the property's own cut-points; it is read instead of fitting
+        the posterior again.
+
+    Other parameters are those of :func:`leave_one_out`.
+    """
+    engines = _engines(engines)
+    t = _prep(table, prop)
+    prop = str(t["property"].iloc[0])
+    base = schema.get_property(prop).thresholds
+    factors = [float(f) for f in factors]
+    if any(f <= 0 for f in factors):
+        raise InputError("threshold factors must be positive", expected="e.g. 0.5 0.75 1 1.25 1.5 2")
+    if 1.0 not in factors:
+        factors = sorted([1.0, *factors])
+    ths = [scale.scale_thresholds(base, f) for f in factors]
+    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    zones = Task(("bayes",), "bayes_zones", t, {**bopt, "thresholds_list": ths, "base_thresholds": base})
+    tasks = [zones] if "bayes" in engines and bayes_fit is None else []
+    if "ssm" in engines:
+        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th}) for f, th in zip(factors, ths, strict=True)]
+    if "reml" in engines:
+        tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
+                  for f, th in zip(factors, ths, strict=True)]
+    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    if "bayes" in engines and bayes_fit is not None:
+        bopt = {"method": bayes_fit[0].get("engine"), "prefit": True}
+        try:
+            res[("bayes",)] = _zones_sweep(zones, prefit=bayes_fit)
+        except InputError as exc:
+            res[("bayes",)] = {"label_code": None, "error": str(exc), "labels": []}
+    i1 = factors.index(1.0)
+    bz = res.get(("bayes",), {})
+    blabels = bz.get("labels") or [{}] * len(factors)
+    ref = {}
+    for e in engines:
+        ref[e] = dict(bz.get("base") or bz) if e == "bayes" else res[(1.0, e)]
+    rows = []
+    for i, (f, th) in enumerate(zip(factors, ths, strict=True)):
+        name = f"x{f:g}"
+        for e in engines:
+            if e == "bayes":
+                d = {**ref["bayes"], "label_code": blabels[i].get("label_code"),
+                     "label_probability": blabels[i].get("label_probability")}
+                ref_code = blabels[i1].get("label_code")
+            else:
+                d = res[(f, e)]
+                ref_code = ref[e].get("label_code")
+            r = _row(name, e, d, ref_code)
+            r["_ref"] = ref_code
+            r.update(factor=f, thresholds=list(th))
+            rows.append(r)
+    changes = _changes(rows, "thresholds")
+    return SensitivityResult("thresholds", prop, _settings(factors=factors, base_thresholds=list(base),
+                                                           engines=engines, missing_vi=missing_vi,
+                                                           bayes=bopt if "bayes" in engines else None, jobs=jobs,
+                                                           scheduler=scheduler),
+                             ref, rows, changes=changes)
+
+
+def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, jobs: int = 1,
+                    scheduler: str | None = None) -> SensitivityResult:
+    """SSM's label and belief under the three dependence splits of the study belief.
+
+    ``none`` is the paper's analysis (each of a study's ``N`` models carries
+    ``B``); ``equitable`` gives each ``B/N`` and ``mass-preserving`` gives
+    each ``1 - (1 - B)^(1/N)``, so that a study's ``N`` agreeing models
+    combine to exactly ``B``.
+    """
+    t = _prep(table, prop)
+    prop = str(t["property"].iloc[0])
+    policies = list(policies)
+    if "none" not in policies:
+        policies = ["none", *policies]
+    tasks = [Task((p,), "ssm", t, {"belief_split": p}) for p in policies]
+    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    ref = out["none"]
+    rows = []
+    for p in policies:
+        r = _row(p, "ssm", out[p], ref.get("label_code"))
+        r["_ref"] = ref.get("label_code")
+        r.update(uncertainty=out[p].get("uncertainty"), plausibility=out[p].get("plausibility"),
+                 masses=out[p].get("masses"))
+        rows.append(r)
+    changes = _changes(rows, "belief split")
+    return SensitivityResult("belief", prop, _settings(policies=policies, models_per_study=compare.models_per_study(t)),
+                             {"ssm": ref}, rows, changes=changes)
+
+
+def run(table, prop: str, kind: str, **kw) -> SensitivityResult:
+    """Dispatch by name: ``by`` (with ``moderator=``), ``loo``, ``priors``, ``thresholds`` or ``belief``."""
+    if kind == "by":
+        return by_moderator(table, prop, kw.pop("moderator"), **kw)
+    funcs = {"loo": leave_one_out, "priors": prior_grid, "thresholds": threshold_scaling, "belief": belief_policies}
+    if kind not in funcs:
+        raise InputError(f"unknown sensitivity analysis {kind!r}", expected=" | ".join(KINDS))
+    return funcs[kind](table, prop, **kw)
+
+
+def format_table(res: SensitivityResult) -> str:
+    """Plain-text rendering of a sensitivity result (what the CLI prints)."""
+
+    def num(v, f):
+        return "" if v is None else format(v, f)
+
+    head = f"{res.property}: sensitivity ({res.kind})"
+    ref = res.reference
+    refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code')}" for e, d in ref.items()
+                     if isinstance(d, dict))
+    lines = [head, f"  reference: {refs}"]
+    cols = ("scenario", "engine", "k", "label", "support", "pct", "interval", "changed", "note")
+    body = []
+    for r in res.rows:
+        iv = f"[{r['pct_low']:+.1f}, {r['pct_high']:+.1f}]" if r.get("pct_low") is not None and \
+            r.get("pct_high") is not None else ""
+        body.append((r["scenario"], r["engine"], "" if r.get("k") is None else str(r["k"]), r.get("label_code") or "-",
+                     num(r.get("support"), ".3f"), num(r.get("pct"), "+.2f"), iv, "CHANGED" if r["changed"] else "",
+                     str(r.get("note") or "")[:60]))
+    widths = [max(len(str(x[i])) for x in [cols, *body]) for i in range(len(cols))]
+    lines += ["  " + "  ".join(str(x[i]).ljust(widths[i]) for i in range(len(cols))).rstrip() for x in [cols, *body]]
+    if res.regression:
+        reg = res.regression
+        lines.append(f"  meta-regression on {reg.get('term')}:")
+        for eng in ("reml", "bayes"):
+            e = reg.get(eng) or {}
+            if not e.get("estimable"):
+                lines.append(f"    {eng.upper() if eng == 'reml' else 'Bayes'}: not estimable ({e.get('reason')})")
+                continue
+            for c in e.get("coefficients") or []:
+                est = c.get("estimate", c.get("mean"))
+                lines.append(f"    {eng.upper() if eng == 'reml' else 'Bayes'} {c['name']:<28} {est:+.4f} "
+                             f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]")
+    lines.append(f"  label changes: {len(res.changes)}")
+    lines += [f"    {c}" for c in res.changes]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "BELIEF_POLICIES", "BY", "DEFAULT_FACTORS", "DEFAULT_MU_SDS", "DEFAULT_TAU_PRIORS", "KINDS", "SensitivityResult",
+    "Task", "belief_policies", "by_moderator", "execute", "format_table", "leave_one_out", "prior_grid", "run",
+    "run_tasks", "threshold_scaling",
+]
