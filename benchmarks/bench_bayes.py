@@ -184,6 +184,11 @@ def plain_noncentred(acc: pd.DataFrame, seed: int):
 
 
 def bench_plain(kind: str, reps: int) -> dict:
+    """A plain script against ``metaquant.bayes.fit``, run alternately so that both see the same machine load.
+
+    The first call of the plain script in this process is reported separately (it compiles);
+    ``fit`` has compiled its model in section 1 already.
+    """
     import logging
 
     logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -191,17 +196,24 @@ def bench_plain(kind: str, reps: int) -> dict:
 
     acc = _accuracy()
     fn = {"marginal": plain_marginal, "noncentred": plain_noncentred}[kind]
-    runs = []
+    runs, ours = [], []
     with single_threaded_blas():
         for i in range(reps + 1):
             (idata, names), wall, cpu = _timed(lambda i=i: fn(acc, i))
             runs.append({"wall": wall, "cpu": cpu, "ess": _min_ess(idata, names),
                          "divergences": int(idata.sample_stats["diverging"].sum())})
+            if i:
+                res, wall, cpu = _timed(lambda i=i: bayes.fit(acc, seed=i))
+                ours.append({"wall": wall, "cpu": cpu, "ess": res.to_dict()["ess_bulk_min"]})
     warm = runs[1:]
     return {"script": kind, "first_wall": runs[0]["wall"], "warm_wall": _median([r["wall"] for r in warm]),
             "warm_cpu": _median([r["cpu"] for r in warm]),
             "warm_ess_per_s": _median([r["ess"] / r["wall"] for r in warm]),
-            "divergences_per_fit": _median([r["divergences"] for r in runs])}
+            "divergences_per_fit": _median([r["divergences"] for r in runs]),
+            "paired_fit_wall": _median([o["wall"] for o in ours]), "paired_fit_cpu": _median([o["cpu"] for o in ours]),
+            "paired_fit_ess_per_s": _median([o["ess"] / o["wall"] for o in ours]),
+            "paired_wall_ratio_plain_over_fit": _median([r["wall"] / o["wall"]
+                                                         for r, o in zip(warm, ours, strict=True)])}
 
 
 # ---------------------------------------------------------------- 3./4. exact engine and scaling
@@ -268,6 +280,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes")
     ap.add_argument("--reps", type=int, default=None, help="repetitions of each warm measurement")
     ap.add_argument("--out", default=None, help="also write the report as JSON to this file")
+    ap.add_argument("--sections", default=None, help="comma-separated subset of fit,plain,exact,scaling,many")
     ap.add_argument("--cold-one", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.cold_one:
@@ -276,32 +289,43 @@ def main(argv=None):
     reps = args.reps or (2 if args.quick else 5)
     cold_reps = 1 if args.quick else 3
     ks = (10, 100, 1000) if args.quick else (10, 100, 1000, 10000)
+    sections = set(args.sections.split(",")) if args.sections else {"fit", "plain", "exact", "scaling", "many"}
     report = {"machine": machine(), "reps": reps}
-    report["fit"] = [bench_fit(s, reps, cold_reps) for s in available_samplers()]
-    print(json.dumps(report["fit"], indent=1), flush=True)
-    # the non-centred script takes minutes per fit on these rows (divergent, tiny steps): one warm repetition
-    report["plain"] = [bench_plain("marginal", reps), bench_plain("noncentred", 1)]
-    print(json.dumps(report["plain"], indent=1), flush=True)
     acc = _accuracy()
-    report["exact"] = bench_exact({"accuracy (2-D, unknown vi)": acc,
-                                   "accuracy, known vi only (1-D)": acc[acc["vi_known"]].reset_index(drop=True)},
-                                  reps=20)
-    print(json.dumps(report["exact"], indent=1), flush=True)
-    report["scaling"] = bench_scaling(ks, reps)
-    print(json.dumps(report["scaling"], indent=1), flush=True)
-    report["fit_many"] = bench_fit_many()
-    print(json.dumps(report["fit_many"], indent=1), flush=True)
-    pymc_fit = next(f for f in report["fit"] if f["sampler"] == "pymc")
-    plain = {p["script"]: p for p in report["plain"]}
-    report["ratios"] = {
-        "plain_marginal_warm / fit_warm (wall)": plain["marginal"]["warm_wall"] / pymc_fit["warm_wall"],
-        "plain_noncentred_warm / fit_warm (wall)": plain["noncentred"]["warm_wall"] / pymc_fit["warm_wall"],
-        "fit_warm_ess_per_s / plain_noncentred_ess_per_s": pymc_fit["warm_ess_per_s"]
-        / plain["noncentred"]["warm_ess_per_s"],
-        "fit_warm / exact (wall)": pymc_fit["warm_wall"] / report["exact"]["accuracy (2-D, unknown vi)"]["median_s"],
-    }
+    if "fit" in sections:
+        report["fit"] = [bench_fit(s, reps, cold_reps) for s in available_samplers()]
+        print(json.dumps(report["fit"], indent=1), flush=True)
+    else:
+        bayes.fit(acc)  # the paired comparison below needs the compiled model
+    if "plain" in sections:
+        # the non-centred script takes minutes per fit on these rows (divergent, tiny steps): one warm repetition
+        report["plain"] = [bench_plain("marginal", reps), bench_plain("noncentred", 1)]
+        print(json.dumps(report["plain"], indent=1), flush=True)
+    if "exact" in sections:
+        report["exact"] = bench_exact({"accuracy (2-D, unknown vi)": acc,
+                                       "accuracy, known vi only (1-D)": acc[acc["vi_known"]].reset_index(drop=True)},
+                                      reps=20)
+        print(json.dumps(report["exact"], indent=1), flush=True)
+    if "scaling" in sections:
+        report["scaling"] = bench_scaling(ks, reps)
+        print(json.dumps(report["scaling"], indent=1), flush=True)
+    if "many" in sections:
+        report["fit_many"] = bench_fit_many()
+        print(json.dumps(report["fit_many"], indent=1), flush=True)
+    if "plain" in sections:
+        plain = {p["script"]: p for p in report["plain"]}
+        report["ratios"] = {
+            "plain_marginal / fit, paired wall": plain["marginal"]["paired_wall_ratio_plain_over_fit"],
+            "plain_marginal / fit, CPU": plain["marginal"]["warm_cpu"] / plain["marginal"]["paired_fit_cpu"],
+            "plain_noncentred / fit, paired wall": plain["noncentred"]["paired_wall_ratio_plain_over_fit"],
+            "fit / plain_noncentred, ESS per s": plain["noncentred"]["paired_fit_ess_per_s"]
+            / plain["noncentred"]["warm_ess_per_s"],
+        }
+        if "exact" in sections:
+            report["ratios"]["fit / exact, wall"] = (plain["marginal"]["paired_fit_wall"]
+                                                     / report["exact"]["accuracy (2-D, unknown vi)"]["median_s"])
     report["machine"]["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    print(json.dumps(report["ratios"], indent=1))
+    print(json.dumps(report.get("ratios", {}), indent=1))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -257,14 +257,15 @@ def build_report(
 # --------------------------------------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1280px;color:#222;
 line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{font-size:1.05em}
-table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px solid #ddd;padding:.25em .5em;
-text-align:left;vertical-align:top}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:.8em;margin:.6em 0}th,td{border:1px solid #ddd;padding:.2em .35em;
+text-align:left;vertical-align:top;white-space:nowrap}th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .same{background:#e5f5e0}.adjacent{background:#fff7bc}.conflicting{background:#fdd0a2}.changed{color:#b30000;
 font-weight:600}img{max-width:100%;height:auto;display:block;margin:.5em 0}.note{color:#555;font-size:.85em}
-figure{margin:1em 0}figcaption{font-size:.85em;color:#444}nav a{margin-right:.8em}
+figure{margin:1em 0}figcaption{font-size:.85em;color:#444}nav a{margin-right:.8em;display:inline-block}
+.scroll{overflow-x:auto}
 """
 
 _CHECK_JS = """
@@ -292,8 +293,9 @@ def _iv(lo, hi, f="+.1f") -> str:
 
 def _comparison_table(rows: list[dict]) -> str:
     head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled %", "95% CrI", "engine",
-            "REML label", "REML %", "95% CI", "k / rows", "agreement", "where they part")
-    out = ["<table id='comparison'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+            "REML label", "REML %", "95% CI", "k / rows", "agreement")
+    out = ["<div class='scroll'><table id='comparison'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
+           + "</tr></thead><tbody>"]
     for r in rows:
         s, b, f, a = r["ssm"], r["bayes"], r["frequentist"], r["agreement"]
         cells = [
@@ -303,10 +305,14 @@ def _comparison_table(rows: list[dict]) -> str:
             _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _e(b.get("engine")),
             _e(f.get("label_code") or "not estimable"), _n(f.get("pct"), "+.2f"),
             _iv(f.get("pct_ci_low"), f.get("pct_ci_high")), f"{_e(f.get('k'))} / {_e(f.get('k_total'))}",
-            f"<span class='{_e(a['status'])}'>{_e(a['status'])}</span>", _e(a.get("reason")),
+            f"<span class='{_e(a['status'])}'>{_e(a['status'])}</span>",
         ]
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
+    parts = [f"<li><a href='#{_e(r['property'])}'>{_e(r['property'])}</a>: {_e(r['agreement']['reason'])}</li>"
+             for r in rows if r["agreement"].get("reason")]
+    if parts:
+        out.append("<h3>Where they part</h3><ul id='reasons'>" + "".join(parts) + "</ul>")
     return "".join(out)
 
 
@@ -315,7 +321,7 @@ def _sens_table(res: dict) -> str:
     if not rows:
         return "<p class='note'>No scenario (a single study).</p>"
     head = ("scenario", "engine", "k", "label", "support", "pooled %", "interval", "")
-    out = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    out = ["<div class='scroll'><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:
         cls = " class='changed'" if r.get("changed") else ""
         cells = [_e(r["scenario"]), _e(r["engine"]), _e(r.get("k")), f"<span{cls}>{_e(r.get('label_code') or '-')}"
@@ -323,7 +329,7 @@ def _sens_table(res: dict) -> str:
                  _iv(r.get("pct_low"), r.get("pct_high")),
                  "<span class='changed'>changed</span>" if r.get("changed") else _e(r.get("note"))]
         out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
