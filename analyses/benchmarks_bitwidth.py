@@ -67,10 +67,13 @@ def by_bits_exact(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def regression(table: pd.DataFrame, draws: int, seed: int) -> dict:
+def regression(table: pd.DataFrame, draws: int, seed: int) -> dict | None:
+    if table["bits"].nunique() < 2:
+        return None
     t0 = time.perf_counter()
     res = api.fit_bayes(table, method="bayes", moderators=["bits:cat"], draws=draws, tune=draws, chains=4, seed=seed)
     d = res.to_dict()
+    d["predictions"] = res.predictions
     d["wall_seconds"] = time.perf_counter() - t0
     return d
 
@@ -104,7 +107,19 @@ def figure(prop: str, rows: list[dict], path: Path) -> None:
         )
     ax.set_title(f"{prop}: benchmarks corpus by bit-width")
     lo = np.nanmin(np.r_[df["pct_ci_low"], df["raw_median_pct"]])
-    ax.set_ylim(max(lo, -150) - 10, None)
+    floor = max(lo, -150) - 10
+    ax.set_ylim(floor, None)
+    for xi, (_, r) in zip(x, df.iterrows(), strict=True):
+        if r["pct_mean"] < floor:  # off the scale: say where it is
+            ax.annotate(
+                f"{r['pct_mean']:.0f} %\n(off scale)\n{r['label_code']}",
+                (xi, floor),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=7,
+                color="C0",
+            )
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -153,19 +168,39 @@ def main() -> None:
                     )
                 },
                 "pooled_label": label_name(pooled["label_code"]),
-                "regression_bits_categorical": {
+                "regression_bits_categorical": None
+                if reg is None
+                else {
                     k: reg[k]
-                    for k in ("model", "coefficients", "r_hat_max", "ess_bulk_min", "divergences", "wall_seconds")
+                    for k in (
+                        "model",
+                        "coefficients",
+                        "predictions",
+                        "r_hat_max",
+                        "ess_bulk_min",
+                        "divergences",
+                        "wall_seconds",
+                    )
                 },
                 "by_bits": rows,
             }
         )
+        regtxt = (
+            "single bit-width: no regression"
+            if reg is None
+            else f"regression {reg['wall_seconds']:.1f} s, divergences {reg['divergences']}, "
+            f"R-hat {reg['r_hat_max']:.3f}"
+        )
         print(
             f"{prop}: k={len(sub)}, pooled {pooled['pct_mean']:+.2f} % {pooled['label_code']} "
-            f"(p={pooled['label_probability']:.2f}); regression {reg['wall_seconds']:.1f} s, "
-            f"divergences {reg['divergences']}, R-hat {reg['r_hat_max']:.3f}",
+            f"(p={pooled['label_probability']:.2f}); {regtxt}",
             flush=True,
         )
+        for p in [] if reg is None else reg["predictions"]:
+            print(
+                f"   multilevel at {p['level']:g} bits: {p['pct']:+.2f} % [{p['pct_ci_low']:+.2f}, "
+                f"{p['pct_ci_high']:+.2f}] {p['label_code']} p={p['label_probability']:.2f}"
+            )
         for r in rows:
             print(
                 f"   {r['bits']:>4g} bits k={r['k']:>3}: {r['pct_mean']:+8.2f} % "
