@@ -23,9 +23,10 @@ The posterior of ``tau`` is one-dimensional; it is integrated in
 ``x = log(tau / a)`` (``a`` the prior scale), where the integrand
 ``p(tau) p(y | tau) tau`` is smooth with exponentially decaying tails for
 half-normal and half-Cauchy priors alike: first on a coarse grid over
-``tau`` in [1e-13 a, 3e6 a] that finds where the posterior mass lies, then with
-composite Simpson's rule on ``grid`` nodes over that range (refined while the
-range shrinks).  The posterior of ``mu`` is the
+``tau`` in [1e-13 a, 3e6 a] that finds the mode, the width and the range of
+the posterior, then with composite Simpson's rule on ``grid`` nodes spaced
+``x = c + s sinh(u)`` around the mode ``c`` (re-centred until mode and width
+settle).  The posterior of ``mu`` is the
 normal mixture ``sum_n W_n N(m(tau_n), 1/P(tau_n))`` and the effect in a new
 study ``theta_new`` the mixture ``sum_n W_n N(m(tau_n), 1/P(tau_n) + tau_n^2)``;
 their moments, quantiles (root of the mixture CDF) and zone probabilities (the
@@ -146,67 +147,120 @@ def _significant(ll: np.ndarray, axis: int | None = None) -> tuple[int, int]:
     return int(idx[0]), int(idx[-1])
 
 
-def _log_nodes(prior: ScalePrior, lo: float, hi: float, n: int):
-    """Nodes ``x`` on [lo, hi], ``tau = a e^x`` and ``log p(tau) + log tau`` (the prior in x)."""
-    x = np.linspace(lo, hi, n)
+def _centre_scale(x: np.ndarray, logf: np.ndarray) -> tuple[float, float]:
+    """Mode and half-width of a 1-D log density on nodes ``x``.
+
+    The half-width is the distance from the mode to where ``logf`` has
+    dropped by 1/2 (one sd for a normal), averaged over the two sides that
+    reach it, and at least a quarter of the local node spacing.
+    """
+    i = int(np.nanargmax(logf))
+    c, top = float(x[i]), float(logf[i])
+    widths = []
+    for step in (-1, 1):
+        j = i
+        while 0 <= j + step < x.size and logf[j + step] > top - 0.5:
+            j += step
+        if 0 <= j + step < x.size:  # interpolate the crossing between j and j + step
+            f0, f1 = logf[j] - (top - 0.5), logf[j + step] - (top - 0.5)
+            xc = x[j] + (x[j + step] - x[j]) * f0 / (f0 - f1)
+            widths.append(abs(xc - c))
+    gap = np.diff(x)
+    local = float(gap[min(max(i - 1, 0), gap.size - 1)])
+    s = float(np.mean(widths)) if widths else float(x[-1] - x[0]) / 4
+    return c, max(s, 0.25 * local)
+
+
+def _sinh_nodes(c: float, s: float, lo: float, hi: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes on [lo, hi] crowded around ``c``: x = c + s sinh(u), u uniform; Simpson weights in x.
+
+    The sinh map (a standard device for peaked integrands) puts the nodes
+    ``s * du`` apart near the mode and spreads them exponentially in the
+    tails, where an exponentially decaying tail becomes a doubly exponential
+    one in ``u``; the weights are Simpson's in ``u`` times dx/du = s cosh(u).
+    """
+    u = np.linspace(np.arcsinh((lo - c) / s), np.arcsinh((hi - c) / s), n)
+    return c + s * np.sinh(u), _simpson_weights(n, u[1] - u[0]) * s * np.cosh(u)
+
+
+def _log_prior_x(prior: ScalePrior, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``tau = a e^x`` and ``log p(tau) + log tau`` (the prior density in x)."""
     t = prior.scale * np.exp(x)
-    return x, t, prior.logpdf(t) + np.log(t)
+    return t, prior.logpdf(t) + np.log(t)
+
+
+def _marginal_log(ll: np.ndarray, wq_other: np.ndarray, axis: int) -> np.ndarray:
+    """Log of the marginal density along ``axis`` of a 2-D grid of log densities."""
+    other = 1 - axis
+    lw = ll + np.log(wq_other)[(None, slice(None)) if other == 1 else (slice(None), None)]
+    return special.logsumexp(lw, axis=other)
 
 
 def _tau_grid_1d(y, v, m0, s0, prior: ScalePrior, n: int, coarse: int = 361):
-    """Posterior of tau on an adaptive grid in x = log(tau/a), Simpson weights (normalised mass).
+    """Posterior of tau on an adaptive grid in x = log(tau/a) (normalised nodal mass ``w``).
 
     The integrand ``p(tau) p(y | tau) tau`` is smooth in x with exponentially
-    decaying tails for both prior families, so Simpson's rule converges fast;
-    the coarse pass finds the range holding all but ~1e-20 of the mass.
+    decaying tails for both prior families.  A coarse uniform pass finds the
+    mode, the width and the range holding everything within a factor e^-46 of
+    the maximum; composite Simpson on sinh-spaced nodes (:func:`_sinh_nodes`)
+    then integrates it, re-centred until mode and width settle.
     """
-    x, t, lp = _log_nodes(prior, *_X_RANGE, coarse)
+    x = np.linspace(*_X_RANGE, coarse)
+    t, lp = _log_prior_x(prior, x)
     ll = _given_tau(t, y, v, m0, s0)[0] + lp
     i0, i1 = _significant(ll)
     lo, hi = x[max(i0 - 1, 0)], x[min(i1 + 1, coarse - 1)]
-    for _ in range(4):
-        x, t, lp = _log_nodes(prior, lo, hi, n)
-        ll, m, s2 = _given_tau(t, y, v, m0, s0)
-        ll = ll + lp
-        j0, j1 = _significant(ll)
-        nlo, nhi = x[max(j0 - 1, 0)], x[min(j1 + 1, n - 1)]
-        if (nhi - nlo) > 0.25 * (hi - lo):
+    c, sc = _centre_scale(x, ll)
+    for _ in range(4):  # re-centre on a probe grid until mode and width settle
+        xp, _ = _sinh_nodes(c, sc, lo, hi, min(n, 201))
+        t, lp = _log_prior_x(prior, xp)
+        c2, s2c = _centre_scale(xp, _given_tau(t, y, v, m0, s0)[0] + lp)
+        settled = abs(c2 - c) < 0.25 * sc and 0.7 < s2c / sc < 1.4
+        c, sc = c2, s2c
+        if settled:
             break
-        lo, hi = nlo, nhi
-    h = x[1] - x[0]  # the spacing of the grid evaluated last
-    wts = _simpson_weights(n, h) * np.exp(ll - ll.max())
+    x, wq = _sinh_nodes(c, sc, lo, hi, n)
+    t, lp = _log_prior_x(prior, x)
+    ll, m, s2 = _given_tau(t, y, v, m0, s0)
+    ll = ll + lp
+    wts = wq * np.exp(ll - ll.max())
     wts /= wts.sum()
-    return {"x": x, "tau": t, "w": wts, "m": m, "s2": s2, "dx": h}
+    return {"x": x, "tau": t, "w": wts, "m": m, "s2": s2, "wq": wq}
 
 
 def _tau_sigma_grid_2d(y, v, known, m0, s0, pt_: ScalePrior, ps: ScalePrior, n: int, coarse: int = 181):
-    """As :func:`_tau_grid_1d` for (tau, sigma_resid) on a tensor grid of log scales."""
-    xa, ta, la = _log_nodes(pt_, *_X_RANGE, coarse)
-    xb, tb, lb = _log_nodes(ps, *_X_RANGE, coarse)
+    """As :func:`_tau_grid_1d` for (tau, sigma_resid) on a tensor product of sinh-spaced grids."""
+    xa = np.linspace(*_X_RANGE, coarse)
+    xb = xa.copy()
+    ta, la = _log_prior_x(pt_, xa)
+    tb, lb = _log_prior_x(ps, xb)
     ll = _given_tau_sigma(ta, tb, y, v, known, m0, s0)[0] + la[:, None] + lb[None, :]
-    box = []
+    box, cs = [], []
+    h = xa[1] - xa[0]
     for ax, x in ((0, xa), (1, xb)):
         i0, i1 = _significant(ll, axis=ax)
-        box.append([x[max(i0 - 1, 0)], x[min(i1 + 1, coarse - 1)]])
-    for _ in range(4):
-        xa, ta, la = _log_nodes(pt_, *box[0], n)
-        xb, tb, lb = _log_nodes(ps, *box[1], n)
-        ll, m, s2 = _given_tau_sigma(ta, tb, y, v, known, m0, s0)
-        ll = ll + la[:, None] + lb[None, :]
-        shrink, new = False, []
-        for ax, x in ((0, xa), (1, xb)):
-            j0, j1 = _significant(ll, axis=ax)
-            nlo, nhi = x[max(j0 - 1, 0)], x[min(j1 + 1, n - 1)]
-            lo, hi = box[ax]
-            shrink |= (nhi - nlo) < 0.25 * (hi - lo)
-            new.append([nlo, nhi])
-        if not shrink:
+        box.append((x[max(i0 - 1, 0)], x[min(i1 + 1, coarse - 1)]))
+        cs.append(_centre_scale(x, _marginal_log(ll, np.full(coarse, h), ax)))
+    for _ in range(4):  # re-centre on a probe grid until modes and widths settle
+        npr = min(n, 61)
+        (xa, wa), (xb, wb) = (_sinh_nodes(*cs[0], *box[0], npr), _sinh_nodes(*cs[1], *box[1], npr))
+        ta, la = _log_prior_x(pt_, xa)
+        tb, lb = _log_prior_x(ps, xb)
+        ll = _given_tau_sigma(ta, tb, y, v, known, m0, s0)[0] + la[:, None] + lb[None, :]
+        new = [_centre_scale(xa, _marginal_log(ll, wb, 0)), _centre_scale(xb, _marginal_log(ll, wa, 1))]
+        settled = all(abs(c2 - c) < 0.25 * s and 0.7 < s2_ / s < 1.4
+                      for (c, s), (c2, s2_) in zip(cs, new, strict=True))
+        cs = new
+        if settled:
             break
-        box = new
-    ha, hb = xa[1] - xa[0], xb[1] - xb[0]
-    wts = np.outer(_simpson_weights(n, ha), _simpson_weights(n, hb)) * np.exp(ll - ll.max())
+    (xa, wa), (xb, wb) = (_sinh_nodes(*cs[0], *box[0], n), _sinh_nodes(*cs[1], *box[1], n))
+    ta, la = _log_prior_x(pt_, xa)
+    tb, lb = _log_prior_x(ps, xb)
+    ll, m, s2 = _given_tau_sigma(ta, tb, y, v, known, m0, s0)
+    ll = ll + la[:, None] + lb[None, :]
+    wts = np.outer(wa, wb) * np.exp(ll - ll.max())
     wts /= wts.sum()
-    return {"x": xa, "tau": ta, "x_sigma": xb, "sigma": tb, "w": wts, "m": m, "s2": s2, "dx": ha, "dx_sigma": hb}
+    return {"x": xa, "tau": ta, "x_sigma": xb, "sigma": tb, "w": wts, "m": m, "s2": s2, "wq": wa, "wq_sigma": wb}
 
 
 # --------------------------------------------------------------------------
@@ -223,9 +277,18 @@ class NormalMixture:
     s: np.ndarray
 
     @classmethod
-    def of(cls, w, m, s2, rel: float = 1e-16) -> NormalMixture:
+    def of(cls, w, m, s2, drop: float = 1e-14) -> NormalMixture:
+        """Components with weights ``w`` (normalised), means ``m`` and variances ``s2``.
+
+        The lightest components whose weights sum to at most ``drop`` are
+        left out, which moves any probability by at most ``drop``.
+        """
         w, m, s2 = (np.asarray(a, dtype=float).ravel() for a in (w, m, s2))
-        keep = w > rel * w.max()
+        w = w / w.sum()
+        order = np.argsort(w)
+        light = order[np.cumsum(w[order]) <= drop]
+        keep = np.ones(w.size, dtype=bool)
+        keep[light] = False
         ww = w[keep]
         return cls(ww / ww.sum(), m[keep], np.sqrt(s2[keep]))
 
@@ -241,9 +304,18 @@ class NormalMixture:
         return (_norm_cdf((x.reshape(-1)[:, None] - self.m[None, :]) / self.s[None, :]) @ self.w).reshape(x.shape)
 
     def ppf(self, p: float) -> float:
-        lo = float(np.min(self.m - 12 * self.s))
-        hi = float(np.max(self.m + 12 * self.s))
-        return float(optimize.brentq(lambda x: float(self.cdf(x)) - p, lo, hi, xtol=1e-12, rtol=1e-12))
+        """Quantile: a bracket grown from the normal approximation, then Brent's method."""
+        sd = self.sd()
+        x0 = self.mean() + sd * float(special.ndtri(p))
+        lo, hi, step = x0 - 0.5 * sd, x0 + 0.5 * sd, sd
+        while float(self.cdf(lo)) > p:
+            lo -= step
+            step *= 2
+        step = sd
+        while float(self.cdf(hi)) < p:
+            hi += step
+            step *= 2
+        return float(optimize.brentq(lambda x: float(self.cdf(x)) - p, lo, hi, xtol=1e-14, rtol=1e-15))
 
     def exp_moment(self, a: float) -> float:
         """E[exp(a X)] = sum w exp(a m + a^2 s^2 / 2) (``inf`` when it overflows)."""
@@ -259,16 +331,16 @@ def _pct_moments(mix: NormalMixture, hib: bool) -> tuple[float, float]:
     return mean, 100.0 * math.sqrt(max(e2 - e1 * e1, 0.0))
 
 
-def _grid_marginal_summary(x, t, mass, dx, prefix) -> dict:
+def _grid_marginal_summary(x, t, mass, wq, prefix) -> dict:
     """Mean, sd, median and 95 % interval of a scale parameter from its nodal posterior mass.
 
-    Quantiles invert the antiderivative of a cubic spline through the density
-    in ``x = log(t/a)`` (error O(dx^4), as the Simpson moments).
+    ``wq`` are the quadrature weights of the nodes ``x = log(t/a)``, so
+    ``mass / wq`` is the density in x; quantiles invert the antiderivative of
+    a cubic spline through it (error of the order of the Simpson rule's).
     """
     mean = float(mass @ t)
     sd = float(math.sqrt(max(mass @ (t - mean) ** 2, 0.0)))
-    dens = mass / _simpson_weights(x.size, dx)
-    F = interpolate.CubicSpline(x, dens).antiderivative()
+    F = interpolate.CubicSpline(x, mass / wq).antiderivative()
     total = float(F(x[-1]))
     out = {f"{prefix}_mean": mean, f"{prefix}_sd": sd}
     for key, p in (("median", 0.5), ("ci_low", _Q[0]), ("ci_high", _Q[1])):
@@ -436,7 +508,7 @@ def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prio
                          thresholds=thresholds)
     if md.n_studies < md.k:
         notes.append(f"{md.k} rows come from {md.n_studies} studies; the exact engine treats them as independent "
-                     "(random-effects model); fit(model='multilevel') nests them")
+                     "(random-effects model); the multilevel model of the MCMC engine nests them")
     centre = float(np.mean(md.y))  # translation keeps sums of squares well conditioned
     y = md.y - centre
     m0 = pri.mu_mean - centre
@@ -487,11 +559,11 @@ def _summarise(md: MetaData, pri: Priors, mix: NormalMixture, pred: NormalMixtur
     for key in ("median", "ci_low", "ci_high"):
         out[f"pct_{key}"] = float(pct_from_log(out[f"mu_{key}"], hib))
     out["p_positive"] = float(1.0 - mix.cdf(0.0))
-    out.update(_grid_marginal_summary(g["x"], g["tau"], mass_tau, g["dx"], "tau"))
+    out.update(_grid_marginal_summary(g["x"], g["tau"], mass_tau, g["wq"], "tau"))
     if md.k == 1 and pri.tau.family == "halfcauchy":
         out["tau_sd"] = float("inf")  # posterior tail ~ tau^-3: the variance does not exist
     if mass_sig is not None:
-        out.update(_grid_marginal_summary(g["x_sigma"], g["sigma"], mass_sig, g["dx_sigma"], "sigma_resid"))
+        out.update(_grid_marginal_summary(g["x_sigma"], g["sigma"], mass_sig, g["wq_sigma"], "sigma_resid"))
     lo, hi = pred.ppf(_Q[0]), pred.ppf(_Q[1])
     out.update(pi_low=lo, pi_high=hi, pct_pi_low=float(pct_from_log(lo, hib)), pct_pi_high=float(pct_from_log(hi, hib)))
 

@@ -175,12 +175,20 @@ class BayesResult:
         return [n for n in names if n in post]
 
     def _diagnostics(self) -> dict:
+        import logging
+
         import arviz as az
 
         sub = self.idata.posterior[self._main_vars()]
-        rhat = az.rhat(sub)
-        ess_b = az.ess(sub, method="bulk")
-        ess_t = az.ess(sub, method="tail")
+        lg = logging.getLogger("arviz")
+        level = lg.level
+        lg.setLevel(logging.ERROR)  # a single chain is reported below, not logged
+        try:
+            rhat = az.rhat(sub)
+            ess_b = az.ess(sub, method="bulk")
+            ess_t = az.ess(sub, method="tail")
+        finally:
+            lg.setLevel(level)
 
         def _ext(ds, fn):
             vals = [float(fn(np.asarray(ds[v].values))) for v in ds.data_vars]
@@ -204,7 +212,9 @@ class BayesResult:
         if s["divergences"] > 0:
             problems.append(f"{s['divergences']} divergent transitions after tuning; raise target_accept "
                             "or check the model")
-        if not (s["r_hat_max"] <= RHAT_MAX):
+        if not math.isfinite(s["r_hat_max"]):
+            problems.append("R-hat could not be computed (it needs at least 2 chains of at least 4 draws)")
+        elif s["r_hat_max"] > RHAT_MAX:
             problems.append(f"R-hat {s['r_hat_max']:.3f} > {RHAT_MAX}: chains disagree; draw more")
         if not (s["ess_bulk_min"] >= ESS_MIN):
             problems.append(f"bulk ESS {s['ess_bulk_min']:.0f} < {ESS_MIN}: draw more")
