@@ -142,3 +142,13 @@ def test_bayes_meta_regression_reads_each_level_on_the_ssm_scale():
         assert p["mean"] == pytest.approx(draws.mean(), rel=1e-10)
         assert sum(p["zone_probabilities"].values()) == pytest.approx(1.0)
         assert p["k"] == int((acc.bits == b).sum())
+
+
+def test_fit_exact_out_writes_json_atomically(tmp_path):
+    out = tmp_path / "res"
+    res = CliRunner().invoke(main, ["fit", "--property", "gpu_power_draw", "--method", "exact", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    d = json.loads((out / "gpu_power_draw.json").read_text())
+    assert d["method"] == "exact" and d["label_code"]
+    again = CliRunner().invoke(main, ["fit", "--property", "gpu_power_draw", "--method", "exact", "--out", str(out)])
+    assert again.exit_code == 2 and "not overwritten" in again.output

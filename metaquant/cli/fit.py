@@ -266,7 +266,7 @@ def fit(
         from ..outputs import atomic_write_text
 
         for p, r in zip(props, results, strict=True):
-            if p in objects and hasattr(objects[p], "idata"):
+            if p in objects and getattr(objects[p], "idata", None) is not None:
                 objects[p].idata.to_netcdf(str(outdir / f".{p}.nc.tmp"))
                 (outdir / f".{p}.nc.tmp").replace(outdir / f"{p}.nc")
             atomic_write_text(outdir / f"{p}.json", json.dumps(r, indent=2) + "\n", overwrite=force)
