@@ -17,3 +17,11 @@ def write_csv(tmp_path):
         return p
 
     return _write
+
+
+@pytest.fixture(scope="module")
+def tab():
+    """The effect table of the shipped ssm2025 data."""
+    import metaquant as mq
+
+    return mq.compute_effects(mq.load("ssm2025"))

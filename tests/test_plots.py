@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import bayes_ready as _bayes_ready
 from matplotlib.figure import Figure
 from scipy import stats
 
@@ -10,18 +11,6 @@ import metaquant as mq
 from metaquant import compare, frequentist, plots, ssm
 from metaquant.cli import main
 from metaquant.errors import InputError
-
-
-def _bayes_ready():
-    b = pytest.importorskip("metaquant.bayes")
-    if not hasattr(b, "fit_exact"):
-        pytest.skip("Bayesian engine not present in this build")
-    return b
-
-
-@pytest.fixture(scope="module")
-def tab():
-    return mq.compute_effects(mq.load("ssm2025"))
 
 
 def _texts(fig):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from helpers import bayes_ready as _bayes_ready
 
 import metaquant as mq
 from metaquant import report
@@ -18,13 +19,6 @@ from metaquant.cli import main
 from metaquant.errors import InputError
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _bayes_ready():
-    b = pytest.importorskip("metaquant.bayes")
-    if not hasattr(b, "fit_exact"):
-        pytest.skip("Bayesian engine not present in this build")
-    return b
 
 
 class _Collector(HTMLParser):

@@ -8,33 +8,14 @@ own references (``frequentist.rma``, the exact engine).
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
+from helpers import bayes_ready as _bayes_ready
+from helpers import effects_from_rows
 
-import metaquant as mq
 from metaquant import frequentist, scale, sensitivity, ssm
 from metaquant.cli import main
 from metaquant.errors import InputError
-
-
-def effects_from_rows(rows, tmp_path, name="evidence.csv"):
-    """Effect table of hand-made summary rows, read through the CSV loader."""
-    path = tmp_path / name
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return mq.compute_effects(mq.load(str(path)))
-
-
-def _bayes_ready():
-    b = pytest.importorskip("metaquant.bayes")
-    if not hasattr(b, "fit_exact"):
-        pytest.skip("Bayesian engine not present in this build")
-    return b
-
-
-@pytest.fixture(scope="module")
-def tab():
-    return mq.compute_effects(mq.load("ssm2025"))
 
 
 def _rows(r, engine):
