@@ -17,6 +17,7 @@ from . import scale, schema
 from .effects import compute_effects, for_property, handle_unknown_vi, moderator_matrix, pct_from_log
 from .errors import InputError
 from .io import load
+from .outputs import json_safe as clean  # noqa: F401  (re-exported: api.clean)
 
 FREQUENTIST_METHODS = ("fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "he")
 BAYES_METHODS = ("bayes", "exact")
@@ -183,20 +184,3 @@ def fit(data="ssm2025", prop="accuracy", *, method="bayes", measure="ROM", inclu
     if method in BAYES_METHODS:
         return fit_bayes(table, method=method, **kw).to_dict()
     raise InputError(f"unknown method {method!r}", expected=" | ".join(METHODS))
-
-
-def clean(obj):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [clean(v) for v in obj.tolist()]
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    return obj

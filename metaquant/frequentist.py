@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
+
+from .outputs import json_safe
 
 __all__ = ["METHODS", "TESTS", "Prediction", "RMAResult", "predict", "rma", "rma_batch"]
 
@@ -457,24 +458,6 @@ def _qprofile(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, alpha:
 # --------------------------------------------------------------------------------------------
 # result objects
 # --------------------------------------------------------------------------------------------
-def _clean(x: Any) -> Any:
-    """Convert numpy scalars/arrays and NaN to JSON-friendly Python objects."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_clean(v) for v in x.tolist()]
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    return x
-
-
 def _fmt(x: float | None, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "NA"
@@ -604,7 +587,7 @@ class RMAResult:
             "converged": self.converged,
             "iterations": self.iterations,
         }
-        return _clean(d)
+        return json_safe(d)
 
     def summary(self) -> pd.DataFrame:
         """Tidy coefficient table: one row per coefficient (index ``term``)."""
@@ -707,7 +690,7 @@ class Prediction:
         )
 
     def to_dict(self) -> dict:
-        return _clean(self.to_frame().to_dict(orient="list"))
+        return json_safe(self.to_frame().to_dict(orient="list"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from .errors import InputError
 
@@ -56,3 +59,23 @@ def new_output_dir(path: str | Path, *, force: bool = False) -> Path:
         raise InputError("exists and is not empty; not overwritten", path=str(p), expected="a new folder, or --force")
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def json_safe(obj):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars and arrays -> Python, dict keys -> str.
+
+    The one converter behind every ``to_dict()`` and ``--format json`` output.
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(float(obj)) else None
+    return obj

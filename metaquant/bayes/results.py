@@ -17,6 +17,7 @@ import pandas as pd
 from .. import scale
 from ..effects import pct_from_log
 from ..errors import ConvergenceWarning, DiagnosticsError, InputError
+from ..outputs import json_safe as clean
 from .data import MetaData
 from .priors import Priors
 
@@ -41,23 +42,6 @@ def single_threaded_blas():
         return
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def clean(obj):
-    """JSON-safe copy: NaN/inf -> None, numpy scalars and arrays -> Python."""
-    if isinstance(obj, dict):
-        return {str(k): clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [clean(v) for v in obj.tolist()]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        return None if not math.isfinite(float(obj)) else float(obj)
-    return obj
 
 
 def draw_summary(x: np.ndarray, prefix: str) -> dict[str, float]:
