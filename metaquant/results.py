@@ -1,0 +1,107 @@
+"""The result protocol shared by the three engines.
+
+Every engine's result (:class:`metaquant.frequentist.RMAResult` and the
+multilevel classical results, :class:`metaquant.bayes.BayesResult` for PyMC
+and the exact engine, :class:`metaquant.ssm.SSMResult`) answers the same
+questions under the same names, so that ``compare``, ``sensitivity``,
+``plots``, ``report`` and the CLI read results without knowing which engine
+made them:
+
+``engine``
+    ``"frequentist"``, ``"bayes"``, ``"exact"`` or ``"ssm"``.
+``property``
+    The property pooled (canonical name).
+``label_code`` / ``label_probability``
+    The SSM label read off the result and how sure it is: the posterior
+    probability of the label's zones (Bayesian engines), the belief ``Bel``
+    (SSM); ``None`` for the classical engine, whose label is that of its
+    point estimate.  ``label_code`` is ``None`` when the evidence does not
+    decide (see :data:`NO_LABEL`).
+``pct``, ``pct_ci_low``, ``pct_ci_high``
+    The headline effect on the % scale (relative improvement, positive = the
+    property gets better): for the log ratio, ``exp(mu) - 1`` (classical) or
+    the back-transformed posterior *median* (Bayesian), never the mean of
+    transformed draws, so its sign always agrees with the pooled log ratio.
+``predictions``
+    A list of dicts, one per observed level of a single moderator (the
+    effect at 8, 4, 2 bits), each with ``moderator``, ``level``, ``k``,
+    ``pct``, ``pct_ci_low``, ``pct_ci_high`` and ``label_code``.
+``notes``
+    What was done that a reader must know (rows dropped, variances imputed).
+``diagnostics``
+    Engine-specific checks as a flat dict (R-hat, ESS, divergences; the
+    convergence of an iterative estimator).
+``ok``
+    ``True`` when every diagnostic passed; ``--strict`` reads this.
+``to_dict()``
+    Everything above and the engine's own numbers, JSON-ready.
+``to_frame()``
+    A tidy one-row-per-quantity :class:`pandas.DataFrame` with the columns
+    ``property``, ``engine``, ``term``, ``estimate``, ``ci_low``, ``ci_high``
+    (extra columns allowed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+#: What ``label_code`` is when the evidence does not decide.
+NO_LABEL = None
+
+#: Columns every ``to_frame()`` has, in this order.
+FRAME_COLUMNS = ("property", "engine", "term", "estimate", "ci_low", "ci_high")
+
+
+@runtime_checkable
+class EngineResult(Protocol):
+    """What every engine's result provides (see the module docstring)."""
+
+    engine: str
+
+    @property
+    def property(self) -> str: ...
+
+    @property
+    def label_code(self) -> str | None: ...
+
+    @property
+    def label_probability(self) -> float | None: ...
+
+    @property
+    def pct(self) -> float | None: ...
+
+    @property
+    def pct_ci_low(self) -> float | None: ...
+
+    @property
+    def pct_ci_high(self) -> float | None: ...
+
+    @property
+    def predictions(self) -> list[dict]: ...
+
+    @property
+    def notes(self) -> list[str]: ...
+
+    @property
+    def diagnostics(self) -> dict[str, Any]: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict: ...
+
+    def to_frame(self) -> pd.DataFrame: ...
+
+
+def tidy_frame(rows: list[dict], *, prop: str, engine: str) -> pd.DataFrame:
+    """A tidy frame from ``[{"term": ..., "estimate": ..., "ci_low": ..., "ci_high": ...}, ...]``."""
+    df = pd.DataFrame(rows)
+    for col in ("estimate", "ci_low", "ci_high"):
+        if col not in df:
+            df[col] = float("nan")
+    df.insert(0, "engine", engine)
+    df.insert(0, "property", prop)
+    extra = [c for c in df.columns if c not in FRAME_COLUMNS]
+    return df[list(FRAME_COLUMNS) + extra]
