@@ -228,3 +228,54 @@ def prepare(
         comparisons=comp, X=X, coef_names=names, centres=centres, model=kind, prop=prop,
         higher_is_better=hib, thresholds=th, moderators=mods, notes=notes,
     )
+
+
+#: What the Bayesian engines do with rows whose sampling variance is unknown.
+UNKNOWN_VI_POLICIES = ("model", "drop", "error")
+
+
+def prepare_with_policy(
+    table: pd.DataFrame,
+    *,
+    unknown_vi: str = "model",
+    engine: str = "the Bayesian engine",
+    **prepare_kw,
+) -> tuple[MetaData, pd.DataFrame]:
+    """:func:`prepare`, then apply the unknown-variance policy of the Bayesian engines.
+
+    ``"model"`` gives such rows the residual scale ``sigma_resid`` (the
+    models' default), ``"drop"`` pools only the rows with a known variance
+    (with a :class:`UserWarning` and a note), ``"error"`` refuses such rows
+    with an :class:`~metaquant.errors.InputError` naming the first one.  A
+    table whose variances are all known is pooled as given under every policy.
+
+    Returns
+    -------
+    (MetaData, DataFrame)
+        The arrays and the rows they hold (index reset).
+    """
+    import warnings
+
+    if unknown_vi not in UNKNOWN_VI_POLICIES:
+        raise InputError(f"unknown policy unknown_vi={unknown_vi!r}", expected=" | ".join(UNKNOWN_VI_POLICIES))
+    md = prepare(table, **prepare_kw)
+    tab = table.reset_index(drop=True)
+    if not md.n_unknown or unknown_vi == "model":
+        return md, tab
+    if unknown_vi == "error":
+        first = int(np.flatnonzero(~md.known)[0])
+        r = tab.iloc[first]
+        note = f" ({r['vi_note']})" if "vi_note" in tab.columns and pd.notna(r.get("vi_note")) else ""
+        raise InputError(
+            f"{md.n_unknown} of {md.k} rows have no sampling variance{note}; {engine} was asked to refuse them",
+            column="vi", expected="unknown_vi='model' (sigma_resid) or unknown_vi='drop'", **_where(tab, first),
+        )
+    if not md.known.any():
+        raise InputError(f"none of the {md.k} rows has a known sampling variance, so none is left to pool",
+                         column="vi", expected="unknown_vi='model'")
+    msg = f"dropped {md.n_unknown} of {md.k} rows without a sampling variance (unknown_vi='drop')"
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    rows = tab[md.known].reset_index(drop=True)
+    kept = prepare(rows, **prepare_kw)
+    kept.notes.append(msg)
+    return kept, rows
