@@ -49,6 +49,14 @@ class InputError(MetaquantError):
         return s
 
 
+class DataError(InputError, ValueError):
+    """Bad data: a value, row or table that cannot be pooled (located like :class:`InputError`)."""
+
+
+class UsageError(InputError, TypeError):
+    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message."""
+
+
 class ConvergenceWarning(UserWarning):
     """MCMC or an iterative estimator did not meet its diagnostics."""
 
