@@ -370,9 +370,9 @@ class ExactResult(BayesResult):
     """
 
     engine: str = "exact"
-    grid: dict = field(default_factory=dict)
-    mixture: NormalMixture | None = None
-    predictive: NormalMixture | None = None
+    grid: dict = field(default_factory=dict, repr=False)
+    mixture: NormalMixture | None = field(default=None, repr=False)
+    predictive: NormalMixture | None = field(default=None, repr=False)
 
     def cdf_mu(self, x):
         """Posterior CDF of ``mu`` (log-ratio scale)."""

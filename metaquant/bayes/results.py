@@ -258,10 +258,10 @@ class BayesResult:
         Failed diagnostics (also emitted as :class:`~metaquant.errors.ConvergenceWarning`).
     """
 
-    data: MetaData
+    data: MetaData = field(repr=False)
     priors: Priors
-    settings: dict
-    idata: object | None = None
+    settings: dict = field(repr=False)
+    idata: object | None = field(default=None, repr=False)
     engine: str = "bayes"
     mu: Marginal
     effect_pct: Marginal
@@ -274,8 +274,8 @@ class BayesResult:
     pi_high: float
     pct_pi_low: float
     pct_pi_high: float
-    zone_probabilities: dict
-    pred_zone_probabilities: dict
+    zone_probabilities: dict = field(repr=False)
+    pred_zone_probabilities: dict = field(repr=False)
     label_code: str | None
     label: str
     label_probability: float
@@ -285,7 +285,7 @@ class BayesResult:
     min_probability: float = scale.SELECTION_THRESHOLD
     pred_label_code: str | None = None
     coefficients: list = field(default_factory=list)
-    predictions: list = field(default_factory=list)
+    predictions: list = field(default_factory=list, repr=False)
     diagnostics: dict = field(default_factory=dict)
     ok: bool = True
     notes: list = field(default_factory=list)
