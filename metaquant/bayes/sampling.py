@@ -168,7 +168,7 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     import arviz as az
     import xarray as xr
 
-    from .models import conditional_draws, raw_names, scales_from_raw
+    from .models import raw_names, scales_from_raw
 
     st = bm.structure
     nchain, ndraw = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -180,23 +180,7 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     rng = np.random.default_rng([seed, 2])
     if keep_effects is None:
         keep_effects = S * md.k <= MAX_EFFECT_NUMBERS
-    if st.parametrization == "marginal":
-        cd = conditional_draws(md, priors, st, sd, rng, keep_effects=keep_effects)
-        b = cd["b"]
-        theta, u = cd.get("theta"), cd.get("u")
-    else:
-        b = np.asarray(posterior["mu"].values, dtype=float).reshape(S, 1)
-        if md.p > 1:
-            b = np.column_stack([b, np.asarray(posterior["beta"].values, dtype=float).reshape(S, md.p - 1)])
-        u = None
-        lin = b @ md.X.T
-        if md.model == "multilevel":
-            u = sd["tau_study"][:, None] * np.asarray(posterior["z_study"].values, dtype=float).reshape(S, -1)
-            lin = lin + u[:, md.study_idx]
-        low = "tau_within" if md.model == "multilevel" else "tau"
-        theta = lin + sd[low][:, None] * np.asarray(posterior["z"].values, dtype=float).reshape(S, -1)
-        if not keep_effects:
-            theta = None
+    b, u, theta = _locations(md, priors, st, posterior, sd, rng, keep_effects)
 
     def cd_(x):
         return np.asarray(x).reshape((nchain, ndraw) + np.shape(x)[1:])
@@ -238,6 +222,33 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
         stats = stats.rename({"divergent": "diverging"})
     groups["sample_stats"] = stats
     return az.InferenceData(**groups)
+
+
+def _locations(md: MetaData, priors: Priors, st, posterior, sd: dict, rng: np.random.Generator, keep_effects: bool):
+    """Draws of the coefficients ``b`` (S, p), study effects ``u`` (S, n_studies) and ``theta`` (S, k).
+
+    Marginal parametrization: exact draws from the normal full conditionals
+    (:func:`metaquant.bayes.models.conditional_draws`); non-centred: from the
+    sampled ``mu``, ``beta`` and standard-normal ``z``.  ``u`` is ``None`` in
+    the random-effects model, ``theta`` without ``keep_effects``.
+    """
+    from .models import conditional_draws
+
+    S = next(iter(sd.values())).size
+    if st.parametrization == "marginal":
+        cd = conditional_draws(md, priors, st, sd, rng, keep_effects=keep_effects)
+        return cd["b"], cd.get("u"), cd.get("theta")
+    b = np.asarray(posterior["mu"].values, dtype=float).reshape(S, 1)
+    if md.p > 1:
+        b = np.column_stack([b, np.asarray(posterior["beta"].values, dtype=float).reshape(S, md.p - 1)])
+    u = None
+    lin = b @ md.X.T
+    if md.model == "multilevel":
+        u = sd["tau_study"][:, None] * np.asarray(posterior["z_study"].values, dtype=float).reshape(S, -1)
+        lin = lin + u[:, md.study_idx]
+    low = "tau_within" if md.model == "multilevel" else "tau"
+    theta = lin + sd[low][:, None] * np.asarray(posterior["z"].values, dtype=float).reshape(S, -1)
+    return b, u, (theta if keep_effects else None)
 
 
 def _scale_vars(md: MetaData, b: np.ndarray, sd: dict, tot: np.ndarray) -> dict:
