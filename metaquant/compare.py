@@ -184,6 +184,15 @@ def fit_classical(table: pd.DataFrame, spec: FitSpec) -> tuple[dict, Any]:
     return d, res
 
 
+def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
+             moderators: Sequence[str] = ()) -> dict:
+    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict."""
+    prop = str(table["property"].iloc[0])
+    th = None if thresholds is None else _thresholds_for(prop, thresholds)
+    return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
+                                        moderators=tuple(moderators)))[0]
+
+
 def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,
                  fast: bool = False) -> tuple[dict, Any]:
     """The Bayesian fit of ``spec`` as a dict (plus the result object).
@@ -541,5 +550,5 @@ def format_table(comp: Comparison) -> str:
 __all__ = [
     "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
     "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain", "fit_bayesian",
-    "fit_classical", "fit_ssm", "format_table", "models_per_study", "worst_status",
+    "fit_classical", "fit_reml", "fit_ssm", "format_table", "models_per_study", "worst_status",
 ]

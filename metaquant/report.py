@@ -17,10 +17,6 @@ import base64
 import datetime as _dt
 import html
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__, api, compare, plots, sensitivity
+from . import __version__, compare, fitting, plots, sensitivity
 from .effects import for_property, pct_from_log
 from .errors import InputError
+from .outputs import json_safe, replace_dir
+from .spec import DEFAULT_SEED, FitSpec
 
 #: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
 SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
@@ -71,7 +69,7 @@ def _coef_draws(res, name: str) -> np.ndarray | None:
     return None
 
 
-def bayes_bits_band(table: pd.DataFrame, *, seed: int = compare.DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
+def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
                     chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
     """Bayesian meta-regression on ``log2(bits)``: the mean line and 95% credible band in %.
 
@@ -130,7 +128,7 @@ def property_section(
     *,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -143,12 +141,12 @@ def property_section(
     _log(log, f"{prop}: comparing engines")
     main = FAST_MAIN if fast else (draws, tune, chains)
     sw = SWEEP["fast" if fast else "normal"]
-    pc = compare.compare_property(table, fast=fast, missing_vi=missing_vi, seed=seed, draws=main[0], tune=main[1],
-                                  chains=main[2])
+    pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
+                                  tune=main[1], chains=main[2])
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
-        exact = compare.fit_bayes(table, method="exact")[0]
+        exact = compare.fit_bayesian(table, FitSpec(prop, method="exact"))[0]
     ssm_obj = pc.objects.get("ssm")
     figs["forest"] = _png(plots.forest_plot(
         table, reml=pc.frequentist if pc.frequentist.get("estimable") else None,
@@ -182,13 +180,13 @@ def property_section(
                                                            if k not in ("grid_bits", "pct", "pct_ci_low",
                                                                         "pct_ci_high")},
         "sensitivity": {"loo": loo.to_dict(), "thresholds": thr.to_dict(), "belief": bel.to_dict()},
-        "evidence_models": [] if ssm_obj is None else api.clean(
+        "evidence_models": [] if ssm_obj is None else json_safe(
             ssm_obj.models[["study", "comparison", "pct", "iqr", "discount", "belief", "label_code"]]
             .to_dict("records")),
         "figures": sorted(figs),
         "notes": notes,
     }
-    return api.clean(numbers), figs
+    return json_safe(numbers), figs
 
 
 def build_report(
@@ -197,7 +195,7 @@ def build_report(
     properties: Sequence[str] | None = None,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -229,7 +227,7 @@ def build_report(
     if isinstance(data, pd.DataFrame) and "yi" in data.columns:
         table, source = data, "effect table"
     else:
-        table, source = api.effect_table(data), data
+        table, source = fitting.effect_table(data), data
     props = list(properties) if properties else list(dict.fromkeys(table["property"]))
     sections, figures = {}, {}
     for p in props:
@@ -248,7 +246,7 @@ def build_report(
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }
-    doc = api.clean(doc)
+    doc = json_safe(doc)
     return render_html(doc, figures), doc
 
 
@@ -442,39 +440,24 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
 def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
     """Build the report and write ``report.html`` and ``report.json`` into ``out`` atomically.
 
-    The folder is assembled as a temporary sibling of ``out`` and renamed into
-    place; an existing ``out`` that is not empty is refused unless ``force``
-    (then it is replaced as a whole, after the new report is complete).
+    ``out`` is checked and claimed before any work (:func:`metaquant.outputs.replace_dir`:
+    a run at the same time into the same folder is refused); the folder is
+    assembled as a temporary sibling and renamed into place.  An existing
+    ``out`` that is not empty is refused unless ``force`` (then it is
+    replaced as a whole, after the new report is complete).
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", path=str(out))
-    if out.exists() and any(out.iterdir()) and not force:
-        raise InputError("exists and is not empty; not overwritten", path=str(out), expected="a new folder, or --force")
-    page, doc = build_report(data, **kw)
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
+
+    def build(tmp: Path) -> None:
+        page, doc = build_report(data, **kw)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return replace_dir(out, build, force=force)
 
 
 __all__ = ["bayes_bits_band", "build_report", "property_section", "render_html", "write_report"]

@@ -43,9 +43,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import api, compare, scale, schema
+from . import compare, fitting, scale, schema
 from .effects import for_property, pct_from_log
 from .errors import InputError
+from .outputs import json_safe
+from .spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
 
 KINDS = ("by", "loo", "priors", "thresholds", "belief")
 #: Moderators of :func:`by_moderator`.
@@ -59,7 +61,7 @@ DEFAULT_TAU_PRIORS = ("halfnormal:0.1", "halfnormal:0.5", "halfnormal:1", "halfc
 #: Belief splits of :func:`belief_policies`.
 BELIEF_POLICIES = ("none", "equitable", "mass-preserving")
 #: MCMC settings of a sweep (small; each fit is one of many).
-SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 500, 500, 2
+SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 1000, 500, 2  # 2 x 500 gave bulk ESS < 400
 ENGINE_NAMES = ("ssm", "bayes", "reml")
 
 
@@ -83,18 +85,6 @@ class Task:
     options: dict = field(default_factory=dict)
 
 
-def _priors(spec):
-    if spec is None:
-        return None
-    from .bayes import Priors
-
-    mu_sd, tau = spec
-    try:
-        return Priors.from_options(prior_mu_sd=mu_sd, prior_tau=tau)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
 def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
     idata = getattr(res, "idata", None)
     if idata is None or not hasattr(idata, "posterior") or "mu" not in idata.posterior:
@@ -103,20 +93,38 @@ def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
     return np.asarray(pct_from_log(idata.posterior["mu"].values.ravel(), hib), dtype=float)
 
 
+def _task_spec(task: Task) -> tuple[FitSpec, RunSettings]:
+    """The :class:`FitSpec` and :class:`RunSettings` of a quantitative task's options."""
+    prop = str(task.table["property"].iloc[0])
+    o = {k: v for k, v in task.options.items() if k not in ("thresholds_list", "base_thresholds")}
+    prior = o.pop("prior_spec", None)
+    if prior is not None:
+        o["prior_mu_sd"], o["prior_tau"] = prior
+    th = o.pop("thresholds", None)
+    if th is not None:
+        o["thresholds"] = tuple(compare._thresholds_for(prop, th))
+    if task.engine == "reml":
+        o["method"] = "reml"
+        o["variance_policy"] = o.pop("missing_vi", "drop")
+    return split_options(prop, **o)
+
+
 def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
     """One Bayesian fit read with every set of cut-points in ``thresholds_list``.
 
     ``prefit`` (the dict and result object of a fit already made) is read
     instead of fitting again.
     """
-    opts = dict(task.options)
-    th_list = opts.pop("thresholds_list")
-    base_th = opts.pop("base_thresholds", None)
-    opts["priors"] = _priors(opts.pop("prior_spec", None))
-    prop = str(task.table["property"].iloc[0])
-    d, res = prefit if prefit is not None else compare.fit_bayes(task.table, thresholds=base_th, **opts)
-    if prefit is not None and d.get("engine") == "exact":
-        opts = {"method": "exact"}
+    th_list = task.options["thresholds_list"]
+    spec, run = _task_spec(Task(task.key, "bayes", task.table,
+                                {**task.options, "thresholds": task.options.get("base_thresholds")}))
+    prop = spec.property
+    if prefit is not None:
+        d, res = prefit
+        if d.get("engine") == "exact":
+            spec = spec.replace(method="exact")
+    else:
+        d, res = compare.fit_bayesian(task.table, spec, run)
     out = {"base": d, "labels": []}
     draws = _bayes_pct_draws(res, prop) if res is not None else None
     for th in th_list:
@@ -127,10 +135,10 @@ def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
             sel = scale.label_from_zone_probabilities(zp)
             out["labels"].append({"label_code": sel.code, "label_probability": sel.belief, "zone_probabilities": zp})
         else:  # the exact engine: recompute its zone probabilities with these cut-points
-            dd, _ = compare.fit_bayes(task.table, thresholds=th, **opts)
+            dd, _ = compare.fit_bayesian(task.table, spec.replace(thresholds=tuple(th)), run)
             out["labels"].append({"label_code": dd.get("label_code"), "label_probability": dd.get("label_probability"),
                                   "zone_probabilities": dd.get("zone_probabilities")})
-    return api.clean(out)
+    return json_safe(out)
 
 
 def execute(task: Task) -> dict:
@@ -139,11 +147,9 @@ def execute(task: Task) -> dict:
         if task.engine == "ssm":
             return compare.fit_ssm(task.table, **task.options)[0]
         if task.engine == "reml":
-            return compare.fit_reml(task.table, **task.options)
+            return compare.fit_classical(task.table, _task_spec(task)[0])[0]
         if task.engine == "bayes":
-            opts = dict(task.options)
-            opts["priors"] = _priors(opts.pop("prior_spec", None))
-            return compare.fit_bayes(task.table, **opts)[0]
+            return compare.fit_bayesian(task.table, *_task_spec(task))[0]
         if task.engine == "bayes_zones":
             return _zones_sweep(task)
     except InputError as exc:
@@ -236,7 +242,7 @@ class SensitivityResult:
     changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return api.clean({"kind": self.kind, "property": self.property, "settings": self.settings,
+        return json_safe({"kind": self.kind, "property": self.property, "settings": self.settings,
                           "reference": self.reference, "rows": self.rows, "regression": self.regression,
                           "changes": self.changes})
 
@@ -259,15 +265,19 @@ def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
         support, pct, lo, hi = None, d.get("pct"), d.get("pct_ci_low"), d.get("pct_ci_high")
         k = d.get("k")
     else:
-        support, pct, lo, hi = d.get("label_probability"), d.get("pct_mean"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        support, lo, hi = d.get("label_probability"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        pct = d.get("pct", d.get("pct_mean"))
         k = d.get("k")
     code = d.get("label_code")
     note = d.get("error") or d.get("reason") or ""
     if not note and engine == "bayes" and d.get("engine"):
         note = d["engine"]
     changed = bool(code is not None and ref_label is not None and code != ref_label)
+    mcmc_ok = d.get("ok") if engine == "bayes" and d.get("engine") == "pymc" else None
+    if mcmc_ok is False:
+        note = (note + "; " if note else "") + f"{compare.MCMC_MARK} MCMC diagnostics failed"
     return {"scenario": scenario, "engine": engine, "k": k, "label_code": code, "support": support, "pct": pct,
-            "pct_low": lo, "pct_high": hi, "changed": changed, "note": note}
+            "pct_low": lo, "pct_high": hi, "changed": changed, "note": note, "mcmc_ok": mcmc_ok}
 
 
 def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: int, chains: int, seed: int,
@@ -281,7 +291,7 @@ def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: 
     """
     if bayes_engine not in ("auto", "pymc", "exact"):
         raise InputError(f"unknown Bayesian engine {bayes_engine!r}", expected="auto | pymc | exact")
-    exact = bayes_engine == "exact" or (bayes_engine == "auto" and compare.exact_applicable(table)[0])
+    exact = bayes_engine == "exact" or (bayes_engine == "auto" and fitting.exact_applicable(table)[0])
     if exact:
         return {"method": "exact"}
     return {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
@@ -301,14 +311,14 @@ def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: di
 
 
 def _settings(**kw) -> dict:
-    return api.clean({k: v for k, v in kw.items() if v is not None})
+    return json_safe({k: v for k, v in kw.items() if v is not None})
 
 
 def _prep(table_or_data, prop: str) -> pd.DataFrame:
     if isinstance(table_or_data, pd.DataFrame) and "yi" in table_or_data.columns:
         tab = table_or_data
     else:
-        tab = api.effect_table(table_or_data)
+        tab = fitting.effect_table(table_or_data)
     return for_property(tab, prop)
 
 
@@ -343,7 +353,7 @@ def leave_one_out(
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
     engines: Sequence[str] = ENGINE_NAMES,
@@ -404,7 +414,7 @@ def by_moderator(
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     regression: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
@@ -508,7 +518,7 @@ def prior_grid(
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
 ) -> SensitivityResult:
@@ -525,7 +535,7 @@ def prior_grid(
     bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
     grid = [(float(s), str(tp)) for s in mu_sds for tp in tau_priors]
     for s, tp in grid:  # fail early on a bad prior, before any sampling
-        _priors((s, tp))
+        fitting.priors_of(FitSpec(prop, prior_mu_sd=s, prior_tau=tp))
     tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
     tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
     out = run_tasks(tasks, jobs=jobs, scheduler=scheduler)
@@ -553,7 +563,7 @@ def threshold_scaling(
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
     engines: Sequence[str] = ENGINE_NAMES,
