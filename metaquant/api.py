@@ -120,4 +120,6 @@ def sensitivity(data: Any, prop: str, kind: str, **options):
     return sens.run(effect_table(data), prop, kind, **options)
 
 
-__all__ = ["FitSpec", "RunSettings", "as_bool", "compare", "effect_table", "fit", "fit_all", "sensitivity", "synthesize"]
+__all__ = [
+    "FitSpec", "RunSettings", "as_bool", "compare", "effect_table", "fit", "fit_all", "sensitivity", "synthesize",
+]
