@@ -31,6 +31,12 @@ def _level(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def _at(p: dict) -> str:
+    """``bits = 4`` for one moderator, ``bits=4, technique=gptq`` for a combination."""
+    lev = _level(p["level"])
+    return lev if "=" in lev else f"{p['moderator']} = {lev}"
+
+
 def _interval(ci) -> str:
     return "" if not ci else f" [{num(ci[0])}; {num(ci[1])}]"
 
@@ -66,7 +72,7 @@ def print_classical(d: dict) -> None:
             click.echo(f"  {c['name']:<24}{num(c['estimate']):>10}{num(c['se']):>10}{num(c.get('stat')):>10}"
                        f"{pval(c.get('p')):>9}{num(c['ci_low']):>10}{num(c['ci_high']):>10}")
         for p in d.get("predictions") or []:
-            click.echo(f"  at {p['moderator']} = {_level(p['level'])} (k={p['k']}): {pct(p['pct'])} % "
+            click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
                        f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
         return
     stat = "zval" if d["test"] == "z" else "tval"
@@ -105,7 +111,7 @@ def print_bayes(d: dict) -> None:
         click.echo(f"  {c['name']:<24} {num(c['mean'])} (sd {num(c['sd'])}) [{num(c['ci_low'])}, {num(c['ci_high'])}]")
     for p in d.get("predictions") or []:
         lab = p.get("label_code") or "no label"
-        click.echo(f"  at {p['moderator']} = {_level(p['level'])} (k={p['k']}): {pct(p['pct'])} % "
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
                    f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, {lab} "
                    f"(p {num(p.get('label_probability'), 2)})")
     where = " at the reference" if d.get("reference") else ""
