@@ -147,6 +147,13 @@ class ClassicalResult:
         out["notes"] = list(self.notes)
         return json_safe(out)
 
+    def predict_new(self, x) -> dict:
+        """The fit read at design row(s) ``x`` (moderators without intercept): metafor's ``predict.rma``."""
+        from . import frequentist
+
+        pr = frequentist.predict(self.rma, x).to_frame().iloc[0]
+        return {key: float(pr[key]) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
+
     def to_frame(self) -> pd.DataFrame:
         rows = [{"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
                  "se": c["se"], "p": c["p"]} for c in self.rma.coefficients]

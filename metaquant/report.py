@@ -290,7 +290,7 @@ def _iv(lo, hi, f="+.1f") -> str:
 
 
 def _comparison_table(rows: list[dict]) -> str:
-    head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled %", "95% CrI", "engine",
+    head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled % (median)", "95% CrI", "engine",
             "REML label", "REML %", "95% CI", "k / rows", "agreement")
     out = ["<div class='scroll'><table id='comparison'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
            + "</tr></thead><tbody>"]
@@ -298,8 +298,8 @@ def _comparison_table(rows: list[dict]) -> str:
         s, b, f, a = r["ssm"], r["bayes"], r["frequentist"], r["agreement"]
         cells = [
             f"<a href='#{_e(r['property'])}'>{_e(r['property'])}</a>", _e(s.get("label_code") or "n/a"),
-            _n(s.get("belief"), ".3f"), _e(s.get("n_models")), _e(b.get("label_code") or "n/a"),
-            _n(b.get("label_probability"), ".3f"), _n(b.get("pct_mean"), "+.2f"),
+            _n(s.get("belief"), ".3f"), _e(s.get("n_models")), _bayes_label(b) + _mcmc_mark(b),
+            _n(b.get("label_probability"), ".3f"), _n(b.get("pct", b.get("pct_mean")), "+.2f") + _mcmc_mark(b),
             _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _e(b.get("engine")),
             _e(f.get("label_code") or "not estimable"), _n(f.get("pct"), "+.2f"),
             _iv(f.get("pct_ci_low"), f.get("pct_ci_high")), f"{_e(f.get('k'))} / {_e(f.get('k_total'))}",
@@ -314,11 +314,46 @@ def _comparison_table(rows: list[dict]) -> str:
     return "".join(out)
 
 
+#: What each report setting means, for the header table.
+_SETTING_NAMES = {
+    "fast": "exact engine wherever it is the same model as PyMC",
+    "missing_vi": "REML: rows without a sampling variance",
+    "seed": "random seed",
+    "draws": "MCMC draws per chain (main fits)",
+    "tune": "MCMC tuning steps per chain (main fits)",
+    "chains": "MCMC chains (main fits)",
+    "sweep": "sensitivity sweeps: draws, tune, chains",
+}
+
+
+def _settings_table(doc: dict) -> str:
+    """The header: version, data, time and every setting as a two-column table."""
+    rows = [("metaquant version", doc["metaquant_version"]), ("data", doc["data"]), ("generated", doc["generated"])]
+    for key, value in doc["settings"].items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+        rows.append((_SETTING_NAMES.get(key, key), shown))
+    body = "".join(f"<tr><th scope='row'>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table id='settings'><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{body}</tbody></table>"
+
+
+def _bayes_label(b: dict) -> str:
+    if b.get("estimable") is False:
+        return "not estimable"
+    return _e(b.get("label_code") or "no label")
+
+
+def _mcmc_mark(b: dict) -> str:
+    """The visible mark of failed MCMC diagnostics beside a Bayesian number."""
+    if b.get("ok") is False and b.get("estimable") is not False:
+        return f" <span class='changed' title='MCMC diagnostics failed'>{compare.MCMC_MARK}</span>"
+    return ""
+
+
 def _sens_table(res: dict) -> str:
     rows = res.get("rows") or []
     if not rows:
         return "<p class='note'>No scenario (a single study).</p>"
-    head = ("scenario", "engine", "k", "label", "support", "pooled %", "interval", "")
+    head = ("scenario", "engine", "k", "label", "support (Bel or P)", "pooled %", "interval", "note")
     out = ["<div class='scroll'><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:
         cls = " class='changed'" if r.get("changed") else ""
@@ -342,9 +377,9 @@ def _diagnostics(sec: dict) -> str:
                      f"; plausibility of the label {_n(s.get('plausibility'), '.3f')}.")
     else:
         items.append(f"SSM: {_e(s.get('reason'))}")
-    if b.get("label_code"):
+    if b.get("estimable") is not False:
         diag = (f"R-hat max {_n(b.get('r_hat_max'), '.3f')}, bulk ESS min {_n(b.get('ess_bulk_min'), '.0f')}, "
-                f"divergences {_e(b.get('divergences'))}" if b.get("r_hat_max") is not None else
+                f"divergences {_e(b.get('divergences'))}{_mcmc_mark(b)}" if b.get("r_hat_max") is not None else
                 "no MCMC (quadrature)")
         items.append(f"Bayes ({_e(b.get('engine'))}, {_e(b.get('model'))} model, k = {_e(b.get('k'))}): "
                      f"tau mean {_n(b.get('tau_mean'), '.4f')}; prediction interval "
@@ -388,9 +423,9 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
              "<title>metaquant report: SSM, Bayesian and REML synthesis</title>",
              f"<style>{_CSS}</style></head><body>",
              "<h1>SSM, Bayesian and frequentist synthesis side by side</h1>",
-             f"<p class='note'>metaquant {_e(doc['metaquant_version'])}; data: {_e(doc['data'])}; generated "
-             f"{_e(doc['generated'])}; settings: {_e(json.dumps(doc['settings']))}. Every number is in "
-             "<code>report.json</code> beside this page.</p>",
+             _settings_table(doc),
+             "<p class='note'>Every number is in <code>report.json</code> beside this page; "
+             "<code>report.csv</code> holds them as one tidy long table.</p>",
              "<nav>" + "".join(f"<a href='#{_e(p)}'>{_e(p)}</a>" for p in props) + "</nav>",
              "<h2 id='summary'>Comparison</h2>",
              "<p>Labels on SSM's 13-label scale. SSM: the label selected after Dempster's rule with its belief Bel. "

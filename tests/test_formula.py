@@ -77,3 +77,26 @@ def test_a_missing_moderator_in_a_formula_names_the_row(bcg):
     df.loc[3, "ablat"] = np.nan
     with pytest.raises(InputError, match=r"bcg.csv, row 4 \(line 5\), column 'ablat'"):
         moderator_matrix(df, ["log2(ablat)*alloc"])
+
+
+def test_prediction_at_a_new_setting_matches_metafor_predict(bcg):
+    """``design_at`` codes a new setting as the data; the classical read is metafor's ``predict.rma``."""
+    from metaquant.predict import design_at
+
+    ref = json.loads((FIX / "bcg_predict.json").read_text())
+    X, names = moderator_matrix(bcg, ["ablat + alloc"])
+    res = frequentist.rma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), mods=X, mod_names=names, method="REML")
+    x = design_at(bcg, ["ablat + alloc"], ref["at"])
+    pr = frequentist.predict(res, x).to_frame().iloc[0]
+    for ours, theirs in (("pred", "pred"), ("se", "se"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"),
+                         ("pi_low", "pi_lb"), ("pi_high", "pi_ub")):
+        assert pr[ours] == pytest.approx(ref[theirs], rel=1e-6), ours
+
+
+def test_prediction_at_a_level_the_data_lack_is_refused(bcg):
+    from metaquant.predict import design_at
+
+    with pytest.raises(InputError, match="'nowhere' is not in the data"):
+        design_at(bcg, ["ablat + alloc"], {"ablat": 40, "alloc": "nowhere"})
+    with pytest.raises(InputError, match="no column 'params'"):
+        design_at(bcg, ["ablat"], {"params": 7e9})

@@ -1,0 +1,153 @@
+"""The expected effect for a setting the evidence may not contain: a new model, bit-width, technique.
+
+:func:`predict` fits a meta-regression of one property on the moderators a
+user names (``bits=4, technique="gptq", params=7e9``), and reads it at those
+values: the expected (average) effect with its confidence or credible
+interval, the *prediction* interval of the effect in one new study (what a
+user should expect for their own model), and the SSM label with its
+probability where the engine gives one.  Both engines read the fit through
+their own ``predict_new`` (classical: metafor's ``predict.rma``; Bayesian: the
+posterior draws of the regression and of the between-study spread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import scale, schema
+from .effects import moderator_matrix, pct_from_log
+from .errors import InputError, UsageError
+from .outputs import json_safe
+from .spec import FitSpec, RunSettings
+
+#: How a named setting enters the regression when the user gives no moderators.
+DEFAULT_CODING = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "params": "log10(params)",
+                  "params_b": "log10(params_b)"}
+
+
+def default_moderators(at: Mapping[str, object]) -> tuple[str, ...]:
+    """Moderators for the settings in ``at``: bits as log2, parameter counts as log10, the rest as given."""
+    return tuple(DEFAULT_CODING.get(k, k) for k in at)
+
+
+def design_at(table: pd.DataFrame, moderators, at: Mapping[str, object]) -> np.ndarray:
+    """The design row(s) of ``at`` with the same columns and codings as the fitted ``table``.
+
+    The new row is appended to the table so that categorical levels and their
+    reference are those of the data; a level the data do not have is an error
+    (the model says nothing about it).
+    """
+    missing = [k for k in at if k not in table.columns]
+    if missing:
+        raise InputError(f"the data have no column {missing[0]!r} to predict at",
+                         expected=", ".join(c for c in ("bits", "act_bits", "technique", "hardware", "task", "model")
+                                            if c in table.columns))
+    new = table.iloc[:1].copy()
+    for k, v in at.items():
+        if pd.api.types.is_numeric_dtype(table[k]):
+            try:
+                v = float(v)
+            except (TypeError, ValueError):
+                raise UsageError(f"{k} must be a number, got {v!r}") from None
+        elif not (table[k].astype(str) == str(v)).any():
+            seen = ", ".join(sorted(table[k].dropna().astype(str).unique())[:12])
+            raise InputError(f"{k} = {v!r} is not in the data, so the model says nothing about it",
+                             expected=f"one of: {seen}")
+        new[k] = v
+    both = pd.concat([table, new], ignore_index=True)
+    X, _ = moderator_matrix(both, list(moderators))
+    X0, _ = moderator_matrix(table, list(moderators))
+    if X.shape[1] != X0.shape[1]:
+        raise InputError("a setting to predict at adds a level the data do not have")
+    return X[-1:]
+
+
+@dataclass
+class PredictionResult:
+    """The effect expected at one setting, from one engine.
+
+    ``pct``/``pct_ci_*`` are the expected (average) effect and its interval;
+    ``pct_pi_*`` the interval of the effect in one new study; ``label_code``
+    and ``label_probability`` the SSM reading of the new study's effect
+    (the probability is the engine's: ``None`` for the classical engine,
+    whose label is that of the point prediction).
+    """
+
+    property: str
+    engine: str
+    at: dict
+    moderators: tuple[str, ...]
+    k: int
+    pred: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+    higher_is_better: bool
+    thresholds: tuple[float, ...]
+    label_code: str | None = None
+    label_probability: float | None = None
+    zone_probabilities: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def _pct(self, v):
+        return float(pct_from_log(v, self.higher_is_better))
+
+    def to_dict(self) -> dict:
+        return json_safe({
+            "property": self.property, "engine": self.engine, "at": self.at, "moderators": list(self.moderators),
+            "k": self.k, "pred": self.pred, "ci_low": self.ci_low, "ci_high": self.ci_high, "pi_low": self.pi_low,
+            "pi_high": self.pi_high, "pct": self._pct(self.pred), "pct_ci_low": self._pct(self.ci_low),
+            "pct_ci_high": self._pct(self.ci_high), "pct_pi_low": self._pct(self.pi_low),
+            "pct_pi_high": self._pct(self.pi_high), "label_code": self.label_code,
+            "label": scale.label_name(self.label_code) if self.label_code else "no label: the evidence does not decide",
+            "label_probability": self.label_probability, "zone_probabilities": self.zone_probabilities,
+            "notes": self.notes,
+        })
+
+
+def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settings: RunSettings | None = None):
+    """Fit ``spec`` (a meta-regression) on ``table`` and read it at the setting ``at``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        An effect table.
+    spec : FitSpec
+        Its ``moderators`` may be empty: they are then :func:`default_moderators` of ``at``.
+    at : mapping
+        Column -> value, e.g. ``{"bits": 4, "technique": "gptq"}``.
+    settings : RunSettings, optional
+
+    Returns
+    -------
+    PredictionResult
+    """
+    from .fitting import fit_table, property_rows
+    from .spec import apply_variance_policy
+
+    if not at:
+        raise UsageError("give at least one setting to predict at, e.g. bits=4")
+    if spec.engine == "exact":
+        raise UsageError("the exact engine fits no moderators", expected="method='bayes' or a classical method")
+    if not spec.moderators:
+        spec = spec.replace(moderators=default_moderators(at))
+    res = fit_table(table, spec, settings)
+    pooled, _ = apply_variance_policy(property_rows(table, spec.property), spec.policy, engine=spec.engine)
+    x = design_at(pooled, spec.moderators, at)
+    prop = schema.get_property(spec.property)
+    out = res.predict_new(x)
+    th = spec.cut_points()
+    pr = PredictionResult(property=prop.name, engine=res.engine, at=dict(at), moderators=spec.moderators,
+                          k=int(res.to_dict().get("k") or 0), higher_is_better=prop.higher_is_better, thresholds=th,
+                          notes=list(res.notes), **out)
+    if pr.label_code is None and pr.label_probability is None and not pr.zone_probabilities:
+        pr.label_code = scale.label_from_pct(pr._pct(pr.pred), th)
+    return pr
+
+
+__all__ = ["PredictionResult", "default_moderators", "design_at", "predict"]
