@@ -1,0 +1,432 @@
+"""Build ``data/llmq.csv``: published LLM quantization results, one row per comparison x metric.
+
+Every figure is read from a source file as published, vendored byte for byte under
+``analyses/data/sources/<owner>+<repo>/<commit>/<path>`` together with the
+repository's licence, so the build is reproducible from a clean checkout::
+
+    python analyses/data/build_llmq.py [OUTPUT_CSV]
+
+One function per source reads its files and returns rows in the *measurements*
+form (docs/data-format.md); docs/data-llmq.md documents every decision.  Shared
+conventions:
+
+* ``study`` is one source table (a result suite of one repository), ``comparison``
+  ``model|configuration[|variant]``, unique within a study and property;
+* ``bits`` / ``act_bits`` are the weight and activation bits of the quantized arm
+  (16 where that tensor stays in FP16), ``x_kv_bits`` the KV-cache bits;
+* ``x_source_repo``, ``x_source_path``, ``x_source_commit`` pin the file every row
+  comes from (also joined in ``source``); ``provenance`` names the entry in it;
+* spreads are copied only where the source prints them; no row has an invented sd;
+* rows sharing one baseline measurement (the same FP16 figure of the same model,
+  task and metric in the same source) share ``baseline_group``;
+* a quantized figure of exactly zero has no log response ratio; such rows are not
+  written and are counted per study in ``EXCLUDED`` (printed by the build).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES_DIR = ROOT / "analyses" / "data" / "sources"
+DEFAULT_OUTPUT = ROOT / "data" / "llmq.csv"
+
+COLUMNS = (
+    "study", "comparison", "model", "task", "hardware", "technique", "granularity", "baseline_precision",
+    "quant_precision", "bits", "act_bits", "property", "metric", "unit", "higher_is_better", "baseline_mean",
+    "baseline_sd", "baseline_n", "quant_mean", "quant_sd", "quant_n", "n_runs", "baseline_group", "confounded",
+    "source", "provenance", "notes", "x_kv_bits", "x_group_size", "x_params", "x_family", "x_task_family",
+    "x_engine", "x_algorithm", "x_calibration", "x_licence", "x_source_repo", "x_source_path", "x_source_commit",
+    "x_first_figure", "x_original_unit",
+)  # fmt: skip
+
+HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "storage_size": False, "throughput": True,
+                    "inference_latency": False, "peak_memory": False}  # fmt: skip
+
+#: Rows not written because the quantized figure is exactly zero (no log ratio), per study.
+EXCLUDED: Counter = Counter()
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+def fmt(d: Decimal) -> str:
+    """Plain decimal string without exponent or trailing zeros."""
+    s = f"{d.normalize():f}"
+    return s
+
+
+def percent(fraction) -> str:
+    """A fraction (as printed, or a float's shortest repr) times 100, in exact decimal arithmetic."""
+    return fmt(Decimal(repr(fraction) if isinstance(fraction, float) else str(fraction)) * 100)
+
+
+def num(x) -> str:
+    """A number as printed: floats by their shortest repr, which is the literal in the source."""
+    return fmt(Decimal(repr(x) if isinstance(x, float) else str(x)))
+
+
+def source_file(repo: str, commit: str, path: str) -> Path:
+    return SOURCES_DIR / repo.replace("/", "+") / commit / path
+
+
+def python_assignments(path: Path) -> dict:
+    """Module-level ``NAME = literal`` assignments of a Python result file, read with :mod:`ast`.
+
+    A later assignment to the same name replaces an earlier one, as when Python runs the file.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
+
+
+def new_row(**kw) -> dict:
+    row = dict.fromkeys(COLUMNS, "")
+    notes = kw.pop("notes", [])
+    row.update(kw)
+    row["higher_is_better"] = str(HIGHER_IS_BETTER[row["property"]]).lower()
+    row["confounded"] = row["confounded"] or "false"
+    row["notes"] = "; ".join(n for n in notes if n)
+    row["source"] = f"{row['x_source_repo']}:{row['x_source_path']}@{row['x_source_commit']}"
+    return row
+
+
+def assign_groups(rows: list[dict]) -> None:
+    """``baseline_group`` = study|model|task|metric|baseline value: one id per distinct FP16 measurement.
+
+    Keying on the value as well keeps apart two FP16 figures that a source prints differently for the same
+    model and task in two files (a rerun), so rows of one group always share their baseline exactly.
+    """
+    for r in rows:
+        if not r["baseline_group"]:
+            r["baseline_group"] = "|".join(
+                (r["study"], r["model"], r["task"], r["baseline_precision"], r["baseline_mean"])
+            )
+
+
+# --------------------------------------------------------------------------
+# thu-nics/qllm-eval (MIT): Li et al. 2024, "Evaluating Quantized Large Language Models", arXiv:2402.18158
+# --------------------------------------------------------------------------
+
+QLLM_REPO = "thu-nics/qllm-eval"
+QLLM_COMMIT = "6d047af23fed4299241a5bd2fc92f85022248949"
+QLLM_LICENCE = "MIT"
+_VIS = "qllm_eval/visualization"
+
+#: canonical model name -> (family, nominal parameter count).  The count is the one in the model's name
+#: (BLOOM's largest model is named 175B by the source and 176B by its authors: 176e9); Mixtral-8x7B has
+#: 46.7e9 parameters in all (12.9e9 active per token).
+QLLM_MODELS = {
+    "OPT-125M": ("OPT", 125e6), "OPT-1.3B": ("OPT", 1.3e9), "OPT-2.7B": ("OPT", 2.7e9), "OPT-6.7B": ("OPT", 6.7e9),
+    "OPT-13B": ("OPT", 13e9), "OPT-30B": ("OPT", 30e9), "OPT-66B": ("OPT", 66e9),
+    "Falcon-7B": ("Falcon", 7e9), "Falcon-40B": ("Falcon", 40e9), "Falcon-180B": ("Falcon", 180e9),
+    "LLaMA2-7B": ("LLaMA-2", 7e9), "LLaMA2-13B": ("LLaMA-2", 13e9), "LLaMA2-70B": ("LLaMA-2", 70e9),
+    "BLOOM-560M": ("BLOOM", 560e6), "BLOOM-1.1B": ("BLOOM", 1.1e9), "BLOOM-1.7B": ("BLOOM", 1.7e9),
+    "BLOOM-3B": ("BLOOM", 3e9), "BLOOM-7.1B": ("BLOOM", 7.1e9), "BLOOM-176B": ("BLOOM", 176e9),
+    "BLOOMZ-560M": ("BLOOMZ", 560e6), "BLOOMZ-1.1B": ("BLOOMZ", 1.1e9), "BLOOMZ-1.7B": ("BLOOMZ", 1.7e9),
+    "BLOOMZ-3B": ("BLOOMZ", 3e9), "BLOOMZ-7.1B": ("BLOOMZ", 7.1e9), "BLOOMZ-176B": ("BLOOMZ", 176e9),
+    "ChatGLM3-6B": ("ChatGLM3", 6e9), "ChatGLM3-6B-32k": ("ChatGLM3", 6e9),
+    "Mistral-7B": ("Mistral", 7e9), "Mixtral-8x7B": ("Mixtral", 46.7e9),
+    "StableLM-Zephyr-3B": ("StableLM", 3e9), "Gemma-2B": ("Gemma", 2e9), "Gemma-7B": ("Gemma", 7e9),
+    "Mamba-2.8B": ("Mamba", 2.8e9),
+}  # fmt: skip
+
+_QLLM_ALIASES = {
+    "opt125m": "OPT-125M", "opt1b3": "OPT-1.3B", "opt2b7": "OPT-2.7B", "opt6b7": "OPT-6.7B", "opt13b": "OPT-13B",
+    "opt30b": "OPT-30B", "opt66b": "OPT-66B", "bloom560m": "BLOOM-560M", "bloom1b1": "BLOOM-1.1B",
+    "bloom1b7": "BLOOM-1.7B", "bloom3b": "BLOOM-3B", "bloom7b1": "BLOOM-7.1B", "bloom175b": "BLOOM-176B",
+    "bloomz560m": "BLOOMZ-560M", "bloomz1b1": "BLOOMZ-1.1B", "bloomz1b7": "BLOOMZ-1.7B", "bloomz3b": "BLOOMZ-3B",
+    "bloomz7b1": "BLOOMZ-7.1B", "bloomz175b": "BLOOMZ-176B", "falcon7b": "Falcon-7B", "falcon40b": "Falcon-40B",
+    "falcon180b": "Falcon-180B", "llama27b": "LLaMA2-7B", "llama213b": "LLaMA2-13B", "llama270b": "LLaMA2-70B",
+    "chatglm36b": "ChatGLM3-6B", "chatglm36b32k": "ChatGLM3-6B-32k", "mistral7b": "Mistral-7B",
+    "mixtral8x7b": "Mixtral-8x7B", "stablelmzephyr3b": "StableLM-Zephyr-3B", "gemma2b": "Gemma-2B",
+    "gemma7b": "Gemma-7B", "mamba2b8": "Mamba-2.8B",
+}  # fmt: skip
+
+def qllm_model(raw: str) -> tuple[str, str, str, float]:
+    """Source model name -> (model as named, canonical base, family, params), e.g. ``'falcon_180b_chat'``."""
+    name = raw.removeprefix("hf_")
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    tuned = ""
+    for suffix in ("instruct", "chat", "it"):
+        if key.endswith(suffix) and key[: -len(suffix)] in _QLLM_ALIASES:
+            key, tuned = key[: -len(suffix)], suffix
+            break
+    base = _QLLM_ALIASES[key]
+    family, params = QLLM_MODELS[base]
+    label = {"instruct": f"{base}-Instruct", "chat": f"{base}-Chat", "it": f"{base}-IT", "": base}[tuned]
+    return label, base, family, params
+
+
+#: configuration label -> (weight bits, activation bits, KV bits, technique, quant_precision)
+QLLM_CONFIGS = {
+    "W8": (8, 16, 16), "W4": (4, 16, 16), "W3": (3, 16, 16), "W2": (2, 16, 16),
+    "W8A8": (8, 8, 16), "W4A8": (4, 8, 16), "W4A4": (4, 4, 16),
+    "KV8": (16, 16, 8), "KV4": (16, 16, 4), "KV3": (16, 16, 3), "KV2": (16, 16, 2),
+}  # fmt: skip
+_QLLM_MODE = {
+    "w": ["FP16", "W8", "W4", "W3", "W2"],
+    "wa": ["FP16", "W8A8", "W4A8", "W4A4"],
+    "kv": ["FP16", "KV8", "KV4", "KV3", "KV2"],
+}
+#: qllm_eval quantizes by simulation (``pseudo_quantize_tensor``: round to nearest, asymmetric, group size 128
+#: for weights, activations and KV cache by default, see docs/data-llmq.md); no spread is reported.
+QLLM_ALGORITHM = "RTN (asymmetric, simulated)"
+
+
+def _qllm_row(study, path, entry, raw_model, task, metric, task_family, engine, cfg, base, quant, *,
+              algorithm="RTN", notes=(), percent_of=False, first_figure="") -> dict | None:  # fmt: skip
+    model, _, family, params = qllm_model(raw_model)
+    w, a, kv = QLLM_CONFIGS[cfg]
+    if kv < 16:
+        technique = "kv-cache"
+    elif a < 16:
+        technique = "ptq-dynamic"
+    else:
+        technique = "weight-only"
+    if algorithm == "AWQ":
+        model_id = f"{model}|{cfg}|AWQ"
+    else:
+        model_id = f"{model}|{cfg}"
+    b = percent(base) if percent_of else num(base)
+    q = percent(quant) if percent_of else num(quant)
+    if Decimal(q) == 0:
+        EXCLUDED[study] += 1
+        return None
+    return new_row(
+        study=study, comparison=model_id, model=model, task=task, hardware="", technique=technique,
+        granularity="per-group", baseline_precision="fp16", quant_precision=cfg.lower(), bits=str(w),
+        act_bits=str(a), property="accuracy", metric=metric, unit="" if metric.startswith("MT-Bench") else "%",
+        baseline_mean=b, quant_mean=q, x_kv_bits=str(kv), x_group_size="128", x_params=f"{params:.0f}",
+        x_family=family, x_task_family=task_family, x_engine=engine, x_algorithm=QLLM_ALGORITHM if algorithm == "RTN" else f"{algorithm} + {QLLM_ALGORITHM}",
+        x_licence=QLLM_LICENCE, x_source_repo=QLLM_REPO, x_source_path=path, x_source_commit=QLLM_COMMIT,
+        x_first_figure=first_figure, x_original_unit="fraction" if percent_of else "", provenance=entry,
+        notes=list(notes),
+    )
+
+
+def _qllm_series(study, path, name, values, mode, **kw) -> list[dict]:
+    """One model's list [FP16, cfg1, cfg2, ...] -> one row per quantized configuration (None: not run)."""
+    labels = _QLLM_MODE[mode][: len(values)]
+    if len(values) > len(_QLLM_MODE[mode]):
+        raise ValueError(f"{path}: {name} has {len(values)} values, more than the {mode} configurations")
+    out = []
+    for i, cfg in enumerate(labels[1:], start=1):
+        if values[i] is None or values[0] is None:
+            continue
+        row = _qllm_row(study, path, f"{name}[{i}] vs {name}[0] ({cfg} vs FP16)", name, cfg=cfg,
+                        base=values[0], quant=values[i], **kw)  # fmt: skip
+        if row:
+            out.append(row)
+    return out
+
+
+def qllm_lambada() -> list[dict]:
+    """LAMBADA accuracy (%) of 31 base models at FP16, W8, W4, W3, W2 (basic/assets/lambada_w_only.py)."""
+    path = f"{_VIS}/basic/assets/lambada_w_only.py"
+    values = python_assignments(source_file(QLLM_REPO, QLLM_COMMIT, path))
+    out = []
+    for name, vals in values.items():
+        out += _qllm_series(
+            "QLLMEVAL_LAMBADA", path, name, vals, "w", task="LAMBADA", metric="accuracy (OpenCompass)",
+            task_family="language modelling", engine="OpenCompass",
+            notes=["the file's header reads 'demo data for the plot script'"],
+        )  # fmt: skip
+    return out
+
+
+_EMERGENT_TASKS = {
+    "arc-c": ("ARC-Challenge", "accuracy (OpenCompass)", "instruction following"),
+    "arc-e": ("ARC-Easy", "accuracy (OpenCompass)", "instruction following"),
+    "ceval": ("C-Eval", "accuracy (OpenCompass)", "in-context learning"),
+    "gsm8k": ("GSM8K", "accuracy (OpenCompass)", "multi-step reasoning"),
+    "hellaswag": ("HellaSwag", "accuracy (OpenCompass)", "instruction following"),
+    "mmlu": ("MMLU", "accuracy (OpenCompass)", "in-context learning"),
+    "mmlu-calib": ("MMLU self-calibration", "self-calibration score (OpenCompass, chance = 50)", "self-calibration"),
+    "strategyqa": ("StrategyQA", "accuracy (OpenCompass)", "multi-step reasoning"),
+}
+
+
+def qllm_emergent() -> list[dict]:
+    """Emergent-ability suites: tab-separated ``model  FP16  cfg1 ...`` lines, one file per task and mode.
+
+    MMLU files print two figures per cell (``46.69/45.89``); the repository's own plots read the second, which is
+    kept as the value, the first in ``x_first_figure`` (the repository does not say what the first one is).
+    """
+    out = []
+    for task_key, (task, metric, family) in _EMERGENT_TASKS.items():
+        for mode in ("w", "wa", "kv"):
+            path = f"{_VIS}/emergent/emergent/{task_key}_{mode}.txt"
+            text = source_file(QLLM_REPO, QLLM_COMMIT, path).read_text(encoding="utf-8")
+            for lineno, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                name, *cells = line.rstrip("\n").split("\t")
+                vals, firsts = [], []
+                for c in cells:
+                    c = c.strip()
+                    first, _, second = c.rpartition("/")
+                    vals.append(second if second else None)
+                    firsts.append(first)
+                labels = _QLLM_MODE[mode]
+                if len(vals) > len(labels):
+                    raise ValueError(f"{path}:{lineno}: {len(vals)} cells")
+                for i in range(1, len(vals)):
+                    if vals[i] is None or vals[0] is None:
+                        continue
+                    cfg = labels[i]
+                    notes = []
+                    if firsts[i]:
+                        notes.append(f"cell printed '{firsts[i]}/{vals[i]}', FP16 '{firsts[0]}/{vals[0]}'; "
+                                     "the second figure (read by the repository's plots) is the value")
+                    row = _qllm_row(
+                        "QLLMEVAL_EMERGENT", path, f"line {lineno} ({name}), cell {i + 1} ({cfg}) vs cell 1 (FP16)",
+                        name, task, metric, family, "OpenCompass", cfg, vals[0], vals[i], notes=notes,
+                        first_figure=firsts[i],
+                    )  # fmt: skip
+                    if row:
+                        out.append(row)
+    return out
+
+
+def qllm_mtbench() -> list[dict]:
+    """MT-Bench GPT-4 judge scores (1-10) per turn, W-only / W-A / KV-cache (dialogue/assets/mt_bench_*.py)."""
+    out = []
+    for fname, mode in (("mt_bench_w_only.py", "w"), ("mt_bench_w_a.py", "wa"), ("mt_bench_kv_cache.py", "kv")):
+        path = f"{_VIS}/dialogue/assets/{fname}"
+        results = python_assignments(source_file(QLLM_REPO, QLLM_COMMIT, path))["results"]
+        for name, turns in results.items():
+            for t, vals in enumerate(turns, start=1):
+                labels = _QLLM_MODE[mode]
+                for i in range(1, len(vals)):
+                    cfg = labels[i]
+                    row = _qllm_row(
+                        "QLLMEVAL_MTBENCH", path, f"results['{name}'][{t - 1}][{i}] vs [{t - 1}][0] ({cfg} vs FP16)",
+                        name, f"MT-Bench turn {t}", "MT-Bench score (GPT-4 judge, 1-10)", "dialogue", "FastChat",
+                        cfg, vals[0], vals[i],
+                        notes=["a 1-10 rating filed under accuracy (see docs/data-llmq.md)"],
+                    )  # fmt: skip
+                    if row:
+                        row["comparison"] += f"|turn {t}"
+                        out.append(row)
+    return out
+
+
+def qllm_ethics() -> list[dict]:
+    """ETHICS accuracy (fraction -> %) on four subsets (trustworthiness/ethics/ethics/<subset>/<mode>_result.py)."""
+    out = []
+    for subset in ("commonsense", "deontology", "justice", "virtue"):
+        for mode in ("w", "wa", "kv"):
+            path = f"{_VIS}/trustworthiness/ethics/ethics/{subset}/{mode}_result.py"
+            for name, vals in python_assignments(source_file(QLLM_REPO, QLLM_COMMIT, path)).items():
+                awq = name.endswith("_AWQ")
+                out += _qllm_series_named(
+                    "QLLMEVAL_ETHICS", path, name, name.removesuffix("_AWQ"), vals, mode,
+                    task=f"ETHICS {subset}", metric="accuracy", task_family="ethics",
+                    engine="qllm_eval ETHICS workflow", algorithm="AWQ" if awq else "RTN", percent_of=True,
+                    notes=[],
+                )  # fmt: skip
+    return out
+
+
+def _qllm_series_named(study, path, entry_name, model_name, values, mode, **kw) -> list[dict]:
+    """Like :func:`_qllm_series` for an entry whose name is not the model's (``LLaMA2_7B_AWQ``)."""
+    labels = _QLLM_MODE[mode][: len(values)]
+    out = []
+    for i, cfg in enumerate(labels[1:], start=1):
+        if values[i] is None or values[0] is None:
+            continue
+        row = _qllm_row(study, path, f"{entry_name}[{i}] vs {entry_name}[0] ({cfg} vs FP16)", model_name,
+                        cfg=cfg, base=values[0], quant=values[i], **kw)  # fmt: skip
+        if row:
+            out.append(row)
+    return out
+
+
+def qllm_truthfulqa() -> list[dict]:
+    """TruthfulQA MC1 and MC2 (fraction -> %), lm-evaluation-harness (trustworthiness/truthfulqa/results)."""
+    out = []
+    for metric in ("mc1", "mc2"):
+        for mode in ("w", "wa", "kv"):
+            path = f"{_VIS}/trustworthiness/truthfulqa/results/{mode}_{metric}_result.py"
+            for name, vals in python_assignments(source_file(QLLM_REPO, QLLM_COMMIT, path)).items():
+                out += _qllm_series_named(
+                    "QLLMEVAL_TRUTHFULQA", path, name, name, vals, mode, task=f"TruthfulQA {metric.upper()}",
+                    metric=f"{metric.upper()} accuracy", task_family="truthfulness", engine="lm-evaluation-harness",
+                    percent_of=True,
+                )  # fmt: skip
+    return out
+
+
+_ADV_CONFIGS = ("w8", "w4", "w3", "w8a8", "w4a8", "kv8", "kv4", "kv3")
+
+
+def qllm_advglue() -> list[dict]:
+    """AdvGLUE (OpenCompass) per model and configuration: accuracy before and after the adversarial attack."""
+    out = []
+    root = source_file(QLLM_REPO, QLLM_COMMIT, f"{_VIS}/trustworthiness/adv_glue/assets")
+    for mdir in sorted(p.name for p in root.iterdir() if p.is_dir()):
+
+        def read(cfg, mdir=mdir):
+            rel = f"{_VIS}/trustworthiness/adv_glue/assets/{mdir}/{cfg}.csv"
+            with source_file(QLLM_REPO, QLLM_COMMIT, rel).open(encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh))
+            return rel, {(r[0], r[2]): r[4] for r in rows[1:]}
+
+        _, base = read("fp16")
+        for cfg in _ADV_CONFIGS:
+            path, quant = read(cfg)
+            for (ds, metric), q in quant.items():
+                if metric not in ("acc_before", "acc_after"):
+                    continue
+                label = {"acc_before": "clean accuracy", "acc_after": "adversarial accuracy"}[metric]
+                row = _qllm_row(
+                    "QLLMEVAL_ADVGLUE", path, f"row '{ds},{metric}' vs the same row of fp16.csv", mdir,
+                    f"AdvGLUE {ds.removeprefix('adv_')} ({label})", f"{metric} (OpenCompass, %)", "adversarial robustness",
+                    "OpenCompass", cfg.upper(), base[(ds, metric)], q,
+                )  # fmt: skip
+                if row:
+                    row["comparison"] += f"|{ds}|{metric}"
+                    out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------
+
+
+SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue)
+
+
+def build() -> list[dict]:
+    EXCLUDED.clear()
+    rows = []
+    for fn in SOURCES:
+        rows += fn()
+    assign_groups(rows)
+    return rows
+
+
+def main(out: Path = DEFAULT_OUTPUT) -> None:
+    rows = build()
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {len(rows)} rows to {out}")
+    for study, n in sorted(Counter(r["study"] for r in rows).items()):
+        print(f"  {study}: {n} rows ({EXCLUDED[study]} with a zero quantized figure not written)")
+
+
+if __name__ == "__main__":
+    main(*[Path(a) for a in sys.argv[1:2]])
