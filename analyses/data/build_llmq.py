@@ -318,7 +318,6 @@ def qllm_mtbench() -> list[dict]:
                         notes=["a 1-10 rating filed under accuracy (see docs/data-llmq.md)"],
                     )  # fmt: skip
                     if row:
-                        row["comparison"] += f"|turn {t}"
                         out.append(row)
     return out
 
@@ -397,15 +396,143 @@ def qllm_advglue() -> list[dict]:
                     "OpenCompass", cfg.upper(), base[(ds, metric)], q,
                 )  # fmt: skip
                 if row:
-                    row["comparison"] += f"|{ds}|{metric}"
                     out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------
+# intel/auto-round (Apache-2.0): docs/acc.md, FP16 vs RTN / GPTQ / AWQ / HQQ / OmniQuant / AutoRound
+# --------------------------------------------------------------------------
+
+AR_REPO = "intel/auto-round"
+#: docs/acc.md was last changed at this commit and removed from the repository at bc045f93 (2025-09-08).
+AR_COMMIT = "1bf1b486b5240d1ae50c2eef7c2d38b027c4e75d"
+AR_PATH = "docs/acc.md"
+AR_LICENCE = "Apache-2.0"
+
+AR_TASKS = {
+    "mmlu": "MMLU", "lamb.": "LAMBADA (openai)", "hella.": "HellaSwag", "wino.": "WinoGrande", "piqa": "PIQA",
+    "truth.": "TruthfulQA", "open.": "OpenBookQA", "boolq": "BoolQ", "rte": "RTE", "arc-e": "ARC-Easy",
+    "arc-c.": "ARC-Challenge",
+    "wikitext2 ppl": "WikiText-2 (GPTQ protocol, seq 2048)", "ptb_new ppl": "PTB-new (GPTQ protocol, seq 2048)",
+    "c4_new ppl": "C4-new (GPTQ protocol, seq 2048)", "lm_eval wikitext ppl": "WikiText (lm-eval)",
+}  # fmt: skip
+AR_FAMILY = {
+    "MMLU": "knowledge", "LAMBADA (openai)": "language modelling", "HellaSwag": "commonsense",
+    "WinoGrande": "commonsense", "PIQA": "commonsense", "TruthfulQA": "truthfulness", "OpenBookQA": "knowledge",
+    "BoolQ": "reading comprehension", "RTE": "natural language inference", "ARC-Easy": "knowledge",
+    "ARC-Challenge": "knowledge",
+}  # fmt: skip
+#: model as printed -> (model, family, nominal parameters)
+AR_MODELS = {
+    "Mistral-7B": ("Mistral-7B", "Mistral", 7e9), "V2-7B": ("LLaMA-2-7B", "LLaMA-2", 7e9),
+    "V2-13B": ("LLaMA-2-13B", "LLaMA-2", 13e9), "V2-70B": ("LLaMA-2-70B", "LLaMA-2", 70e9),
+    "V1-7B": ("LLaMA-7B", "LLaMA", 7e9), "V1-13B": ("LLaMA-13B", "LLaMA", 13e9),
+    "V1-30B": ("LLaMA-30B", "LLaMA", 30e9), "V1-65B": ("LLaMA-65B", "LLaMA", 65e9),
+    "Intel/neural-chat-7b-v3-3": ("neural-chat-7b-v3-3", "Mistral", 7e9),
+    "mistralai/Mixtral-8x7B-v0.1": ("Mixtral-8x7B-v0.1", "Mixtral", 46.7e9),
+    "microsoft/phi-2": ("phi-2", "Phi", 2.7e9), "mistralai/Mistral-7B": ("Mistral-7B", "Mistral", 7e9),
+    "Meta/LLaMA-2-13B": ("LLaMA-2-13B", "LLaMA-2", 13e9), "Meta/LLaMA-2-7B": ("LLaMA-2-7B", "LLaMA-2", 7e9),
+}  # fmt: skip
+_AR_PILE = "NeelNanda/pile-10k, 512 samples"
+AR_METHODS = {  # method as printed -> (algorithm, calibration)
+    "RTN": ("RTN", ""), "GPTQ": ("GPTQ", f"{_AR_PILE}, seq 2048"), "GPTQ*": ("GPTQ", f"{_AR_PILE}, seq 2048"),
+    "AWQ": ("AWQ", f"{_AR_PILE}, seq 512"), "HQQ": ("HQQ", "none (data-free)"),
+    "Omniquant": ("OmniQuant", f"{_AR_PILE}, seq 2048"), "Ours": ("AutoRound", f"{_AR_PILE}, seq 2048"),
+}  # fmt: skip
+
+_AR_CELL = re.compile(r"<t([dh])([^>]*)>(.*?)(?=<t[dh][\s>]|</t[dh]>|</tr>|<tr[\s>]|$)", re.S)
+_AR_SECTION = re.compile(r"^#+ (?:\d+\. )?(.*?)$\s*<table", re.M)
+_AR_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+
+
+def _ar_tables(text: str):
+    """(heading, cells) per table; cells are (text, attributes) with tags and ``<! ... -->`` comments removed."""
+    text = re.sub(r"<!.*?-->", "", text, flags=re.S)
+    for m in _AR_SECTION.finditer(text):
+        body = text[m.end() : text.index("</table>", m.end())]
+        cells = [(re.sub(r"<[^>]*>", "", c[2]).strip(), c[1]) for c in _AR_CELL.findall(body)]
+        yield m.group(1).strip(), cells
+
+
+def _ar_rows(cells):
+    """Header, then (model, method, values) rows: a cell with ``rowspan`` starts a model, another text cell a method."""
+    header, rows, model = [], [], None
+    for text, attrs in cells:
+        if "rowspan" in attrs:
+            model = text
+        elif model is None:
+            header.append(text)
+        elif _AR_NUMBER.match(text) or text == "-":
+            rows[-1][2].append(text)
+        else:
+            rows.append((model, text, []))
+    return [h for h in header if h], rows
+
+
+def autoround_acc() -> list[dict]:
+    """All five tables of docs/acc.md; the printed averages are not rows (they are means of the rows)."""
+    path = source_file(AR_REPO, AR_COMMIT, AR_PATH)
+    out = []
+    for heading, cells in _ar_tables(path.read_text(encoding="utf-8")):
+        cfg = re.search(r"W(\d)G(-?\d+)", heading)
+        wbits, group = cfg.group(1), cfg.group(2)
+        header, rows = _ar_rows(cells)
+        printed = {h.lower(): h for h in header}
+        cols = [h.lower() for h in header if h.lower() not in ("model", "method", "acc avg.", "avg.")]
+        avg_first = "acc avg." in printed
+        baselines = {}
+        for model_raw, method, vals in rows:
+            if method in ("FP16", "BF16"):
+                baselines[model_raw] = (method, vals)
+        for model_raw, method, vals in rows:
+            if method in ("FP16", "BF16"):
+                continue
+            base_prec, base_vals = baselines[model_raw]
+            model, family, params = AR_MODELS[model_raw]
+            name, _, variant = method.partition(" ")
+            algorithm, calibration = AR_METHODS[name]
+            if model_raw == "V2-70B" and name == "Omniquant":
+                calibration = "NeelNanda/pile-10k, 128 samples, seq 2048"
+            offset = len(vals) - len(cols)  # tables 1-4 print the average last, the other tables first
+            qv = vals[1:] if avg_first else vals[: len(cols)]
+            bv = base_vals[1:] if avg_first else base_vals[: len(cols)]
+            if offset != 1:
+                raise ValueError(f"{AR_PATH} '{heading}' {model_raw} {method}: {len(vals)} values for {len(cols)} columns")
+            for col, b, q in zip(cols, bv, qv, strict=True):
+                if b == "-" or q == "-":
+                    continue
+                task = AR_TASKS[col]
+                prop = "perplexity" if col.endswith("ppl") else "accuracy"
+                notes = []
+                if name == "GPTQ*":
+                    notes.append("GPTQ*: seed or data preprocessing adjusted (non-positive-definite Hessian)")
+                if variant:
+                    notes.append(f"AutoRound setting: {variant}")
+                if Decimal(q) == 0:
+                    EXCLUDED["AUTOROUND_ACC"] += 1
+                    continue
+                out.append(new_row(
+                    study="AUTOROUND_ACC", comparison=f"{model}|W{wbits}G{group}|{method}", model=model, task=task,
+                    hardware="", technique="weight-only", granularity="per-channel" if group == "-1" else "per-group",
+                    baseline_precision=base_prec.lower(), quant_precision=f"w{wbits}g{group}", bits=wbits, act_bits="16",
+                    property=prop, metric="perplexity" if prop == "perplexity" else "accuracy (lm-eval, 0-shot)",
+                    unit="" if prop == "perplexity" else "%", baseline_mean=num(b), quant_mean=num(q),
+                    x_kv_bits="16", x_group_size=group, x_params=f"{params:.0f}", x_family=family,
+                    x_task_family="language modelling" if prop == "perplexity" else AR_FAMILY[task],
+                    x_engine="lm-evaluation-harness 008fc2a (QDQ fake-quantized models)", x_algorithm=algorithm,
+                    x_calibration=calibration, x_licence=AR_LICENCE, x_source_repo=AR_REPO, x_source_path=AR_PATH,
+                    x_source_commit=AR_COMMIT,
+                    provenance=f"'{heading}', row {model_raw} / {method}, column '{printed[col]}'",
+                    notes=notes,
+                ))  # fmt: skip
     return out
 
 
 # --------------------------------------------------------------------------
 
 
-SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue)
+SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc)
 
 
 def build() -> list[dict]:
