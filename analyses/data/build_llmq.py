@@ -43,7 +43,7 @@ COLUMNS = (
     "baseline_sd", "baseline_n", "quant_mean", "quant_sd", "quant_n", "n_runs", "baseline_group", "confounded",
     "source", "provenance", "notes", "x_kv_bits", "x_group_size", "x_params", "x_family", "x_task_family",
     "x_engine", "x_algorithm", "x_calibration", "x_licence", "x_source_repo", "x_source_path", "x_source_commit",
-    "x_first_figure", "x_original_unit",
+    "x_first_figure", "x_original_unit", "x_bpw", "x_baseline_sd", "x_quant_sd",
 )  # fmt: skip
 
 HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "storage_size": False, "throughput": True,
@@ -530,9 +530,78 @@ def autoround_acc() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# ggml-org/llama.cpp (MIT): tools/quantize/README.md, Llama-3.1-8B size and llama-bench throughput per type
+# --------------------------------------------------------------------------
+
+LC_REPO = "ggml-org/llama.cpp"
+LC_COMMIT = "f4a71e707e2c0e041fb43be5a32659f364fc712d"
+LC_PATH = "tools/quantize/README.md"
+LC_LICENCE = "MIT"
+_LC_ROW = re.compile(r"^\|\s*(\w+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|$")
 
 
-SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc)
+def _lc_family(qtype: str) -> str:
+    q = qtype.lower()
+    if q.startswith("iq"):
+        return "llama.cpp i-quant"
+    return "llama.cpp k-quant" if "_k" in q else "llama.cpp legacy block quant"
+
+
+def llamacpp_quantize() -> list[dict]:
+    """The 'meta-llama/Llama-3.1-8B' table: size (GiB), pp512 and tg128 tokens/s with their ± for 23 types vs F16.
+
+    The ± is llama-bench's standard deviation over repetitions; the README does not give the repetition count,
+    so it is kept verbatim in ``x_baseline_sd``/``x_quant_sd`` and ``baseline_sd``/``quant_sd`` stay empty.  The
+    table prints Q4_K_S twice with identical figures; it is kept once.
+    """
+    text = source_file(LC_REPO, LC_COMMIT, LC_PATH).read_text(encoding="utf-8")
+    table = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        m = _LC_ROW.match(line.strip())
+        if m:
+            if m.group(1) in table:
+                if table[m.group(1)][1:] != m.groups()[1:]:
+                    raise ValueError(f"{LC_PATH}:{lineno}: {m.group(1)} printed twice with different figures")
+                continue
+            table[m.group(1)] = (lineno, *m.groups()[1:])
+    base = table.pop("F16")
+    out = []
+    for qtype, (lineno, bpw, size, pp, pp_sd, tg, tg_sd) in table.items():
+        bits = re.match(r"I?Q(\d)", qtype).group(1)
+        common = dict(
+            study="LLAMACPP_QUANTIZE_L31_8B", comparison=f"Llama-3.1-8B|{qtype}", model="Llama-3.1-8B",
+            technique="weight-only", granularity="per-block", baseline_precision="f16", quant_precision=qtype.lower(),
+            bits=bits, act_bits="", x_kv_bits="", x_params="8000000000", x_family="Llama-3.1", x_engine="llama.cpp",
+            x_algorithm=_lc_family(qtype), x_licence=LC_LICENCE, x_source_repo=LC_REPO, x_source_path=LC_PATH,
+            x_source_commit=LC_COMMIT, x_bpw=bpw,
+        )
+        same = [f"{qtype}'s figures equal IQ4_NL's in every column but bits/weight and size"] if qtype == "Q4_K_S" else []
+        out.append(new_row(
+            **common, task="model file", property="storage_size", metric="model size", unit="GiB",
+            baseline_mean=base[2], quant_mean=size, x_task_family="model size", baseline_group="",
+            provenance=f"table 'meta-llama/Llama-3.1-8B', line {lineno} ({qtype}) vs line {base[0]} (F16), column "
+            "'size (GiB)'", notes=[],
+        ))  # fmt: skip
+        for task, col, b, bsd, q, qsd in (
+            ("prompt processing, 512 tokens (pp512)", "prompt processing t/s @ 512", base[3], base[4], pp, pp_sd),
+            ("text generation, 128 tokens (tg128)", "text generation t/s @ 128", base[5], base[6], tg, tg_sd),
+        ):
+            out.append(new_row(
+                **common, task=task, property="throughput", metric="tokens per second (llama-bench)", unit="tokens/s",
+                baseline_mean=b, quant_mean=q, x_baseline_sd=bsd, x_quant_sd=qsd, x_task_family="inference speed",
+                provenance=f"table 'meta-llama/Llama-3.1-8B', line {lineno} ({qtype}) vs line {base[0]} (F16), "
+                f"column '{col}'",
+                notes=["± (llama-bench sd over repetitions, count not stated) in x_baseline_sd, x_quant_sd; "
+                       "hardware and threads not stated", *same],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+
+
+SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc,
+           llamacpp_quantize)
 
 
 def build() -> list[dict]:
