@@ -598,10 +598,186 @@ def llamacpp_quantize() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# pytorch/ao (BSD-3-Clause): torchao/quantization/README.md and the AWQ and GPTQ READMEs
+# --------------------------------------------------------------------------
+
+AO_REPO = "pytorch/ao"
+#: the last commit whose quantization README still carries its benchmark tables (removed 2026-01-30)
+AO_COMMIT = "9e5059e2ca18bab1fef25384c2ac652492264081"
+AO_LICENCE = "BSD-3-Clause"
+AO_MAIN = "torchao/quantization/README.md"
+AO_AWQ = "torchao/prototype/awq/README.md"
+AO_GPTQ = "torchao/quantization/GPTQ/README.md"
+
+#: (file, heading or first words of the table's introduction) -> hardware, as the README states it
+AO_HARDWARE = {
+    "CUDA backend |  NVIDIA-A100-80GB GPU": "NVIDIA A100 80GB",
+    "XPU backend": "Intel GPU (XPU backend; device not stated)",
+    "CUDA backend | NVIDIA-H100 GPU": "NVIDIA H100",
+    "XPU backend | Intel-Max1100": "Intel Data Center GPU Max 1100",
+    "Int8DynamicActivationIntxWeightConfig Quantization": "Apple M1 Mac Pro CPU (8 performance + 2 efficiency cores, "
+    "32 GB)",
+    "Codebook Quantization": "NVIDIA RTX A6000",
+    "AWQ speed": "NVIDIA A100 80GB SXM4",
+}  # fmt: skip
+AO_COLUMNS = {  # printed column -> (property, task, metric, unit, task_family)
+    "wikitext-perplexity": ("perplexity", "WikiText (lm_eval)", "word perplexity", "", "language modelling"),
+    "Perplexity": ("perplexity", "WikiText (lm_eval)", "perplexity", "", "language modelling"),
+    "Tokens/Second": ("throughput", "decode, batch size 1", "tokens per second", "tokens/s", "inference speed"),
+    "Tokens/sec": ("throughput", "decode, batch size 1", "tokens per second", "tokens/s", "inference speed"),
+    "Peak Memory (GB)": ("peak_memory", "decode, batch size 1", "peak memory", "GB", "memory"),
+    "Peak Mem (GB)": ("peak_memory", "decode, batch size 1", "peak memory", "GB", "memory"),
+    "Model Size (GB)": ("storage_size", "model weights", "model size", "GB", "model size"),
+    "Truthful QA MC2": ("accuracy", "TruthfulQA MC2", "MC2 accuracy (lm_eval)", "%", "truthfulness"),
+    "WinoGrande": ("accuracy", "WinoGrande", "accuracy (lm_eval)", "%", "commonsense"),
+    "ARC challenge": ("accuracy", "ARC-Challenge", "accuracy (lm_eval)", "%", "knowledge"),
+}  # fmt: skip
+AO_MODELS = {  # as printed -> (model, family, nominal parameters)
+    "Llama-2-7B": ("Llama-2-7B", "LLaMA-2", 7e9), "Llama-2-7b-chat-hf": ("Llama-2-7B-Chat", "LLaMA-2", 7e9),
+    "Llama-3-8B": ("Llama-3-8B", "Llama-3", 8e9), "Meta-Llama-3-8B": ("Llama-3-8B", "Llama-3", 8e9),
+    "Llama-3-8B-Instruct": ("Llama-3-8B-Instruct", "Llama-3", 8e9), "Llama-3.1-8B": ("Llama-3.1-8B", "Llama-3.1", 8e9),
+    "Llama-3-8.1B": ("Llama-3.1-8B", "Llama-3.1", 8e9),
+}  # fmt: skip
+
+
+def ao_technique(label: str) -> dict:
+    """A torchao technique label -> technique, bits, act_bits, group size, algorithm (and confounding)."""
+    t = label.lower()
+    out = dict(technique="weight-only", act_bits="16", group="", algorithm=label, confounded="false", notes=[])
+    if m := re.match(r"int8_dynamic_activation_intx_weight-(\d)-(\d+)-", t):
+        out.update(technique="ptq-dynamic", bits=m.group(1), act_bits="8", group=m.group(2))
+    elif t.startswith(("int8dq", "float8dq")):
+        out.update(technique="ptq-dynamic", bits="8", act_bits="8")
+    elif t.startswith("w4a8"):
+        out.update(technique="ptq-dynamic", bits="4", act_bits="8", group="128" if "g128" in t else "")
+    elif t.startswith(("int8wo", "float8wo")):
+        out.update(bits="8")
+    elif t == "fp6":
+        out.update(bits="6")
+    elif m := re.match(r"(?:uintx|codebook)-(\d)-(\d+)", t):
+        out.update(bits=m.group(1), group=m.group(2))
+    elif t.startswith("autoquant"):
+        out.update(technique="mixed", bits="4", notes=["autoquant picks per layer among no quantization, int8 dynamic, "
+                                                       "int8 weight-only and int4 HQQ; bits is the lowest"])  # fmt: skip
+    elif m := re.search(r"int4wo-(\d+)", t):
+        out.update(bits="4", group=m.group(1))
+    elif "int4" in t or "uint4" in t:
+        out.update(bits="4")
+    else:
+        raise ValueError(f"unknown torchao technique {label!r}")
+    out["algorithm"] = next((a for k, a in (("awq", "AWQ"), ("gptq", "GPTQ"), ("hqq", "HQQ"), ("codebook", "codebook"),
+                                            ("autoquant", "autoquant"), ("w4a8", "Marlin QQQ")) if k in t), "RTN")
+    if "sparse" in t:
+        out.update(confounded="true", notes=["2:4 sparsity together with int4: not a precision-only change"])
+    return out
+
+
+def _md_tables(text: str):
+    """(context, header, rows, first line number) of every pipe table; context = last heading or paragraph."""
+    lines = text.splitlines()
+    i, context = 0, ""
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("#"):
+            context = line.lstrip("#").strip()
+        elif line.startswith("|") and i + 1 < len(lines) and set(lines[i + 1].replace("|", "").strip()) <= set("-: "):
+            header = [c.strip() for c in line.strip("|").split("|")]
+            rows, j = [], i + 2
+            while j < len(lines) and lines[j].strip().startswith("|"):
+                rows.append((j + 1, [c.strip() for c in lines[j].strip().strip("|").split("|")]))
+                j += 1
+            yield context, header, rows, i + 1
+            i = j
+            continue
+        i += 1
+
+
+def _ao_rows(path, heading, header, rows, hardware, study, seen, group_size_note=None):
+    out, model_raw, base = [], None, None
+    for lineno, cells in rows:
+        cells = cells + [""] * (len(header) - len(cells))
+        if cells[0]:
+            model_raw = cells[0]
+        label = cells[1]
+        if label.lower().startswith(("base", "bfloat16", "bf16", "float16")):
+            base = (lineno, label, cells)
+            continue
+        model, family, params = AO_MODELS[model_raw]
+        tech = ao_technique(label)
+        group = tech["group"] or (group_size_note or "")
+        for k, col in enumerate(header[2:], start=2):
+            if col not in AO_COLUMNS:
+                continue
+            b, q = base[2][k], cells[k]
+            if b in ("", "NA") or q in ("", "NA"):
+                continue
+            prop, task, metric, unit, tfam = AO_COLUMNS[col]
+            key = (model, label, col, b, q)
+            if key in seen:
+                continue  # the same figure reprinted in a later table of the same README
+            seen.add(key)
+            frac = prop == "accuracy"
+            base_prec = re.sub(r"^base \((.*)\)$", r"\1", base[1].lower())
+            out.append(new_row(
+                study=study, comparison=f"{model}|{label}", model=model, task=task, hardware=hardware,
+                technique=tech["technique"], granularity="per-group" if group else "", baseline_precision=base_prec,
+                quant_precision=label.lower(), bits=tech["bits"], act_bits=tech["act_bits"], property=prop,
+                metric=metric, unit=unit, baseline_mean=percent(b) if frac else num(b),
+                quant_mean=percent(q) if frac else num(q), confounded=tech["confounded"], x_kv_bits="16",
+                x_group_size=group, x_params=f"{params:.0f}", x_family=family, x_task_family=tfam,
+                x_engine="torchao (torch.compile)", x_algorithm=tech["algorithm"], x_licence=AO_LICENCE,
+                x_source_repo=AO_REPO, x_source_path=path, x_source_commit=AO_COMMIT,
+                x_original_unit="fraction" if frac else "",
+                provenance=f"table '{heading}', line {lineno} ({label}) vs line {base[0]} ({base[1]}), column '{col}'",
+                notes=tech["notes"] + ([] if hardware else ["hardware not stated for this table"]),
+            ))  # fmt: skip
+    return out
+
+
+def torchao_readmes() -> list[dict]:
+    """Benchmark tables of the torchao quantization README (per backend) and its AWQ and GPTQ READMEs."""
+    out, seen = [], set()
+    text = source_file(AO_REPO, AO_COMMIT, AO_MAIN).read_text(encoding="utf-8")
+    for heading, header, rows, _ in _md_tables(text):
+        if header[:2] != ["Model", "Technique"]:
+            continue
+        out += _ao_rows(AO_MAIN, heading, header, rows, AO_HARDWARE.get(heading, ""), "TORCHAO_README", seen)
+    text = source_file(AO_REPO, AO_COMMIT, AO_AWQ).read_text(encoding="utf-8")
+    for k, (_, header, rows, _) in enumerate(_md_tables(text)):
+        heading = ("AWQ speed" if k == 0 else "AWQ accuracy")
+        out += _ao_rows(AO_AWQ, heading, header, rows, AO_HARDWARE.get(heading, ""), "TORCHAO_AWQ", set(),
+                        group_size_note="64" if k == 0 else "128")  # fmt: skip
+    # GPTQ README: one table with techniques as rows and models as columns (WikiText perplexity)
+    text = source_file(AO_REPO, AO_COMMIT, AO_GPTQ).read_text(encoding="utf-8")
+    (heading, header, rows, _), = list(_md_tables(text))
+    base = next(r for r in rows if r[1][0] == "bf16")
+    for lineno, cells in rows:
+        if cells[0] == "bf16":
+            continue
+        tech = ao_technique(cells[0])
+        for k, model_raw in enumerate(header[1:], start=1):
+            model, family, params = AO_MODELS[model_raw]
+            gptq = cells[0].startswith("gptq")
+            out.append(new_row(
+                study="TORCHAO_GPTQ", comparison=f"{model}|{cells[0]}", model=model, task="WikiText (lm_eval)",
+                hardware="", technique="weight-only", granularity="per-group", baseline_precision="bf16",
+                quant_precision=cells[0], bits="4", act_bits="16", property="perplexity", metric="word perplexity",
+                unit="", baseline_mean=num(base[1][k]), quant_mean=num(cells[k]), x_kv_bits="16",
+                x_group_size=tech["group"], x_params=f"{params:.0f}", x_family=family,
+                x_task_family="language modelling", x_engine="torchao", x_algorithm="GPTQ" if gptq else "RTN",
+                x_calibration="10 samples from lm_eval" if gptq else "", x_licence=AO_LICENCE, x_source_repo=AO_REPO,
+                x_source_path=AO_GPTQ, x_source_commit=AO_COMMIT,
+                provenance=f"table 'Results', line {lineno} ({cells[0]}) vs line {base[0]} (bf16), column '{model_raw}'",
+                notes=["hardware not stated"],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc,
-           llamacpp_quantize)
+           llamacpp_quantize, torchao_readmes)
 
 
 def build() -> list[dict]:
