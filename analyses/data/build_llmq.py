@@ -43,7 +43,7 @@ COLUMNS = (
     "baseline_sd", "baseline_n", "quant_mean", "quant_sd", "quant_n", "n_runs", "baseline_group", "confounded",
     "source", "provenance", "notes", "x_kv_bits", "x_group_size", "x_params", "x_family", "x_task_family",
     "x_engine", "x_algorithm", "x_calibration", "x_licence", "x_source_repo", "x_source_path", "x_source_commit",
-    "x_first_figure", "x_original_unit", "x_bpw", "x_baseline_sd", "x_quant_sd",
+    "x_first_figure", "x_original_unit", "x_bpw", "x_baseline_sd", "x_quant_sd", "x_batch_size",
 )  # fmt: skip
 
 HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "storage_size": False, "throughput": True,
@@ -442,7 +442,7 @@ AR_METHODS = {  # method as printed -> (algorithm, calibration)
 }  # fmt: skip
 
 _AR_CELL = re.compile(r"<t([dh])([^>]*)>(.*?)(?=<t[dh][\s>]|</t[dh]>|</tr>|<tr[\s>]|$)", re.S)
-_AR_SECTION = re.compile(r"^#+ (?:\d+\. )?(.*?)$\s*<table", re.M)
+_AR_SECTION = re.compile(r"^#+ (?:(\d+)\. )?(.*?)$\s*<table", re.M)
 _AR_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
@@ -452,7 +452,8 @@ def _ar_tables(text: str):
     for m in _AR_SECTION.finditer(text):
         body = text[m.end() : text.index("</table>", m.end())]
         cells = [(re.sub(r"<[^>]*>", "", c[2]).strip(), c[1]) for c in _AR_CELL.findall(body)]
-        yield m.group(1).strip(), cells
+        heading = m.group(2).strip()
+        yield (f"section {m.group(1)} ({heading.split(' at ')[-1].rstrip('.')})" if m.group(1) else f"'{heading}'"), cells
 
 
 def _ar_rows(cells):
@@ -523,7 +524,7 @@ def autoround_acc() -> list[dict]:
                     x_engine="lm-evaluation-harness 008fc2a (QDQ fake-quantized models)", x_algorithm=algorithm,
                     x_calibration=calibration, x_licence=AR_LICENCE, x_source_repo=AR_REPO, x_source_path=AR_PATH,
                     x_source_commit=AR_COMMIT,
-                    provenance=f"'{heading}', row {model_raw} / {method}, column '{printed[col]}'",
+                    provenance=f"{heading}, row {model_raw} / {method}, column '{printed[col]}'",
                     notes=notes,
                 ))  # fmt: skip
     return out
@@ -665,8 +666,8 @@ def ao_technique(label: str) -> dict:
         out.update(bits="4")
     else:
         raise ValueError(f"unknown torchao technique {label!r}")
-    out["algorithm"] = next((a for k, a in (("awq", "AWQ"), ("gptq", "GPTQ"), ("hqq", "HQQ"), ("codebook", "codebook"),
-                                            ("autoquant", "autoquant"), ("w4a8", "Marlin QQQ")) if k in t), "RTN")
+    out["algorithm"] = next((a for k, a in (("autoquant", "autoquant"), ("awq", "AWQ"), ("gptq", "GPTQ"), ("hqq", "HQQ"),
+                                            ("codebook", "codebook"), ("w4a8", "Marlin QQQ")) if k in t), "RTN")
     if "sparse" in t:
         out.update(confounded="true", notes=["2:4 sparsity together with int4: not a precision-only change"])
     return out
@@ -774,10 +775,92 @@ def torchao_readmes() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# huggingface/optimum-benchmark (Apache-2.0): examples/running-llamas full_report.csv artifacts
+# --------------------------------------------------------------------------
+
+OB_REPO = "huggingface/optimum-benchmark"
+OB_LICENCE = "Apache-2.0"
+#: (commit, path): the fp16 / bnb / GPTQ sweep of Llama-2-7B, and the later fp16 vs GPTQ (ExLlama v1/v2) reports;
+#: the Llama-65b report of that commit has no fp16 run, so it yields no comparison.
+OB_FILES = (
+    ("71a60178d4d68186fc6010380c811f7fff4d92eb", "examples/running-llamas/artifacts/A100-80GB/full_report.csv"),
+    ("52ea94da1bca265d96c693ca0e9f7f43170ad0e3", "examples/running-llamas/artifacts/Llama-7b/full_report.csv"),
+    ("52ea94da1bca265d96c693ca0e9f7f43170ad0e3", "examples/running-llamas/artifacts/Llama-13b/full_report.csv"),
+)
+OB_METRICS = {  # column -> (property, task stem, metric, unit)
+    "forward.latency(s)": ("inference_latency", "prefill (one forward pass)", "latency", "s"),
+    "forward.peak_memory(MB)": ("peak_memory", "prefill (one forward pass)", "peak GPU memory", "MB"),
+    "generate.throughput(tokens/s)": ("throughput", "generate", "tokens per second", "tokens/s"),
+    "decode.throughput(tokens/s)": ("throughput", "decode", "tokens per second", "tokens/s"),
+    "generate.peak_memory(MB)": ("peak_memory", "generate", "peak GPU memory", "MB"),
+}
+
+
+def _ob_config(row: dict) -> str:
+    name = row["experiment_name"]
+    return name.split("-batch_size")[0]
+
+
+def optimum_benchmark() -> list[dict]:
+    """fp16 vs bitsandbytes 4-bit and GPTQ rows of optimum-benchmark's Llama reports, per batch size and metric."""
+    out = []
+    for commit, path in OB_FILES:
+        with source_file(OB_REPO, commit, path).open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for r, line in zip(rows, range(2, len(rows) + 2), strict=True):
+            r["_line"] = line
+        base = {r["benchmark.input_shapes.batch_size"]: r for r in rows if _ob_config(r) == "fp16"}
+        for r in rows:
+            cfg = _ob_config(r)
+            if "gptq" not in cfg and "bnb" not in cfg:
+                continue  # fp16 and its attention variants (BetterTransformer, FlashAttention-2) are not quantized
+            bs = r["benchmark.input_shapes.batch_size"]
+            b = base[bs]
+            model_b = b["model"].split("/")[-1]
+            size = re.search(r"(\d+)[bB]", model_b).group(1)
+            model = f"Llama-2-{size}B"
+            notes, confounded = [], "false"
+            if "bnb" in cfg:
+                algorithm, tech = "bitsandbytes 4-bit (load_in_4bit, compute fp16)", "weight-only"
+                notes.append("bnb_4bit_quant_type not set: transformers' default (fp4) applies")
+            else:
+                ver = r.get("backend.quantization_config.exllama_config.version", "")
+                algorithm, tech = "GPTQ" + (f" (ExLlama v{ver} kernels)" if ver else ""), "weight-only"
+                notes.append(f"pre-quantized checkpoint {r['model']}")
+                if "Llama-2" not in r["model"]:
+                    confounded = "true"
+                    notes.append(f"the GPTQ checkpoint {r['model']} quantizes LLaMA (v1), the fp16 arm is {b['model']} "
+                                 "(Llama 2): the model changes with the precision")  # fmt: skip
+            seq, new = r["benchmark.input_shapes.sequence_length"], r["benchmark.new_tokens"]
+            gpus = ast.literal_eval(r["environment.gpus"])
+            hardware = f"{gpus[0]}, {r['environment.cpu'].strip()}"
+            for col, (prop, stem, metric, unit) in OB_METRICS.items():
+                if col not in r or not r[col] or not b.get(col):
+                    continue
+                task = f"{stem}, batch {bs}, prompt {seq} tokens" + ("" if stem.startswith("prefill") else
+                                                                      f", {new} new tokens")  # fmt: skip
+                out.append(new_row(
+                    study="OPTIMUM_BENCHMARK_LLAMA", comparison=f"{model}|{cfg}|{path.split('/')[-2]}", model=model,
+                    task=task, hardware=hardware, technique=tech, granularity="", baseline_precision="fp16",
+                    quant_precision=cfg, bits="4", act_bits="16", property=prop, metric=metric, unit=unit,
+                    baseline_mean=num(b[col]), quant_mean=num(r[col]), confounded=confounded, x_kv_bits="16",
+                    x_params=f"{float(size) * 1e9:.0f}", x_family="LLaMA-2", x_task_family="inference speed"
+                    if prop != "peak_memory" else "memory", x_engine=f"optimum-benchmark (PyTorch {r['backend.version']})",
+                    x_algorithm=algorithm, x_licence=OB_LICENCE, x_source_repo=OB_REPO, x_source_path=path,
+                    x_source_commit=commit, x_batch_size=bs,
+                    provenance=f"line {r['_line']} ({r['experiment_name']}) vs line {b['_line']} "
+                    f"({b['experiment_name']}), column '{col}'",
+                    notes=notes + [f"benchmark duration {r['benchmark.duration']} s after {r['benchmark.warmup_runs']} "
+                                   "warm-up runs; one value, no spread"],
+                ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc,
-           llamacpp_quantize, torchao_readmes)
+           llamacpp_quantize, torchao_readmes, optimum_benchmark)
 
 
 def build() -> list[dict]:
