@@ -47,7 +47,7 @@ COLUMNS = (
 )  # fmt: skip
 
 HIGHER_IS_BETTER = {"accuracy": True, "perplexity": False, "storage_size": False, "throughput": True,
-                    "inference_latency": False, "peak_memory": False}  # fmt: skip
+                    "inference_latency": False, "peak_memory": False, "gpu_memory_utilization": False}  # fmt: skip
 
 #: Rows not written because the quantized figure is exactly zero (no log ratio), per study.
 EXCLUDED: Counter = Counter()
@@ -857,10 +857,89 @@ def optimum_benchmark() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# premAI-io/benchmarks (MIT): README.md, tokens/s (mean ± sd over 10 repetitions) and GPU memory by engine
+# --------------------------------------------------------------------------
+
+PREM_REPO = "premAI-io/benchmarks"
+PREM_COMMIT = "16338c31085de5718fd5bc803d8153a795d494f3"
+PREM_PATH = "README.md"
+PREM_LICENCE = "MIT"
+PREM_REPS = 10  # the README's command: ./benchmark.sh --repetitions 10 --max_tokens 512 ...
+#: (engine, precision) -> (technique, activation bits, algorithm); from the engines' READMEs in the same repository
+PREM_METHODS = {
+    ("transformers (pytorch)", "int8"): ("ptq-dynamic", "8", "bitsandbytes LLM.int8()"),
+    ("transformers (pytorch)", "int4"): ("weight-only", "16", "bitsandbytes 4-bit"),
+    ("ctranslate", "int8"): ("ptq-dynamic", "8", "CTranslate2 int8"),
+    ("PyTorch Lightning", "int8"): ("other", "", "Lit-GPT int8 (method not stated)"),
+    ("Nvidia TensorRT-LLM", "int8"): ("weight-only", "16", "TensorRT-LLM int8 weights, fp16 activations"),
+    ("Nvidia TensorRT-LLM", "int4"): ("weight-only", "16", "TensorRT-LLM int4 weights, fp16 activations"),
+    ("vllm", "int4"): ("weight-only", "16", "AWQ (TheBloke AWQ checkpoint)"),
+}
+PREM_MODELS = {"Mistral 7B v0.1 Instruct": ("Mistral-7B-Instruct-v0.1", "Mistral"), "Llama 2 7B Chat":
+               ("Llama-2-7B-Chat", "LLaMA-2")}  # fmt: skip
+
+
+def premai_benchmarks() -> list[dict]:
+    """Within-engine comparisons of the README's two tables per model: int8/int4 vs float16, float16 vs float32.
+
+    The README prints ``mean ± np.std`` (common/utils.py: population sd, ddof = 0) of tokens/s over 10 repetitions;
+    ``baseline_sd``/``quant_sd`` hold the sample sd, ± x sqrt(10/9), the printed ± is kept in ``x_*_sd``.  Engines
+    without a float16 (or float32) run of their own give no row: comparing across engines would change the engine
+    together with the precision.
+    """
+    text = source_file(PREM_REPO, PREM_COMMIT, PREM_PATH).read_text(encoding="utf-8")
+    out, model, prop = [], None, None
+    scale = Decimal(PREM_REPS) / Decimal(PREM_REPS - 1)
+    for heading, header, rows, first in _md_tables(text):
+        if header[0] != "Engine" or "float16" not in header:
+            continue
+        model, family = PREM_MODELS[heading]
+        prior = text.splitlines()[first - 3]
+        prop = "gpu_memory_utilization" if "Memory" in prior else "throughput"
+        for lineno, cells in rows:
+            engine = re.sub(r"\[(.*?)\]\(.*?\)", r"\1", cells[0])
+            vals = dict(zip(header[1:], cells[1:], strict=True))
+            for qprec, bprec in (("float16", "float32"), ("int8", "float16"), ("int4", "float16")):
+                b, q = vals.get(bprec, ""), vals.get(qprec, "")
+                if b in ("", "-") or q in ("", "-"):
+                    continue
+                (bm, _, bsd), (qm, _, qsd) = (x.partition(" ± ") for x in (b, q))
+                if qprec == "float16":
+                    tech, act, algo = "fp16", "16", "float16 cast"
+                else:
+                    tech, act, algo = PREM_METHODS[(engine, qprec)]
+                spread = dict(baseline_sd="", baseline_n="", quant_sd="", quant_n="")
+                if bsd and qsd:
+                    spread = dict(
+                        baseline_sd=repr(float(Decimal(bsd) * scale.sqrt())), baseline_n=str(PREM_REPS),
+                        quant_sd=repr(float(Decimal(qsd) * scale.sqrt())), quant_n=str(PREM_REPS),
+                    )  # fmt: skip
+                out.append(new_row(
+                    study="PREMAI_BENCHMARKS", comparison=f"{model}|{engine}|{qprec}", model=model,
+                    task="generation, 512 tokens, batch size 1", hardware="NVIDIA A100 80GB (CUDA 12.1)",
+                    technique=tech, granularity="", baseline_precision=bprec, quant_precision=qprec,
+                    bits={"float16": "16", "int8": "8", "int4": "4"}[qprec], act_bits=act, property=prop,
+                    metric="tokens per second" if prop == "throughput" else "GPU memory consumption",
+                    unit="tokens/s" if prop == "throughput" else "MB", baseline_mean=num(bm), quant_mean=num(qm),
+                    n_runs=str(PREM_REPS) if prop == "throughput" else "", x_kv_bits="", x_params="7000000000",
+                    x_family=family, x_task_family="inference speed" if prop == "throughput" else "memory",
+                    x_engine=engine, x_algorithm=algo, x_licence=PREM_LICENCE, x_source_repo=PREM_REPO,
+                    x_source_path=PREM_PATH, x_source_commit=PREM_COMMIT, x_baseline_sd=bsd, x_quant_sd=qsd,
+                    provenance=f"table '{heading}' ({'GPU memory' if prop != 'throughput' else 'tokens/s'}), line "
+                    f"{lineno} ({engine}), columns {bprec} and {qprec}",
+                    notes=(["printed ± is np.std (ddof 0) over 10 repetitions; sd = ± x sqrt(10/9)"]
+                           if spread["baseline_sd"] else []) + ["data updated 30 April 2024"],
+                    **spread,
+                ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc,
-           llamacpp_quantize, torchao_readmes, optimum_benchmark)
+           llamacpp_quantize, torchao_readmes, optimum_benchmark,
+           premai_benchmarks)
 
 
 def build() -> list[dict]:
