@@ -154,6 +154,7 @@ _QLLM_ALIASES = {
     "gemma7b": "Gemma-7B", "mamba2b8": "Mamba-2.8B",
 }  # fmt: skip
 
+
 def qllm_model(raw: str) -> tuple[str, str, str, float]:
     """Source model name -> (model as named, canonical base, family, params), e.g. ``'falcon_180b_chat'``."""
     name = raw.removeprefix("hf_")
@@ -205,13 +206,36 @@ def _qllm_row(study, path, entry, raw_model, task, metric, task_family, engine, 
         EXCLUDED[study] += 1
         return None
     return new_row(
-        study=study, comparison=model_id, model=model, task=task, hardware="", technique=technique,
-        granularity="per-group", baseline_precision="fp16", quant_precision=cfg.lower(), bits=str(w),
-        act_bits=str(a), property="accuracy", metric=metric, unit="" if metric.startswith("MT-Bench") else "%",
-        baseline_mean=b, quant_mean=q, x_kv_bits=str(kv), x_group_size="128", x_params=f"{params:.0f}",
-        x_family=family, x_task_family=task_family, x_engine=engine, x_algorithm=QLLM_ALGORITHM if algorithm == "RTN" else f"{algorithm} + {QLLM_ALGORITHM}",
-        x_licence=QLLM_LICENCE, x_source_repo=QLLM_REPO, x_source_path=path, x_source_commit=QLLM_COMMIT,
-        x_first_figure=first_figure, x_original_unit="fraction" if percent_of else "", provenance=entry,
+        study=study,
+        comparison=model_id,
+        model=model,
+        task=task,
+        hardware="",
+        technique=technique,
+        granularity="per-group",
+        baseline_precision="fp16",
+        quant_precision=cfg.lower(),
+        bits=str(w),
+        act_bits=str(a),
+        property="accuracy",
+        metric=metric,
+        unit="" if metric.startswith("MT-Bench") else "%",
+        baseline_mean=b,
+        quant_mean=q,
+        x_kv_bits=str(kv),
+        x_group_size="128",
+        x_params=f"{params:.0f}",
+        x_family=family,
+        x_task_family=task_family,
+        x_engine=engine,
+        x_algorithm=QLLM_ALGORITHM if algorithm == "RTN" else f"{algorithm} + {QLLM_ALGORITHM}",
+        x_licence=QLLM_LICENCE,
+        x_source_repo=QLLM_REPO,
+        x_source_path=path,
+        x_source_commit=QLLM_COMMIT,
+        x_first_figure=first_figure,
+        x_original_unit="fraction" if percent_of else "",
+        provenance=entry,
         notes=list(notes),
     )
 
@@ -288,8 +312,10 @@ def qllm_emergent() -> list[dict]:
                     cfg = labels[i]
                     notes = []
                     if firsts[i]:
-                        notes.append(f"cell printed '{firsts[i]}/{vals[i]}', FP16 '{firsts[0]}/{vals[0]}'; "
-                                     "the second figure (read by the repository's plots) is the value")
+                        notes.append(
+                            f"cell printed '{firsts[i]}/{vals[i]}', FP16 '{firsts[0]}/{vals[0]}'; "
+                            "the second figure (read by the repository's plots) is the value"
+                        )
                     row = _qllm_row(
                         "QLLMEVAL_EMERGENT", path, f"line {lineno} ({name}), cell {i + 1} ({cfg}) vs cell 1 (FP16)",
                         name, task, metric, family, "OpenCompass", cfg, vals[0], vals[i], notes=notes,
@@ -392,7 +418,8 @@ def qllm_advglue() -> list[dict]:
                 label = {"acc_before": "clean accuracy", "acc_after": "adversarial accuracy"}[metric]
                 row = _qllm_row(
                     "QLLMEVAL_ADVGLUE", path, f"row '{ds},{metric}' vs the same row of fp16.csv", mdir,
-                    f"AdvGLUE {ds.removeprefix('adv_')} ({label})", f"{metric} (OpenCompass, %)", "adversarial robustness",
+                    f"AdvGLUE {ds.removeprefix('adv_')} ({label})", f"{metric} (OpenCompass, %)",
+                    "adversarial robustness",
                     "OpenCompass", cfg.upper(), base[(ds, metric)], q,
                 )  # fmt: skip
                 if row:
@@ -453,7 +480,10 @@ def _ar_tables(text: str):
         body = text[m.end() : text.index("</table>", m.end())]
         cells = [(re.sub(r"<[^>]*>", "", c[2]).strip(), c[1]) for c in _AR_CELL.findall(body)]
         heading = m.group(2).strip()
-        yield (f"section {m.group(1)} ({heading.split(' at ')[-1].rstrip('.')})" if m.group(1) else f"'{heading}'"), cells
+        yield (
+            (f"section {m.group(1)} ({heading.split(' at ')[-1].rstrip('.')})" if m.group(1) else f"'{heading}'"),
+            cells,
+        )
 
 
 def _ar_rows(cells):
@@ -499,7 +529,9 @@ def autoround_acc() -> list[dict]:
             qv = vals[1:] if avg_first else vals[: len(cols)]
             bv = base_vals[1:] if avg_first else base_vals[: len(cols)]
             if offset != 1:
-                raise ValueError(f"{AR_PATH} '{heading}' {model_raw} {method}: {len(vals)} values for {len(cols)} columns")
+                raise ValueError(
+                    f"{AR_PATH} '{heading}' {model_raw} {method}: {len(vals)} values for {len(cols)} columns"
+                )
             for col, b, q in zip(cols, bv, qv, strict=True):
                 if b == "-" or q == "-":
                     continue
@@ -516,7 +548,8 @@ def autoround_acc() -> list[dict]:
                 out.append(new_row(
                     study="AUTOROUND_ACC", comparison=f"{model}|W{wbits}G{group}|{method}", model=model, task=task,
                     hardware="", technique="weight-only", granularity="per-channel" if group == "-1" else "per-group",
-                    baseline_precision=base_prec.lower(), quant_precision=f"w{wbits}g{group}", bits=wbits, act_bits="16",
+                    baseline_precision=base_prec.lower(), quant_precision=f"w{wbits}g{group}", bits=wbits,
+                    act_bits="16",
                     property=prop, metric="perplexity" if prop == "perplexity" else "accuracy (lm-eval, 0-shot)",
                     unit="" if prop == "perplexity" else "%", baseline_mean=num(b), quant_mean=num(q),
                     x_kv_bits="16", x_group_size=group, x_params=f"{params:.0f}", x_family=family,
@@ -538,7 +571,9 @@ LC_REPO = "ggml-org/llama.cpp"
 LC_COMMIT = "f4a71e707e2c0e041fb43be5a32659f364fc712d"
 LC_PATH = "tools/quantize/README.md"
 LC_LICENCE = "MIT"
-_LC_ROW = re.compile(r"^\|\s*(\w+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|$")
+_LC_ROW = re.compile(
+    r"^\|\s*(\w+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|\s*([\d.]+) ±([\d.]+)\s*\|$"
+)
 
 
 def _lc_family(qtype: str) -> str:
@@ -570,13 +605,29 @@ def llamacpp_quantize() -> list[dict]:
     for qtype, (lineno, bpw, size, pp, pp_sd, tg, tg_sd) in table.items():
         bits = re.match(r"I?Q(\d)", qtype).group(1)
         common = dict(
-            study="LLAMACPP_QUANTIZE_L31_8B", comparison=f"Llama-3.1-8B|{qtype}", model="Llama-3.1-8B",
-            technique="weight-only", granularity="per-block", baseline_precision="f16", quant_precision=qtype.lower(),
-            bits=bits, act_bits="", x_kv_bits="", x_params="8000000000", x_family="Llama-3.1", x_engine="llama.cpp",
-            x_algorithm=_lc_family(qtype), x_licence=LC_LICENCE, x_source_repo=LC_REPO, x_source_path=LC_PATH,
-            x_source_commit=LC_COMMIT, x_bpw=bpw,
+            study="LLAMACPP_QUANTIZE_L31_8B",
+            comparison=f"Llama-3.1-8B|{qtype}",
+            model="Llama-3.1-8B",
+            technique="weight-only",
+            granularity="per-block",
+            baseline_precision="f16",
+            quant_precision=qtype.lower(),
+            bits=bits,
+            act_bits="",
+            x_kv_bits="",
+            x_params="8000000000",
+            x_family="Llama-3.1",
+            x_engine="llama.cpp",
+            x_algorithm=_lc_family(qtype),
+            x_licence=LC_LICENCE,
+            x_source_repo=LC_REPO,
+            x_source_path=LC_PATH,
+            x_source_commit=LC_COMMIT,
+            x_bpw=bpw,
         )
-        same = [f"{qtype}'s figures equal IQ4_NL's in every column but bits/weight and size"] if qtype == "Q4_K_S" else []
+        same = (
+            [f"{qtype}'s figures equal IQ4_NL's in every column but bits/weight and size"] if qtype == "Q4_K_S" else []
+        )
         out.append(new_row(
             **common, task="model file", property="storage_size", metric="model size", unit="GiB",
             baseline_mean=base[2], quant_mean=size, x_task_family="model size", baseline_group="",
@@ -658,16 +709,29 @@ def ao_technique(label: str) -> dict:
     elif m := re.match(r"(?:uintx|codebook)-(\d)-(\d+)", t):
         out.update(bits=m.group(1), group=m.group(2))
     elif t.startswith("autoquant"):
-        out.update(technique="mixed", bits="4", notes=["autoquant picks per layer among no quantization, int8 dynamic, "
-                                                       "int8 weight-only and int4 HQQ; bits is the lowest"])  # fmt: skip
+        note = "autoquant picks per layer among no quantization, int8 dynamic, int8 weight-only and int4 HQQ"
+        out.update(technique="mixed", bits="4", notes=[note + "; bits is the lowest"])
     elif m := re.search(r"int4wo-(\d+)", t):
         out.update(bits="4", group=m.group(1))
     elif "int4" in t or "uint4" in t:
         out.update(bits="4")
     else:
         raise ValueError(f"unknown torchao technique {label!r}")
-    out["algorithm"] = next((a for k, a in (("autoquant", "autoquant"), ("awq", "AWQ"), ("gptq", "GPTQ"), ("hqq", "HQQ"),
-                                            ("codebook", "codebook"), ("w4a8", "Marlin QQQ")) if k in t), "RTN")
+    out["algorithm"] = next(
+        (
+            a
+            for k, a in (
+                ("autoquant", "autoquant"),
+                ("awq", "AWQ"),
+                ("gptq", "GPTQ"),
+                ("hqq", "HQQ"),
+                ("codebook", "codebook"),
+                ("w4a8", "Marlin QQQ"),
+            )
+            if k in t
+        ),
+        "RTN",
+    )
     if "sparse" in t:
         out.update(confounded="true", notes=["2:4 sparsity together with int4: not a precision-only change"])
     return out
@@ -745,12 +809,12 @@ def torchao_readmes() -> list[dict]:
         out += _ao_rows(AO_MAIN, heading, header, rows, AO_HARDWARE.get(heading, ""), "TORCHAO_README", seen)
     text = source_file(AO_REPO, AO_COMMIT, AO_AWQ).read_text(encoding="utf-8")
     for k, (_, header, rows, _) in enumerate(_md_tables(text)):
-        heading = ("AWQ speed" if k == 0 else "AWQ accuracy")
+        heading = "AWQ speed" if k == 0 else "AWQ accuracy"
         out += _ao_rows(AO_AWQ, heading, header, rows, AO_HARDWARE.get(heading, ""), "TORCHAO_AWQ", set(),
                         group_size_note="64" if k == 0 else "128")  # fmt: skip
     # GPTQ README: one table with techniques as rows and models as columns (WikiText perplexity)
     text = source_file(AO_REPO, AO_COMMIT, AO_GPTQ).read_text(encoding="utf-8")
-    (heading, header, rows, _), = list(_md_tables(text))
+    ((heading, header, rows, _),) = list(_md_tables(text))
     base = next(r for r in rows if r[1][0] == "bf16")
     for lineno, cells in rows:
         if cells[0] == "bf16":
@@ -768,7 +832,8 @@ def torchao_readmes() -> list[dict]:
                 x_task_family="language modelling", x_engine="torchao", x_algorithm="GPTQ" if gptq else "RTN",
                 x_calibration="10 samples from lm_eval" if gptq else "", x_licence=AO_LICENCE, x_source_repo=AO_REPO,
                 x_source_path=AO_GPTQ, x_source_commit=AO_COMMIT,
-                provenance=f"table 'Results', line {lineno} ({cells[0]}) vs line {base[0]} (bf16), column '{model_raw}'",
+                provenance=f"table 'Results', line {lineno} ({cells[0]}) vs line {base[0]} (bf16), "
+                f"column '{model_raw}'",
                 notes=["hardware not stated"],
             ))  # fmt: skip
     return out
@@ -844,8 +909,9 @@ def optimum_benchmark() -> list[dict]:
                     task=task, hardware=hardware, technique=tech, granularity="", baseline_precision="fp16",
                     quant_precision=cfg, bits="4", act_bits="16", property=prop, metric=metric, unit=unit,
                     baseline_mean=num(b[col]), quant_mean=num(r[col]), confounded=confounded, x_kv_bits="16",
-                    x_params=f"{float(size) * 1e9:.0f}", x_family="LLaMA-2", x_task_family="inference speed"
-                    if prop != "peak_memory" else "memory", x_engine=f"optimum-benchmark (PyTorch {r['backend.version']})",
+                    x_params=f"{float(size) * 1e9:.0f}", x_family="LLaMA-2",
+                    x_task_family="inference speed" if prop != "peak_memory" else "memory",
+                    x_engine=f"optimum-benchmark (PyTorch {r['backend.version']})",
                     x_algorithm=algorithm, x_licence=OB_LICENCE, x_source_repo=OB_REPO, x_source_path=path,
                     x_source_commit=commit, x_batch_size=bs,
                     provenance=f"line {r['_line']} ({r['experiment_name']}) vs line {b['_line']} "
@@ -937,9 +1003,19 @@ def premai_benchmarks() -> list[dict]:
 # --------------------------------------------------------------------------
 
 
-SOURCES = (qllm_lambada, qllm_emergent, qllm_mtbench, qllm_ethics, qllm_truthfulqa, qllm_advglue, autoround_acc,
-           llamacpp_quantize, torchao_readmes, optimum_benchmark,
-           premai_benchmarks)
+SOURCES = (
+    qllm_lambada,
+    qllm_emergent,
+    qllm_mtbench,
+    qllm_ethics,
+    qllm_truthfulqa,
+    qllm_advglue,
+    autoround_acc,
+    llamacpp_quantize,
+    torchao_readmes,
+    optimum_benchmark,
+    premai_benchmarks,
+)
 
 
 def build() -> list[dict]:
