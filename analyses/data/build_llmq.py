@@ -757,8 +757,21 @@ def _md_tables(text: str):
         i += 1
 
 
+#: short hardware tag appended to torchao comparison ids (one model and technique is benchmarked on several devices)
+AO_TAG = {
+    "NVIDIA A100 80GB": "A100",
+    "Intel GPU (XPU backend; device not stated)": "XPU",
+    "NVIDIA H100": "H100",
+    "Intel Data Center GPU Max 1100": "Max1100",
+    "NVIDIA RTX A6000": "A6000",
+    "NVIDIA A100 80GB SXM4": "A100",
+}
+AO_TAG = {**AO_TAG, AO_HARDWARE["Int8DynamicActivationIntxWeightConfig Quantization"]: "M1"}  # fmt: skip
+
+
 def _ao_rows(path, heading, header, rows, hardware, study, seen, group_size_note=None):
     out, model_raw, base = [], None, None
+    tag = AO_TAG.get(hardware, "")
     for lineno, cells in rows:
         cells = cells + [""] * (len(header) - len(cells))
         if cells[0]:
@@ -784,7 +797,8 @@ def _ao_rows(path, heading, header, rows, hardware, study, seen, group_size_note
             frac = prop == "accuracy"
             base_prec = re.sub(r"^base \((.*)\)$", r"\1", base[1].lower())
             out.append(new_row(
-                study=study, comparison=f"{model}|{label}", model=model, task=task, hardware=hardware,
+                study=study, comparison=f"{model}|{label}" + (f"|{tag}" if tag else ""), model=model, task=task,
+                hardware=hardware,
                 technique=tech["technique"], granularity="per-group" if group else "", baseline_precision=base_prec,
                 quant_precision=label.lower(), bits=tech["bits"], act_bits=tech["act_bits"], property=prop,
                 metric=metric, unit=unit, baseline_mean=percent(b) if frac else num(b),
