@@ -23,12 +23,13 @@ SOURCES = REPO / "analyses" / "data" / "sources"
 #: rows per source table as shipped (docs/data-llmq.md)
 SHIPPED = {
     "QLLMEVAL_LAMBADA": 114, "QLLMEVAL_EMERGENT": 762, "QLLMEVAL_MTBENCH": 228, "QLLMEVAL_ETHICS": 300,
-    "QLLMEVAL_TRUTHFULQA": 176, "QLLMEVAL_ADVGLUE": 864, "AUTOROUND_ACC": 1922, "LLAMACPP_QUANTIZE_L31_8B": 66,
+    "QLLMEVAL_TRUTHFULQA": 176, "QLLMEVAL_ADVGLUE": 864, "QLLMEVAL_LONG_LONGEVAL": 1092, "QLLMEVAL_LONG_LITM": 474,
+    "AUTOROUND_ACC": 1922, "LLAMACPP_QUANTIZE_L31_8B": 66,
     "TORCHAO_README": 116, "TORCHAO_AWQ": 28, "TORCHAO_GPTQ": 4, "OPTIMUM_BENCHMARK_LLAMA": 170,
     "PREMAI_BENCHMARKS": 60,
 }  # fmt: skip
-#: quantized figures of exactly 0 (no log ratio), not written: LAMBADA 2, emergent 1, auto-round 12
-ZERO_EXCLUDED = {"QLLMEVAL_LAMBADA": 2, "QLLMEVAL_EMERGENT": 1, "AUTOROUND_ACC": 12}
+#: quantized figures of exactly 0 (no log ratio), not written: LAMBADA 2, emergent 1, LongEval 460, auto-round 12
+ZERO_EXCLUDED = {"QLLMEVAL_LAMBADA": 2, "QLLMEVAL_EMERGENT": 1, "QLLMEVAL_LONG_LONGEVAL": 460, "AUTOROUND_ACC": 12}
 N_CONFOUNDED = 3 + 130  # torchao int4 + 2:4 sparsity; optimum-benchmark LLaMA-1 GPTQ checkpoints vs Llama 2 fp16
 
 
@@ -78,7 +79,7 @@ def test_columns_are_documented(raw):
 
 
 def test_validates_and_every_row_has_an_effect(data, effects):
-    assert len(data) == sum(SHIPPED.values()) == 4810
+    assert len(data) == sum(SHIPPED.values()) == 6376
     assert set(data["form"]) == {"measurements"}
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
     assert len(effects) == len(data) and np.isfinite(effects["yi"]).all()
@@ -91,10 +92,11 @@ def test_row_counts_per_source(data):
     assert data.groupby("study").size().to_dict() == SHIPPED
 
 
-def test_load_drops_the_confounded_rows(raw):
-    assert (raw["confounded"] == "true").sum() == N_CONFOUNDED
-    assert len(mq.load("llmq")) == len(raw) - N_CONFOUNDED
-    assert len(mq.load("llmq", include_confounded=True)) == len(raw)
+def test_load_drops_the_confounded_rows(raw, data):
+    assert (raw["confounded"] == "true").sum() == N_CONFOUNDED == int(data["confounded"].sum())
+    assert len(data) == len(raw)
+    kept = mq.load("llmq")
+    assert len(kept) == len(raw) - N_CONFOUNDED and not kept.data["confounded"].any()
 
 
 def test_builder_reproduces_the_shipped_file_from_the_vendored_sources(tmp_path):
@@ -213,6 +215,20 @@ def test_qllm_eval_ethics_and_truthfulqa_fractions_in_percent(raw):
     # truthfulqa/results/w_mc1_result.py: Mistral_7B = [0.5177478580171359, ..., 0.27050183598531213]
     r = _row(raw, "QLLMEVAL_TRUTHFULQA", "Mistral-7B|W2", "TruthfulQA MC1", "accuracy")
     assert (r["baseline_mean"], r["quant_mean"]) == ("51.77478580171359", "27.050183598531213")
+
+
+def test_qllm_eval_long_context(raw):
+    # longeval/length/w_length_result.py: Mistral_7B = [[0.998, ..., 0.948], [...], [0.996, ..., 0.922], ...]
+    r = _row(raw, "QLLMEVAL_LONG_LONGEVAL", "Mistral-7B|W4", "LongEval (context 16k)", "accuracy")
+    assert _values(r) == (94.8, 92.2)
+    # ... Vicuna_7B_AWQ = [[0.996, ...], [0.996, ...], [0.998, ...], [0.974, ...], [0.0, ...]]
+    r = _row(raw, "QLLMEVAL_LONG_LONGEVAL", "Vicuna-7B|W3|AWQ", "LongEval (context 4k)", "accuracy")
+    assert _values(r) == (99.6, 97.4) and r["x_algorithm"].startswith("AWQ")
+    # the W2 lists are all 0.0: not written
+    assert raw[(raw["study"] == "QLLMEVAL_LONG_LONGEVAL") & (raw["quant_precision"] == "w2")].empty
+    # litm/pos/w_length_result.py: LLaMA2_70B = [[0.5789077212806026, ...], ..., [0.5043314500941619, ...]]
+    r = _row(raw, "QLLMEVAL_LONG_LITM", "LLaMA2-70B|W3", "Lost in the middle (position 0)", "accuracy")
+    assert (r["baseline_mean"], r["quant_mean"]) == ("57.89077212806026", "50.43314500941619")
 
 
 def test_qllm_eval_advglue(raw):

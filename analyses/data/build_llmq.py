@@ -139,7 +139,8 @@ QLLM_MODELS = {
     "ChatGLM3-6B": ("ChatGLM3", 6e9), "ChatGLM3-6B-32k": ("ChatGLM3", 6e9),
     "Mistral-7B": ("Mistral", 7e9), "Mixtral-8x7B": ("Mixtral", 46.7e9),
     "StableLM-Zephyr-3B": ("StableLM", 3e9), "Gemma-2B": ("Gemma", 2e9), "Gemma-7B": ("Gemma", 7e9),
-    "Mamba-2.8B": ("Mamba", 2.8e9),
+    "Mamba-2.8B": ("Mamba", 2.8e9), "ChatGLM2-6B": ("ChatGLM2", 6e9), "LongChat-7B": ("LongChat", 7e9),
+    "LongChat-13B": ("LongChat", 13e9), "Vicuna-7B": ("Vicuna", 7e9), "Vicuna-13B": ("Vicuna", 13e9),
 }  # fmt: skip
 
 _QLLM_ALIASES = {
@@ -151,7 +152,8 @@ _QLLM_ALIASES = {
     "falcon180b": "Falcon-180B", "llama27b": "LLaMA2-7B", "llama213b": "LLaMA2-13B", "llama270b": "LLaMA2-70B",
     "chatglm36b": "ChatGLM3-6B", "chatglm36b32k": "ChatGLM3-6B-32k", "mistral7b": "Mistral-7B",
     "mixtral8x7b": "Mixtral-8x7B", "stablelmzephyr3b": "StableLM-Zephyr-3B", "gemma2b": "Gemma-2B",
-    "gemma7b": "Gemma-7B", "mamba2b8": "Mamba-2.8B",
+    "gemma7b": "Gemma-7B", "mamba2b8": "Mamba-2.8B", "chatglm26b": "ChatGLM2-6B", "longchat7b": "LongChat-7B",
+    "longchat13b": "LongChat-13B", "vicuna7b": "Vicuna-7B", "vicuna13b": "Vicuna-13B",
 }  # fmt: skip
 
 
@@ -391,6 +393,45 @@ def qllm_truthfulqa() -> list[dict]:
                     metric=f"{metric.upper()} accuracy", task_family="truthfulness", engine="lm-evaluation-harness",
                     percent_of=True,
                 )  # fmt: skip
+    return out
+
+
+#: long-context result files: (suite, axis) -> labels of the list positions, as the plot scripts label them
+_LONG_AXES = {
+    ("longeval", "length"): ["4k", "6k", "9k", "11k", "13k", "16k"],
+    ("longeval", "pos"): [str(i) for i in range(10)],
+    ("litm", "pos"): [str(i) for i in range(7)],
+}
+
+
+def qllm_long() -> list[dict]:
+    """LongEval (by context length and by position) and Lost-in-the-middle (by position) retrieval accuracy.
+
+    Each entry is a list of precision lists (the same prefix order as the other suites) over lengths or positions;
+    a fraction, rescaled to percent.  The ``wkv`` files (weight and KV quantization together) do not say which
+    weight and KV bits their lists are and are not read.  ``longeval/pos`` files assign ``Mistral_7B`` twice; the
+    later assignment is read, as Python does.
+    """
+    out = []
+    for (suite, axis), labels in _LONG_AXES.items():
+        for mode in ("w", "wa", "kv"):
+            path = f"{_VIS}/long/{suite}/{axis}/{mode}_length_result.py"
+            for name, lists in python_assignments(source_file(QLLM_REPO, QLLM_COMMIT, path)).items():
+                awq = name.endswith("_AWQ")
+                cfgs = _QLLM_MODE[mode][: len(lists)]
+                base = lists[0]
+                for i, cfg in enumerate(cfgs[1:], start=1):
+                    for j, (b, q) in enumerate(zip(base, lists[i], strict=True)):
+                        what = f"context {labels[j]}" if axis == "length" else f"position {labels[j]}"
+                        task = f"{'LongEval' if suite == 'longeval' else 'Lost in the middle'} ({what})"
+                        row = _qllm_row(
+                            f"QLLMEVAL_LONG_{suite.upper()}", path,
+                            f"{name}[{i}][{j}] vs {name}[0][{j}] ({cfg} vs FP16)",
+                            name.removesuffix("_AWQ"), task, "retrieval accuracy", "long context", "qllm_eval q_long",
+                            cfg, b, q, algorithm="AWQ" if awq else "RTN", percent_of=True,
+                        )  # fmt: skip
+                        if row:
+                            out.append(row)
     return out
 
 
@@ -1024,6 +1065,7 @@ SOURCES = (
     qllm_ethics,
     qllm_truthfulqa,
     qllm_advglue,
+    qllm_long,
     autoround_acc,
     llamacpp_quantize,
     torchao_readmes,
