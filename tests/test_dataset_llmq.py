@@ -318,3 +318,51 @@ def test_premai(raw, effects):
 def test_no_quantized_figure_is_zero(raw):
     assert (pd.to_numeric(raw["quant_mean"]) > 0).all()
     assert not any(re.fullmatch(r"0(\.0*)?", v) for v in raw["quant_mean"])
+
+
+# --------------------------------------------------------------------------
+# the data list / data show commands
+# --------------------------------------------------------------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from metaquant.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_data_list_shows_rows_repositories_and_licences(raw):
+    import json
+
+    res = _cli("data", "list", "--format", "json")
+    assert res.exit_code == 0
+    d = {x["name"]: x for x in json.loads(res.output)}["llmq"]
+    assert d["rows"] == len(raw) and d["studies"] == len(SHIPPED)
+    assert d["rows_by_property"] == raw["property"].value_counts().sort_index().to_dict()
+    repos = {r["repository"]: (r["rows"], r["licence"]) for r in d["repositories"]}
+    assert repos["thu-nics/qllm-eval"] == ((raw["x_source_repo"] == "thu-nics/qllm-eval").sum(), "MIT")
+    assert repos["pytorch/ao"][1] == "BSD-3-Clause" and sum(n for n, _ in repos.values()) == len(raw)
+    text = _cli("data", "list").output
+    assert "repository: intel/auto-round (1922 rows; licence Apache-2.0)" in text
+
+
+def test_data_show_filters(raw):
+    import json
+
+    res = _cli("data", "show", "llmq", "--property", "accuracy", "--source", "auto-round", "--model", "LLaMA-2-7B",
+               "--bits", "2", "--task", "MMLU", "--format", "json")  # fmt: skip
+    assert res.exit_code == 0
+    rows = json.loads(res.output)
+    want = raw[(raw["study"] == "AUTOROUND_ACC") & (raw["model"] == "LLaMA-2-7B") & (raw["bits"] == "2")
+               & (raw["task"] == "MMLU")]  # fmt: skip
+    assert len(rows) == len(want) == 8 and {r["baseline_mean"] for r in rows} == {42.69}
+    res = _cli("data", "show", "llmq", "--study", "PREMAI", "--effects", "--property", "throughput", "--format", "csv",
+               "--columns", "comparison,yi,vi")  # fmt: skip
+    assert res.exit_code == 0 and res.output.splitlines()[0] == "comparison,yi,vi"
+    assert len(res.output.splitlines()) == 1 + 30
+    res = _cli("data", "show", "llmq", "--source", "no-such-repository")
+    assert res.exit_code == 2 and "no row matches the filters" in res.output
+    res = _cli("data", "show", "llmq", "--drop-confounded", "--study", "OPTIMUM", "--format", "json")
+    assert len(json.loads(res.output)) == 170 - 130
