@@ -326,6 +326,7 @@ def main(staging: Path) -> None:
                 "x_measurement_method": _join(em.get("measurement_method")),
                 "x_measurement_tools": _join(em.get("software_tools")),
                 "x_ef_position": pos,
+                "x_ef_label": line.removeprefix("Evidence based on the paper "),
                 "x_source_repo": REPO,
                 "x_source_path": path,
                 "x_source_commit": commit,
