@@ -220,3 +220,16 @@ def test_cli_picks_the_dataset_rules():
     assert old["ram_usage"]["label_code"] == "PO" and "intensity" not in old["ram_usage"]
     table = _cli("--data", "ssm2026", "--models", "--property", "ram_usage")
     assert table.exit_code == 0 and "alpha_n" in table.stdout and "rules" not in table.stdout.splitlines()[0]
+
+
+@pytest.mark.parametrize("effect", list(SYNTH["belief_assignment"]))
+def test_other_mass_assignments_of_the_synthesis(ev, effect):
+    """The synthesis file's belief_assignment block: B undiscounted, unsplit or split, at full precision."""
+    e = SYNTH["belief_assignment"][effect]
+    for name, split in (("unsplit", "none"), ("mass_preserving", "mass-preserving"), ("equitable", "equitable")):
+        if f"{name}_conflict" not in e:
+            continue
+        r = synthesize(ev, e["property"], rules="ssm2026", discount="none", belief_split=split, rounding=False)
+        assert r.intensity == e[f"{name}_intensity"], name
+        assert round(100 * r.belief) == e[f"{name}_belief_percent"], name
+        assert r.conflict_last == pytest.approx(e[f"{name}_conflict"], abs=1e-12), name
