@@ -135,14 +135,15 @@ def property_section(
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
+    rules: str = "ssm2025",
 ) -> tuple[dict, dict[str, str]]:
-    """Numbers and figures (base64 PNG) for one property."""
+    """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data)."""
     prop = str(table["property"].iloc[0])
     _log(log, f"{prop}: comparing engines")
     main = FAST_MAIN if fast else (draws, tune, chains)
     sw = SWEEP["fast" if fast else "normal"]
     pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
-                                  tune=main[1], chains=main[2])
+                                  tune=main[1], chains=main[2], rules=rules)
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
@@ -169,10 +170,10 @@ def property_section(
         figs["bits"] = _png(plots.bits_plot(table, regression=bits_reg))
     _log(log, f"{prop}: leave-one-study-out and thresholds")
     kw = dict(missing_vi=missing_vi, draws=sw[0], tune=sw[1], chains=sw[2], seed=seed, jobs=jobs, scheduler=scheduler)
-    loo = sensitivity.leave_one_out(table, prop, **kw)
+    loo = sensitivity.leave_one_out(table, prop, rules=rules, **kw)
     bayes_fit = (pc.bayes, pc.objects.get("bayes"))
-    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, **kw)
-    bel = sensitivity.belief_policies(table, prop)
+    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, rules=rules, **kw)
+    bel = sensitivity.belief_policies(table, prop, rules=rules)
     numbers = {
         "comparison": pc.to_dict(),
         "exact_random_effects": exact,
@@ -229,20 +230,23 @@ def build_report(
     else:
         table, source = fitting.effect_table(data), data
     props = list(properties) if properties else list(dict.fromkeys(table["property"]))
+    from .ssm import rules_for
+
+    rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
     sections, figures = {}, {}
     for p in props:
         t = for_property(table, p)
         name = str(t["property"].iloc[0])
         sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
                                                          tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
-                                                         log=log)
+                                                         log=log, rules=rules)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "missing_vi": missing_vi, "seed": seed, "draws": draws, "tune": tune,
-                     "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
+        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed, "draws": draws,
+                     "tune": tune, "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }
@@ -318,6 +322,7 @@ def _comparison_table(rows: list[dict]) -> str:
 _SETTING_NAMES = {
     "fast": "exact engine wherever it is the same model as PyMC",
     "missing_vi": "REML: rows without a sampling variance",
+    "ssm_rules": "SSM rule set (discounts, belief)",
     "seed": "random seed",
     "draws": "MCMC draws per chain (main fits)",
     "tune": "MCMC tuning steps per chain (main fits)",

@@ -305,8 +305,9 @@ def _engines(engines: Sequence[str]) -> list[str]:
     return [e for e in ENGINE_NAMES if e in out]
 
 
-def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str) -> list[Task]:
-    opts = {"ssm": {}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
+def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str,
+                  rules: str = "ssm2025") -> list[Task]:
+    opts = {"ssm": {"rules": rules}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
     return [Task((name, e), e, sub, dict(opts[e])) for e in engines]
 
 
@@ -349,6 +350,7 @@ def leave_one_out(
     prop: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -387,7 +389,7 @@ def leave_one_out(
     scen: list[tuple[str, pd.DataFrame]] = [("all studies", t)]
     scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
              if (t["study"].astype(str) != s).any()]
-    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi)]
+    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi, rules)]
     res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
     ref = {e: res[("all studies", e)] for e in engines}
     rows = []
@@ -410,6 +412,7 @@ def by_moderator(
     moderator: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -448,8 +451,8 @@ def by_moderator(
     tasks = []
     for lev in levels:
         sub = t[t[moderator] == lev].reset_index(drop=True)
-        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi)
-    tasks += _engine_tasks("all", t, engines, bopt, missing_vi)
+        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi, rules)
+    tasks += _engine_tasks("all", t, engines, bopt, missing_vi, rules)
     with_mod = t[t[moderator].notna()].reset_index(drop=True)
     if regression and len(levels) > 1:
         if "reml" in engines:
@@ -559,6 +562,7 @@ def threshold_scaling(
     *,
     factors: Sequence[float] = DEFAULT_FACTORS,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -604,7 +608,8 @@ def threshold_scaling(
     zones = Task(("bayes",), "bayes_zones", t, {**bopt, "thresholds_list": ths, "base_thresholds": base})
     tasks = [zones] if "bayes" in engines and bayes_fit is None else []
     if "ssm" in engines:
-        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th}) for f, th in zip(factors, ths, strict=True)]
+        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th, "rules": rules})
+                  for f, th in zip(factors, ths, strict=True)]
     if "reml" in engines:
         tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
                   for f, th in zip(factors, ths, strict=True)]
@@ -644,8 +649,8 @@ def threshold_scaling(
                              ref, rows, changes=changes)
 
 
-def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, jobs: int = 1,
-                    scheduler: str | None = None) -> SensitivityResult:
+def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, rules: str = "ssm2025",
+                    jobs: int = 1, scheduler: str | None = None) -> SensitivityResult:
     """SSM's label and belief under the three dependence splits of the study belief.
 
     ``none`` is the paper's analysis (each of a study's ``N`` models carries
@@ -658,7 +663,7 @@ def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICI
     policies = list(policies)
     if "none" not in policies:
         policies = ["none", *policies]
-    tasks = [Task((p,), "ssm", t, {"belief_split": p}) for p in policies]
+    tasks = [Task((p,), "ssm", t, {"belief_split": p, "rules": rules}) for p in policies]
     out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
     ref = out["none"]
     rows = []

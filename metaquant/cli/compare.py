@@ -46,6 +46,13 @@ def _table(data):
     return api.effect_table(list(data) if data else "ssm2025")
 
 
+def _rules(data) -> str:
+    """The SSM rule set of the data (the 2026 rules for ssm2026, the first version's otherwise)."""
+    from ..ssm import rules_for
+
+    return rules_for(list(data) if data else "ssm2025")
+
+
 def _progress(fmt: str, quiet: bool) -> bool:
     return not quiet and fmt == "table" and sys.stderr.isatty()
 
@@ -81,7 +88,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
         raise click.UsageError("give --property P or --all, not both")
     table = _table(data)
     show = not quiet and fmt == "table"
-    comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes),
+    comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
                        settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
                        reml_policy=missing_vi, progress=(lambda p: click.echo(f"{p}: compared", err=True)) if show
                        else None)
@@ -152,7 +159,7 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
                                + (f" (got {' '.join(chosen)})" if chosen else ""))
     table = _table(data)
     mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
-                jobs=jobs, scheduler=scheduler)
+                jobs=jobs, scheduler=scheduler, rules=_rules(data))
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
     elif loo:
@@ -163,12 +170,13 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
             kw["mu_sds"] = _floats(mu_sd, "--mu-sd")
         if prior_taus:
             kw["tau_priors"] = list(prior_taus)
+        mcmc.pop("rules")  # the prior grid is Bayesian only
         res = sens.prior_grid(table, prop, **kw, **mcmc)
     elif thresholds_:
         kw = {"factors": _floats(factors, "--factors")} if factors else {}
         res = sens.threshold_scaling(table, prop, **kw, **mcmc)
     else:
-        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler)
+        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data))
     if fmt == "json":
         click.echo(json.dumps(res.to_dict(), indent=2))
     else:
