@@ -188,38 +188,55 @@ def pooled_summary(d: Mapping, label: str | None = None, *, higher_is_better: bo
             "pi_low": plo, "pi_high": phi, "k": d.get("k"), "label_code": d.get("label_code")}
 
 
-def _nice_number(v: float, outward: bool = False) -> float:
-    """``v`` rounded to a multiple of 0.5 times a power of ten (away from 0 when ``outward``)."""
-    if v == 0 or not np.isfinite(v):
-        return 0.0
-    e = np.floor(np.log10(abs(v)))
-    m = abs(v) / 10**e
-    m = np.ceil(m * 2 - 1e-9) / 2 if outward else max(np.round(m * 2) / 2, 1.0)
-    return float(np.copysign(m * 10**e, v))
+def _given_summary(p: Mapping) -> dict:
+    """A pooled row given on the log-ratio scale, with its optional keys filled in."""
+    try:
+        est = float(p["estimate"])
+        lo, hi = float(p.get("ci_low", est)), float(p.get("ci_high", est))
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"a pooled effect needs a numeric 'estimate' (got {dict(p)!r})",
+                         expected="estimate, ci_low, ci_high on the log-ratio scale") from None
+    pi = [None if p.get(k) is None else float(p[k]) for k in ("pi_low", "pi_high")]
+    return {"label": str(p.get("label") or "pooled"), "estimate": est, "ci_low": lo, "ci_high": hi,
+            "pi_low": pi[0], "pi_high": pi[1], "k": p.get("k"), "label_code": p.get("label_code")}
+
+
+#: Round relative improvements (%) that the %-labelled log-ratio axes may carry as ticks.
+#: Chosen in tiers (1 and 5, then 2 and 2.5, then 1.5, 3, 7.5 times a power of ten), from 0 outwards.
+_PCT_LADDER = tuple((tier, m * 10.0**e) for tier, ms in enumerate(((1.0, 5.0), (2.0, 2.5), (1.5, 3.0, 7.5)), 1)
+                    for e in range(-3, 5) for m in ms)
 
 
 def _axis_ticks(lo: float, hi: float, hib: bool, on_pct: bool) -> tuple[float, float, list[float], list[str]]:
-    """The axis range snapped outwards to round values, tick positions (log ratio) and their labels.
+    """Axis range, tick positions (log ratio) and tick labels.
 
-    On the % scale the ticks are round % values placed at their log ratios
-    (so they are unevenly spaced); on the log scale, round log ratios.
+    On the % scale the ticks are round % values (:data:`_PCT_LADDER`, both
+    signs) placed at their log ratios, so they are unevenly spaced: chosen
+    tier by tier and from 0 outwards, each at least a ninth of the range
+    from the others; an
+    end of the range within an eighth of the range of a round value is moved
+    out to it (metafor ends its axis at a tick).  On the log scale, round log
+    ratios (:class:`matplotlib.ticker.MaxNLocator`).
     """
     from matplotlib.ticker import MaxNLocator
 
-    if on_pct:
-        p_lo, p_hi = (_nice_number(float(pct_from_log(v, hib)), outward=True) for v in (lo, hi))
-        lo, hi = min(lo, float(log_from_pct(p_lo, hib))), max(hi, float(log_from_pct(p_hi, hib)))
-    base = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-            if lo - 1e-12 <= t <= hi + 1e-12]
     if not on_pct:
+        base = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+                if lo - 1e-12 <= t <= hi + 1e-12]
         return lo, hi, base, [f"{t:g}" for t in base]
-    cands = ([0.0] if lo <= 0.0 <= hi else []) + [p_lo, p_hi]
-    cands += sorted({_nice_number(float(pct_from_log(t, hib))) for t in base}, key=abs)
+    span = hi - lo
+    cands = [0.0] + [s * v for _, v in sorted(_PCT_LADDER) for s in (1.0, -1.0)]
+    cands = [p for p in cands if (p > -100.0 if hib else p < 100.0)]
+    at = {p: float(log_from_pct(p, hib)) for p in cands}
+    below = [p for p in cands if lo - span / 8 <= at[p] < lo]  # the nearest round value outside each end
+    above = [p for p in cands if hi < at[p] <= hi + span / 8]
+    if below:
+        lo = at[max(below, key=lambda p: at[p])]
+    if above:
+        hi = at[min(above, key=lambda p: at[p])]
     pos, labs, min_gap = [], [], (hi - lo) / 9.0
-    for p in cands:  # 0 and the ends first, then the round values between; crowded ones are dropped
-        if not (p > -100.0 if hib else p < 100.0):
-            continue
-        x = float(log_from_pct(p, hib))
+    for p in cands:
+        x = at[p]
         if lo - 1e-9 <= x <= hi + 1e-9 and all(abs(x - q) >= min_gap for q in pos):
             pos.append(x)
             labs.append(f"{p:g}")
@@ -384,8 +401,8 @@ def forest_plot(
         psize = np.ones(len(t))
     w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
 
-    summaries = [s for s in (list(pooled or []) + [pooled_summary(d, higher_is_better=hib) for d in (reml, bayes, exact)
-                                                   if d]) if s]
+    summaries = [_given_summary(p) for p in pooled or []]
+    summaries += [s for s in (pooled_summary(d, higher_is_better=hib) for d in (reml, bayes, exact) if d) if s]
     ssm_lab = {}
     if ssm_models is not None and not ssm_models.empty:
         ssm_lab = {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
@@ -852,82 +869,200 @@ def bits_regression(table: pd.DataFrame, *, missing_vi: str = "drop", grid: np.n
     }
 
 
+def _bits_support(rows: pd.DataFrame) -> dict[float, int]:
+    """Rows per bit-width, in increasing bits."""
+    vc = rows["bits"].astype(float).value_counts()
+    return {float(b): int(vc[b]) for b in sorted(vc.index)}
+
+
+def _band_rows(table: pd.DataFrame, band: Mapping, missing_vi: str) -> pd.DataFrame:
+    """The rows a band rests on: those with a known variance, unless the band says it used all (``missing_vi``)."""
+    sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
+    policy = band.get("missing_vi", missing_vi)
+    return sub if policy not in ("drop", None) else sub[sub["vi_known"].astype(bool)]
+
+
+def _thin_band_notes(name: str, k: int, support: Mapping[float, int], min_rows: int) -> list[str]:
+    """Sentences saying where a line between bit-widths rests on very few rows."""
+    bits = list(support)
+    where = ", ".join(f"{b:g}-bit: {n}" for b, n in support.items())
+    if len(bits) <= 2:
+        return [f"the {name} line rests on k = {k} rows at {len(bits)} bit-width{'s' if len(bits) != 1 else ''} "
+                f"({where}): a straight line between two groups of rows, not a measured trend"]
+    out = []
+    if k < 2 * min_rows:
+        out.append(f"the {name} line rests on only k = {k} rows ({where})")
+    thin = {b: n for b, n in support.items() if n < min_rows}
+    if thin:
+        out.append(f"the {name} line is dashed next to "
+                   + ", ".join(f"{b:g}-bit ({n} row{'s' if n != 1 else ''})" for b, n in thin.items())
+                   + f": fewer than {min_rows} rows support it there")
+    return out
+
+
 def bits_plot(
     table: pd.DataFrame,
     *,
+    predictions: Mapping | Sequence[Mapping] | None = None,
     regression: Mapping | None = None,
     bayes_band: Mapping | None = None,
     missing_vi: str = "drop",
     thresholds: Sequence[float] | None = None,
+    min_rows: int = 3,
     title: str | None = None,
 ) -> Figure:
-    """The relative improvement of each evidence model against its weight bit-width.
+    """The effect of each evidence row against its weight bit-width, with pooled lines given to it.
 
-    Points: filled where the variance is known (these enter the REML fit),
-    open where not; one colour per study.  The line and band are the REML
-    meta-regression on ``log2(bits)`` with its 95% confidence band
-    (:func:`bits_regression`); ``bayes_band`` (``grid_bits``, ``pct``,
-    ``pct_ci_low``, ``pct_ci_high``) adds a Bayesian line and credible band.
-    The horizontal axis is logarithmic in bits.
+    Points: filled where the variance is known, open where not; one colour per
+    study; the vertical axis is the log ratio with % tick labels (as in
+    :func:`forest_plot`), the horizontal one ``log2(bits)``, each tick saying how
+    many rows have that bit-width.  Lines are drawn from what is given,
+    nothing is fitted here except for the legacy default (:func:`bits_regression`
+    when neither ``predictions`` nor ``regression`` is given):
+
+    * a band (``grid_bits``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional
+      ``label``, ``k``, ``missing_vi``): a line and its 95% band;
+    * a list of per-level predictions (the result protocol's ``predictions``:
+      ``level``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional ``k``): the
+      pooled effect at each bit-width as a diamond with its interval.
+
+    A line that rests on very few rows (at most two bit-widths, fewer than
+    ``2 min_rows`` rows, or a bit-width with fewer than ``min_rows`` rows) is
+    drawn dashed and the figure says so under the axis.  The legend is outside
+    the axes.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One property's effect table.
+    predictions : mapping or sequence of mappings, optional
+    regression : mapping, optional
+        A band as above (the former :func:`bits_regression` dict).
+    bayes_band : mapping, optional
+        A second band (Bayesian), drawn dashed in its own colour.
+    missing_vi : str
+        Which rows the band rests on when it does not say (``"drop"``: those
+        with a known variance).
+    thresholds : six floats, optional
+        SSM cut-points, drawn as faint lines where they do not crowd the axis.
+    min_rows : int
+    title : str, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     prop = str(table["property"].iloc[0])
+    hib = bool(schema.get_property(prop).higher_is_better)
     th = _thresholds(prop, thresholds)
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
     if sub.empty:
         raise InputError(f"no row of {prop!r} has a bit-width", column="bits")
-    reg = dict(regression) if regression is not None else bits_regression(table, missing_vi=missing_vi)
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
+    if predictions is None and regression is None:
+        regression = bits_regression(table, missing_vi=missing_vi)
+    bands: list[tuple[str, Mapping, str]] = []
+    levels: list[Mapping] = []
+    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
+        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
+            bands.append(("REML", src, colour))
+        elif src is not None and not isinstance(src, Mapping):
+            levels = [p for p in src if p.get("pct") is not None]
+    if bayes_band and bayes_band.get("grid_bits") is not None:
+        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    fig = Figure(figsize=(9.6, 4.4))
+    ax = fig.add_axes([0.08, 0.2, 0.6, 0.72])
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
     studies = list(dict.fromkeys(sub["study"]))
     rng = np.random.default_rng(0)
+    ys = list(sub["yi"].to_numpy(float))
     for i, s in enumerate(studies):
         r = sub[sub["study"] == s]
         jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
         known = r["vi_known"].astype(bool).to_numpy()
         c = palette[i % len(palette)]
         xb = r["bits"].to_numpy(float) * jitter
-        y = r["pct"].to_numpy(float)
+        y = r["yi"].to_numpy(float)
+        name = _study_label(s)
         if known.any():
-            ax.scatter(xb[known], y[known], color=c, s=36, zorder=3, label=s)
+            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
         if (~known).any():
-            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=36, zorder=3,
-                       label=None if known.any() else s)
+            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
+                       label=None if known.any() else name)
     if (~sub["vi_known"].astype(bool)).any():
-        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=36, label="open: variance unknown (not in REML)")
-    if reg.get("estimable"):
-        g = np.asarray(reg["grid_bits"])
-        ax.plot(g, reg["pct"], color=_ENGINE_STYLE["REML"]["color"], lw=1.6,
-                label=f"REML: slope {reg['slope']:+.3f} per log2(bits) "
-                      f"[{reg['slope_ci_low']:+.3f}, {reg['slope_ci_high']:+.3f}], k={reg['k']}")
-        ax.fill_between(g, reg["pct_ci_low"], reg["pct_ci_high"], color=_ENGINE_STYLE["REML"]["color"], alpha=0.15)
-    if bayes_band:
-        g = np.asarray(bayes_band["grid_bits"])
-        ax.plot(g, bayes_band["pct"], color=_ENGINE_STYLE["Bayes"]["color"], lw=1.6, ls="--",
-                label=bayes_band.get("label", "Bayes"))
-        ax.fill_between(g, bayes_band["pct_ci_low"], bayes_band["pct_ci_high"], color=_ENGINE_STYLE["Bayes"]["color"],
-                        alpha=0.12)
+        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
+    notes = []
+    any_thin = False
+    for name, band, colour in bands:
+        g = np.asarray(band["grid_bits"], dtype=float)
+        mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
+                       ("pct", "pct_ci_low", "pct_ci_high"))
+        used = _band_rows(table, band, missing_vi)
+        support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
+        k = int(band.get("k") or sum(support.values()))
+        notes += _thin_band_notes(name, k, support, min_rows)
+        label = band.get("label") or (
+            f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
+            f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
+        # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
+        cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
+        two = len(support) <= 2
+        lg = np.log2(g)
+        for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
+            seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
+            thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
+            any_thin |= thin
+            ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
+                    label=label if j == 0 else None)
+            ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
+        ys += list(lo) + list(hi)
+    if any_thin:
+        ax.plot([], [], color="0.3", lw=1.2, ls="--", label="dashed: few rows there")
+    if levels:
+        colour = _ENGINE_STYLE["REML"]["color"]
+        for p in levels:
+            b = float(p.get("level"))
+            m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
+                         for k in ("pct", "pct_ci_low", "pct_ci_high"))
+            if lo is not None and hi is not None:
+                ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
+                ys += [lo, hi]
+            ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
+        ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
+        support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
+        if support:
+            thin = {b: n for b, n in support.items() if n < min_rows}
+            if thin:
+                notes.append(f"pooled estimates from fewer than {min_rows} rows: "
+                             + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items()))
     ax.set_xscale("log", base=2)
-    ticks = sorted(set(sub["bits"].astype(float)))
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    counts = _bits_support(sub)
+    ax.set_xticks(list(counts))
+    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
+    ax.minorticks_off()
+    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
+    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
+    pad = 0.06 * (y_hi - y_lo or 1.0)
+    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_yticks(pos)
+    ax.set_yticklabels(labs, fontsize=8)
     ax.axhline(0.0, color="0.4", lw=0.8)
-    ylo, yhi = ax.get_ylim()
-    for t in th:
-        for v in (t, -t):
-            if ylo < v < yhi:
-                ax.axhline(v, color="0.75", lw=0.6, ls=":", zorder=0)
-    ax.set_xlabel("weight bit-width (log scale)")
-    ax.set_ylabel("relative improvement (%)")
+    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
+                    if (v > -100 if hib else v < 100)})
+    lines = [v for v in lines if y_lo < v < y_hi]
+    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
+        for v in lines:
+            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+    ax.set_xlabel("weight bit-width (log scale; n = rows)")
+    ax.set_ylabel("relative improvement, % (log-ratio axis)")
     ax.set_title(title or f"{prop}: effect against bit-width", fontsize=10)
-    if not reg.get("estimable"):
-        ax.text(0.0, -0.16, f"no REML slope: {reg.get('reason')}", transform=ax.transAxes, ha="left", va="top",
-                fontsize=7, color="0.3")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    if regression is not None and not regression.get("estimable", True):
+        notes.append(f"no REML slope: {regression.get('reason')}")
+    for j, note in enumerate(notes):
+        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
+               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
