@@ -220,11 +220,13 @@ def _axis_ticks(lo: float, hi: float, hib: bool, on_pct: bool) -> tuple[float, f
     """
     from matplotlib.ticker import MaxNLocator
 
-    if not on_pct:
-        base = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
-                if lo - 1e-12 <= t <= hi + 1e-12]
-        return lo, hi, base, [f"{t:g}" for t in base]
     span = hi - lo
+    if not on_pct:
+        vals = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
+        lo = min([lo, *[t for t in vals if lo - span / 8 <= t < lo]])
+        hi = max([hi, *[t for t in vals if hi < t <= hi + span / 8]])
+        base = [float(np.round(t, 12)) for t in vals if lo - 1e-12 <= t <= hi + 1e-12]
+        return lo, hi, base, [f"{t:g}" for t in base]
     cands = [0.0] + [s * v for _, v in sorted(_PCT_LADDER) for s in (1.0, -1.0)]
     cands = [p for p in cands if (p > -100.0 if hib else p < 100.0)]
     at = {p: float(log_from_pct(p, hib)) for p in cands}
@@ -244,29 +246,33 @@ def _axis_ticks(lo: float, hi: float, hib: bool, on_pct: bool) -> tuple[float, f
     return lo, hi, [pos[i] for i in order], [labs[i] for i in order]
 
 
-def _axis_range(est: np.ndarray, lo_ci: np.ndarray, hi_ci: np.ndarray, pooled: list[dict]) -> tuple[float, float]:
+def _axis_range(est: np.ndarray, known: np.ndarray, lo_ci: np.ndarray, hi_ci: np.ndarray,
+                pooled: list[dict]) -> tuple[float, float]:
     """An x-range (log ratio) that follows the bulk of the data.
 
     Row estimates beyond Tukey's far-out fences ``[Q1 - 3 IQR, Q3 + 3 IQR]``
-    do not stretch the axis (they are clipped and marked); intervals of the
-    rows inside stretch it by at most half its width; the pooled confidence
-    intervals and 0 are always in view; a prediction interval may be clipped.
+    do not stretch the axis (they are clipped and marked); the intervals of
+    the rows inside stretch it by at most its width on either side,
+    prediction intervals by at most half of it (beyond, they are clipped and
+    marked); the pooled confidence intervals and 0 are always in view.
     """
-    est = est[np.isfinite(est)]
+    ok = np.isfinite(est)
     core = [0.0]
     for p in pooled:
         core += [p["ci_low"], p["ci_high"], p["estimate"]]
-    if est.size:
-        q1, q3 = np.quantile(est, [0.25, 0.75])
+    inside = np.zeros(est.shape, dtype=bool)
+    if ok.any():
+        q1, q3 = np.quantile(est[ok], [0.25, 0.75])
         iqr = max(q3 - q1, 1e-9)
-        inside = (est >= q1 - 3 * iqr) & (est <= q3 + 3 * iqr)
+        inside = ok & (est >= q1 - 3 * iqr) & (est <= q3 + 3 * iqr)
         core += list(est[inside])
     a, b = min(core), max(core)
     span = max(b - a, 1e-6)
-    ends = [v for v in np.concatenate([lo_ci, hi_ci]) if np.isfinite(v)]
-    ends += [v for p in pooled for v in (p["pi_low"], p["pi_high"]) if v is not None]
-    a = min([a, *[v for v in ends if a - 0.5 * span <= v < a]])
-    b = max([b, *[v for v in ends if b < v <= b + 0.5 * span]])
+    sel = inside & known
+    ends = [(v, 1.0) for v in np.concatenate([lo_ci[sel], hi_ci[sel]]) if np.isfinite(v)]
+    ends += [(v, 0.5) for p in pooled for v in (p["pi_low"], p["pi_high"]) if v is not None]
+    a = min([a, *[v for v, f in ends if a - f * span <= v < a]])
+    b = max([b, *[v for v, f in ends if b < v <= b + f * span]])
     pad = 0.04 * (b - a)
     return a - pad, b + pad
 
@@ -413,7 +419,7 @@ def forest_plot(
         if not a < b:
             raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
     else:
-        a, b = _axis_range(yi, lo_ci[known], hi_ci[known], summaries)
+        a, b = _axis_range(yi, known, lo_ci, hi_ci, summaries)
     a, b, tick_pos, tick_labs = _axis_ticks(a, b, hib, on_pct)
 
     # row layout (y decreases downwards): header at 0, a gap, studies with their rows, a gap, pooled rows
