@@ -308,7 +308,7 @@ def forest_plot(
     ssm_models: pd.DataFrame | None = None,
     thresholds: Sequence[float] | None = None,
     show_thresholds: bool = False,
-    title: str | None = None,
+    title: str | bool | None = None,
 ) -> Figure:
     """Forest plot of one property, laid out as metafor's ``forest()`` draws it.
 
@@ -359,11 +359,18 @@ def forest_plot(
     thresholds : six floats, optional
         SSM cut-points (drawn as faint dotted lines when ``show_thresholds``).
     show_thresholds : bool
-    title : str, optional
+    title : str or False, optional
+        The title (by default the property's); ``False`` for none.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    InputError
+        For an empty table, an unknown ``scale``, an empty ``xlim``, weights
+        that do not match the rows or a pooled effect without an estimate.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.transforms import blended_transform_factory
@@ -1068,7 +1075,10 @@ def bits_plot(
     for j, note in enumerate(notes):
         _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
                color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for txt in leg.get_texts():  # study ids as written, never mathtext
+        txt.set_parse_math(False)
+        txt.set_usetex(False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig

@@ -385,3 +385,33 @@ def test_bayes_bits_slope_agrees_with_reml_on_precise_data(tmp_path):
     reg = plots.bits_regression(t)
     band = report.bayes_bits_band(t, draws=1000, tune=1000, chains=2)
     assert band["slope_mean"] == pytest.approx(reg["slope"], abs=0.01)
+
+
+def test_forest_plot_rows_without_variance_only_and_bad_input(tab):
+    t = mq.for_property(tab, "accuracy")
+    s1 = t[t["study"] == "S1"]
+    fig = plots.forest_plot(s1, title=False)
+    ax = fig.axes[0]
+    assert len(_marked(ax, "o")) == 5 and not _marked(ax, "s") and not ax.patches
+    assert "accuracy: evidence rows and pooled effects" not in _texts(fig)
+    assert any(w.startswith("open circles: 5 rows without a sampling variance") for w in _texts(fig))
+    with pytest.raises(InputError, match="no rows to plot"):
+        plots.forest_plot(s1.iloc[:0])
+    with pytest.raises(InputError, match="3 weights for 5 rows"):
+        plots.forest_plot(s1, weights=[1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match="empty axis range"):
+        plots.forest_plot(s1, xlim=(5.0, -5.0))
+    with pytest.raises(InputError, match="needs a numeric 'estimate'"):
+        plots.forest_plot(s1, pooled=[{"label": "x"}])
+
+
+def test_bits_plot_legend_shows_study_ids_as_written(tmp_path):
+    rows = [{"study": "A_$x$_1", "property": "accuracy", "improvement_pct": p, "improvement_sd": 0.5, "n_units": 50,
+             "study_belief": 0.6, "bits": b, "comparison": f"c{b}"} for p, b in [(-3.0, 4), (-1.0, 8)]]
+    pd.DataFrame(rows).to_csv(tmp_path / "e.csv", index=False)
+    t = mq.compute_effects(mq.load(str(tmp_path / "e.csv")))
+    fig = plots.bits_plot(t, predictions={"grid_bits": [4.0, 8.0], "pct": [-3.0, -1.0], "pct_ci_low": [-4.0, -2.0],
+                                          "pct_ci_high": [-2.0, 0.0]})
+    texts = fig.axes[0].get_legend().get_texts()
+    assert "A_$x$_1" in [x.get_text() for x in texts] and all(x.get_parse_math() is False for x in texts)
+    plots.figure_bytes(fig)
