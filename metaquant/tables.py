@@ -79,6 +79,7 @@ LABELS: dict[str, str] = {
     "path": "Path",
     "key": "Key",
     "value": "Value",
+    "setting": "Setting",
 }
 
 #: Columns holding p-values: printed as metafor prints them (``<.0001`` below 1e-4).
@@ -251,6 +252,34 @@ def format_table(
     return "\n".join(body) + "\n"
 
 
+def _readable(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k} = {_readable(x)}" for k, x in v.items()) or "none"
+    if isinstance(v, list | tuple):
+        return ", ".join(_readable(x) for x in v) or "none"
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        return f"{float(v):.6g}"  # a setting as given (0.5, 1000, 1e-12), not rounded to a table's digits
+    return str(v)
+
+
+def settings_frame(settings: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A run's settings as a two-column frame (``setting``, ``value``) a reader can scan.
+
+    Keys become labels (``labels``, or underscores as spaces), values text:
+    lists joined by ", ", mappings as ``key = value``, booleans as yes/no,
+    ``None`` as "none".  Write it with :func:`format_table`.
+    """
+    lab = labels or {}
+    return pd.DataFrame({"setting": [lab.get(str(k), str(k).replace("_", " ")) for k in settings],
+                         "value": [_readable(v) for v in settings.values()]})
+
+
 def _walk(obj: Any, path: tuple[str, ...], out: list[tuple[str, str, Any]], numbers_only: bool) -> None:
     if isinstance(obj, Mapping):
         for k, v in obj.items():
@@ -294,4 +323,5 @@ def tidy_long(obj: Any, *, numbers_only: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "key", "value"])
 
 
-__all__ = ["FORMATS", "LABELS", "P_COLUMNS", "format_number", "format_p", "format_table", "latex_escape", "tidy_long"]
+__all__ = ["FORMATS", "LABELS", "P_COLUMNS", "format_number", "format_p", "format_table", "latex_escape",
+           "settings_frame", "tidy_long"]

@@ -120,3 +120,15 @@ def test_tidy_long_of_a_fit_has_every_number_once(tab):
     assert top["tau2"] == d["tau2"] and top["estimate"] == d["estimate"]
     back = pd.read_csv(io.StringIO(tables.format_table(long, "csv")), keep_default_na=False)
     assert back.shape == long.shape
+
+
+def test_settings_frame_reads_as_a_table():
+    st = {"data": "ssm2025", "fast": True, "missing_vi": "drop", "draws": 1000, "thresholds": [1.0, 2.5],
+          "prior": {"mu_sd": 1.0}, "seed": None}
+    out = tables.format_table(tables.settings_frame(st, labels={"missing_vi": "unknown variances"}), "table")
+    lines = out.splitlines()
+    assert lines[0].split() == ["Setting", "Value"]
+    assert [ln.split(None, 1) if not ln.startswith("unknown") else ["unknown variances", ln.split()[-1]]
+            for ln in lines[2:]] == [["data", "ssm2025"], ["fast", "yes"], ["unknown variances", "drop"],
+                                     ["draws", "1000"], ["thresholds", "1, 2.5"], ["prior", "mu_sd = 1"],
+                                     ["seed", "none"]]
