@@ -264,11 +264,14 @@ def collect_warnings(*, loggers: Sequence[str] = LOGGERS,
             lg.propagate = propagate
 
 
-def _sentence(text: str) -> str:
+def _sentence(text: str, *, capital: bool = True) -> str:
+    """Whitespace collapsed, a full stop at the end; a leading plain word capitalised (never an identifier)."""
     s = " ".join(str(text).split())
     if not s:
         return s
-    s = s[0].upper() + s[1:]
+    first = s.split(" ", 1)[0]
+    if capital and first.isalpha() and first.islower():
+        s = s[0].upper() + s[1:]
     return s if s[-1] in ".!?" else s + "."
 
 
@@ -292,7 +295,7 @@ def warning_sentences(caught: Iterable[warnings.WarningMessage] = (),
     counts: dict[str, int] = {}
     for w in caught:
         words = _category_words(w.category)
-        msg = _sentence(str(w.message))
+        msg = _sentence(str(w.message), capital=not words)
         s = f"{words.capitalize()} warning: {msg}" if words and msg else msg
         counts[s] = counts.get(s, 0) + 1
     for r in records:

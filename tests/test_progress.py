@@ -104,15 +104,17 @@ def test_collect_warnings_gives_sentences_and_nothing_on_stderr(capfd):
         warnings.warn("overflow encountered in exp", RuntimeWarning, stacklevel=1)
         warnings.warn("old API", DeprecationWarning, stacklevel=1)
         warnings.warn("the  sampler\n  was slow", UserWarning, stacklevel=1)
+        warnings.warn("gpu_power_draw: bulk ESS 15 < 400", UserWarning, stacklevel=1)
         log.warning("There were 12 divergences after tuning. Increase `target_accept`")
         log.info("Auto-assigning NUTS sampler...")
     assert got.sentences() == [
         "Convergence warning: R-hat 1.05 exceeds 1.01 for mu (3 times).",
-        "Numerical warning: Overflow encountered in exp.",
+        "Numerical warning: overflow encountered in exp.",
         "The sampler was slow.",
+        "gpu_power_draw: bulk ESS 15 < 400.",
         "There were 12 divergences after tuning. Increase `target_accept`.",
     ]
-    assert bool(got) and len(got.warnings) == 5 and len(got.records) == 1
+    assert bool(got) and len(got.warnings) == 6 and len(got.records) == 1
     err = capfd.readouterr().err
     assert err == ""
     assert (log.handlers, log.propagate) == before
@@ -126,3 +128,18 @@ def test_collect_warnings_restores_on_error():
         raise ValueError("boom")
     assert got.sentences() == ["Before the error."]
     assert (log.handlers, log.propagate) == before
+
+
+@pytest.mark.slow
+def test_collect_warnings_around_a_short_pymc_fit(capfd):
+    from helpers import bayes_ready
+
+    import metaquant as mq
+
+    bayes = bayes_ready()
+    t = mq.for_property(mq.compute_effects(mq.load("ssm2025")), "gpu_power_draw")
+    with progress.collect_warnings() as got:
+        bayes.fit(t, draws=30, tune=30, chains=2, seed=1, progressbar=False)  # too short: diagnostics fail
+    assert capfd.readouterr().err == ""  # neither warnings nor PyMC's log lines
+    sentences = got.sentences()
+    assert sentences and all(s.startswith("Convergence warning: gpu_power_draw: ") for s in sentences)
