@@ -952,7 +952,8 @@ def bits_plot(
     regression : mapping, optional
         A band as above (the former :func:`bits_regression` dict).
     bayes_band : mapping, optional
-        A second band (Bayesian), drawn dashed in its own colour.
+        A second band (Bayesian, in its own colour), resting on every row
+        with a bit-width unless it says ``missing_vi``.
     missing_vi : str
         Which rows the band rests on when it does not say (``"drop"``: those
         with a known variance).
@@ -1009,7 +1010,7 @@ def bits_plot(
         g = np.asarray(band["grid_bits"], dtype=float)
         mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
                        ("pct", "pct_ci_low", "pct_ci_high"))
-        used = _band_rows(table, band, missing_vi)
+        used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
         support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
         k = int(band.get("k") or sum(support.values()))
         notes += _thin_band_notes(name, k, support, min_rows)

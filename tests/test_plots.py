@@ -415,3 +415,21 @@ def test_bits_plot_legend_shows_study_ids_as_written(tmp_path):
     texts = fig.axes[0].get_legend().get_texts()
     assert "A_$x$_1" in [x.get_text() for x in texts] and all(x.get_parse_math() is False for x in texts)
     plots.figure_bytes(fig)
+
+
+def test_bits_plot_bayes_band_counts_every_row(tab):
+    t = mq.for_property(tab, "accuracy")
+    g = [4.0, 8.0, 16.0]
+    band = {"grid_bits": g, "pct": [-3.0, -2.0, -1.0], "pct_ci_low": [-5.0, -4.0, -3.0],
+            "pct_ci_high": [-1.0, 0.0, 1.0], "label": "Bayes band"}
+    reml = {"grid_bits": [4.0, 8.0], "pct": [0.5, -1.0], "pct_ci_low": [-10.0, -5.0], "pct_ci_high": [10.0, 2.0],
+            "label": "REML band"}
+    fig = plots.bits_plot(t, predictions=reml, bayes_band=band)
+    texts = _texts(fig)
+    # PyMC models the unknown variances: its band rests on all 13 rows between 4 and 16 bits (2 + 7 + 4)
+    assert [s for s in texts if s.startswith("the Bayes line")] == [
+        "the Bayes line is dashed next to 4-bit (2 rows): fewer than 3 rows support it there"]
+    assert any(s.startswith("the REML line rests on k = 4 rows at 2 bit-widths") for s in texts)
+    bayes = [ln for ln in fig.axes[0].lines if ln.get_color() == plots._ENGINE_STYLE["Bayes"]["color"]]
+    # 4-8 has only 2 rows at 4 bits: dashed; 8-16 solid
+    assert [ln.get_linestyle() for ln in bayes] == ["--", "-"]
