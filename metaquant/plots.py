@@ -280,7 +280,7 @@ def _axis_range(est: np.ndarray, known: np.ndarray, lo_ci: np.ndarray, hi_ci: np
 def _text_width_in(fig: Figure, renderer, strings: Sequence[str], **kw) -> float:
     """Widest of ``strings`` as drawn, in inches (measured, so labels never overlap the plot)."""
     w = 0.0
-    for s in strings:
+    for s in sorted(set(strings), key=len, reverse=True)[:8]:  # the widest is among the longest few
         t = fig.text(0, 0, s, parse_math=False, usetex=False, fontsize=kw.get("fontsize", _FONT),
                      family=kw.get("family"), fontweight=kw.get("fontweight", "normal"))
         w = max(w, t.get_window_extent(renderer).width / fig.dpi)
