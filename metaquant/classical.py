@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import scale, schema
@@ -148,11 +149,15 @@ class ClassicalResult:
         return json_safe(out)
 
     def predict_new(self, x) -> dict:
-        """The fit read at design row(s) ``x`` (moderators without intercept): metafor's ``predict.rma``."""
+        """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
+
+        Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
+        value per row of ``x``.
+        """
         from . import frequentist
 
-        pr = frequentist.predict(self.rma, x).to_frame().iloc[0]
-        return {key: float(pr[key]) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
+        pr = frequentist.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
+        return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
         rows = [{"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],

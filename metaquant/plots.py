@@ -27,7 +27,7 @@ from matplotlib.patches import Polygon
 from scipy import stats
 
 from . import scale, schema
-from .effects import log_from_pct, moderator_matrix, pct_from_log
+from .effects import log_from_pct, pct_from_log
 from .errors import InputError
 from .outputs import atomic_write_bytes
 
@@ -835,53 +835,6 @@ def masses_plot(ssm_result, *, title: str | None = None) -> Figure:
 # --------------------------------------------------------------------------
 
 
-def bits_regression(table: pd.DataFrame, *, missing_vi: str = "drop", grid: np.ndarray | None = None) -> dict:
-    """REML meta-regression of the effect on ``log2(bits)`` and its band on a grid of bits.
-
-    Model ``y_i = β0 + β1 log2(bits_i) + u_i + ε_i`` (metafor ``rma(yi, vi,
-    mods = ~ log2(bits))``) on the rows left by ``missing_vi``; the band is
-    the 95% confidence interval of the mean ``β0 + β1 log2(b)`` (metafor
-    ``predict``), transformed to %.
-
-    Returns
-    -------
-    dict
-        ``k``, ``slope``, ``slope_ci_low``, ``slope_ci_high``, ``slope_p``,
-        ``tau2``, ``grid_bits`` and ``pct``/``pct_ci_low``/``pct_ci_high`` on
-        the grid; ``estimable: False`` with ``reason`` when fewer than three
-        rows with known variance and two distinct bit-widths remain.
-    """
-    from . import frequentist
-    from .effects import handle_unknown_vi
-
-    prop = str(table["property"].iloc[0])
-    hib = bool(schema.get_property(prop).higher_is_better)
-    sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
-    try:
-        pooled, note = handle_unknown_vi(sub, missing_vi, engine="the meta-regression") if len(sub) else (sub, None)
-    except InputError as exc:
-        return {"estimable": False, "reason": exc.message}
-    if len(pooled) < 3 or pooled["bits"].nunique() < 2:
-        return {"estimable": False, "k": int(len(pooled)),
-                "reason": f"{len(pooled)} rows with a known variance and {pooled['bits'].nunique()} bit-widths; "
-                          "a slope needs at least 3 rows and 2 bit-widths"}
-    X, names = moderator_matrix(pooled, ["bits"])
-    res = frequentist.rma(pooled["yi"].to_numpy(float), pooled["vi"].to_numpy(float), method="REML", mods=X,
-                          mod_names=names)
-    g = np.asarray(grid if grid is not None else np.geomspace(pooled["bits"].min(), pooled["bits"].max(), 60))
-    pr = frequentist.predict(res, np.log2(g))
-    slope = res.coefficients[1]
-    return {
-        "estimable": True, "k": res.k, "note": note, "term": names[0],
-        "intercept": res.coefficients[0]["estimate"], "slope": slope["estimate"], "slope_se": slope["se"],
-        "slope_ci_low": slope["ci_low"], "slope_ci_high": slope["ci_high"], "slope_p": slope["p"],
-        "tau2": res.tau2, "grid_bits": g.tolist(),
-        "pct": np.asarray(pct_from_log(pr.pred, hib)).tolist(),
-        "pct_ci_low": np.asarray(pct_from_log(pr.ci_low, hib)).tolist(),
-        "pct_ci_high": np.asarray(pct_from_log(pr.ci_high, hib)).tolist(),
-    }
-
-
 def _bits_support(rows: pd.DataFrame) -> dict[float, int]:
     """Rows per bit-width, in increasing bits."""
     vc = rows["bits"].astype(float).value_counts()
@@ -930,8 +883,7 @@ def bits_plot(
     study; the vertical axis is the log ratio with % tick labels (as in
     :func:`forest_plot`), the horizontal one ``log2(bits)``, each tick saying how
     many rows have that bit-width.  Lines are drawn from what is given,
-    nothing is fitted here except for the legacy default (:func:`bits_regression`
-    when neither ``predictions`` nor ``regression`` is given):
+    nothing is fitted here (:func:`metaquant.predict.bits_regression` makes the band):
 
     * a band (``grid_bits``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional
       ``label``, ``k``, ``missing_vi``): a line and its 95% band;
@@ -950,7 +902,7 @@ def bits_plot(
         One property's effect table.
     predictions : mapping or sequence of mappings, optional
     regression : mapping, optional
-        A band as above (the former :func:`bits_regression` dict).
+        A band as above (:func:`metaquant.predict.bits_regression`); one that is not estimable is said.
     bayes_band : mapping, optional
         A second band (Bayesian, in its own colour), resting on every row
         with a bit-width unless it says ``missing_vi``.
@@ -972,8 +924,6 @@ def bits_plot(
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
     if sub.empty:
         raise InputError(f"no row of {prop!r} has a bit-width", column="bits")
-    if predictions is None and regression is None:
-        regression = bits_regression(table, missing_vi=missing_vi)
     bands: list[tuple[str, Mapping, str]] = []
     levels: list[Mapping] = []
     for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
@@ -1085,5 +1035,5 @@ def bits_plot(
     return fig
 
 
-__all__ = ["FORMATS", "bits_plot", "bits_regression", "figure_bytes", "forest_plot", "masses_plot", "posterior_plot",
+__all__ = ["FORMATS", "bits_plot", "figure_bytes", "forest_plot", "masses_plot", "posterior_plot",
            "save_figure"]

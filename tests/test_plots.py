@@ -214,9 +214,16 @@ def test_masses_plot_bars_are_the_final_masses(tab):
     assert [b.get_height() for b in fig2.axes[0].patches] == pytest.approx(heights)
 
 
+def _reml_bits(t):
+    from metaquant.predict import bits_regression
+    from metaquant.spec import FitSpec
+
+    return bits_regression(t, FitSpec(str(t["property"].iloc[0]), method="reml", variance_policy="drop"))
+
+
 def test_bits_regression_equals_rma_with_log2_bits(tab):
     t = mq.for_property(tab, "accuracy")
-    reg = plots.bits_regression(t)
+    reg = _reml_bits(t)
     known = t[t["vi_known"]]
     ref = frequentist.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML",
                           mods=np.log2(known["bits"].to_numpy()))
@@ -225,19 +232,20 @@ def test_bits_regression_equals_rma_with_log2_bits(tab):
     i = int(np.argmin(np.abs(np.asarray(reg["grid_bits"]) - 8.0)))
     assert reg["grid_bits"][i] == pytest.approx(8.0)
     assert reg["pct"][i] == pytest.approx(100 * np.expm1(pr.pred[0]), rel=1e-9)
-    fig = plots.bits_plot(t, regression=reg)
+    fig = plots.bits_plot(t, predictions=reg)
     assert "slope" in " ".join(t.get_text() for t in fig.axes[0].get_legend().get_texts())
 
 
 def test_bits_regression_not_estimable_is_said(tab):
-    reg = plots.bits_regression(mq.for_property(tab, "storage_size"))
-    assert reg["estimable"] is False and "bit-widths" in reg["reason"]
-    fig = plots.bits_plot(mq.for_property(tab, "storage_size"))
-    assert any(x.startswith("no REML slope: 2 rows with a known variance") for x in _texts(fig))
+    reg = _reml_bits(mq.for_property(tab, "storage_size"))
+    assert reg["estimable"] is False and "need k >= 3 (k = 2)" in reg["reason"]
+    fig = plots.bits_plot(mq.for_property(tab, "storage_size"), regression=reg)
+    assert any(x.startswith("no REML slope: storage_size: too few studies") for x in _texts(fig))
 
 
 def test_bits_plot_legend_is_off_the_data(tab):
-    fig = plots.bits_plot(mq.for_property(tab, "accuracy"))
+    t = mq.for_property(tab, "accuracy")
+    fig = plots.bits_plot(t, predictions=_reml_bits(t))
     fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -248,7 +256,7 @@ def test_bits_plot_legend_is_off_the_data(tab):
 
 def test_bits_plot_says_when_the_band_rests_on_two_bit_widths(tab):
     t = mq.for_property(tab, "accuracy")
-    fig = plots.bits_plot(t)  # REML on the 4 rows with a variance: 1 at 4 bits, 3 at 8 bits
+    fig = plots.bits_plot(t, predictions=_reml_bits(t))  # REML on the 4 rows with a variance: 1 at 4, 3 at 8 bits
     ax = fig.axes[0]
     assert "the REML line rests on k = 4 rows at 2 bit-widths (4-bit: 1, 8-bit: 3): a straight line between two " \
            "groups of rows, not a measured trend" in _texts(fig)
@@ -258,10 +266,12 @@ def test_bits_plot_says_when_the_band_rests_on_two_bit_widths(tab):
 
 
 def test_bits_plot_draws_given_predictions_without_fitting(tab, monkeypatch, tmp_path):
+    from metaquant import frequentist
+
     def boom(*a, **k):
         raise AssertionError("bits_plot fitted although predictions were given")
 
-    monkeypatch.setattr(plots, "bits_regression", boom)
+    monkeypatch.setattr(frequentist, "rma", boom)
     rows = [{"study": f"T{i}", "property": "accuracy", "improvement_pct": p, "improvement_sd": 0.5, "n_units": 50,
              "study_belief": 0.6, "bits": b} for i, (p, b) in enumerate(
                  [(-6.0, 2), (-5.5, 2), (-6.5, 2), (-3.1, 4), (-3.0, 4), (-2.9, 4), (-1.0, 8), (-1.1, 8), (-0.9, 8),
@@ -382,7 +392,7 @@ def test_bayes_bits_slope_agrees_with_reml_on_precise_data(tmp_path):
     path = tmp_path / "e.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     t = mq.compute_effects(mq.load(str(path)))
-    reg = plots.bits_regression(t)
+    reg = _reml_bits(t)
     band = report.bayes_bits_band(t, draws=1000, tune=1000, chains=2)
     assert band["slope_mean"] == pytest.approx(reg["slope"], abs=0.01)
 

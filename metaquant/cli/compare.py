@@ -287,11 +287,15 @@ def plot_masses(data, prop, out, force, belief_split):
 def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
     from .. import plots, report
+    from ..predict import bits_regression
 
     _check_out(out, force)
     t = for_property(_table(data), prop)
+    name = str(t["property"].iloc[0])
+    reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
     band = report.bayes_bits_band(t, seed=seed, draws=draws, tune=tune, chains=chains) if with_bayes else None
-    fig = plots.bits_plot(t, missing_vi=missing_vi, bayes_band=band)
+    fig = plots.bits_plot(t, predictions=reml if reml.get("estimable") else None, regression=reml,
+                          missing_vi=missing_vi, bayes_band=band)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
 
 
