@@ -157,6 +157,10 @@ def execute(task: Task) -> dict:
     raise ValueError(f"unknown engine {task.engine!r}")
 
 
+def _keyed(tasks: Sequence[Task], results: list[dict]) -> dict:
+    return dict(zip([t.key for t in tasks], results, strict=True))
+
+
 def _dask_client(address: str):
     try:
         from distributed import Client
@@ -170,7 +174,7 @@ def _dask_client(address: str):
 
 
 def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None,
-              fn: Callable[[Task], dict] = execute) -> list[dict]:
+              fn: Callable[[Task], dict] = execute, progress=None) -> list[dict]:
     """Run independent tasks and return their results in order.
 
     Parameters
@@ -185,22 +189,33 @@ def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = N
         tasks are sent there instead.
     fn : callable
         The function applied to each task (picklable; default :func:`execute`).
+    progress : metaquant.progress.Progress, optional
+        Told of each finished task (``progress.done(name)``), in order.
     """
     tasks = list(tasks)
+    if progress is not None and progress.total is None:
+        progress.total = len(tasks)
+
+    def told(results):
+        for t, r in zip(tasks, results, strict=False):
+            if progress is not None:
+                progress.done(" ".join(str(k) for k in t.key))
+            yield r
+
     if scheduler:
         client = _dask_client(scheduler)
         try:
             futures = client.map(fn, tasks, pure=False)
-            return list(client.gather(futures))
+            return list(told(client.gather(futures)))
         finally:
             client.close()
     if jobs is None or jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if jobs == 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
+        return list(told(fn(t) for t in tasks))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as ex:
-        return list(ex.map(fn, tasks))
+        return list(told(ex.map(fn, tasks)))
 
 
 # --------------------------------------------------------------------------
@@ -358,6 +373,7 @@ def leave_one_out(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Leave each study out in turn and refit with SSM, the Bayesian model and REML.
@@ -390,7 +406,7 @@ def leave_one_out(
     scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
              if (t["study"].astype(str) != s).any()]
     tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi, rules)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all studies", e)] for e in engines}
     rows = []
     for name, _ in scen[1:]:
@@ -421,6 +437,7 @@ def by_moderator(
     regression: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Pool per level of a moderator with all three engines, and regress the effect on it.
@@ -462,7 +479,7 @@ def by_moderator(
             reg_b = {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
                      "moderators": [moderator]}
             tasks.append(Task(("regression", "bayes"), "bayes", with_mod, reg_b))
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all", e)] for e in engines}
     rows = []
     for lev in levels:
@@ -524,6 +541,7 @@ def prior_grid(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
 ) -> SensitivityResult:
     """The Bayesian label and pooled effect over a grid of priors.
 
@@ -541,7 +559,7 @@ def prior_grid(
         fitting.priors_of(FitSpec(prop, prior_mu_sd=s, prior_tau=tp))
     tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
     tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
-    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler)
+    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress)
     ref = out[0]
     rows = []
     for task, d, (s, tp) in zip(tasks[1:], out[1:], grid, strict=True):
@@ -570,6 +588,7 @@ def threshold_scaling(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
     bayes_fit: tuple[dict, Any] | None = None,
 ) -> SensitivityResult:
@@ -613,7 +632,7 @@ def threshold_scaling(
     if "reml" in engines:
         tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
                   for f, th in zip(factors, ths, strict=True)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     if "bayes" in engines and bayes_fit is not None:
         bopt = {"method": bayes_fit[0].get("engine"), "prefit": True}
         try:
@@ -650,7 +669,7 @@ def threshold_scaling(
 
 
 def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, rules: str = "ssm2025",
-                    jobs: int = 1, scheduler: str | None = None) -> SensitivityResult:
+                    jobs: int = 1, scheduler: str | None = None, progress=None) -> SensitivityResult:
     """SSM's label and belief under the three dependence splits of the study belief.
 
     ``none`` is the paper's analysis (each of a study's ``N`` models carries
@@ -664,7 +683,7 @@ def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICI
     if "none" not in policies:
         policies = ["none", *policies]
     tasks = [Task((p,), "ssm", t, {"belief_split": p, "rules": rules}) for p in policies]
-    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress), strict=True))
     ref = out["none"]
     rows = []
     for p in policies:

@@ -15,6 +15,7 @@ from .. import api
 from ..effects import for_property
 from ..errors import DiagnosticsError, InputError
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..tables import FORMATS, format_table
 
 #: REML's policies for rows without a sampling variance ('model' is for the Bayesian engines).
 REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
@@ -73,7 +74,8 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @_mcmc_options(1000, 1000, 4)
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
@@ -86,14 +88,18 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
 
     if prop and all_:
         raise click.UsageError("give --property P or --all, not both")
+    from ..progress import Progress, collect_warnings
+
     table = _table(data)
-    show = not quiet and fmt == "table"
-    comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
-                       settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
-                       reml_policy=missing_vi, progress=(lambda p: click.echo(f"{p}: compared", err=True)) if show
-                       else None)
+    n = 1 if prop else table["property"].nunique()
+    with Progress(n, label="compare", quiet=quiet) as bar, collect_warnings():
+        comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
+                           settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
+                           reml_policy=missing_vi, progress=bar.done)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
         click.echo(cmp.format_table(comp))
     _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")])
@@ -138,9 +144,11 @@ def _floats(text: str | None, name: str):
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for the fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_sd, prior_taus, bayes_engine,
-                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, fmt):
+                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet, fmt):
     """How conclusions move: subgroups, leave-one-out, priors, thresholds, belief splits.
 
     \b
@@ -157,9 +165,12 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --by, --loo, --priors, --thresholds, --belief"
                                + (f" (got {' '.join(chosen)})" if chosen else ""))
+    from ..progress import Progress
+
     table = _table(data)
+    bar = Progress(None, label="sensitivity", quiet=quiet or fmt != "table")
     mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
-                jobs=jobs, scheduler=scheduler, rules=_rules(data))
+                jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
     elif loo:
@@ -176,9 +187,12 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
         kw = {"factors": _floats(factors, "--factors")} if factors else {}
         res = sens.threshold_scaling(table, prop, **kw, **mcmc)
     else:
-        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data))
+        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
+    bar.close()
     if fmt == "json":
         click.echo(json.dumps(res.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(res.summary(), fmt), nl=False)
     else:
         click.echo(sens.format_table(res))
     _strict(strict, sorted({r["scenario"] for r in res.rows if r.get("mcmc_ok") is False}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import pandas as pd
 
 from ..scale import LABELS
 
@@ -131,6 +132,22 @@ def print_bayes(d: dict) -> None:
         click.echo(f"  note: {note}")
     for w in d.get("warnings") or []:
         click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+
+
+#: The columns of one property's row in an exported ``fit`` table.
+SUMMARY_COLUMNS = ("property", "engine", "k", "k_total", "label_code", "label_probability", "pct", "pct_ci_low",
+                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason")
+
+
+def summary_frame(results) -> pd.DataFrame:
+    """One row per result (property) with the numbers a paper's table reports."""
+
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        rows.append({c: d.get(c) for c in SUMMARY_COLUMNS})
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return df.dropna(axis=1, how="all")
 
 
 def print_result(res) -> None:

@@ -13,6 +13,7 @@ from ..errors import InputError, MetaquantError
 from ..outputs import json_safe
 from ..schema import UnknownPropertyError, get_property
 from ..ssm import EXTRA_KEYS, RULES, evidence_models, read_study_beliefs, rules_for, summary_frame, synthesize
+from ..tables import FORMATS, format_table
 
 _JSON_KEYS = ("property", "label", "label_code", "belief", "plausibility", "uncertainty", "conflict_last",
               "conflict_max", "n_models")
@@ -49,7 +50,8 @@ def _table(df: pd.DataFrame, floats: dict[str, str]) -> str:
               help="CSV with columns study,study_belief (overrides the data's study_belief column).")
 @click.option("--models", "show_models", is_flag=True,
               help="List the evidence models with intensity and belief instead of aggregating.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def ssm(data, prop, policy, rules, belief_split, discount, study_belief_file, show_models, fmt):
     """Structured Synthesis Method: intensity, belief, Dempster's rule, 0.75 label selection.
 
@@ -80,6 +82,8 @@ def ssm(data, prop, policy, rules, belief_split, discount, study_belief_file, sh
             if fmt == "json":
                 rows = [{k: r[k] for k in keys} for r in models.to_dict("records")]
                 click.echo(json.dumps(json_safe(rows), indent=2))
+            elif fmt != "table":
+                click.echo(format_table(models[keys].reset_index(drop=True), fmt))
             else:
                 click.echo(_table(models[keys], {"pct": ".3f", "iqr": ".3f", "discount": ".3f", "sd": ".3f",
                                                  "study_belief": ".3f", "belief": ".3f", "n_units": ".0f",
@@ -93,6 +97,8 @@ def ssm(data, prop, policy, rules, belief_split, discount, study_belief_file, sh
         if fmt == "json":
             out = [{k: r.to_dict()[k] for k in keys} for r in results]
             click.echo(json.dumps(json_safe(out), indent=2))
+        elif fmt != "table":
+            click.echo(format_table(summary_frame(results)[keys], fmt))
         else:
             df = summary_frame(results)[keys]
             click.echo(_table(df, {"belief": ".3f", "plausibility": ".3f", "uncertainty": ".4f",
