@@ -28,6 +28,7 @@ from .effects import for_property
 from .errors import InputError
 from .outputs import json_safe, replace_dir
 from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .tables import format_table, tidy_long
 
 #: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
 SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
@@ -432,7 +433,9 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
 
 
 def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
-    """Build the report and write ``report.html`` and ``report.json`` into ``out`` atomically.
+    """Build the report and write ``report.html``, ``report.json`` and ``report.csv`` into ``out`` atomically.
+
+    ``report.csv`` holds every number of ``report.json`` as one tidy long table (path, key, value).
 
     ``out`` is checked and claimed before any work (:func:`metaquant.outputs.replace_dir`:
     a run at the same time into the same folder is refused); the folder is
@@ -450,6 +453,7 @@ def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False,
         page, doc = build_report(data, **kw)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.csv").write_text(format_table(tidy_long(doc), "csv"), encoding="utf-8")
 
     return replace_dir(out, build, force=force)
 

@@ -338,7 +338,7 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
                             chains=chains, jobs=jobs, scheduler=scheduler, log=log)
-    click.echo(f"wrote {path / 'report.html'} and {path / 'report.json'}")
+    click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     _strict(strict, [c["property"] for c in doc.get("comparison", [])
                      if c["bayes"].get("ok") is False and c["bayes"].get("estimable")])
