@@ -3,7 +3,7 @@
 >>> import metaquant as mq
 >>> res = mq.fit("ssm2025", "storage_size", method="reml", variance_policy="drop")
 >>> res.label_code, round(res.pct, 2)
-('SP', 71.78)
+('SP', 86.33)
 >>> res.to_dict()["tau2"] >= 0
 True
 
@@ -98,7 +98,7 @@ def fit_all(data: Any = "ssm2025", properties: Sequence[str] | None = None, *, s
     return out
 
 
-def ssm(data: Any = "ssm2025", prop: str | None = None, *, include_confounded: bool = False, **options):
+def synthesize(data: Any = "ssm2025", prop: str | None = None, *, include_confounded: bool = False, **options):
     """SSM synthesis of one property (or of all: ``prop=None``); see :func:`metaquant.ssm.synthesize`."""
     from . import ssm as ssm_engine
 
@@ -120,4 +120,6 @@ def sensitivity(data: Any, prop: str, kind: str, **options):
     return sens.run(effect_table(data), prop, kind, **options)
 
 
-__all__ = ["as_bool", "compare", "effect_table", "fit", "fit_all", "sensitivity", "ssm", "FitSpec", "RunSettings"]
+__all__ = [
+    "FitSpec", "RunSettings", "as_bool", "compare", "effect_table", "fit", "fit_all", "sensitivity", "synthesize",
+]

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import scale, schema
-from .effects import moderator_matrix, pct_from_log
+from .effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
 from .errors import InputError
 from .outputs import json_safe
 from .results import tidy_frame
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
 FEW_ROWS = 3
-
-
-def _level(v):
-    return v.item() if hasattr(v, "item") else v
 
 
 def predict_levels(res, table: pd.DataFrame, spec: str, thresholds, hib: bool) -> list[dict]:
@@ -47,15 +44,15 @@ def predict_levels(res, table: pd.DataFrame, spec: str, thresholds, hib: bool) -
     """
     from . import frequentist
 
-    mod = spec.partition(":")[0]
-    levels = table.drop_duplicates(mod).sort_values(mod, ascending=False)
+    levels, names = moderator_levels(table, spec)
     Xn, _ = moderator_matrix(levels, [spec])
     pr = frequentist.predict(res, Xn).to_frame()
+    mod = ", ".join(moderator_columns(spec))
     out = []
-    for lev, (_, row) in zip(levels[mod], pr.iterrows(), strict=True):
+    for lev, (_, lrow), (_, row) in zip(names, levels.iterrows(), pr.iterrows(), strict=True):
         pct = float(pct_from_log(row["pred"], hib))
         out.append({
-            "moderator": mod, "level": _level(lev), "k": int((table[mod] == lev).sum()),
+            "moderator": mod, "level": lev, "k": level_count(table, spec, lrow),
             **{key: float(row[key]) for key in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")},
             "pct": pct,
             "pct_ci_low": float(pct_from_log(row["ci_low"], hib)),
@@ -150,6 +147,17 @@ class ClassicalResult:
             out["predictions"] = self.predictions
         out["notes"] = list(self.notes)
         return json_safe(out)
+
+    def predict_new(self, x) -> dict:
+        """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
+
+        Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
+        value per row of ``x``.
+        """
+        from . import frequentist
+
+        pr = frequentist.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
+        return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
         rows = [{"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],

@@ -150,7 +150,7 @@ def models_per_study(table: pd.DataFrame) -> dict[str, int]:
 
 
 def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
-            discount: str = "v1") -> tuple[dict, Any]:
+            discount: str | None = None, rules: str = "ssm2025") -> tuple[dict, Any]:
     """SSM synthesis of one property's table as a dict (plus the result object).
 
     A table the SSM engine cannot read (e.g. without study beliefs) gives
@@ -159,11 +159,12 @@ def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_
     """
     prop = str(table["property"].iloc[0])
     res = fitting.fit_ssm(table, prop, thresholds=thresholds, policy=policy, belief_split=belief_split,
-                          discount=discount)
+                          discount=discount, rules=rules)
     if isinstance(res, fitting.NotPooled):
         return {"label_code": None, "label": None, "belief": None, "available": False, "reason": res.reason}, None
     d = json_safe(res.to_dict())
-    d.update(available=True, policy=policy, belief_split=belief_split, n_studies=int(table["study"].nunique()),
+    d.update(available=True, policy=policy, belief_split=belief_split, rules=rules,
+             n_studies=int(table["study"].nunique()),
              models_per_study=models_per_study(table))
     return d, res
 
@@ -182,6 +183,15 @@ def fit_classical(table: pd.DataFrame, spec: FitSpec) -> tuple[dict, Any]:
     d = _engine_dict(res)
     d.update(missing_vi=spec.policy, k_total=len(table), k_known=int(table["vi_known"].astype(bool).sum()))
     return d, res
+
+
+def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
+             moderators: Sequence[str] = ()) -> dict:
+    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict."""
+    prop = str(table["property"].iloc[0])
+    th = None if thresholds is None else _thresholds_for(prop, thresholds)
+    return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
+                                        moderators=tuple(moderators)))[0]
 
 
 def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,
@@ -404,6 +414,7 @@ def compare_property(
     thresholds=None,
     policy: str = "ef",
     belief_split: str = "none",
+    rules: str = "ssm2025",
     **options,
 ) -> PropertyComparison:
     """SSM, Bayesian and REML pooling of one property's effect table.
@@ -426,8 +437,9 @@ def compare_property(
         variances unless ``spec`` says otherwise.
     thresholds : six floats or mapping, optional
         SSM cut-points for every engine's label (default: the property's).
-    policy, belief_split
-        SSM selection rule and dependence split.
+    policy, belief_split, rules
+        SSM selection rule, dependence split and rule set (``"ssm2025"``;
+        ``"ssm2026"`` for the extension's discounts, see :mod:`metaquant.ssm`).
     **options
         Fields of :class:`FitSpec` / :class:`RunSettings` for the Bayesian fit
         (``method``, ``draws``, ``seed``, ...); ``method_bayes`` and
@@ -439,7 +451,7 @@ def compare_property(
     """
     prop = schema.get_property(str(table["property"].iloc[0])).name
     bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
-    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split)
+    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
     freq_d, freq_obj = fit_classical(table, fspec)
     agr = agreement(table, ssm_d, bayes_d, freq_d)
@@ -477,6 +489,10 @@ def compare(
     Comparison
     """
     table = fitting.effect_table(data, measure=measure, include_confounded=include_confounded)
+    if "rules" not in kw and not isinstance(data, pd.DataFrame):
+        from .ssm import rules_for
+
+        kw["rules"] = rules_for(data)
     if properties is None:
         props = list(dict.fromkeys(table["property"]))
     elif isinstance(properties, str):
@@ -541,5 +557,5 @@ def format_table(comp: Comparison) -> str:
 __all__ = [
     "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
     "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain", "fit_bayesian",
-    "fit_classical", "fit_ssm", "format_table", "models_per_study", "worst_status",
+    "fit_classical", "fit_reml", "fit_ssm", "format_table", "models_per_study", "worst_status",
 ]

@@ -86,7 +86,8 @@ class NotPooled:
         return tidy_frame([{"term": "not pooled", "reason": self.reason}], prop=self.property, engine=self.engine)
 
 
-def _priors(spec: FitSpec):
+def priors_of(spec: FitSpec):
+    """The engine's prior object of a spec (a clear error for a bad prior)."""
     from .bayes import Priors
 
     try:
@@ -131,9 +132,9 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
 
     th = spec.cut_points()
     if spec.engine == "exact":
-        res = bayes.fit_exact(pooled, priors=_priors(spec), thresholds=th)
+        res = bayes.fit_exact(pooled, priors=priors_of(spec), thresholds=th)
     else:
-        res = bayes.fit(pooled, model=spec.model, moderators=list(spec.moderators) or None, priors=_priors(spec),
+        res = bayes.fit(pooled, model=spec.model, moderators=list(spec.moderators) or None, priors=priors_of(spec),
                         thresholds=th, **settings.mcmc())
     if note:
         res.notes.append(note)

@@ -76,7 +76,7 @@ def check_writable_target(path: str | Path, *, force: bool = False, folder: bool
             raise InputError("is a folder, not a file", path=str(p))
         if not folder and not force:
             raise InputError("exists already; not overwritten", path=str(p), expected="another path, or --force")
-    base = _nearest_existing(p.parent if not p.exists() else p)
+    base = p if (folder and p.is_dir()) else _nearest_existing(p.parent)
     if not base.is_dir():
         raise InputError(f"cannot be created: {base} is a file, not a folder", path=str(p))
     if not os.access(base, os.W_OK | os.X_OK):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import pandas as pd
 
 from ..scale import LABELS
 
@@ -29,6 +30,12 @@ def pct(v) -> str:
 
 def _level(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _at(p: dict) -> str:
+    """``bits = 4`` for one moderator, ``bits=4, technique=gptq`` for a combination."""
+    lev = _level(p["level"])
+    return lev if "=" in lev else f"{p['moderator']} = {lev}"
 
 
 def _interval(ci) -> str:
@@ -66,7 +73,7 @@ def print_classical(d: dict) -> None:
             click.echo(f"  {c['name']:<24}{num(c['estimate']):>10}{num(c['se']):>10}{num(c.get('stat')):>10}"
                        f"{pval(c.get('p')):>9}{num(c['ci_low']):>10}{num(c['ci_high']):>10}")
         for p in d.get("predictions") or []:
-            click.echo(f"  at {p['moderator']} = {_level(p['level'])} (k={p['k']}): {pct(p['pct'])} % "
+            click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
                        f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
         return
     stat = "zval" if d["test"] == "z" else "tval"
@@ -105,7 +112,7 @@ def print_bayes(d: dict) -> None:
         click.echo(f"  {c['name']:<24} {num(c['mean'])} (sd {num(c['sd'])}) [{num(c['ci_low'])}, {num(c['ci_high'])}]")
     for p in d.get("predictions") or []:
         lab = p.get("label_code") or "no label"
-        click.echo(f"  at {p['moderator']} = {_level(p['level'])} (k={p['k']}): {pct(p['pct'])} % "
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
                    f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, {lab} "
                    f"(p {num(p.get('label_probability'), 2)})")
     where = " at the reference" if d.get("reference") else ""
@@ -125,6 +132,22 @@ def print_bayes(d: dict) -> None:
         click.echo(f"  note: {note}")
     for w in d.get("warnings") or []:
         click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+
+
+#: The columns of one property's row in an exported ``fit`` table.
+SUMMARY_COLUMNS = ("property", "engine", "k", "k_total", "label_code", "label_probability", "pct", "pct_ci_low",
+                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason")
+
+
+def summary_frame(results) -> pd.DataFrame:
+    """One row per result (property) with the numbers a paper's table reports."""
+
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        rows.append({c: d.get(c) for c in SUMMARY_COLUMNS})
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return df.dropna(axis=1, how="all")
 
 
 def print_result(res) -> None:
