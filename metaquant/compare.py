@@ -250,8 +250,9 @@ def explain(table: pd.DataFrame, ssm: Mapping, bayes: Mapping, frequentist: Mapp
     mps = models_per_study(table)
     dependent = {s: n for s, n in mps.items() if n > 1}
     p_b = bayes.get("label_probability")
-    if ssm_part and p_b is not None and p_b < 0.5 and bayes.get("label_code"):
-        txt = (f"the Bayesian posterior is too diffuse for one label (P = {p_b:.2f} for {bayes['label_code']}; "
+    b_code = bayes.get("label_code") or bayes.get("label_selected")
+    if ssm_part and p_b is not None and (p_b < 0.5 or not bayes.get("label_code")) and b_code:
+        txt = (f"the Bayesian posterior is too diffuse for one label (P = {p_b:.2f} for {b_code}; "
                f"95% CrI {_pct(bayes.get('pct_ci_low'))} to {_pct(bayes.get('pct_ci_high'))})")
         if len(mps) == 1:
             txt += ": with one study the between-study spread is not identified and its prior sets the width"

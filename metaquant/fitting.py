@@ -132,10 +132,12 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
 
     th = spec.cut_points()
     if spec.engine == "exact":
-        res = bayes.fit_exact(pooled, priors=priors_of(spec), thresholds=th)
+        res = bayes.fit(pooled, engine="exact", priors=priors_of(spec), thresholds=th,
+                        min_probability=spec.min_probability)
     else:
-        res = bayes.fit(pooled, model=spec.model, moderators=list(spec.moderators) or None, priors=priors_of(spec),
-                        thresholds=th, **settings.mcmc())
+        res = bayes.fit(pooled, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
+                        priors=priors_of(spec), thresholds=th, min_probability=spec.min_probability,
+                        **settings.mcmc())
     if note:
         res.notes.append(note)
     if len(spec.moderators) == 1:

@@ -756,6 +756,8 @@ def posterior_plot(
     if label_code:
         p_lab = sum(zp.get(scale.LABELS[j], 0.0) for j in inside)
         head += f" — label {label_code}, P(its zones) = {p_lab:.2f}"
+    elif zone_probabilities is not None:
+        head += " — no label: the evidence does not decide"
     ax.set_title(head, fontsize=10)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -86,11 +86,11 @@ class Task:
 
 
 def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
-    idata = getattr(res, "idata", None)
-    if idata is None or not hasattr(idata, "posterior") or "mu" not in idata.posterior:
+    """The posterior draws of the pooled effect in % (``None`` for the exact engine, which has no draws)."""
+    if res is None or getattr(res, "idata", None) is None:
         return None
     hib = bool(schema.get_property(prop).higher_is_better)
-    return np.asarray(pct_from_log(idata.posterior["mu"].values.ravel(), hib), dtype=float)
+    return np.asarray(pct_from_log(res.mu_draws(), hib), dtype=float)
 
 
 def _task_spec(task: Task) -> tuple[FitSpec, RunSettings]:

@@ -149,6 +149,10 @@ class FitSpec:
         Multiply the property's cut-points by this factor.
     test : {"z", "knha", "t"}
         Classical inference: normal, Knapp-Hartung or t.
+    min_probability : float
+        Bayesian engines: the posterior probability a label's zones must hold
+        for the label to be stated (0.75); below it the result says "no
+        label: the evidence does not decide" and shows the zone probabilities.
     """
 
     property: str
@@ -163,6 +167,7 @@ class FitSpec:
     thresholds: tuple[float, ...] | None = None
     threshold_scale: float | None = None
     test: str = "z"
+    min_probability: float = 0.75
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
@@ -185,6 +190,9 @@ class FitSpec:
                 )
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 100:
             raise UsageError(f"level must be a percentage between 0 and 100, got {self.level!r}")
+        if isinstance(self.min_probability, bool) or not isinstance(self.min_probability, (int, float)) \
+                or not 0 < self.min_probability <= 1:
+            raise UsageError(f"min_probability must be a probability in (0, 1], got {self.min_probability!r}")
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
@@ -248,6 +256,8 @@ class RunSettings:
         Address of a Dask scheduler for sweeps.
     progress : bool
         Show progress on stderr.
+    prior : bool
+        Also draw from the prior (InferenceData groups ``prior`` and ``prior_predictive``).
     """
 
     draws: int = 1000
@@ -258,6 +268,7 @@ class RunSettings:
     jobs: int = 1
     scheduler: str | None = None
     progress: bool = False
+    prior: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -275,7 +286,7 @@ class RunSettings:
     def mcmc(self) -> dict:
         """Keyword arguments of the PyMC engine."""
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
-                "sampler": self.sampler, "progressbar": self.progress, **self.extra}
+                "sampler": self.sampler, "progressbar": self.progress, "prior": self.prior, **self.extra}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

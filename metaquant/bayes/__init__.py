@@ -18,8 +18,7 @@ chosen with the 0.75 rule and stated only when its zones hold at least
 """
 
 #: The one default seed of the package (the CLI's, ``compare``'s and ``api``'s): equal seeds, equal numbers.
-DEFAULT_SEED = 20251123
-
+from ..spec import DEFAULT_SEED  # noqa: E402,F401
 from .data import MODELS, UNKNOWN_VI_POLICIES, MetaData, prepare, prepare_with_policy  # noqa: E402
 from .exact import ExactResult, NormalMixture, fit_exact  # noqa: E402
 from .priors import SCALE_FAMILIES, Priors, PriorSpecError, ScalePrior, as_priors, parse_scale_prior  # noqa: E402

@@ -398,30 +398,66 @@ class BayesResult:
             ``pct_ci_high``, ``label_code``, ``label``, ``label_probability``,
             ``label_selected``, ``label_zones``, ``zone_probabilities``.
         """
-        from ..effects import moderator_matrix
+        from ..effects import level_count, moderator_columns, moderator_levels, moderator_matrix
 
         md = self.data
         if moderator_spec not in md.moderators:
             raise InputError(f"{moderator_spec!r} is not a moderator of this fit",
                              expected=" | ".join(md.moderators) if md.moderators else "a fit with moderators")
-        mod = moderator_spec.partition(":")[0]
-        if mod not in table.columns:
-            raise InputError(f"the table has no column {mod!r}", column=mod)
-        levels_df = table.drop_duplicates(mod).sort_values(mod, ascending=False)
+        levels_df, level_names = moderator_levels(table, moderator_spec)
         Xn, names = moderator_matrix(levels_df, [moderator_spec])
         pos = {n: j for j, n in enumerate(md.coef_names)}
         missing = [n for n in names if n not in pos]
+        mod = ", ".join(moderator_columns(moderator_spec))
         if missing:
             raise InputError(f"the table's levels of {mod!r} give columns the fit does not have: {missing}",
                              column=mod, expected="the table that was fitted")
         out = []
-        for lev, row in zip(levels_df[mod], Xn, strict=True):
+        for lev, (_, lrow), row in zip(level_names, levels_df.iterrows(), Xn, strict=True):
             x = np.zeros(len(md.coef_names))
             for j, n in enumerate(names):
                 x[pos[n]] = row[j] - md.centres.get(n, 0.0)
             rd = level_reading(self._level_draws(x), md.higher_is_better, md.thresholds, self.min_probability)
-            out.append({"moderator": mod, "level": lev.item() if hasattr(lev, "item") else lev,
-                        "k": int((table[mod] == lev).sum()), **rd})
+            out.append({"moderator": mod, "level": lev, "k": level_count(table, moderator_spec, lrow), **rd})
+        return out
+
+    def predict_new(self, X) -> dict:
+        """The posterior read at design rows ``X`` (the fit's moderator columns, uncentred, no intercept).
+
+        Per row: the expected effect ``mu + (x - centre)' beta`` (its posterior
+        median and 2.5/97.5 % quantiles: ``pred``, ``ci_low``, ``ci_high``) and
+        the effect in one new study, which adds a draw of the between-study
+        effect ``u ~ N(0, tau^2)`` for each posterior draw of ``tau`` (the total
+        heterogeneity; ``pi_low``, ``pi_high``).  The SSM label is read off the
+        new study's draws (zone probabilities and the decided label of the
+        first row).  Draws of ``u`` use the fit's seed, so the same fit gives
+        the same numbers.
+        """
+        md = self.data
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[1] != len(md.coef_names):
+            raise InputError(f"predict_new needs {len(md.coef_names)} moderator column(s), got {X.shape[1]}")
+        if self.idata is None:
+            raise InputError(f"the {self.engine} engine has no posterior draws to predict from",
+                             expected="engine='pymc'")
+        tau = np.asarray(self.idata.posterior["tau"].values, dtype=float).reshape(-1)
+        rng = np.random.default_rng(int(self.settings.get("seed") or 0))
+        u = rng.normal(0.0, 1.0, tau.size) * tau
+        centre = np.array([md.centres.get(n, 0.0) for n in md.coef_names])
+        cols = {k: [] for k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
+        first = None
+        for x in X:
+            draws = self._level_draws(x - centre)
+            new = draws + u
+            q = np.quantile(draws, [0.5, 0.025, 0.975])
+            qn = np.quantile(new, [0.025, 0.975])
+            for key, v in zip(("pred", "ci_low", "ci_high", "pi_low", "pi_high"), (*q, *qn), strict=True):
+                cols[key].append(float(v))
+            if first is None:
+                first = level_reading(new, md.higher_is_better, md.thresholds, self.min_probability)
+        out = {k: np.asarray(v) for k, v in cols.items()}
+        out.update(label_code=first["label_code"], label_probability=first["label_probability"],
+                   zone_probabilities=first["zone_probabilities"])
         return out
 
     def to_dict(self) -> dict:

@@ -92,7 +92,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
 
     table = _table(data)
     n = 1 if prop else table["property"].nunique()
-    with Progress(n, label="compare", quiet=quiet) as bar, collect_warnings():
+    with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
         comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
                            reml_policy=missing_vi, progress=bar.done)

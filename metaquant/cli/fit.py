@@ -45,6 +45,9 @@ from .show import print_result, summary_frame
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option("--sampler", type=click.Choice(["pymc", "nutpie", "numpyro"]), default="pymc", show_default=True)
 @click.option("--threshold-scale", type=float, default=None, help="Multiply SSM's cut-points by this factor.")
+@click.option("--min-probability", type=float, default=0.75, show_default=True,
+              help="Bayesian engines: state a label only when its zones hold this posterior probability.")
+@click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")
 @click.option("--force", is_flag=True, help="Allow --out into an existing non-empty folder.")
@@ -72,7 +75,7 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     with output_dir(out, force=force) if out else contextlib.nullcontext() as outdir, \
             collect_warnings() as caught:
         if all_:
-            with Progress(None, label="fit", quiet=quiet or not all_) as bar:
+            with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
                 results = api.fit_all(source, spec=spec, settings=run, include_confounded=include_confounded,
                                       progress=lambda name, res: bar.done(name))
         else:
@@ -81,7 +84,7 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
         dicts = {p: r.to_dict() for p, r in results.items()}
         if outdir is not None:
             _write(outdir, results, dicts, force)
-    _say_warnings(caught, quiet)
+    _say_warnings(caught, quiet or fmt != "table")
     if fmt == "json":
         click.echo(json.dumps(list(dicts.values()) if all_ else next(iter(dicts.values())), indent=2))
     elif fmt != "table":
