@@ -1,4 +1,17 @@
-"""Errors that reach users as one clear line (exit code 2 at the CLI)."""
+"""Errors that reach users as one clear line (exit code 2 at the CLI).
+
+The hierarchy::
+
+    MetaquantError                  base; the CLI prints it as one line, exit code 2
+    ├── InputError                  bad input, located by file, row and column
+    │   └── DataError (ValueError)  a value that is not acceptable (bad data, bad argument value)
+    ├── UsageError (TypeError)      a call that cannot work: wrong type, None, empty table,
+    │                               mismatched lengths, missing columns
+    └── DiagnosticsError            failed MCMC diagnostics under ``--strict`` (exit code 3)
+
+``DataError`` and ``UsageError`` also derive from the built-in ``ValueError`` and
+``TypeError`` so that code written against the standard exceptions keeps working.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +60,51 @@ class InputError(MetaquantError):
         if self.expected:
             s += f"; expected {self.expected}"
         return s
+
+    def __reduce__(self):  # picklable (e.g. across dask workers) despite keyword-only arguments
+        return (_rebuild, (type(self), self.message, self.path, self.row, self.column, self.expected))
+
+
+def _rebuild(cls, message, path, row, column, expected):
+    err = cls.__new__(cls)
+    InputError.__init__(err, message, path=path, row=row, column=column, expected=expected)
+    return err
+
+
+class DataError(InputError, ValueError):
+    """A data value (or an argument's value) that metaquant refuses, located where known."""
+
+
+class UsageError(MetaquantError, TypeError):
+    """A call that cannot work: a wrong type, None, an empty table, mismatched lengths, missing columns.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    argument : str, optional
+        The name of the offending argument; the message starts with it.
+    expected : str, optional
+        What was expected instead.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None, expected: str | None = None):
+        self.message = message
+        self.argument = argument
+        self.expected = expected
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        s = f"argument {self.argument!r}: {self.message}" if self.argument else self.message
+        if self.expected:
+            s += f"; expected {self.expected}"
+        return s
+
+    def __reduce__(self):
+        return (type(self), (self.message,), {"argument": self.argument, "expected": self.expected})
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
 
 
 class ConvergenceWarning(UserWarning):
