@@ -97,7 +97,8 @@ def log_from_pct(pct, higher_is_better: bool):
         if not np.isscalar(hib) and np.ndim(hib) and not (np.all(hib) or not np.any(hib)):
             limit = "> -100 where higher is better, < 100 where lower is better"
         raise DataError(f"argument 'pct': {v:g} % has no log ratio", expected=f"a relative improvement {limit}")
-    out = np.where(hib, np.log1p(p / 100.0), -np.log1p(-p / 100.0))
+    with np.errstate(invalid="ignore", divide="ignore"):  # both branches are evaluated; one is kept
+        out = np.where(hib, np.log1p(p / 100.0), -np.log1p(-p / 100.0))
     return out if out.ndim else float(out)
 
 
@@ -336,6 +337,8 @@ def _evidence_frame(evidence) -> pd.DataFrame:
     if isinstance(evidence, Evidence):
         df = evidence.data
     elif isinstance(evidence, pd.DataFrame):
+        if len(evidence) == 0:
+            raise UsageError("has no rows", argument="evidence", expected="at least one evidence row")
         df = evidence if "form" in evidence.columns else validate(evidence, "<DataFrame>")
     else:
         raise UsageError(
