@@ -327,6 +327,7 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
     fast = _read_csv_arrow(raw, sep, encoding, names)
     if fast is not None:
         return fast
+    _check_field_counts(raw, sep, encoding, len(names), label)
     try:
         return pd.read_csv(
             _io.BytesIO(raw), sep=sep, encoding=encoding, header=0, names=names, dtype=str,
@@ -342,6 +343,25 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
                 path=label, row=int(m.group(2)) - 1, expected="one value per column (quote text that holds a comma)",
             ) from None  # fmt: skip
         raise InputError(f"malformed CSV ({str(exc).strip()})", path=label) from None
+
+
+def _check_field_counts(raw: bytes, sep: str, encoding: str, n: int, label: str) -> None:
+    """Refuse a row with more or fewer fields than the header (pandas would pad it or drop a field)."""
+    reader = csv.reader(_io.TextIOWrapper(_io.BytesIO(raw), encoding=encoding, newline=""), delimiter=sep)
+    next(reader, None)
+    row = 0
+    try:
+        for rec in reader:
+            if not rec:
+                continue  # blank lines are skipped, as pandas does
+            row += 1
+            if len(rec) != n:
+                raise InputError(
+                    f"has {len(rec)} fields where the header has {n}",
+                    path=label, row=row, expected="one value per column (quote text that holds a comma)",
+                )  # fmt: skip
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", path=label, row=row + 1) from None
 
 
 def _read_csv_arrow(raw: bytes, sep: str, encoding: str, names: list[str]) -> pd.DataFrame | None:
@@ -482,6 +502,13 @@ def _blank(v) -> bool:
     return isinstance(v, str) and v.strip() in _BLANKS
 
 
+def _show(v) -> str:
+    """A cell as the message quotes it: text in quotes, numbers as Python writes them."""
+    if isinstance(v, float | np.floating | int | np.integer) and not isinstance(v, bool | np.bool_):
+        return repr(float(v)) if isinstance(v, float | np.floating) else repr(int(v))
+    return repr(v)
+
+
 def _object_to_float(values: list) -> np.ndarray:
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
@@ -507,8 +534,8 @@ def _column_to_float(t: _Table, col: str) -> None:
         vals = _parse_floats(s.str.strip().where(~blank))
     vals = np.array(vals, dtype=float)  # a writable copy
     shown = s
-    t.fail(~blank & np.isnan(vals), col, lambda v: f"{v!r} is not a number", "a numeric value", shown)
-    t.fail(np.isinf(vals), col, lambda v: f"{v!r} is not a finite number", "a finite numeric value", shown)
+    t.fail(~blank & np.isnan(vals), col, lambda v: f"{_show(v)} is not a number", "a numeric value", shown)
+    t.fail(np.isinf(vals), col, lambda v: f"{_show(v)} is not a finite number", "a finite numeric value", shown)
     vals[t.bad & ~np.isfinite(vals)] = np.nan
     t.df[col] = vals
 
@@ -524,7 +551,7 @@ def _column_to_bool(t: _Table, col: str) -> None:
         yes, no = low.isin(_TRUE).to_numpy(dtype=bool) & ~blank, low.isin(_FALSE).to_numpy(dtype=bool) & ~blank
     out[yes], out[no] = True, False
     bad = ~blank & ~yes & ~no
-    t.fail(bad, col, lambda v: f"{v!r} is not true/false", "true or false", s)
+    t.fail(bad, col, lambda v: f"{_show(v)} is not true/false", "true or false", s)
     t.df[col] = out
 
 

@@ -137,9 +137,22 @@ def test_parquet_nested_or_binary_columns(tmp_path, kind):
     _refused(p, "column 'x_c'", "Parquet type", "not one number, text or true/false")
 
 
-def test_ragged_row_located(tmp_path):
-    p = _write(tmp_path, f"{EFF}\nA,accuracy,0.1,0.01\nB,accuracy,0.1,0.01,9\n")
-    _refused(p, "row 2 (line 3)", "5 fields where the header has 4")
+@pytest.mark.parametrize(
+    "body,fragments",
+    [("A,accuracy,0.1,0.01\nB,accuracy,0.1,0.01,9\n", ["row 2 (line 3)", "5 fields where the header has 4"]),
+     ("A,accuracy,0.1,0.01,\nB,accuracy,0.2,0.01,\n", ["row 1 (line 2)", "5 fields where the header has 4"]),
+     ("A,accuracy,0.1,0.01\nB,accuracy,0.2\n", ["row 2 (line 3)", "3 fields where the header has 4"])],
+)  # fmt: skip
+def test_ragged_rows_located(tmp_path, body, fragments):
+    # a trailing delimiter on every row would make pandas drop the last field silently; a short row, pad it
+    p = _write(tmp_path, f"{EFF}\n{body}")
+    _refused(p, *fragments)
+
+
+def test_quoted_line_breaks_and_blank_lines_are_fine(tmp_path):
+    p = _write(tmp_path, f'{EFF},notes\n\nA,accuracy,0.1,0.01,"two\nlines"\n\nB,accuracy,0.2,0.02,"a, b"\n')
+    d = mq.load(p).data
+    assert d["notes"].tolist() == ["two\nlines", "a, b"] and d["yi"].tolist() == [0.1, 0.2]
 
 
 def test_semicolon_separated_is_explained(tmp_path):
@@ -250,6 +263,14 @@ def test_safe_range_edges_are_accepted(tmp_path):
 # --------------------------------------------------------------------------
 # Across inputs
 # --------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(reason="frequentist.rma: REML on two rows whose variances differ by 1e10 divides by zero "
+                   "(trace of P^2 cancels to 0); the rows are valid data, so the engine needs the fix", strict=False)
+def test_reml_extreme_variance_ratio(tmp_path):
+    p = _write(tmp_path, f"{EFF}\nA,accuracy,0.05,1e10\nB,accuracy,0.3,1\n")
+    res = CliRunner().invoke(main, ["fit", "--data", str(p), "--property", "accuracy", "--method", "reml"])
+    assert res.exit_code in (0, 2), res.exception
 
 
 def test_all_rows_confounded(tmp_path):
