@@ -55,7 +55,8 @@ def _refused(path, *fragments, cls=InputError):
 
 @pytest.mark.parametrize("empty", ["", " ", "NA"])
 def test_duplicate_rows_with_empty_cells(tmp_path, empty):
-    p = _write(tmp_path, f"{HEAD}\n{GOOD}\nA,accuracy,0.9,{empty},,0.8,{empty},\nA,accuracy,0.9,{empty},,0.8,{empty},\n")
+    dup = f"A,accuracy,0.9,{empty},,0.8,{empty},"
+    p = _write(tmp_path, f"{HEAD}\n{GOOD}\n{dup}\n{dup}\n")
     _refused(p, "row 3 (line 4)", "duplicates row 2")
     q = _write(tmp_path, f"{EFF},bits\nA,accuracy,0.1,0.01,\nA,accuracy,0.1,0.01,{empty}\n", "eff.csv")
     _refused(q, "row 2", "duplicates row 1")
@@ -485,3 +486,29 @@ def test_shipped_data_unchanged_by_the_pipeline():
         assert rows is None or len(tab) == rows
         assert tab["yi"].map(np.isfinite).all() and (tab["vi"].dropna() > 0).all()
         assert str(tab["study"].dtype) == "str" and tab["higher_is_better"].dtype == bool
+
+
+DOC_CASES = [
+    ("study;property;yi;vi\nA;accuracy;0.1;0.01\n", "this looks semicolon-separated"),
+    ("study,property,yi,vi, vi \nA,accuracy,0.1,0.01,0.01\n", "column 'vi': column appears twice"),
+    (f"{EFF}\nA,accuracy,0.1,0.01\nB,accuracy,0.1,0.01,9\n", "row 2 (line 3): has 5 fields"),
+    (f"{EFF},confounded\nA,accuracy,0.1,0.01,true\nB,accuracy,0.2,0.02,yes\n", "all 2 rows are flagged"),
+    (f"{EFF}\nA,,0.1,0.01\n", "property is empty"),
+    (f"{EFF},confounded\nA,accuracy,0.1,0.01,maybe\n", "'maybe' is not true/false"),
+    (f"{HEAD}\nA,accuracy,1e308,1,5,1e308,1,5\n", "value 1e+308 is outside"),
+    (f"{EFF}\nA,accuracy,0.1,0.01\nB,accuracy,0.1,0.02\nB,accuracy,0.1,0.02\n", "row 3 (line 4): duplicates row 2"),
+    (f"{EFF},x_l\n", "has a header but no data rows"),
+]
+
+
+@pytest.mark.parametrize("text,start", DOC_CASES)
+def test_docs_quote_the_messages_users_see(tmp_path, text, start):
+    """The bad-input section of docs/data-format.md shows these messages verbatim."""
+    doc = (Path(__file__).parent.parent / "docs" / "data-format.md").read_text(encoding="utf-8")
+    p = _write(tmp_path, text, "a.csv")
+    with pytest.raises(InputError) as ei:
+        mq.load(p)
+    msg = str(ei.value).replace(str(p), "a.csv")
+    shown = msg[msg.index(start):] if start in msg else msg
+    body = shown.split(": ", 1)[-1] if shown.startswith("row") else shown
+    assert body in doc, body
