@@ -64,6 +64,13 @@ def _hib_arg(higher_is_better) -> bool | np.ndarray:
     return as_bool(higher_is_better, "higher_is_better")
 
 
+def _floats(x, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise UsageError(f"{x!r} is not a number or an array of numbers", argument=name) from None
+
+
 def pct_from_log(y, higher_is_better: bool):
     """Relative improvement in % (+ = better) from an oriented log ratio.
 
@@ -72,7 +79,7 @@ def pct_from_log(y, higher_is_better: bool):
     ``higher_is_better`` may be an array of booleans, one per element of ``y``.
     """
     hib = _hib_arg(higher_is_better)
-    y = np.asarray(y, dtype=float)
+    y = _floats(y, "y")
     with np.errstate(over="ignore"):
         out = np.where(hib, 100.0 * np.expm1(y), -100.0 * np.expm1(-y))
     return out if out.ndim else float(out)
@@ -89,7 +96,7 @@ def log_from_pct(pct, higher_is_better: bool):
         value has it).
     """
     hib = _hib_arg(higher_is_better)
-    p = np.asarray(pct, dtype=float)
+    p = _floats(pct, "pct")
     bad = np.isnan(p) | np.where(hib, p <= -100.0, p >= 100.0)
     if bad.any():
         v = float(p[bad].flat[0]) if p.ndim else float(p)
@@ -105,7 +112,7 @@ def log_from_pct(pct, higher_is_better: bool):
 def dlog_dpct(pct, higher_is_better: bool):
     """Derivative of the oriented log ratio with respect to RI (per percent)."""
     hib = _hib_arg(higher_is_better)
-    p = np.asarray(pct, dtype=float)
+    p = _floats(pct, "pct")
     with np.errstate(divide="ignore"):
         out = np.where(hib, 1.0 / (100.0 + p), 1.0 / (100.0 - p))
     return out if out.ndim else float(out)
@@ -336,6 +343,9 @@ def _evidence_frame(evidence) -> pd.DataFrame:
     """The validated rows of ``evidence``; a raw DataFrame (no ``form`` column) is validated first."""
     if isinstance(evidence, Evidence):
         df = evidence.data
+        if not isinstance(df, pd.DataFrame):
+            raise UsageError(f"holds a {type(df).__name__} as its data", argument="evidence",
+                             expected="an Evidence from metaquant.load")  # fmt: skip
     elif isinstance(evidence, pd.DataFrame):
         if len(evidence) == 0:
             raise UsageError("has no rows", argument="evidence", expected="at least one evidence row")

@@ -111,6 +111,8 @@ def dataset_registry() -> dict[str, dict]:
 
 def dataset_path(name: str) -> Path:
     """Path of a shipped dataset's file."""
+    if not isinstance(name, str):
+        raise UsageError(f"is a {type(name).__name__}", argument="name", expected="a shipped dataset's name")
     reg = dataset_registry()
     if name not in reg:
         hint = difflib.get_close_matches(name, list(reg), n=1)
@@ -830,6 +832,8 @@ def validate(df: pd.DataFrame, label: str, *, problems: Problems | None = None) 
 
 def read(path: str | Path, *, label: str | None = None, problems: Problems | None = None) -> pd.DataFrame | None:
     """Read and validate one file (CSV or Parquet); see :func:`validate`."""
+    if not isinstance(path, str | os.PathLike):
+        raise UsageError(f"is a {type(path).__name__}", argument="path", expected="a file path")
     p = Path(path)
     lab = label or str(path)
     try:

@@ -400,6 +400,21 @@ def test_boolean_arguments_refuse_other_values(bad):
         log_from_pct(5, bad)
 
 
+def test_wrong_types_are_usage_errors():
+    with pytest.raises(UsageError, match="argument 'name'"):
+        io.dataset_path(3)
+    with pytest.raises(UsageError, match="argument 'path'"):
+        io.read(None)
+    with pytest.raises(UsageError, match="argument 'pct'"):
+        log_from_pct("abc", True)
+    with pytest.raises(UsageError, match="argument 'y'"):
+        pct_from_log({"a": 1}, True)
+    with pytest.raises(UsageError, match="argument 'evidence'"):
+        compute_effects(io.Evidence(None))
+    with pytest.raises(UsageError, match="argument 'source'"):
+        mq.load([mq.load("ssm2025")])
+
+
 def test_validate_usage_error():
     with pytest.raises(UsageError, match="argument 'df'"):
         io.validate([1, 2], "x")
