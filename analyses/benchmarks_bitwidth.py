@@ -48,7 +48,7 @@ SEED_CLAIM = {
 def by_bits_exact(table: pd.DataFrame) -> list[dict]:
     rows = []
     for b, sub in sorted(table.groupby("bits"), key=lambda kv: -kv[0]):
-        res = api.fit_bayes(sub.reset_index(drop=True), method="exact").to_dict()
+        res = api.fit(sub.reset_index(drop=True), str(sub["property"].iloc[0]), method="exact").to_dict()
         rows.append(
             {
                 "property": sub["property"].iloc[0],
@@ -71,7 +71,8 @@ def regression(table: pd.DataFrame, draws: int, seed: int) -> dict | None:
     if table["bits"].nunique() < 2:
         return None
     t0 = time.perf_counter()
-    res = api.fit_bayes(table, method="bayes", moderators=["bits:cat"], draws=draws, tune=draws, chains=4, seed=seed)
+    res = api.fit(table, str(table["property"].iloc[0]), moderators=["bits:cat"], draws=draws, tune=draws, chains=4,
+                  seed=seed)
     d = res.to_dict()
     d["predictions"] = res.predictions
     d["wall_seconds"] = time.perf_counter() - t0
@@ -142,7 +143,7 @@ def main() -> None:
         rows = by_bits_exact(sub)
         all_rows += rows
         figure(prop, rows, OUT / f"benchmarks_bits_{prop}.png")
-        pooled = api.fit_bayes(sub, method="bayes", draws=args.draws, tune=args.draws, seed=args.seed).to_dict()
+        pooled = api.fit(sub, str(sub["property"].iloc[0]), draws=args.draws, tune=args.draws, seed=args.seed).to_dict()
         reg = regression(sub, args.draws, args.seed)
         s = seed_ssm.get(prop)
         summary.append(

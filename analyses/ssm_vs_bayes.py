@@ -48,6 +48,7 @@ import pandas as pd  # noqa: E402
 import metaquant as mq  # noqa: E402
 from metaquant import api, compare, plots, sensitivity  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
+from metaquant.spec import FitSpec  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
 FIG = OUT / "figures"
@@ -69,7 +70,8 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
         print(f"{p}: comparing ({len(t)} rows)", flush=True)
         pc = compare.compare_property(t, seed=SEED, draws=draws, tune=tune, chains=chains)
         results.append(pc)
-        exact = compare.fit_bayes(t, method="exact")[0]  # random-effects, rows independent: shows the nesting
+        # random-effects, rows independent: shows the nesting
+        exact = compare.fit_bayesian(t, FitSpec(str(t["property"].iloc[0]), method="exact"))[0]
         fig = plots.forest_plot(t, reml=pc.frequentist if pc.frequentist.get("estimable") else None, bayes=pc.bayes,
                                 exact=exact, ssm_models=pc.objects["ssm"].models)
         plots.save_figure(fig, FIG / f"forest_{p}.png", force=True)

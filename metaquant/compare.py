@@ -5,12 +5,12 @@ For every property :func:`compare` runs
 * the Structured Synthesis Method (:func:`metaquant.ssm.synthesize`): a label on the
   13-label scale and its belief ``Bel``;
 * the Bayesian random-effects or multilevel model (PyMC by default,
-  :func:`metaquant.api.fit_bayes`; the exact quadrature engine
+  :func:`metaquant.fitting.fit_table`; the exact quadrature engine
   :func:`metaquant.bayes.fit_exact` under ``fast=True`` where it is the same
   model): the pooled relative improvement with its credible interval and the
   label read off the 13 zone probabilities with the same 0.75 rule, with its
   posterior probability.  Both model unknown sampling variances;
-* the REML random-effects model (:func:`metaquant.api.fit_frequentist`): the
+* the REML random-effects model (:func:`metaquant.fitting.fit_table`): the
   pooled relative improvement with its confidence and prediction intervals and
   the label of its point estimate.  REML needs every sampling variance; the
   stated policy (``missing_vi="drop"`` by default) is applied and reported, and
@@ -53,12 +53,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import api, scale, schema
-from .effects import MISSING_VI_POLICIES, for_property
+from . import fitting, scale, schema
+from .effects import for_property
 from .errors import InputError
+from .fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
+from .outputs import json_safe
+from .spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
-#: Seed used when none is given (the same as ``metaquant fit``).
-DEFAULT_SEED = 20251123
+#: The mark beside an MCMC number whose diagnostics failed, in every table and page.
+MCMC_MARK = "[!]"
 #: Agreement statuses from closest to furthest.
 STATUSES = ("same", "adjacent", "conflicting")
 #: The engines compared.
@@ -137,7 +140,7 @@ def _thresholds_for(prop: str, thresholds) -> tuple[float, ...]:
     """Cut-points for one property from ``None``, six numbers or a mapping (class/property -> six)."""
     from .ssm import thresholds_for
 
-    return thresholds_for(prop, thresholds)
+    return tuple(thresholds_for(prop, thresholds))
 
 
 def models_per_study(table: pd.DataFrame) -> dict[str, int]:
@@ -147,127 +150,67 @@ def models_per_study(table: pd.DataFrame) -> dict[str, int]:
 
 
 def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
-            discount: str = "v1") -> tuple[dict, Any]:
+            discount: str | None = None, rules: str = "ssm2025") -> tuple[dict, Any]:
     """SSM synthesis of one property's table as a dict (plus the result object).
 
     A table the SSM engine cannot read (e.g. without study beliefs) gives
     ``label_code = None`` and the reason, so that the other engines can still
     be compared.
     """
-    from . import ssm
-
     prop = str(table["property"].iloc[0])
-    try:
-        res = ssm.synthesize(table, prop, policy=policy, belief_split=belief_split, discount=discount,
-                             thresholds=_thresholds_for(prop, thresholds))
-    except InputError as exc:
-        return {"label_code": None, "label": None, "belief": None, "available": False, "reason": str(exc)}, None
-    d = api.clean(res.to_dict())
-    d.update(available=True, policy=policy, belief_split=belief_split, n_studies=int(table["study"].nunique()),
+    res = fitting.fit_ssm(table, prop, thresholds=thresholds, policy=policy, belief_split=belief_split,
+                          discount=discount, rules=rules)
+    if isinstance(res, fitting.NotPooled):
+        return {"label_code": None, "label": None, "belief": None, "available": False, "reason": res.reason}, None
+    d = json_safe(res.to_dict())
+    d.update(available=True, policy=policy, belief_split=belief_split, rules=rules,
+             n_studies=int(table["study"].nunique()),
              models_per_study=models_per_study(table))
     return d, res
 
 
-def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None, moderators: Sequence[str] = (),
-             method: str = "reml") -> dict:
-    """REML pooling of one property under a stated missing-variance policy.
-
-    Returns :func:`metaquant.api.fit_frequentist`'s dict with ``estimable``
-    and ``missing_vi`` added.  When no row has a known variance (or the
-    policy refuses the rows without one) the dict says ``estimable: False``
-    with the reason instead of raising.
-    """
-    prop = str(table["property"].iloc[0])
-    k_total = len(table)
-    n_known = int(table["vi_known"].astype(bool).sum())
-    base = {"method": method.upper(), "missing_vi": missing_vi, "k_total": k_total, "k_known": n_known}
-    if n_known == 0 and missing_vi == "drop":
-        return {**base, "estimable": False, "k": 0, "label_code": None, "label": None, "pct": None,
-                "reason": f"not estimable: none of the {k_total} rows has a known sampling variance"}
-    try:
-        out = api.fit_frequentist(table, method=method, moderators=list(moderators), missing_vi=missing_vi,
-                                  thresholds=_thresholds_for(prop, thresholds))
-    except InputError as exc:
-        return {**base, "estimable": False, "k": 0, "label_code": None, "label": None, "pct": None,
-                "reason": f"not estimable: {exc.message}"}
-    out = api.clean(out)
-    out.update(base, estimable=True)
-    return out
+def _engine_dict(res) -> dict:
+    d = res.to_dict()
+    d.setdefault("estimable", True)
+    if d.get("estimable") is False:
+        d["reason"] = f"not estimable: {res.reason}"
+    return d
 
 
-def exact_applicable(table: pd.DataFrame) -> tuple[bool, str]:
-    """Whether the exact (quadrature) engine fits the same model as the PyMC default.
-
-    The exact engine fits the two-level random-effects model, with unknown
-    sampling variances modelled by ``sigma_resid`` as in the MCMC models.  The
-    PyMC default (``model="auto"``) is that same model when no study gives
-    more than one row, and the multilevel model (comparisons nested in
-    studies) otherwise; so the exact engine stands in for PyMC exactly when
-    every study gives one row.
-    """
-    counts = table.groupby("study").size()
-    if (counts > 1).any():
-        s = counts.idxmax()
-        return False, f"study {s} gives {int(counts.max())} rows (multilevel model)"
-    return True, "one row per study (random-effects model)"
-
-
-def fit_bayes(table: pd.DataFrame, *, method: str = "bayes", fast: bool = False, thresholds=None, priors=None,
-              seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000, chains: int = 4, sampler: str = "pymc",
-              progressbar: bool = False, moderators: Sequence[str] = (), model: str = "auto",
-              unknown_vi: str = "model", missing_vi: str | None = None) -> tuple[dict, Any]:
-    """Bayesian pooling of one property as a dict (plus the result object).
-
-    ``method="exact"`` runs the quadrature engine (:func:`metaquant.bayes.fit_exact`,
-    the random-effects model; rows of one study are treated as independent,
-    which the result notes); ``method="bayes"`` runs the PyMC model
-    (:func:`metaquant.bayes.fit`, multilevel where a study gives several rows),
-    except that ``fast=True`` switches to the exact engine where
-    :func:`exact_applicable` holds, i.e. where it is the same model.  Both
-    model unknown sampling variances (``sigma_resid``); ``unknown_vi="drop"``
-    makes the exact engine pool only the rows with a known variance instead.
-    ``engine`` in the dict says which ran.  ``missing_vi`` is accepted for
-    symmetry with :func:`fit_reml` and maps ``"drop"`` to ``unknown_vi="drop"``
-    for the exact engine; the PyMC model always models unknown variances.
-    """
-    from . import bayes
-
-    prop = str(table["property"].iloc[0])
-    th = _thresholds_for(prop, thresholds)
-    notes: list[str] = []
-    engine = "exact" if method == "exact" else "pymc"
-    if method not in api.BAYES_METHODS:
-        raise InputError(f"unknown Bayesian method {method!r}", expected=" | ".join(api.BAYES_METHODS))
-    if method == "bayes" and fast and not moderators:
-        ok, why = exact_applicable(table)
-        if ok:
-            engine = "exact"
-        else:
-            notes.append(f"PyMC model used: {why}")
-    if missing_vi == "drop":
-        unknown_vi = "drop"
-    if engine == "exact":
-        if moderators:
-            raise InputError("the exact engine fits the random-effects model without moderators",
-                             expected="the PyMC model for meta-regression")
-        n_known = int(table["vi_known"].astype(bool).sum())
-        if unknown_vi == "drop" and n_known == 0:
-            return {"engine": "exact", "label_code": None, "label": None, "label_probability": None,
-                    "estimable": False, "k": 0,
-                    "reason": f"not estimable: none of the {len(table)} rows has a known sampling variance"}, None
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the drop note is kept in the result's warnings
-            res = bayes.fit_exact(table, priors=priors, thresholds=th, unknown_vi=unknown_vi)
-    else:
-        res = api.fit_bayes(table, method="bayes", moderators=list(moderators), priors=priors, thresholds=th,
-                            model=model, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                            progressbar=progressbar)
-    d = api.clean(res.to_dict())
-    d.update(engine=engine, estimable=True)
-    d["notes"] = notes
+def fit_classical(table: pd.DataFrame, spec: FitSpec) -> tuple[dict, Any]:
+    """The classical fit of ``spec`` as a dict (``estimable: False`` with the reason where it cannot pool)."""
+    res = fitting.fit_or_reason(table, spec)
+    d = _engine_dict(res)
+    d.update(missing_vi=spec.policy, k_total=len(table), k_known=int(table["vi_known"].astype(bool).sum()))
     return d, res
+
+
+def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
+             moderators: Sequence[str] = ()) -> dict:
+    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict."""
+    prop = str(table["property"].iloc[0])
+    th = None if thresholds is None else _thresholds_for(prop, thresholds)
+    return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
+                                        moderators=tuple(moderators)))[0]
+
+
+def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,
+                 fast: bool = False) -> tuple[dict, Any]:
+    """The Bayesian fit of ``spec`` as a dict (plus the result object).
+
+    With ``fast=True`` the exact engine stands in for PyMC where it is the same
+    model (:func:`metaquant.fitting.fast_spec`).  ``engine`` in the dict says
+    which ran (``"pymc"`` or ``"exact"``).
+    """
+    notes = []
+    if fast:
+        spec, why = fitting.fast_spec(table, spec)
+        notes = [why] if why else []
+    res = fitting.fit_or_reason(table, spec, settings)
+    d = _engine_dict(res)
+    d["engine"] = "exact" if spec.engine == "exact" else "pymc"
+    d["notes"] = notes + list(d.get("notes") or [])
+    return d, (None if isinstance(res, fitting.NotPooled) else res)
 
 
 # --------------------------------------------------------------------------
@@ -393,7 +336,7 @@ class PropertyComparison:
     objects: dict = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict:
-        return api.clean({"property": self.property, "ssm": self.ssm, "bayes": self.bayes,
+        return json_safe({"property": self.property, "ssm": self.ssm, "bayes": self.bayes,
                           "frequentist": self.frequentist, "agreement": self.agreement})
 
     def row(self) -> dict:
@@ -403,7 +346,8 @@ class PropertyComparison:
             "property": self.property,
             "ssm_label": s.get("label_code"), "ssm_belief": s.get("belief"), "ssm_models": s.get("n_models"),
             "bayes_engine": b.get("engine"), "bayes_label": b.get("label_code"),
-            "bayes_probability": b.get("label_probability"), "bayes_pct": b.get("pct_mean"),
+            "bayes_probability": b.get("label_probability"), "bayes_pct": b.get("pct", b.get("pct_mean")),
+            "bayes_ok": b.get("ok"),
             "bayes_pct_low": b.get("pct_ci_low"), "bayes_pct_high": b.get("pct_ci_high"),
             "reml_label": f.get("label_code"), "reml_pct": f.get("pct"), "reml_pct_low": f.get("pct_ci_low"),
             "reml_pct_high": f.get("pct_ci_high"), "reml_k": f.get("k"), "k_total": f.get("k_total"),
@@ -442,22 +386,36 @@ class Comparison:
         return pd.DataFrame([r.row() for r in self.results])
 
 
+def _specs(prop: str, spec: FitSpec | None, settings: RunSettings | None, reml_policy: str, thresholds,
+           options: dict) -> tuple[FitSpec, RunSettings, FitSpec]:
+    """The Bayesian and classical specs of a comparison (legacy option names accepted)."""
+    options = dict(options)
+    if "method_bayes" in options:
+        options["method"] = options.pop("method_bayes")
+    reml_policy = options.pop("missing_vi", reml_policy)
+    th = _thresholds_for(prop, thresholds)
+    bspec, run = split_options(None, spec=(spec or FitSpec(prop)).replace(property=prop), settings=settings,
+                               **options)
+    if bspec.engine == "frequentist":
+        raise InputError(f"the Bayesian side of a comparison cannot be {bspec.method!r}",
+                         expected=" | ".join(BAYES_METHODS))
+    bspec = bspec.replace(thresholds=th)
+    fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level)
+    return bspec, run, fspec
+
+
 def compare_property(
     table: pd.DataFrame,
     *,
-    method_bayes: str = "bayes",
+    spec: FitSpec | None = None,
+    settings: RunSettings | None = None,
     fast: bool = False,
-    missing_vi: str = "drop",
+    reml_policy: str = "drop",
     thresholds=None,
-    priors=None,
-    seed: int = DEFAULT_SEED,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    sampler: str = "pymc",
-    progressbar: bool = False,
     policy: str = "ef",
     belief_split: str = "none",
+    rules: str = "ssm2025",
+    **options,
 ) -> PropertyComparison:
     """SSM, Bayesian and REML pooling of one property's effect table.
 
@@ -465,41 +423,40 @@ def compare_property(
     ----------
     table : DataFrame
         One property's rows of the effect table.
-    method_bayes : {"bayes", "exact"}
-        PyMC model (default) or the exact quadrature engine.
+    spec : FitSpec, optional
+        The Bayesian fit (``method="bayes"``, PyMC, by default, or ``"exact"``;
+        priors, model, variance policy).
+    settings : RunSettings, optional
+        MCMC settings of the PyMC model.
     fast : bool
-        With ``method_bayes="bayes"``: the exact engine where
-        :func:`exact_applicable` holds (the same model), PyMC elsewhere.
-    missing_vi : {"drop", "impute-max", "impute-median", "refuse"}
+        The exact engine where it is the same model as the PyMC default
+        (:func:`metaquant.fitting.exact_applicable`), PyMC elsewhere.
+    reml_policy : {"drop", "impute-max", "impute-median", "refuse"}
         REML's policy for rows without a sampling variance, ``"drop"`` by
         default and stated in the output.  The Bayesian engines model unknown
-        variances (``sigma_resid``) and pool every row.
+        variances unless ``spec`` says otherwise.
     thresholds : six floats or mapping, optional
         SSM cut-points for every engine's label (default: the property's).
-    priors : metaquant.bayes.Priors, optional
-    seed, draws, tune, chains, sampler, progressbar
-        MCMC settings of the PyMC model.
-    policy, belief_split
-        SSM selection rule and dependence split.
+    policy, belief_split, rules
+        SSM selection rule, dependence split and rule set (``"ssm2025"``;
+        ``"ssm2026"`` for the extension's discounts, see :mod:`metaquant.ssm`).
+    **options
+        Fields of :class:`FitSpec` / :class:`RunSettings` for the Bayesian fit
+        (``method``, ``draws``, ``seed``, ...); ``method_bayes`` and
+        ``missing_vi`` (REML's policy) are accepted as older names.
 
     Returns
     -------
     PropertyComparison
     """
-    if method_bayes not in api.BAYES_METHODS:
-        raise InputError(f"unknown Bayesian method {method_bayes!r}", expected=" | ".join(api.BAYES_METHODS))
-    if missing_vi not in MISSING_VI_POLICIES:
-        raise InputError(f"unknown policy for missing variances {missing_vi!r}",
-                         expected=" | ".join(MISSING_VI_POLICIES))
     prop = schema.get_property(str(table["property"].iloc[0])).name
-    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split)
-    bayes_d, bayes_obj = fit_bayes(table, method=method_bayes, fast=fast, thresholds=thresholds, priors=priors,
-                                   seed=seed, draws=draws, tune=tune, chains=chains, sampler=sampler,
-                                   progressbar=progressbar)
-    freq_d = fit_reml(table, missing_vi=missing_vi, thresholds=thresholds)
+    bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
+    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
+    bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
+    freq_d, freq_obj = fit_classical(table, fspec)
     agr = agreement(table, ssm_d, bayes_d, freq_d)
     return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table,
-                              objects={"ssm": ssm_obj, "bayes": bayes_obj})
+                              objects={"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj})
 
 
 def compare(
@@ -508,6 +465,7 @@ def compare(
     *,
     measure: str = "ROM",
     include_confounded: bool = False,
+    progress=None,
     **kw,
 ) -> Comparison:
     """Compare SSM, Bayesian and REML pooling for one, several or all properties.
@@ -521,6 +479,8 @@ def compare(
         Properties to compare; ``None`` for every property in the data.
     measure, include_confounded
         As :func:`metaquant.api.effect_table`.
+    progress : callable, optional
+        Called as ``progress(property)`` after each property.
     **kw
         Passed to :func:`compare_property`.
 
@@ -528,21 +488,27 @@ def compare(
     -------
     Comparison
     """
-    if isinstance(data, pd.DataFrame) and "yi" in data.columns:
-        table = data
-    else:
-        table = api.effect_table(data, measure=measure, include_confounded=include_confounded)
+    table = fitting.effect_table(data, measure=measure, include_confounded=include_confounded)
+    if "rules" not in kw and not isinstance(data, pd.DataFrame):
+        from .ssm import rules_for
+
+        kw["rules"] = rules_for(data)
     if properties is None:
         props = list(dict.fromkeys(table["property"]))
     elif isinstance(properties, str):
         props = [properties]
     else:
         props = list(properties)
-    results = [compare_property(for_property(table, p), **kw) for p in props]
-    settings = {k: v for k, v in kw.items() if k != "priors"}
-    settings.setdefault("missing_vi", "drop")
-    settings.setdefault("method_bayes", "bayes")
-    return Comparison(results, settings=api.clean(settings))
+    results = []
+    for p in props:
+        results.append(compare_property(for_property(table, p), **kw))
+        if progress is not None:
+            progress(results[-1].property)
+    settings = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in kw.items()}
+    settings.setdefault("missing_vi", settings.pop("reml_policy", "drop"))
+    settings.setdefault("method_bayes", (kw.get("spec") or FitSpec(props[0] if props else "accuracy")).method
+                        if not kw.get("method_bayes") else kw["method_bayes"])
+    return Comparison(results, settings=json_safe(settings))
 
 
 def format_table(comp: Comparison) -> str:
@@ -558,12 +524,15 @@ def format_table(comp: Comparison) -> str:
     for r in comp:
         s, b, f = r.ssm, r.bayes, r.frequentist
         ssm_txt = f"{s['label_code']} (Bel {num(s.get('belief'), '.2f')})" if s.get("label_code") else "n/a"
-        if b.get("label_code"):
-            bayes_txt = (f"{b['label_code']} (P {num(b.get('label_probability'), '.2f')}) "
-                         f"{num(b.get('pct_mean'), '+.1f')} % {iv(b.get('pct_ci_low'), b.get('pct_ci_high'))}"
-                         f"{' exact' if b.get('engine') == 'exact' else ''}")
-        else:
+        if b.get("estimable") is False:
             bayes_txt = "not estimable"
+        else:
+            lab = (f"{b['label_code']} (P {num(b.get('label_probability'), '.2f')})" if b.get("label_code")
+                   else "no label")
+            bayes_txt = (f"{lab} {num(b.get('pct', b.get('pct_mean')), '+.1f')} % "
+                         f"{iv(b.get('pct_ci_low'), b.get('pct_ci_high'))}"
+                         f"{' exact' if b.get('engine') == 'exact' else ''}"
+                         f"{' ' + MCMC_MARK if b.get('ok') is False else ''}")
         if f.get("estimable"):
             reml_txt = (f"{f['label_code']} {num(f.get('pct'), '+.1f')} % "
                         f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))} k={f['k']}/{f['k_total']}")
@@ -578,11 +547,15 @@ def format_table(comp: Comparison) -> str:
     notes = [f"  {r.property}: {r.agreement['reason']}" for r in comp if r.agreement.get("reason")]
     if notes:
         lines += ["", "where they part:", *notes]
+    bad = [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable") is not False]
+    if bad:
+        lines += ["", f"{MCMC_MARK} MCMC diagnostics failed (R-hat, ESS or divergences) for {', '.join(bad)}: "
+                      "do not read these numbers before drawing more"]
     return "\n".join(lines)
 
 
 __all__ = [
-    "DEFAULT_SEED", "ENGINES", "STATUSES", "Comparison", "PropertyComparison", "agreement", "classify_labels",
-    "code_atoms", "compare", "compare_property", "exact_applicable", "explain", "fit_bayes", "fit_reml", "fit_ssm",
-    "format_table", "models_per_study", "worst_status",
+    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
+    "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain", "fit_bayesian",
+    "fit_classical", "fit_reml", "fit_ssm", "format_table", "models_per_study", "worst_status",
 ]

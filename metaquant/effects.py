@@ -511,6 +511,118 @@ def _isnum(v) -> bool:
     return True
 
 
+#: Characters that make a moderator a formula (``log2(bits)*technique``) rather than a column name.
+_FORMULA_CHARS = set("*+()~^-/ ")
+
+
+def is_formula(spec: str) -> bool:
+    """Whether a moderator is a formula: operators, function calls, or ``a:b`` (an interaction, not ``:cat``)."""
+    spec = str(spec)
+    if any(c in _FORMULA_CHARS for c in spec.strip()):
+        return True
+    col, sep, how = spec.partition(":")
+    return bool(sep) and how != "cat"
+
+
+def _formula_term(spec: str) -> str:
+    """One moderator written as a formula term (the simple codings of :func:`moderator_matrix`)."""
+    if is_formula(spec):
+        return spec
+    col, _, how = spec.partition(":")
+    if how == "cat":
+        return f"C({col})"
+    return f"log2({col})" if col in ("bits", "act_bits", "kv_bits") else col
+
+
+def _formula_name(name: str) -> str:
+    """formulaic's column names in this package's style: ``technique[T.gptq]`` -> ``technique[gptq]``."""
+    import re
+
+    name = re.sub(r"C\((\w+)\)\[T\.([^\]]+)\]", r"\1[\2]", name)
+    name = re.sub(r"\[T\.([^\]]+)\]", r"[\1]", name)
+    return re.sub(r"\[(-?\d+)\.0\]", r"[\1]", name)
+
+
+def _formula_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:
+    """The design of moderators given as a formula, built by formulaic as statsmodels and bambi users write it.
+
+    Every term is one of this package's simple codings or a formula (``log2(bits)*technique``,
+    ``technique + log10(params)``); the intercept is dropped (the engines add their own).
+    """
+    import formulaic
+
+    rhs = " + ".join(_formula_term(m) for m in moderators)
+    try:
+        needed = formulaic.Formula(rhs).required_variables
+    except Exception as exc:  # formulaic's parser raises several types
+        raise InputError(f"cannot read the moderator formula {rhs!r}: {exc}",
+                         expected="e.g. 'log2(bits)*technique' or 'bits + technique'") from None
+    context = {"log2": np.log2, "log10": np.log10, "log": np.log, "exp": np.exp, "sqrt": np.sqrt}
+    unknown = sorted(v for v in needed if v not in table.columns and v not in context)
+    if unknown:
+        raise InputError(f"unknown moderator column {unknown[0]!r} in {rhs!r}",
+                         expected="columns of the data, e.g. bits, act_bits, technique, hardware, granularity")
+    cols = sorted(v for v in needed if v in table.columns)
+    missing = table[cols].isna().any(axis=1)
+    if missing.any():
+        r = table[missing].iloc[0]
+        col = next(c for c in cols if pd.isna(r[c]))
+        raise InputError(f"moderator {col!r} is missing", path=r.get("source_file"),
+                         row=None if pd.isna(r.get("source_row")) else int(r["source_row"]), column=col,
+                         expected="a value in every pooled row")
+    try:
+        mm = formulaic.model_matrix(rhs, table[cols], context=context, na_action="raise")
+    except Exception as exc:  # an evaluation error names the term; say it in one line
+        raise InputError(f"cannot build the moderator formula {rhs!r}: {exc}") from None
+    mm = mm.drop(columns=[c for c in mm.columns if c == "Intercept"])
+    X = np.asarray(mm, dtype=float)
+    if not np.isfinite(X).all():
+        raise InputError(f"the moderator formula {rhs!r} gives non-finite values (a log of 0 or a negative?)")
+    return X, [_formula_name(str(c)) for c in mm.columns]
+
+
+def moderator_columns(spec: str) -> list[str]:
+    """The data columns one moderator (a column, ``COL:cat`` or a formula) reads."""
+    if not is_formula(spec):
+        return [str(spec).partition(":")[0]]
+    import formulaic
+
+    try:
+        return sorted(formulaic.Formula(_formula_term(spec)).required_variables
+                      - {"log2", "log10", "log", "exp", "sqrt"})
+    except Exception as exc:  # formulaic's parser raises several types
+        raise InputError(f"cannot read the moderator formula {spec!r}: {exc}") from None
+
+
+def moderator_levels(table: pd.DataFrame, spec: str) -> tuple[pd.DataFrame, list]:
+    """One row per observed level (or combination of levels) of a moderator, and a name for each.
+
+    The rows are ordered from the largest value down (bits 16, 8, 4, ...); the
+    names are the level itself for one column, ``"bits=4, technique=gptq"``
+    for several.  With :func:`moderator_matrix` they give the design at which
+    an engine reads "the effect at each level".
+    """
+    cols = moderator_columns(spec)
+    unknown = [c for c in cols if c not in table.columns]
+    if unknown:
+        raise InputError(f"unknown moderator column {unknown[0]!r}")
+    levels = table.drop_duplicates(cols).sort_values(cols, ascending=False).reset_index(drop=True)
+
+    def name(row):
+        vals = [row[c].item() if hasattr(row[c], "item") else row[c] for c in cols]
+        if len(cols) == 1:
+            return vals[0]
+        return ", ".join(f"{c}={v:g}" if isinstance(v, float) else f"{c}={v}" for c, v in zip(cols, vals, strict=True))
+
+    return levels, [name(r) for _, r in levels.iterrows()]
+
+
+def level_count(table: pd.DataFrame, spec: str, level_row: pd.Series) -> int:
+    """Rows of ``table`` at the level (combination) of ``level_row``."""
+    cols = moderator_columns(spec)
+    return int((table[cols] == level_row[cols]).all(axis=1).sum())
+
+
 def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:
     """Design columns (without intercept) for moderators, as metafor's ``mods=``.
 
@@ -518,9 +630,14 @@ def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[
     bit-width is one unit); other numeric columns enter as they are; text
     columns, and any column written ``COL:cat`` (e.g. ``bits:cat``), are
     treatment-coded with the first level (sorted, numerically where possible)
-    as reference.
+    as reference.  A moderator written as a formula (``log2(bits)*technique``,
+    ``bits:technique``, ``log10(params) + technique``) is built by formulaic
+    (:func:`is_formula`), with the simple codings above for the other terms.
     A moderator with a missing value in a pooled row is a clear error.
     """
+    moderators = [moderators] if isinstance(moderators, str) else list(moderators or [])
+    if any(is_formula(m) for m in moderators):
+        return _formula_matrix(table, moderators)
     cols, names = [], []
     for spec in moderators or []:
         mod, _, how = str(spec).partition(":")

@@ -107,6 +107,14 @@ class UsageError(MetaquantError, TypeError):
         self.__dict__.update(state)
 
 
+class DataError(InputError, ValueError):
+    """Bad data: a value, row or table that cannot be pooled (located like :class:`InputError`)."""
+
+
+class UsageError(InputError, TypeError):
+    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message."""
+
+
 class ConvergenceWarning(UserWarning):
     """MCMC or an iterative estimator did not meet its diagnostics."""
 

@@ -17,20 +17,18 @@ import base64
 import datetime as _dt
 import html
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from . import __version__, api, compare, plots, sensitivity
-from .effects import for_property, pct_from_log
+from . import __version__, compare, fitting, plots, predict, sensitivity
+from .effects import for_property
 from .errors import InputError
+from .outputs import json_safe, replace_dir
+from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .tables import format_table, tidy_long
 
 #: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
 SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
@@ -48,67 +46,21 @@ def _log(log, msg):
 # --------------------------------------------------------------------------
 
 
-def _coef_draws(res, name: str) -> np.ndarray | None:
-    """Posterior draws of a named regression coefficient from a Bayesian result, if it exposes them."""
-    get = getattr(res, "coefficient_draws", None)
-    if callable(get):
-        try:
-            return np.asarray(get(name), dtype=float).ravel()
-        except (KeyError, ValueError):
-            return None
-    idata = getattr(res, "idata", None)
-    if idata is None:
-        return None
-    post = idata.posterior
-    for var in ("beta", "b", "coef", "coefficients"):
-        if var in post:
-            da = post[var]
-            dims = [d for d in da.dims if d not in ("chain", "draw")]
-            if dims and name in [str(v) for v in da.coords[dims[0]].values]:
-                return np.asarray(da.sel({dims[0]: name}).values, dtype=float).ravel()
-    if name in post:
-        return np.asarray(post[name].values, dtype=float).ravel()
-    return None
-
-
-def bayes_bits_band(table: pd.DataFrame, *, seed: int = compare.DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
+def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
                     chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
-    """Bayesian meta-regression on ``log2(bits)``: the mean line and 95% credible band in %.
+    """The Bayesian meta-regression on ``log2(bits)``: its line and 95 % credible band in % (``None`` if none).
 
-    ``mu(b) = mu + beta · (log2(b) - c)`` (``c`` the engine's centre of
-    ``log2(bits)``, so that ``mu`` is the effect at the mean log bit-width) is
-    evaluated for every posterior draw on a grid of bit-widths and summarised by its median and 2.5/97.5 % quantiles,
-    transformed to %.  ``None`` when the fit exposes no coefficient draws.
+    :func:`metaquant.predict.bits_regression` with the PyMC engine: the posterior
+    of ``mu + beta (log2(b) - c)`` on a grid of bit-widths, read by the result
+    itself, so the band is the engine's line, not a second computation.
     """
     prop = str(table["property"].iloc[0])
-    sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))].reset_index(drop=True)
-    if sub["bits"].nunique() < 2:
+    reg = predict.bits_regression(table, FitSpec(prop), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed),
+                                  grid=grid)
+    if not reg.get("estimable"):
         return None
-    d, res = compare.fit_bayes(sub, method="bayes", moderators=["bits"], seed=seed, draws=draws, tune=tune,
-                               chains=chains)
-    slope = _coef_draws(res, "log2(bits)")
-    mu = None
-    for name in ("intercept", "Intercept", "mu"):
-        mu = _coef_draws(res, name)
-        if mu is not None:
-            break
-    if slope is None or mu is None or slope.size != mu.size:
-        return None
-    g = np.asarray(grid if grid is not None else np.geomspace(sub["bits"].min(), sub["bits"].max(), 60), dtype=float)
-    c = next((c for c in d.get("coefficients") or [] if c.get("name") == "log2(bits)"), {})
-    centre = float(c.get("centre") or 0.0)  # the engine centres log2(bits); mu is the effect at the centre
-    lines = mu[:, None] + slope[:, None] * (np.log2(g)[None, :] - centre)
-    from . import schema
-
-    hib = schema.get_property(prop).higher_is_better
-    q = np.quantile(lines, [0.025, 0.5, 0.975], axis=0)
-    return {"grid_bits": g.tolist(), "pct": np.asarray(pct_from_log(q[1], hib)).tolist(),
-            "pct_ci_low": np.asarray(pct_from_log(q[0], hib)).tolist(),
-            "pct_ci_high": np.asarray(pct_from_log(q[2], hib)).tolist(),
-            "slope_mean": float(slope.mean()), "slope_ci_low": float(np.quantile(slope, 0.025)),
-            "slope_ci_high": float(np.quantile(slope, 0.975)), "coefficient": c,
-            "label": f"Bayes: slope {slope.mean():+.3f} [{np.quantile(slope, 0.025):+.3f}, "
-                     f"{np.quantile(slope, 0.975):+.3f}], k={len(sub)}"}
+    reg["slope_mean"] = reg["slope"]
+    return reg
 
 
 # --------------------------------------------------------------------------
@@ -130,25 +82,26 @@ def property_section(
     *,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
+    rules: str = "ssm2025",
 ) -> tuple[dict, dict[str, str]]:
-    """Numbers and figures (base64 PNG) for one property."""
+    """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data)."""
     prop = str(table["property"].iloc[0])
     _log(log, f"{prop}: comparing engines")
     main = FAST_MAIN if fast else (draws, tune, chains)
     sw = SWEEP["fast" if fast else "normal"]
-    pc = compare.compare_property(table, fast=fast, missing_vi=missing_vi, seed=seed, draws=main[0], tune=main[1],
-                                  chains=main[2])
+    pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
+                                  tune=main[1], chains=main[2], rules=rules)
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
-        exact = compare.fit_bayes(table, method="exact")[0]
+        exact = compare.fit_bayesian(table, FitSpec(prop, method="exact"))[0]
     ssm_obj = pc.objects.get("ssm")
     figs["forest"] = _png(plots.forest_plot(
         table, reml=pc.frequentist if pc.frequentist.get("estimable") else None,
@@ -167,14 +120,15 @@ def property_section(
         figs["masses"] = _png(plots.masses_plot(ssm_obj))
     bits_reg = None
     if table["bits"].notna().sum() >= 2 and table["bits"].nunique() >= 2:
-        bits_reg = plots.bits_regression(table, missing_vi=missing_vi)
-        figs["bits"] = _png(plots.bits_plot(table, regression=bits_reg))
+        bits_reg = predict.bits_regression(table, FitSpec(prop, method="reml", variance_policy=missing_vi))
+        figs["bits"] = _png(plots.bits_plot(table, predictions=bits_reg if bits_reg.get("estimable") else None,
+                                            missing_vi=missing_vi))
     _log(log, f"{prop}: leave-one-study-out and thresholds")
     kw = dict(missing_vi=missing_vi, draws=sw[0], tune=sw[1], chains=sw[2], seed=seed, jobs=jobs, scheduler=scheduler)
-    loo = sensitivity.leave_one_out(table, prop, **kw)
+    loo = sensitivity.leave_one_out(table, prop, rules=rules, **kw)
     bayes_fit = (pc.bayes, pc.objects.get("bayes"))
-    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, **kw)
-    bel = sensitivity.belief_policies(table, prop)
+    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, rules=rules, **kw)
+    bel = sensitivity.belief_policies(table, prop, rules=rules)
     numbers = {
         "comparison": pc.to_dict(),
         "exact_random_effects": exact,
@@ -182,13 +136,13 @@ def property_section(
                                                            if k not in ("grid_bits", "pct", "pct_ci_low",
                                                                         "pct_ci_high")},
         "sensitivity": {"loo": loo.to_dict(), "thresholds": thr.to_dict(), "belief": bel.to_dict()},
-        "evidence_models": [] if ssm_obj is None else api.clean(
+        "evidence_models": [] if ssm_obj is None else json_safe(
             ssm_obj.models[["study", "comparison", "pct", "iqr", "discount", "belief", "label_code"]]
             .to_dict("records")),
         "figures": sorted(figs),
         "notes": notes,
     }
-    return api.clean(numbers), figs
+    return json_safe(numbers), figs
 
 
 def build_report(
@@ -197,7 +151,7 @@ def build_report(
     properties: Sequence[str] | None = None,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -229,26 +183,29 @@ def build_report(
     if isinstance(data, pd.DataFrame) and "yi" in data.columns:
         table, source = data, "effect table"
     else:
-        table, source = api.effect_table(data), data
+        table, source = fitting.effect_table(data), data
     props = list(properties) if properties else list(dict.fromkeys(table["property"]))
+    from .ssm import rules_for
+
+    rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
     sections, figures = {}, {}
     for p in props:
         t = for_property(table, p)
         name = str(t["property"].iloc[0])
         sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
                                                          tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
-                                                         log=log)
+                                                         log=log, rules=rules)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "missing_vi": missing_vi, "seed": seed, "draws": draws, "tune": tune,
-                     "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
+        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed, "draws": draws,
+                     "tune": tune, "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }
-    doc = api.clean(doc)
+    doc = json_safe(doc)
     return render_html(doc, figures), doc
 
 
@@ -292,7 +249,7 @@ def _iv(lo, hi, f="+.1f") -> str:
 
 
 def _comparison_table(rows: list[dict]) -> str:
-    head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled %", "95% CrI", "engine",
+    head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled % (median)", "95% CrI", "engine",
             "REML label", "REML %", "95% CI", "k / rows", "agreement")
     out = ["<div class='scroll'><table id='comparison'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
            + "</tr></thead><tbody>"]
@@ -300,8 +257,8 @@ def _comparison_table(rows: list[dict]) -> str:
         s, b, f, a = r["ssm"], r["bayes"], r["frequentist"], r["agreement"]
         cells = [
             f"<a href='#{_e(r['property'])}'>{_e(r['property'])}</a>", _e(s.get("label_code") or "n/a"),
-            _n(s.get("belief"), ".3f"), _e(s.get("n_models")), _e(b.get("label_code") or "n/a"),
-            _n(b.get("label_probability"), ".3f"), _n(b.get("pct_mean"), "+.2f"),
+            _n(s.get("belief"), ".3f"), _e(s.get("n_models")), _bayes_label(b) + _mcmc_mark(b),
+            _n(b.get("label_probability"), ".3f"), _n(b.get("pct", b.get("pct_mean")), "+.2f") + _mcmc_mark(b),
             _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _e(b.get("engine")),
             _e(f.get("label_code") or "not estimable"), _n(f.get("pct"), "+.2f"),
             _iv(f.get("pct_ci_low"), f.get("pct_ci_high")), f"{_e(f.get('k'))} / {_e(f.get('k_total'))}",
@@ -316,11 +273,47 @@ def _comparison_table(rows: list[dict]) -> str:
     return "".join(out)
 
 
+#: What each report setting means, for the header table.
+_SETTING_NAMES = {
+    "fast": "exact engine wherever it is the same model as PyMC",
+    "missing_vi": "REML: rows without a sampling variance",
+    "ssm_rules": "SSM rule set (discounts, belief)",
+    "seed": "random seed",
+    "draws": "MCMC draws per chain (main fits)",
+    "tune": "MCMC tuning steps per chain (main fits)",
+    "chains": "MCMC chains (main fits)",
+    "sweep": "sensitivity sweeps: draws, tune, chains",
+}
+
+
+def _settings_table(doc: dict) -> str:
+    """The header: version, data, time and every setting as a two-column table."""
+    rows = [("metaquant version", doc["metaquant_version"]), ("data", doc["data"]), ("generated", doc["generated"])]
+    for key, value in doc["settings"].items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list | tuple) else value
+        rows.append((_SETTING_NAMES.get(key, key), shown))
+    body = "".join(f"<tr><th scope='row'>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table id='settings'><thead><tr><th>setting</th><th>value</th></tr></thead><tbody>{body}</tbody></table>"
+
+
+def _bayes_label(b: dict) -> str:
+    if b.get("estimable") is False:
+        return "not estimable"
+    return _e(b.get("label_code") or "no label")
+
+
+def _mcmc_mark(b: dict) -> str:
+    """The visible mark of failed MCMC diagnostics beside a Bayesian number."""
+    if b.get("ok") is False and b.get("estimable") is not False:
+        return f" <span class='changed' title='MCMC diagnostics failed'>{compare.MCMC_MARK}</span>"
+    return ""
+
+
 def _sens_table(res: dict) -> str:
     rows = res.get("rows") or []
     if not rows:
         return "<p class='note'>No scenario (a single study).</p>"
-    head = ("scenario", "engine", "k", "label", "support", "pooled %", "interval", "")
+    head = ("scenario", "engine", "k", "label", "support (Bel or P)", "pooled %", "interval", "note")
     out = ["<div class='scroll'><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:
         cls = " class='changed'" if r.get("changed") else ""
@@ -344,9 +337,9 @@ def _diagnostics(sec: dict) -> str:
                      f"; plausibility of the label {_n(s.get('plausibility'), '.3f')}.")
     else:
         items.append(f"SSM: {_e(s.get('reason'))}")
-    if b.get("label_code"):
+    if b.get("estimable") is not False:
         diag = (f"R-hat max {_n(b.get('r_hat_max'), '.3f')}, bulk ESS min {_n(b.get('ess_bulk_min'), '.0f')}, "
-                f"divergences {_e(b.get('divergences'))}" if b.get("r_hat_max") is not None else
+                f"divergences {_e(b.get('divergences'))}{_mcmc_mark(b)}" if b.get("r_hat_max") is not None else
                 "no MCMC (quadrature)")
         items.append(f"Bayes ({_e(b.get('engine'))}, {_e(b.get('model'))} model, k = {_e(b.get('k'))}): "
                      f"tau mean {_n(b.get('tau_mean'), '.4f')}; prediction interval "
@@ -390,9 +383,9 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
              "<title>metaquant report: SSM, Bayesian and REML synthesis</title>",
              f"<style>{_CSS}</style></head><body>",
              "<h1>SSM, Bayesian and frequentist synthesis side by side</h1>",
-             f"<p class='note'>metaquant {_e(doc['metaquant_version'])}; data: {_e(doc['data'])}; generated "
-             f"{_e(doc['generated'])}; settings: {_e(json.dumps(doc['settings']))}. Every number is in "
-             "<code>report.json</code> beside this page.</p>",
+             _settings_table(doc),
+             "<p class='note'>Every number is in <code>report.json</code> beside this page; "
+             "<code>report.csv</code> holds them as one tidy long table.</p>",
              "<nav>" + "".join(f"<a href='#{_e(p)}'>{_e(p)}</a>" for p in props) + "</nav>",
              "<h2 id='summary'>Comparison</h2>",
              "<p>Labels on SSM's 13-label scale. SSM: the label selected after Dempster's rule with its belief Bel. "
@@ -440,41 +433,29 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
 
 
 def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
-    """Build the report and write ``report.html`` and ``report.json`` into ``out`` atomically.
+    """Build the report and write ``report.html``, ``report.json`` and ``report.csv`` into ``out`` atomically.
 
-    The folder is assembled as a temporary sibling of ``out`` and renamed into
-    place; an existing ``out`` that is not empty is refused unless ``force``
-    (then it is replaced as a whole, after the new report is complete).
+    ``report.csv`` holds every number of ``report.json`` as one tidy long table (path, key, value).
+
+    ``out`` is checked and claimed before any work (:func:`metaquant.outputs.replace_dir`:
+    a run at the same time into the same folder is refused); the folder is
+    assembled as a temporary sibling and renamed into place.  An existing
+    ``out`` that is not empty is refused unless ``force`` (then it is
+    replaced as a whole, after the new report is complete).
 
     Returns
     -------
     pathlib.Path
         ``out``.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("exists and is not a folder", path=str(out))
-    if out.exists() and any(out.iterdir()) and not force:
-        raise InputError("exists and is not empty; not overwritten", path=str(out), expected="a new folder, or --force")
-    page, doc = build_report(data, **kw)
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
-    try:
+
+    def build(tmp: Path) -> None:
+        page, doc = build_report(data, **kw)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        (tmp / "report.csv").write_text(format_table(tidy_long(doc), "csv"), encoding="utf-8")
+
+    return replace_dir(out, build, force=force)
 
 
 __all__ = ["bayes_bits_band", "build_report", "property_section", "render_html", "write_report"]

@@ -59,36 +59,16 @@ class EngineResult(Protocol):
     """What every engine's result provides (see the module docstring)."""
 
     engine: str
-
-    @property
-    def property(self) -> str: ...
-
-    @property
-    def label_code(self) -> str | None: ...
-
-    @property
-    def label_probability(self) -> float | None: ...
-
-    @property
-    def pct(self) -> float | None: ...
-
-    @property
-    def pct_ci_low(self) -> float | None: ...
-
-    @property
-    def pct_ci_high(self) -> float | None: ...
-
-    @property
-    def predictions(self) -> list[dict]: ...
-
-    @property
-    def notes(self) -> list[str]: ...
-
-    @property
-    def diagnostics(self) -> dict[str, Any]: ...
-
-    @property
-    def ok(self) -> bool: ...
+    property: str
+    label_code: str | None
+    label_probability: float | None
+    pct: float | None
+    pct_ci_low: float | None
+    pct_ci_high: float | None
+    predictions: list[dict]
+    notes: list[str]
+    diagnostics: dict[str, Any]
+    ok: bool
 
     def to_dict(self) -> dict: ...
 

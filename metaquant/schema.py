@@ -63,6 +63,12 @@ PROPERTIES: dict[str, Property] = {
         _P("map", CORRECTNESS, True, "mean average precision (detection)"),
         _P("miou", CORRECTNESS, True, "mean intersection over union (segmentation)"),
         _P("perplexity", CORRECTNESS, False, "language-model perplexity"),
+        _P("word_error_rate", CORRECTNESS, False, "speech-recognition word error rate"),
+        _P("bleu", CORRECTNESS, True, "BLEU score (machine translation)"),
+        _P("precision", CORRECTNESS, True, "precision, positive predictive value (detection, classification)"),
+        _P("recall", CORRECTNESS, True, "recall, sensitivity (detection, classification)"),
+        _P("map_50", CORRECTNESS, True, "mean average precision at IoU 0.5 (detection)"),
+        _P("map_50_95", CORRECTNESS, True, "mean average precision over IoU 0.5:0.95 (detection)"),
         _P("storage_size", RESOURCE, False, "serialized model size"),
         _P("inference_latency", RESOURCE, False, "time per inference or per token"),
         _P("throughput", RESOURCE, True, "inferences or tokens per second"),
@@ -73,6 +79,8 @@ PROPERTIES: dict[str, Property] = {
         _P("gpu_utilization", RESOURCE, False, "GPU utilization"),
         _P("gpu_memory_utilization", RESOURCE, False, "GPU memory used"),
         _P("peak_memory", RESOURCE, False, "peak host or device memory"),
+        _P("ram_usage", RESOURCE, False, "RAM used during inference"),
+        _P("ram_energy_consumption", RESOURCE, False, "energy drawn by the memory (RAM)"),
     ]
 }
 
@@ -86,6 +94,9 @@ ALIASES: dict[str, str] = {
     "model_size": "storage_size",
     "ppl": "perplexity",
     "gpu_memory": "gpu_memory_utilization",
+    "wer": "word_error_rate",
+    "map_5": "map_50",
+    "map_5_95": "map_50_95",
 }
 
 

@@ -43,9 +43,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import api, compare, scale, schema
+from . import compare, fitting, scale, schema
 from .effects import for_property, pct_from_log
 from .errors import InputError
+from .outputs import json_safe
+from .spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
 
 KINDS = ("by", "loo", "priors", "thresholds", "belief")
 #: Moderators of :func:`by_moderator`.
@@ -59,7 +61,7 @@ DEFAULT_TAU_PRIORS = ("halfnormal:0.1", "halfnormal:0.5", "halfnormal:1", "halfc
 #: Belief splits of :func:`belief_policies`.
 BELIEF_POLICIES = ("none", "equitable", "mass-preserving")
 #: MCMC settings of a sweep (small; each fit is one of many).
-SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 500, 500, 2
+SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 1000, 500, 2  # 2 x 500 gave bulk ESS < 400
 ENGINE_NAMES = ("ssm", "bayes", "reml")
 
 
@@ -83,18 +85,6 @@ class Task:
     options: dict = field(default_factory=dict)
 
 
-def _priors(spec):
-    if spec is None:
-        return None
-    from .bayes import Priors
-
-    mu_sd, tau = spec
-    try:
-        return Priors.from_options(prior_mu_sd=mu_sd, prior_tau=tau)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
 def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
     idata = getattr(res, "idata", None)
     if idata is None or not hasattr(idata, "posterior") or "mu" not in idata.posterior:
@@ -103,20 +93,38 @@ def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
     return np.asarray(pct_from_log(idata.posterior["mu"].values.ravel(), hib), dtype=float)
 
 
+def _task_spec(task: Task) -> tuple[FitSpec, RunSettings]:
+    """The :class:`FitSpec` and :class:`RunSettings` of a quantitative task's options."""
+    prop = str(task.table["property"].iloc[0])
+    o = {k: v for k, v in task.options.items() if k not in ("thresholds_list", "base_thresholds")}
+    prior = o.pop("prior_spec", None)
+    if prior is not None:
+        o["prior_mu_sd"], o["prior_tau"] = prior
+    th = o.pop("thresholds", None)
+    if th is not None:
+        o["thresholds"] = tuple(compare._thresholds_for(prop, th))
+    if task.engine == "reml":
+        o["method"] = "reml"
+        o["variance_policy"] = o.pop("missing_vi", "drop")
+    return split_options(prop, **o)
+
+
 def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
     """One Bayesian fit read with every set of cut-points in ``thresholds_list``.
 
     ``prefit`` (the dict and result object of a fit already made) is read
     instead of fitting again.
     """
-    opts = dict(task.options)
-    th_list = opts.pop("thresholds_list")
-    base_th = opts.pop("base_thresholds", None)
-    opts["priors"] = _priors(opts.pop("prior_spec", None))
-    prop = str(task.table["property"].iloc[0])
-    d, res = prefit if prefit is not None else compare.fit_bayes(task.table, thresholds=base_th, **opts)
-    if prefit is not None and d.get("engine") == "exact":
-        opts = {"method": "exact"}
+    th_list = task.options["thresholds_list"]
+    spec, run = _task_spec(Task(task.key, "bayes", task.table,
+                                {**task.options, "thresholds": task.options.get("base_thresholds")}))
+    prop = spec.property
+    if prefit is not None:
+        d, res = prefit
+        if d.get("engine") == "exact":
+            spec = spec.replace(method="exact")
+    else:
+        d, res = compare.fit_bayesian(task.table, spec, run)
     out = {"base": d, "labels": []}
     draws = _bayes_pct_draws(res, prop) if res is not None else None
     for th in th_list:
@@ -127,10 +135,10 @@ def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
             sel = scale.label_from_zone_probabilities(zp)
             out["labels"].append({"label_code": sel.code, "label_probability": sel.belief, "zone_probabilities": zp})
         else:  # the exact engine: recompute its zone probabilities with these cut-points
-            dd, _ = compare.fit_bayes(task.table, thresholds=th, **opts)
+            dd, _ = compare.fit_bayesian(task.table, spec.replace(thresholds=tuple(th)), run)
             out["labels"].append({"label_code": dd.get("label_code"), "label_probability": dd.get("label_probability"),
                                   "zone_probabilities": dd.get("zone_probabilities")})
-    return api.clean(out)
+    return json_safe(out)
 
 
 def execute(task: Task) -> dict:
@@ -139,16 +147,18 @@ def execute(task: Task) -> dict:
         if task.engine == "ssm":
             return compare.fit_ssm(task.table, **task.options)[0]
         if task.engine == "reml":
-            return compare.fit_reml(task.table, **task.options)
+            return compare.fit_classical(task.table, _task_spec(task)[0])[0]
         if task.engine == "bayes":
-            opts = dict(task.options)
-            opts["priors"] = _priors(opts.pop("prior_spec", None))
-            return compare.fit_bayes(task.table, **opts)[0]
+            return compare.fit_bayesian(task.table, *_task_spec(task))[0]
         if task.engine == "bayes_zones":
             return _zones_sweep(task)
     except InputError as exc:
         return {"label_code": None, "error": str(exc), "estimable": False}
     raise ValueError(f"unknown engine {task.engine!r}")
+
+
+def _keyed(tasks: Sequence[Task], results: list[dict]) -> dict:
+    return dict(zip([t.key for t in tasks], results, strict=True))
 
 
 def _dask_client(address: str):
@@ -164,7 +174,7 @@ def _dask_client(address: str):
 
 
 def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None,
-              fn: Callable[[Task], dict] = execute) -> list[dict]:
+              fn: Callable[[Task], dict] = execute, progress=None) -> list[dict]:
     """Run independent tasks and return their results in order.
 
     Parameters
@@ -179,22 +189,33 @@ def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = N
         tasks are sent there instead.
     fn : callable
         The function applied to each task (picklable; default :func:`execute`).
+    progress : metaquant.progress.Progress, optional
+        Told of each finished task (``progress.done(name)``), in order.
     """
     tasks = list(tasks)
+    if progress is not None and progress.total is None:
+        progress.total = len(tasks)
+
+    def told(results):
+        for t, r in zip(tasks, results, strict=False):
+            if progress is not None:
+                progress.done(" ".join(str(k) for k in t.key))
+            yield r
+
     if scheduler:
         client = _dask_client(scheduler)
         try:
             futures = client.map(fn, tasks, pure=False)
-            return list(client.gather(futures))
+            return list(told(client.gather(futures)))
         finally:
             client.close()
     if jobs is None or jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if jobs == 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
+        return list(told(fn(t) for t in tasks))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as ex:
-        return list(ex.map(fn, tasks))
+        return list(told(ex.map(fn, tasks)))
 
 
 # --------------------------------------------------------------------------
@@ -236,7 +257,7 @@ class SensitivityResult:
     changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return api.clean({"kind": self.kind, "property": self.property, "settings": self.settings,
+        return json_safe({"kind": self.kind, "property": self.property, "settings": self.settings,
                           "reference": self.reference, "rows": self.rows, "regression": self.regression,
                           "changes": self.changes})
 
@@ -259,15 +280,19 @@ def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
         support, pct, lo, hi = None, d.get("pct"), d.get("pct_ci_low"), d.get("pct_ci_high")
         k = d.get("k")
     else:
-        support, pct, lo, hi = d.get("label_probability"), d.get("pct_mean"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        support, lo, hi = d.get("label_probability"), d.get("pct_ci_low"), d.get("pct_ci_high")
+        pct = d.get("pct", d.get("pct_mean"))
         k = d.get("k")
     code = d.get("label_code")
     note = d.get("error") or d.get("reason") or ""
     if not note and engine == "bayes" and d.get("engine"):
         note = d["engine"]
     changed = bool(code is not None and ref_label is not None and code != ref_label)
+    mcmc_ok = d.get("ok") if engine == "bayes" and d.get("engine") == "pymc" else None
+    if mcmc_ok is False:
+        note = (note + "; " if note else "") + f"{compare.MCMC_MARK} MCMC diagnostics failed"
     return {"scenario": scenario, "engine": engine, "k": k, "label_code": code, "support": support, "pct": pct,
-            "pct_low": lo, "pct_high": hi, "changed": changed, "note": note}
+            "pct_low": lo, "pct_high": hi, "changed": changed, "note": note, "mcmc_ok": mcmc_ok}
 
 
 def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: int, chains: int, seed: int,
@@ -281,7 +306,7 @@ def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: 
     """
     if bayes_engine not in ("auto", "pymc", "exact"):
         raise InputError(f"unknown Bayesian engine {bayes_engine!r}", expected="auto | pymc | exact")
-    exact = bayes_engine == "exact" or (bayes_engine == "auto" and compare.exact_applicable(table)[0])
+    exact = bayes_engine == "exact" or (bayes_engine == "auto" and fitting.exact_applicable(table)[0])
     if exact:
         return {"method": "exact"}
     return {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
@@ -295,20 +320,21 @@ def _engines(engines: Sequence[str]) -> list[str]:
     return [e for e in ENGINE_NAMES if e in out]
 
 
-def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str) -> list[Task]:
-    opts = {"ssm": {}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
+def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str,
+                  rules: str = "ssm2025") -> list[Task]:
+    opts = {"ssm": {"rules": rules}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
     return [Task((name, e), e, sub, dict(opts[e])) for e in engines]
 
 
 def _settings(**kw) -> dict:
-    return api.clean({k: v for k, v in kw.items() if v is not None})
+    return json_safe({k: v for k, v in kw.items() if v is not None})
 
 
 def _prep(table_or_data, prop: str) -> pd.DataFrame:
     if isinstance(table_or_data, pd.DataFrame) and "yi" in table_or_data.columns:
         tab = table_or_data
     else:
-        tab = api.effect_table(table_or_data)
+        tab = fitting.effect_table(table_or_data)
     return for_property(tab, prop)
 
 
@@ -339,13 +365,15 @@ def leave_one_out(
     prop: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Leave each study out in turn and refit with SSM, the Bayesian model and REML.
@@ -377,8 +405,8 @@ def leave_one_out(
     scen: list[tuple[str, pd.DataFrame]] = [("all studies", t)]
     scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
              if (t["study"].astype(str) != s).any()]
-    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi, rules)]
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all studies", e)] for e in engines}
     rows = []
     for name, _ in scen[1:]:
@@ -400,14 +428,16 @@ def by_moderator(
     moderator: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     regression: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Pool per level of a moderator with all three engines, and regress the effect on it.
@@ -438,8 +468,8 @@ def by_moderator(
     tasks = []
     for lev in levels:
         sub = t[t[moderator] == lev].reset_index(drop=True)
-        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi)
-    tasks += _engine_tasks("all", t, engines, bopt, missing_vi)
+        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi, rules)
+    tasks += _engine_tasks("all", t, engines, bopt, missing_vi, rules)
     with_mod = t[t[moderator].notna()].reset_index(drop=True)
     if regression and len(levels) > 1:
         if "reml" in engines:
@@ -449,7 +479,7 @@ def by_moderator(
             reg_b = {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
                      "moderators": [moderator]}
             tasks.append(Task(("regression", "bayes"), "bayes", with_mod, reg_b))
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all", e)] for e in engines}
     rows = []
     for lev in levels:
@@ -508,9 +538,10 @@ def prior_grid(
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
 ) -> SensitivityResult:
     """The Bayesian label and pooled effect over a grid of priors.
 
@@ -525,10 +556,10 @@ def prior_grid(
     bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
     grid = [(float(s), str(tp)) for s in mu_sds for tp in tau_priors]
     for s, tp in grid:  # fail early on a bad prior, before any sampling
-        _priors((s, tp))
+        fitting.priors_of(FitSpec(prop, prior_mu_sd=s, prior_tau=tp))
     tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
     tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
-    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler)
+    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress)
     ref = out[0]
     rows = []
     for task, d, (s, tp) in zip(tasks[1:], out[1:], grid, strict=True):
@@ -549,13 +580,15 @@ def threshold_scaling(
     *,
     factors: Sequence[float] = DEFAULT_FACTORS,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
     chains: int = SWEEP_CHAINS,
-    seed: int = compare.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
     bayes_fit: tuple[dict, Any] | None = None,
 ) -> SensitivityResult:
@@ -594,11 +627,12 @@ def threshold_scaling(
     zones = Task(("bayes",), "bayes_zones", t, {**bopt, "thresholds_list": ths, "base_thresholds": base})
     tasks = [zones] if "bayes" in engines and bayes_fit is None else []
     if "ssm" in engines:
-        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th}) for f, th in zip(factors, ths, strict=True)]
+        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th, "rules": rules})
+                  for f, th in zip(factors, ths, strict=True)]
     if "reml" in engines:
         tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
                   for f, th in zip(factors, ths, strict=True)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     if "bayes" in engines and bayes_fit is not None:
         bopt = {"method": bayes_fit[0].get("engine"), "prefit": True}
         try:
@@ -634,8 +668,8 @@ def threshold_scaling(
                              ref, rows, changes=changes)
 
 
-def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, jobs: int = 1,
-                    scheduler: str | None = None) -> SensitivityResult:
+def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, rules: str = "ssm2025",
+                    jobs: int = 1, scheduler: str | None = None, progress=None) -> SensitivityResult:
     """SSM's label and belief under the three dependence splits of the study belief.
 
     ``none`` is the paper's analysis (each of a study's ``N`` models carries
@@ -648,8 +682,8 @@ def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICI
     policies = list(policies)
     if "none" not in policies:
         policies = ["none", *policies]
-    tasks = [Task((p,), "ssm", t, {"belief_split": p}) for p in policies]
-    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    tasks = [Task((p,), "ssm", t, {"belief_split": p, "rules": rules}) for p in policies]
+    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress), strict=True))
     ref = out["none"]
     rows = []
     for p in policies:

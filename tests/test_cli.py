@@ -91,8 +91,8 @@ def test_fit_moderator_bits_gives_effect_per_bit_width():
 
     tab = api.effect_table("benchmarks")
     ppl = tab[tab.property == "perplexity"].reset_index(drop=True)
-    cat = api.fit_frequentist(ppl, method="reml", moderators=["bits:cat"], missing_vi="drop")
-    lin = api.fit_frequentist(ppl, method="reml", moderators=["bits"], missing_vi="drop")
+    cat = api.fit(ppl, "perplexity", method="reml", moderators=["bits:cat"], variance_policy="drop").to_dict()
+    lin = api.fit(ppl, "perplexity", method="reml", moderators=["bits"], variance_policy="drop").to_dict()
     coef = {c["name"]: c["estimate"] for c in cat["coefficients"]}
     by_level = {p["level"]: p for p in cat["predictions"]}
     # categorical: the prediction at a level is intercept + its dummy (reference = lowest bits)
@@ -131,7 +131,7 @@ def test_bayes_meta_regression_reads_each_level_on_the_ssm_scale():
 
     acc = api.effect_table("ssm2025")
     acc = acc[acc.property == "accuracy"].reset_index(drop=True)
-    res = api.fit_bayes(acc, moderators=["bits"], draws=200, tune=200, chains=2, seed=3)
+    res = api.fit(acc, "accuracy", moderators=["bits"], draws=200, tune=200, chains=2, seed=3)
     preds = {p["level"]: p for p in res.predictions}
     assert sorted(preds) == [2.0, 4.0, 8.0, 16.0, 32.0]
     mu = res.idata.posterior["mu"].values.reshape(-1)

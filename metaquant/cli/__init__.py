@@ -52,6 +52,7 @@ _COMMANDS = {
     "sensitivity": ("metaquant.cli.compare", "sensitivity"),
     "plot": ("metaquant.cli.compare", "plot"),
     "report": ("metaquant.cli.compare", "report"),
+    "predict": ("metaquant.cli.predict", "predict"),
 }
 for _name, (_mod, _attr) in _COMMANDS.items():
     try:

@@ -12,10 +12,13 @@ import sys
 import click
 
 from .. import api
-from ..effects import MISSING_VI_POLICIES, for_property
-from ..errors import InputError
+from ..effects import for_property
+from ..errors import DiagnosticsError, InputError
+from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..tables import FORMATS, format_table
 
-DEFAULT_SEED = 20251123
+#: REML's policies for rows without a sampling variance ('model' is for the Bayesian engines).
+REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
 
 
 def _data_option(f):
@@ -35,13 +38,20 @@ def _mcmc_options(draws: int, tune: int, chains: int):
 
 
 def _missing_vi_option(f):
-    return click.option("--missing-vi", type=click.Choice(MISSING_VI_POLICIES), default="drop", show_default=True,
+    return click.option("--missing-vi", type=click.Choice(REML_POLICIES), default="drop", show_default=True,
                         help="REML: what to do with rows without a sampling variance (the Bayesian engines "
                              "model them).")(f)
 
 
 def _table(data):
     return api.effect_table(list(data) if data else "ssm2025")
+
+
+def _rules(data) -> str:
+    """The SSM rule set of the data (the 2026 rules for ssm2026, the first version's otherwise)."""
+    from ..ssm import rules_for
+
+    return rules_for(list(data) if data else "ssm2025")
 
 
 def _progress(fmt: str, quiet: bool) -> bool:
@@ -62,9 +72,11 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @click.option("--fast", is_flag=True, help="Use the exact engine wherever it fits the same model as PyMC.")
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
+@click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, quiet, fmt):
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
+def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
     \b
@@ -76,20 +88,26 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
 
     if prop and all_:
         raise click.UsageError("give --property P or --all, not both")
+    from ..progress import Progress, collect_warnings
+
     table = _table(data)
-    props = [prop] if prop else list(dict.fromkeys(table["property"]))
-    results = []
-    for p in props:
-        if _progress(fmt, quiet) and len(props) > 1:
-            click.echo(f"comparing {p} ...", err=True)
-        results.append(cmp.compare_property(for_property(table, p), method_bayes=method_bayes, fast=fast,
-                                            missing_vi=missing_vi, seed=seed, draws=draws, tune=tune, chains=chains))
-    comp = cmp.Comparison(results, settings={"missing_vi": missing_vi, "method_bayes": method_bayes, "fast": fast,
-                                             "seed": seed})
+    n = 1 if prop else table["property"].nunique()
+    with Progress(n, label="compare", quiet=quiet) as bar, collect_warnings():
+        comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
+                           settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
+                           reml_policy=missing_vi, progress=bar.done)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
         click.echo(cmp.format_table(comp))
+    _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")])
+
+
+def _strict(strict: bool, failed: list[str]) -> None:
+    if strict and failed:
+        raise DiagnosticsError(f"MCMC diagnostics failed or could not be computed for {', '.join(failed)}")
 
 
 # --------------------------------------------------------------------------
@@ -122,12 +140,15 @@ def _floats(text: str | None, name: str):
 @click.option("--bayes-engine", type=click.Choice(["auto", "pymc", "exact"]), default="auto", show_default=True,
               help="auto: the exact engine where the rows allow it, PyMC otherwise.")
 @_missing_vi_option
-@_mcmc_options(500, 500, 2)
+@_mcmc_options(1000, 500, 2)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for the fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
+@click.option("--quiet", is_flag=True, help="No progress.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_sd, prior_taus, bayes_engine,
-                missing_vi, draws, tune, chains, seed, jobs, scheduler, fmt):
+                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet, fmt):
     """How conclusions move: subgroups, leave-one-out, priors, thresholds, belief splits.
 
     \b
@@ -144,9 +165,12 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --by, --loo, --priors, --thresholds, --belief"
                                + (f" (got {' '.join(chosen)})" if chosen else ""))
+    from ..progress import Progress
+
     table = _table(data)
+    bar = Progress(None, label="sensitivity", quiet=quiet or fmt != "table")
     mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
-                jobs=jobs, scheduler=scheduler)
+                jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
     elif loo:
@@ -157,16 +181,21 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
             kw["mu_sds"] = _floats(mu_sd, "--mu-sd")
         if prior_taus:
             kw["tau_priors"] = list(prior_taus)
+        mcmc.pop("rules")  # the prior grid is Bayesian only
         res = sens.prior_grid(table, prop, **kw, **mcmc)
     elif thresholds_:
         kw = {"factors": _floats(factors, "--factors")} if factors else {}
         res = sens.threshold_scaling(table, prop, **kw, **mcmc)
     else:
-        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler)
+        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
+    bar.close()
     if fmt == "json":
         click.echo(json.dumps(res.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(res.summary(), fmt), nl=False)
     else:
         click.echo(sens.format_table(res))
+    _strict(strict, sorted({r["scenario"] for r in res.rows if r.get("mcmc_ok") is False}))
 
 
 # --------------------------------------------------------------------------
@@ -183,17 +212,17 @@ def _out_options(f):
 
 
 def _check_out(out: str, force: bool) -> None:
-    """Refuse a bad extension or an existing file before any fitting."""
+    """Refuse a bad extension, an existing file or an unwritable place before any fitting."""
     from pathlib import Path
 
+    from ..outputs import check_writable_target
     from ..plots import FORMATS
 
     p = Path(out)
     if p.suffix.lower().lstrip(".") not in FORMATS:
         raise InputError(f"cannot write a figure as {p.suffix or 'a file without extension'!r}", path=out,
                          expected=".png or .svg")
-    if p.exists() and not force:
-        raise InputError("exists already; not overwritten", path=out, expected="another path, or --force")
+    check_writable_target(p, force=force)
 
 
 @click.group("plot")
@@ -213,11 +242,12 @@ def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, s
 
     _check_out(out, force)
     t = for_property(_table(data), prop)
-    reml = cmp.fit_reml(t, missing_vi=missing_vi)
-    exact = cmp.fit_bayes(t, method="exact")[0]
+    name = str(t["property"].iloc[0])
+    reml = cmp.fit_classical(t, FitSpec(name, method="reml", variance_policy=missing_vi))[0]
+    exact = cmp.fit_bayesian(t, FitSpec(name, method="exact"))[0]
     bayes = None
     if not (fast and cmp.exact_applicable(t)[0]):
-        bayes = cmp.fit_bayes(t, method="bayes", seed=seed, draws=draws, tune=tune, chains=chains)[0]
+        bayes = cmp.fit_bayesian(t, FitSpec(name), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed))[0]
     ssm_d, ssm_obj = cmp.fit_ssm(t)
     fig = plots.forest_plot(t, reml=reml, bayes=bayes, exact=exact,
                             ssm_models=None if ssm_obj is None else ssm_obj.models)
@@ -237,8 +267,8 @@ def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws
 
     _check_out(out, force)
     t = for_property(_table(data), prop)
-    d, res = cmp.fit_bayes(t, method=method_bayes, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
-                           tune=tune, chains=chains)
+    d, res = cmp.fit_bayesian(t, FitSpec(str(t["property"].iloc[0]), method=method_bayes),
+                              RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast)
     if res is None:
         raise InputError(f"{prop}: {d.get('reason')}")
     fig = plots.posterior_plot(res, str(t["property"].iloc[0]), zone_probabilities=d.get("zone_probabilities"),
@@ -271,11 +301,15 @@ def plot_masses(data, prop, out, force, belief_split):
 def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
     from .. import plots, report
+    from ..predict import bits_regression
 
     _check_out(out, force)
     t = for_property(_table(data), prop)
+    name = str(t["property"].iloc[0])
+    reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
     band = report.bayes_bits_band(t, seed=seed, draws=draws, tune=tune, chains=chains) if with_bayes else None
-    fig = plots.bits_plot(t, missing_vi=missing_vi, bayes_band=band)
+    fig = plots.bits_plot(t, predictions=reml if reml.get("estimable") else None, regression=reml,
+                          missing_vi=missing_vi, bayes_band=band)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
 
 
@@ -294,8 +328,9 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @_mcmc_options(1000, 1000, 4)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for sensitivity fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, quiet):
+def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet):
     """One self-contained HTML page plus report.json: comparison, plots, diagnostics, sensitivity."""
     from .. import report as rep
 
@@ -303,7 +338,10 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
                             chains=chains, jobs=jobs, scheduler=scheduler, log=log)
-    click.echo(f"wrote {path / 'report.html'} and {path / 'report.json'}")
+    click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
+    doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
+    _strict(strict, [c["property"] for c in doc.get("comparison", [])
+                     if c["bayes"].get("ok") is False and c["bayes"].get("estimable")])
 
 
 __all__ = ["compare", "plot", "report", "sensitivity"]

@@ -6,9 +6,12 @@ import json
 import sys
 
 import click
+import numpy as np
+import pandas as pd
 
-from .. import io
+from .. import io, schema
 from ..effects import compute_effects
+from ..errors import InputError
 
 
 @click.group("data")
@@ -16,80 +19,147 @@ def data():
     """Shipped datasets and validation of your own files."""
 
 
+def _repository(source: str) -> str:
+    """``owner/repo`` of a ``owner/repo:path@commit`` source reference (the reference itself otherwise)."""
+    head = str(source).split(" ", 1)[0]
+    return head.split(":", 1)[0] if ":" in head and "@" in head else str(source)
+
+
+def _summary(name: str, meta: dict) -> dict:
+    """Row counts, sources and licences of one shipped dataset."""
+    df = io.read(io.dataset_path(name), label=name)
+    srcs = sorted(df["source"].dropna().unique()) if "source" in df.columns else list(meta.get("sources", []))
+    repos = []
+    if "source" in df.columns:
+        repo_of = df["source"].fillna("").map(_repository)
+        lic = df["x_licence"] if "x_licence" in df.columns else pd.Series("", index=df.index)
+        for repo, idx in repo_of.groupby(repo_of).groups.items():
+            if not repo:
+                continue
+            licences = sorted({str(x) for x in lic.loc[idx] if x not in (None, "") and x == x})
+            repos.append({"repository": repo, "rows": len(idx), "licence": ", ".join(licences) or "not recorded"})
+    return {
+        "name": name,
+        "title": meta["title"],
+        "rows": len(df),
+        "studies": int(df["study"].nunique()),
+        "properties": sorted(df["property"].unique()),
+        "rows_by_property": {k: int(v) for k, v in df["property"].value_counts().sort_index().items()},
+        "licences": list(meta.get("licences", [])) or sorted({r["licence"] for r in repos} - {"not recorded"}),
+        "repositories": repos,
+        "sources": srcs,
+    }
+
+
 @data.command("list")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def list_(fmt):
-    """List the shipped datasets with their row counts and sources."""
+    """List the shipped datasets with their row counts, sources and licences."""
     out = []
     for name, meta in io.dataset_registry().items():
         try:
-            df = io.read(io.dataset_path(name), label=name)
-            rows, studies, props = len(df), df["study"].nunique(), sorted(df["property"].unique())
-            srcs = sorted(df["source"].dropna().unique()) if "source" in df.columns else meta.get("sources", [])
+            out.append(_summary(name, meta))
         except Exception as exc:  # a missing optional file should not hide the others
-            rows, studies, props, srcs = 0, 0, [], [f"unavailable: {exc}"]
-        out.append(
-            {
-                "name": name,
-                "title": meta["title"],
-                "rows": rows,
-                "studies": studies,
-                "properties": props,
-                "sources": srcs,
-            }
-        )
+            out.append({"name": name, "title": meta.get("title", ""), "rows": 0, "studies": 0, "properties": [],
+                        "rows_by_property": {}, "licences": [], "repositories": [],
+                        "sources": [f"unavailable: {exc}"]})  # fmt: skip
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
         return
     for d in out:
         click.echo(f"{d['name']}: {d['rows']} rows, {d['studies']} studies, {len(d['properties'])} properties")
         click.echo(f"  {d['title']}")
-        click.echo(f"  properties: {', '.join(d['properties'])}")
+        click.echo("  rows by property: " + ", ".join(f"{k} {v}" for k, v in d["rows_by_property"].items()))
+        click.echo(f"  licences: {', '.join(d['licences']) or 'not recorded'}")
+        for r in d["repositories"]:
+            click.echo(f"  repository: {r['repository']} ({r['rows']} rows; licence {r['licence']})")
         for s in d["sources"][:12]:
             click.echo(f"  source: {s}")
         if len(d["sources"]) > 12:
-            click.echo(f"  ... and {len(d['sources']) - 12} more sources")
+            click.echo(f"  ... and {len(d['sources']) - 12} more sources (--format json lists them all)")
+
+
+#: ``data show`` text filters: option -> column (case-insensitive substring match)
+_TEXT_FILTERS = {"source": "source", "study": "study", "model": "model", "task": "task", "technique": "technique",
+                 "hardware": "hardware"}  # fmt: skip
 
 
 @data.command("show")
 @click.argument("name")
 @click.option("--effects", is_flag=True, help="Show the computed effect sizes instead of the raw rows.")
 @click.option("--property", "prop", default=None, help="Only this property.")
+@click.option("--source", "sources", multiple=True, help="Only rows whose source contains this text (repeatable: any).")
+@click.option("--study", "studies", multiple=True, help="Only rows whose study contains this text (repeatable).")
+@click.option("--model", "models", multiple=True, help="Only rows whose model contains this text (repeatable).")
+@click.option("--task", "tasks", multiple=True, help="Only rows whose task contains this text (repeatable).")
+@click.option("--technique", "techniques", multiple=True, help="Only this technique (substring, repeatable).")
+@click.option("--hardware", "hardwares", multiple=True, help="Only rows whose hardware contains this text.")
+@click.option("--bits", "bits", multiple=True, type=float, help="Only these weight bit-widths (repeatable).")
+@click.option("--include-confounded/--drop-confounded", default=True, show_default=True,
+              help="Keep rows flagged as confounded.")  # fmt: skip
+@click.option("--columns", default=None, help="Comma-separated columns to print (table and csv formats).")
+@click.option("--limit", type=int, default=None, help="Print at most this many rows.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
-def show(name, effects, prop, fmt):
-    """Show a shipped dataset (or a file) as a table."""
-    ev = io.load(name, include_confounded=True)
-    df = compute_effects(ev) if effects else ev.data
+def show(name, effects, prop, sources, studies, models, tasks, techniques, hardwares, bits, include_confounded,
+         columns, limit, fmt):  # fmt: skip
+    """Show a shipped dataset (or a file), filtered, as a table."""
+    ev = io.load(name, include_confounded=include_confounded)
+    df = ev.data
+    filters = {"source": sources, "study": studies, "model": models, "task": tasks, "technique": techniques,
+               "hardware": hardwares}  # fmt: skip
+    keep = pd.Series(True, index=df.index)
+    for opt, wanted in filters.items():
+        if not wanted:
+            continue
+        col = _TEXT_FILTERS[opt]
+        if col not in df.columns:
+            raise InputError(f"--{opt}: the data have no {col!r} column", path=name)
+        text = df[col].fillna("").astype(str).str.lower()
+        keep &= np.logical_or.reduce([text.str.contains(w.lower(), regex=False) for w in wanted])
+    if bits:
+        if "bits" not in df.columns:
+            raise InputError("--bits: the data have no 'bits' column", path=name)
+        keep &= df["bits"].isin(list(bits))
     if prop:
-        from ..effects import for_property
-
-        df = for_property(df, prop) if effects else df[df["property"] == prop]
+        keep &= df["property"] == schema.get_property(prop).name
+    if not keep.any():
+        raise InputError("no row matches the filters", path=name, expected="looser --property/--source/... filters")
+    if effects:
+        sub = io.Evidence(df[keep].reset_index(drop=True), ev.sources)
+        df = compute_effects(sub)
+    else:
+        df = df[keep].reset_index(drop=True)
+    if limit is not None:
+        df = df.head(limit)
+    if columns:
+        cols = [c.strip() for c in columns.split(",") if c.strip()]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise InputError(f"unknown column {missing[0]!r}", path=name, expected=", ".join(df.columns))
+    elif effects:
+        cols = ["comparison", "property", "yi", "vi", "pct", "bits", "technique"]
+    else:
+        cols = [
+            c
+            for c in (
+                "study",
+                "comparison",
+                "property",
+                "task",
+                "quant_precision",
+                "bits",
+                "improvement_pct",
+                "baseline_mean",
+                "quant_mean",
+                "study_belief",
+            )  # fmt: skip
+            if c in df.columns
+        ]
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        click.echo(df[cols if columns else list(df.columns)].to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(df.to_json(orient="records", indent=2))
     else:
-        cols = (
-            ["comparison", "property", "yi", "vi", "pct", "bits", "technique"]
-            if effects
-            else [
-                c
-                for c in (
-                    "study",
-                    "comparison",
-                    "property",
-                    "quant_precision",
-                    "bits",
-                    "improvement_pct",
-                    "baseline_mean",
-                    "quant_mean",
-                    "study_belief",
-                )
-                if c in df.columns
-            ]
-        )
-        import pandas as pd
-
         with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_colwidth", 40):
             click.echo(df[cols].to_string(index=False))
 

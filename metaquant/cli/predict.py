@@ -1,0 +1,86 @@
+"""``metaquant predict``: the effect expected at a setting (bits, technique, model size, task), with its intervals."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import api
+from ..spec import DEFAULT_SEED, METHODS, VARIANCE_POLICIES
+from .show import num, pct
+
+#: Shortcut flags and the data column each sets.
+SHORTCUTS = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "technique": "technique",
+             "params": "params", "task": "task", "hardware": "hardware"}
+
+
+def _settings(at_pairs, shortcuts) -> dict:
+    at = {SHORTCUTS[k]: v for k, v in shortcuts.items() if v is not None}
+    for pair in at_pairs:
+        col, sep, val = pair.partition("=")
+        if not sep or not col.strip():
+            raise click.UsageError(f"--at takes COLUMN=VALUE, got {pair!r}")
+        at[col.strip()] = val.strip()
+    if not at:
+        raise click.UsageError("give the setting to predict at, e.g. --bits 4 --technique gptq")
+    return at
+
+
+@click.command("predict")
+@click.option("--data", "data", multiple=True, default=None, help="Evidence file(s) or dataset name(s).")
+@click.option("--property", "prop", required=True, help="Property, e.g. accuracy.")
+@click.option("--bits", type=float, default=None, help="Weight bit-width.")
+@click.option("--act-bits", type=float, default=None, help="Activation bit-width.")
+@click.option("--kv-bits", type=float, default=None, help="KV-cache bit-width.")
+@click.option("--technique", default=None, help="Quantization technique, e.g. gptq.")
+@click.option("--params", type=float, default=None, help="Parameter count, e.g. 7e9 (enters as log10).")
+@click.option("--task", default=None, help="Task.")
+@click.option("--hardware", default=None, help="Hardware.")
+@click.option("--at", "at_pairs", multiple=True, help="Any other setting as COLUMN=VALUE (repeatable).")
+@click.option("--moderator", "moderators", multiple=True,
+              help="The regression's moderators (default: one per setting; bits as log2, params as log10).")
+@click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
+@click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None)
+@click.option("--draws", type=int, default=1000, show_default=True)
+@click.option("--tune", type=int, default=1000, show_default=True)
+@click.option("--chains", type=int, default=4, show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, at_pairs, moderators, method,
+            variance_policy, draws, tune, chains, seed, fmt):
+    """The expected effect at a setting, its confidence/credible and prediction intervals, and the SSM label.
+
+    \b
+    metaquant predict --data benchmarks --property perplexity --bits 4 --method reml --missing-vi drop
+    metaquant predict --data benchmarks --property accuracy --bits 4 --technique gptq --params 7e9
+    """
+    from ..predict import predict as run
+
+    at = _settings(at_pairs, {"bits": bits, "act_bits": act_bits, "kv_bits": kv_bits, "technique": technique,
+                              "params": params, "task": task, "hardware": hardware})
+    spec, settings = api.split_options(prop, method=method.lower(), moderators=tuple(moderators),
+                                       variance_policy=variance_policy, draws=draws, tune=tune, chains=chains,
+                                       seed=seed)
+    table = api.effect_table(list(data) or "ssm2025", measure=spec.measure)
+    d = run(table, spec, at, settings).to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+        return
+    where = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in d["at"].items())
+    click.echo(f"{d['property']} at {where} ({d['engine']}, moderators {', '.join(d['moderators'])}, k={d['k']})")
+    for note in d["notes"]:
+        click.echo(f"  note: {note}")
+    interval = "CI" if d["engine"] == "frequentist" else "CrI"
+    click.echo(f"  expected effect: {pct(d['pct'])} % (log ratio {num(d['pred'])}), 95% {interval} "
+               f"[{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %")
+    click.echo(f"  a new study (prediction interval): [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %")
+    if d["label_probability"] is None:
+        click.echo(f"  SSM label of the expected effect: {d['label']} ({d['label_code']})")
+    else:
+        click.echo(f"  SSM label of a new study's effect: {d['label']}"
+                   + (f" ({d['label_code']})" if d["label_code"] else "")
+                   + f", probability {num(d['label_probability'], 3)}")
+
+
+__all__ = ["predict"]

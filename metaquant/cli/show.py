@@ -1,0 +1,162 @@
+"""How the CLI prints a result: what the result holds, at the precision metafor prints."""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from ..scale import LABELS
+
+
+def num(v, digits: int = 4) -> str:
+    """A number as metafor prints it (``digits`` decimals); tiny non-zero values in scientific notation."""
+    if v is None:
+        return "NA"
+    v = float(v)
+    if v != 0 and abs(v) < 0.5 * 10.0 ** (-digits):
+        return f"{v:.1e}"
+    return f"{v:.{digits}f}"
+
+
+def pval(p) -> str:
+    if p is None:
+        return "NA"
+    return "<.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def pct(v) -> str:
+    return "NA" if v is None else f"{v:+.2f}"
+
+
+def _level(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _at(p: dict) -> str:
+    """``bits = 4`` for one moderator, ``bits=4, technique=gptq`` for a combination."""
+    lev = _level(p["level"])
+    return lev if "=" in lev else f"{p['moderator']} = {lev}"
+
+
+def _interval(ci) -> str:
+    return "" if not ci else f" [{num(ci[0])}; {num(ci[1])}]"
+
+
+def print_classical(d: dict) -> None:
+    """``print.rma.uni`` in a few lines, with the SSM reading of the estimate."""
+    fixed = d["method"].upper() in ("FE", "EE")
+    coefs = d.get("coefficients") or []
+    meta = len(coefs) > 1
+    kind = ("equal-effects" if fixed else "random-effects") + (" meta-regression" if meta else " model")
+    head = f"{d['property']}: {d['method'].upper()} {kind}, test={d['test']}, k={d['k']}"
+    if d.get("k_total", d["k"]) != d["k"]:
+        head += f" of {d['k_total']}"
+    click.echo(head)
+    for note in d.get("notes", []) + d.get("warnings", []):
+        click.echo(f"  note: {note}")
+    if not fixed:
+        res = "residual " if meta else ""
+        click.echo(f"  {res}tau² {num(d['tau2'])}{_interval(d.get('tau2_ci'))} (SE = {num(d.get('se_tau2'))}), "
+                   f"tau {num(d['tau'])}")
+        click.echo(f"  {res}I² {num(d['I2'], 2)} %{_interval(d.get('I2_ci')) if d.get('I2_ci') else ''}, "
+                   f"H² {num(d['H2'], 2)}{_interval(d.get('H2_ci'))}")
+    click.echo(f"  test for {'residual ' if meta else ''}heterogeneity: Q(df = {d['Q_df']}) = {num(d['Q'])}, "
+               f"p {pval(d['Q_p'])}")
+    if meta:
+        if d.get("QM_ddf") is not None:
+            click.echo(f"  test of moderators: F(df1 = {d['QM_df']}, df2 = {d['QM_ddf']}) = {num(d['QM'])}, "
+                       f"p {pval(d['QM_p'])}")
+        else:
+            click.echo(f"  test of moderators: QM(df = {d['QM_df']}) = {num(d['QM'])}, p {pval(d['QM_p'])}")
+        click.echo(f"  {'coefficient':<24}{'estimate':>10}{'se':>10}{'stat':>10}{'pval':>9}{'ci.lb':>10}{'ci.ub':>10}")
+        for c in coefs:
+            click.echo(f"  {c['name']:<24}{num(c['estimate']):>10}{num(c['se']):>10}{num(c.get('stat')):>10}"
+                       f"{pval(c.get('p')):>9}{num(c['ci_low']):>10}{num(c['ci_high']):>10}")
+        for p in d.get("predictions") or []:
+            click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                       f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
+        return
+    stat = "zval" if d["test"] == "z" else "tval"
+    click.echo(f"  log ratio {num(d['estimate'])} (se {num(d['se'])}, {stat} {num(d.get('stat'))}, "
+               f"p {pval(d['pval'])}), {d.get('level', 95):g}% CI [{num(d['ci_low'])}, {num(d['ci_high'])}]")
+    line = (f"  relative improvement exp(estimate) - 1: {pct(d['pct'])} %, CI [{pct(d['pct_ci_low'])}, "
+            f"{pct(d['pct_ci_high'])}] %")
+    if not fixed:
+        line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
+    click.echo(line)
+    click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
+
+
+def _zones_line(zp: dict) -> str:
+    shown = [f"{z} {zp[z]:.3f}" for z in LABELS if zp.get(z, 0) >= 0.0005]
+    return "  zones: " + ", ".join(shown)
+
+
+def print_bayes(d: dict) -> None:
+    """The posterior of a Bayesian fit, its label with the zones it spans, and the diagnostics."""
+    click.echo(f"{d.get('property', '')}: Bayesian {d.get('model')} model ({d.get('engine', d.get('method'))}), "
+               f"k={d['k']}, studies={d.get('n_studies')}")
+    click.echo(f"  pooled log ratio mu: median {num(d.get('mu_median'))}, mean {num(d['mu_mean'])} "
+               f"(sd {num(d['mu_sd'])}), 95% CrI [{num(d['mu_ci_low'])}, {num(d['mu_ci_high'])}]")
+    head = d.get("pct", d.get("pct_median"))
+    click.echo(f"  relative improvement exp(median mu) - 1: {pct(head)} %, 95% CrI [{pct(d['pct_ci_low'])}, "
+               f"{pct(d['pct_ci_high'])}] %")
+    if d.get("pct_pi_low") is not None:
+        click.echo(f"  new study (prediction) [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %")
+    taus = [k for k in ("tau", "tau_study", "tau_within", "sigma_resid") if d.get(f"{k}_mean") is not None]
+    if taus:
+        click.echo("  " + ", ".join(f"{k} {num(d[f'{k}_mean'])} (sd {num(d.get(f'{k}_sd'))})" for k in taus))
+    if d.get("reference"):
+        click.echo(f"  ({d['reference']})")
+    for c in d.get("coefficients") or []:
+        click.echo(f"  {c['name']:<24} {num(c['mean'])} (sd {num(c['sd'])}) [{num(c['ci_low'])}, {num(c['ci_high'])}]")
+    for p in d.get("predictions") or []:
+        lab = p.get("label_code") or "no label"
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                   f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, {lab} "
+                   f"(p {num(p.get('label_probability'), 2)})")
+    where = " at the reference" if d.get("reference") else ""
+    zones = d.get("label_zones") or []
+    if d.get("label_code"):
+        span = f" = P({' + '.join(zones)})" if len(zones) > 1 else ""
+        click.echo(f"  SSM label{where}: {d['label']} ({d['label_code']}), posterior probability "
+                   f"{num(d['label_probability'], 3)}{span}")
+    else:
+        click.echo(f"  SSM label{where}: no label: the evidence does not decide (best candidate "
+                   f"{d.get('label_candidate') or 'none'}, probability {num(d.get('label_probability'), 3)})")
+    click.echo(_zones_line(d.get("zone_probabilities") or {}))
+    if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
+        click.echo(f"  diagnostics: R-hat max {num(d.get('r_hat_max'), 3)}, bulk ESS min "
+                   f"{num(d.get('ess_bulk_min'), 0)}, divergences {d.get('divergences')}, seed {d.get('seed')}")
+    for note in d.get("notes") or []:
+        click.echo(f"  note: {note}")
+    for w in d.get("warnings") or []:
+        click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+
+
+#: The columns of one property's row in an exported ``fit`` table.
+SUMMARY_COLUMNS = ("property", "engine", "k", "k_total", "label_code", "label_probability", "pct", "pct_ci_low",
+                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason")
+
+
+def summary_frame(results) -> pd.DataFrame:
+    """One row per result (property) with the numbers a paper's table reports."""
+
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        rows.append({c: d.get(c) for c in SUMMARY_COLUMNS})
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return df.dropna(axis=1, how="all")
+
+
+def print_result(res) -> None:
+    """Print any engine's result (or why a property was not pooled)."""
+    d = res.to_dict()
+    if d.get("estimable") is False:
+        click.echo(f"{d['property']}: not pooled ({d['engine']}): {d['reason']}")
+        return
+    (print_classical if res.engine == "frequentist" else print_bayes)(d)
+
+
+__all__ = ["num", "print_bayes", "print_classical", "print_result", "pval"]

@@ -1,0 +1,193 @@
+"""One road from an effect table to an engine.
+
+Every fit in metaquant — ``metaquant fit``, :func:`metaquant.api.fit`,
+``compare``, ``sensitivity`` and ``report`` — goes through :func:`fit_table`
+(quantitative engines) or :func:`fit_ssm` (the Structured Synthesis Method).
+Here, and only here:
+
+1. the property's rows are selected;
+2. the variance policy of the :class:`~metaquant.spec.FitSpec` is applied
+   (:func:`metaquant.spec.apply_variance_policy`) for the engine that runs;
+3. the engine is called with the spec's model, moderators, priors and
+   cut-points and the :class:`~metaquant.spec.RunSettings`;
+4. the effect at each level of a single moderator is attached.
+
+:func:`fit_or_reason` is the same call for a table that may not be poolable
+(``--all``, ``compare``): instead of raising it returns a :class:`NotPooled`
+that says why.
+
+This module imports the engines lazily: a classical fit never imports PyMC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .effects import compute_effects, for_property
+from .errors import InputError, UsageError
+from .io import load
+from .results import tidy_frame
+from .spec import FitSpec, RunSettings, apply_variance_policy
+
+
+def as_bool(value, name: str) -> bool:
+    """A boolean argument: ``True``/``False`` (and 1/0); text such as ``'no'`` is refused, not taken as true."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise UsageError(f"{name} must be True or False, not {value!r}")
+
+
+def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: bool = False) -> pd.DataFrame:
+    """Load evidence (dataset names, files, a list of them, or an effect table) and compute effect sizes.
+
+    Parameters
+    ----------
+    data : str, path, list, Evidence or DataFrame
+        Shipped dataset name(s) (``metaquant data list``), CSV/Parquet file(s),
+        or an effect table from :func:`metaquant.compute_effects` (returned as it is).
+    measure : {"ROM", "SMD", "MD"}
+    include_confounded : bool
+        Keep rows flagged ``confounded``.
+    """
+    if isinstance(data, pd.DataFrame) and "yi" in data.columns:
+        return data
+    if data is None:
+        raise UsageError("data is None", expected="a shipped dataset name, a file or an effect table")
+    return compute_effects(load(data, include_confounded=as_bool(include_confounded, "include_confounded")),
+                           measure=measure)
+
+
+@dataclass
+class NotPooled:
+    """A property an engine could not pool, and why (same protocol as a result)."""
+
+    property: str
+    engine: str
+    reason: str
+    k_total: int = 0
+    notes: list[str] = field(default_factory=list)
+    label_code = None
+    label_probability = None
+    pct = pct_ci_low = pct_ci_high = None
+    predictions: list = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+    ok = False
+
+    def to_dict(self) -> dict:
+        return {"engine": self.engine, "property": self.property, "estimable": False, "reason": self.reason,
+                "k_total": self.k_total, "k": 0, "label_code": None, "label": None, "label_probability": None,
+                "pct": None, "notes": list(self.notes), "ok": False}
+
+    def to_frame(self) -> pd.DataFrame:
+        return tidy_frame([{"term": "not pooled", "reason": self.reason}], prop=self.property, engine=self.engine)
+
+
+def priors_of(spec: FitSpec):
+    """The engine's prior object of a spec (a clear error for a bad prior)."""
+    from .bayes import Priors
+
+    try:
+        return Priors.from_options(prior_mu_sd=spec.prior_mu_sd, prior_tau=spec.prior_tau)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def property_rows(table: pd.DataFrame, prop: str) -> pd.DataFrame:
+    """The rows of one property, ``table`` itself when it holds only that property."""
+    if "property" in table.columns and (table["property"] == prop).all():
+        return table
+    return for_property(table, prop)
+
+
+def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None):
+    """Fit one property of an effect table as ``spec`` says.
+
+    Parameters
+    ----------
+    table : DataFrame
+        An effect table (:func:`metaquant.compute_effects`); rows of other
+        properties are ignored.
+    spec : FitSpec
+    settings : RunSettings, optional
+        MCMC settings of the PyMC engine (default :class:`RunSettings`).
+
+    Returns
+    -------
+    ClassicalResult or BayesResult
+        A result that follows :mod:`metaquant.results`' protocol.
+    """
+    settings = settings or RunSettings()
+    rows = property_rows(table, spec.property)
+    pooled, note = apply_variance_policy(rows, spec.policy, engine=spec.engine)
+    pooled.attrs["k_total"] = len(rows)
+    if spec.engine == "frequentist":
+        from .classical import fit_classical
+
+        return fit_classical(pooled, spec, note)
+    from . import bayes
+
+    th = spec.cut_points()
+    if spec.engine == "exact":
+        res = bayes.fit_exact(pooled, priors=priors_of(spec), thresholds=th)
+    else:
+        res = bayes.fit(pooled, model=spec.model, moderators=list(spec.moderators) or None, priors=priors_of(spec),
+                        thresholds=th, **settings.mcmc())
+    if note:
+        res.notes.append(note)
+    if len(spec.moderators) == 1:
+        res.predictions = res.predict_levels(spec.moderators[0], pooled)
+    return res
+
+
+def fit_or_reason(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None):
+    """:func:`fit_table`, or a :class:`NotPooled` saying why the property cannot be pooled."""
+    try:
+        return fit_table(table, spec, settings)
+    except InputError as exc:
+        k = int((table["property"] == spec.property).sum()) if "property" in table.columns else 0
+        return NotPooled(spec.property, spec.engine, str(exc), k_total=k)
+
+
+def exact_applicable(table: pd.DataFrame) -> tuple[bool, str]:
+    """Whether the exact (quadrature) engine fits the same model as the PyMC default.
+
+    The PyMC default (``model="auto"``) is the two-level random-effects model
+    when no study gives more than one row, which the exact engine computes by
+    quadrature; otherwise it is the multilevel model.
+    """
+    counts = table.groupby("study").size()
+    if (counts > 1).any():
+        s = counts.idxmax()
+        return False, f"study {s} gives {int(counts.max())} rows (multilevel model)"
+    return True, "one row per study (random-effects model)"
+
+
+def fast_spec(table: pd.DataFrame, spec: FitSpec) -> tuple[FitSpec, str | None]:
+    """``spec`` with the exact engine where it is the same model as the PyMC default, and why not otherwise."""
+    if spec.engine != "bayes" or spec.moderators or spec.model == "multilevel":
+        return spec, None
+    ok, why = exact_applicable(property_rows(table, spec.property))
+    return (spec.replace(method="exact"), None) if ok else (spec, f"PyMC model used: {why}")
+
+
+def fit_ssm(table: pd.DataFrame, prop: str, *, thresholds=None, **options):
+    """SSM synthesis of one property (:func:`metaquant.ssm.synthesize`), or a :class:`NotPooled`.
+
+    ``options`` are those of :func:`metaquant.ssm.synthesize` (``policy``,
+    ``belief_split``, ``discount``, ...).
+    """
+    from . import ssm
+
+    rows = property_rows(table, prop)
+    try:
+        return ssm.synthesize(rows, prop, thresholds=ssm.thresholds_for(prop, thresholds), **options)
+    except InputError as exc:
+        return NotPooled(prop, "ssm", str(exc), k_total=len(rows))
+
+
+__all__ = ["NotPooled", "as_bool", "effect_table", "exact_applicable", "fast_spec", "fit_or_reason", "fit_ssm",
+           "fit_table", "property_rows"]

@@ -1,0 +1,400 @@
+"""What to fit and how to run it: the one place where a fit is specified.
+
+A fit is described by two frozen objects that the CLI parses into and that
+:mod:`metaquant.fitting`, :mod:`metaquant.compare`, :mod:`metaquant.sensitivity`,
+:mod:`metaquant.report` and :mod:`metaquant.api` take as they are:
+
+:class:`FitSpec`
+    *what* is pooled and how it is modelled: property, method, model,
+    moderators, effect measure, variance policy, priors, level, SSM
+    cut-points, test.
+:class:`RunSettings`
+    *how* the computation runs: MCMC draws, tuning steps, chains, seed,
+    sampler, parallel jobs, a Dask scheduler, progress.
+
+The unknown-variance policy is decided here too, once: :data:`VARIANCE_POLICIES`
+is its vocabulary, :data:`ENGINE_POLICIES` says which engine accepts which
+policy and what each does by default, and :func:`apply_variance_policy` is the
+one function that applies a policy to an effect table.  A policy an engine
+cannot honour is an error, never a silent no-op.
+
+>>> spec = FitSpec("accuracy", method="reml", variance_policy="drop")
+>>> spec.engine, spec.policy
+('frequentist', 'drop')
+>>> FitSpec("accuracy").policy          # the Bayesian engines model unknown variances
+'model'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from . import scale, schema
+from .errors import InputError, UsageError
+
+#: The seed of every fit that is not given one (CLI, Python API and sweeps alike).
+DEFAULT_SEED = 20251123
+
+#: Classical estimators (metafor's ``method=``); ``ee`` and ``fe`` are the equal-effects model.
+FREQUENTIST_METHODS = ("ee", "fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "he")
+#: Bayesian engines: the PyMC model and the exact quadrature engine.
+BAYES_METHODS = ("bayes", "exact")
+METHODS = BAYES_METHODS + FREQUENTIST_METHODS
+#: Methods that estimate no between-study variance.
+FIXED_METHODS = ("ee", "fe")
+#: Models: ``auto`` is multilevel where a study gives several rows, random effects otherwise.
+MODELS = ("auto", "random-effects", "multilevel")
+MEASURES = ("ROM", "SMD", "MD")
+TESTS = ("z", "knha", "t")
+SAMPLERS = ("pymc", "nutpie", "numpyro")
+
+#: What to do with rows whose sampling variance is unknown.
+VARIANCE_POLICIES = ("refuse", "drop", "impute-max", "impute-median", "model")
+#: Per engine: the policies it accepts and its default.
+ENGINE_POLICIES: dict[str, dict[str, Any]] = {
+    "frequentist": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "refuse"},
+    "exact": {"accepts": VARIANCE_POLICIES, "default": "model"},
+    "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
+}
+_POLICY_WHY = {
+    "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
+    "Bayesian engines",
+}
+
+
+def engine_of(method: str) -> str:
+    """The engine that runs ``method``: ``"frequentist"``, ``"bayes"`` (PyMC) or ``"exact"``."""
+    m = check_choice(method, METHODS, "method").lower()
+    if m in FREQUENTIST_METHODS:
+        return "frequentist"
+    return "exact" if m == "exact" else "bayes"
+
+
+def is_fixed(method: str) -> bool:
+    """Whether ``method`` is the equal-effects (fixed-effect) model."""
+    return str(method).lower() in FIXED_METHODS
+
+
+def check_choice(value, choices: Sequence[str], name: str, *, case_sensitive: bool = False) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`UsageError` naming the argument."""
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be a string, not {type(value).__name__}", expected=" | ".join(choices))
+    v = value if case_sensitive else value.lower()
+    pool = choices if case_sensitive else [c.lower() for c in choices]
+    if v not in pool:
+        raise UsageError(f"unknown {name} {value!r}", expected=" | ".join(choices))
+    return choices[pool.index(v)]
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} must be an integer, not {type(value).__name__}")
+    if value < minimum:
+        raise UsageError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _moderator_tuple(moderators) -> tuple[str, ...]:
+    if moderators is None:
+        return ()
+    if isinstance(moderators, str):  # one moderator, not its characters
+        moderators = [moderators]
+    try:
+        out = tuple(moderators)
+    except TypeError:
+        raise UsageError(
+            f"moderators must be a column name or a list of them, not {type(moderators).__name__}") from None
+    for m in out:
+        if not isinstance(m, str) or not m.strip():
+            raise UsageError(f"moderator {m!r} is not a column name")
+    return tuple(m.strip() for m in out)
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What to pool and how to model it.
+
+    Parameters
+    ----------
+    property : str
+        The property (canonical name or alias; see :mod:`metaquant.schema`).
+    method : str
+        ``bayes`` (PyMC, default), ``exact`` (quadrature) or a classical
+        estimator: ``ee``/``fe``, ``dl``, ``reml``, ``ml``, ``pm``, ``hs``, ``sj``,
+        ``eb``, ``he``.
+    model : {"auto", "random-effects", "multilevel"}
+        ``auto`` nests comparisons in studies where a study gives several rows.
+    moderators : sequence of str
+        Moderator columns (``bits`` enters as log2; ``COL:cat`` as categories).
+    measure : {"ROM", "SMD", "MD"}
+        Effect size of measurement rows.
+    variance_policy : str, optional
+        What to do with rows whose sampling variance is unknown (one of
+        :data:`VARIANCE_POLICIES`); ``None`` is the engine's default
+        (:data:`ENGINE_POLICIES`).
+    prior_mu_sd : float, optional
+        Bayesian engines: ``mu ~ N(0, prior_mu_sd)`` on the log-ratio scale.
+    prior_tau : str, optional
+        Bayesian engines: ``halfnormal:S`` or ``halfcauchy:S``.
+    level : float
+        Interval level in % (95).
+    thresholds : six floats, optional
+        SSM cut-points for the label (default: the property's).
+    threshold_scale : float, optional
+        Multiply the property's cut-points by this factor.
+    test : {"z", "knha", "t"}
+        Classical inference: normal, Knapp-Hartung or t.
+    """
+
+    property: str
+    method: str = "bayes"
+    model: str = "auto"
+    moderators: tuple[str, ...] = ()
+    measure: str = "ROM"
+    variance_policy: str | None = None
+    prior_mu_sd: float | None = None
+    prior_tau: str | None = None
+    level: float = 95.0
+    thresholds: tuple[float, ...] | None = None
+    threshold_scale: float | None = None
+    test: str = "z"
+
+    def __post_init__(self):
+        if not isinstance(self.property, str) or not self.property.strip():
+            raise UsageError("property must be a property name, e.g. 'accuracy'")
+        set_ = object.__setattr__
+        set_(self, "property", schema.get_property(self.property.strip()).name)
+        set_(self, "method", check_choice(self.method, METHODS, "method"))
+        set_(self, "model", check_choice(self.model, MODELS, "model"))
+        set_(self, "moderators", _moderator_tuple(self.moderators))
+        set_(self, "measure", check_choice(self.measure, MEASURES, "measure").upper())
+        set_(self, "test", check_choice(self.test, TESTS, "test"))
+        if self.variance_policy is not None:
+            set_(self, "variance_policy", check_choice(self.variance_policy, VARIANCE_POLICIES, "variance policy"))
+            accepts = ENGINE_POLICIES[self.engine]["accepts"]
+            if self.variance_policy not in accepts:
+                raise UsageError(
+                    f"the {self.engine} engine cannot honour the variance policy {self.variance_policy!r}: "
+                    + _POLICY_WHY.get(self.variance_policy, ""),
+                    expected=" | ".join(accepts),
+                )
+        if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 100:
+            raise UsageError(f"level must be a percentage between 0 and 100, got {self.level!r}")
+        if self.thresholds is not None:
+            set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
+        if self.threshold_scale is not None and not (
+            isinstance(self.threshold_scale, (int, float)) and self.threshold_scale > 0
+        ):
+            raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
+        if self.engine == "exact" and self.moderators:
+            raise UsageError(
+                "the exact engine fits the random-effects model without moderators",
+                expected="method='bayes' for meta-regression",
+            )
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def engine(self) -> str:
+        """``"frequentist"``, ``"bayes"`` or ``"exact"``."""
+        return engine_of(self.method)
+
+    @property
+    def policy(self) -> str:
+        """The variance policy in force (the stated one, or the engine's default)."""
+        return self.variance_policy or ENGINE_POLICIES[self.engine]["default"]
+
+    @property
+    def is_fixed(self) -> bool:
+        return is_fixed(self.method)
+
+    def cut_points(self) -> tuple[float, ...]:
+        """The SSM cut-points the label is read with."""
+        th = self.thresholds or schema.get_property(self.property).thresholds
+        if self.threshold_scale is not None:
+            th = scale.scale_thresholds(th, self.threshold_scale)
+        return tuple(th)
+
+    def replace(self, **changes) -> FitSpec:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.update(engine=self.engine, policy=self.policy, moderators=list(self.moderators))
+        if d["thresholds"] is not None:
+            d["thresholds"] = list(d["thresholds"])
+        return d
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a fit runs (results do not depend on ``jobs``, ``scheduler`` or ``progress``).
+
+    Parameters
+    ----------
+    draws, tune, chains : int
+        MCMC draws and tuning steps per chain, and the number of chains.
+    seed : int
+        Random seed (:data:`DEFAULT_SEED`); the same seed gives the same numbers.
+    sampler : {"pymc", "nutpie", "numpyro"}
+    jobs : int
+        Parallel processes for sweeps of independent fits.
+    scheduler : str, optional
+        Address of a Dask scheduler for sweeps.
+    progress : bool
+        Show progress on stderr.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = DEFAULT_SEED
+    sampler: str = "pymc"
+    jobs: int = 1
+    scheduler: str | None = None
+    progress: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        _check_int(self.draws, "draws", 1)
+        _check_int(self.tune, "tune", 0)
+        _check_int(self.chains, "chains", 1)
+        _check_int(self.seed, "seed", 0)
+        _check_int(self.jobs, "jobs", 1)
+        object.__setattr__(self, "sampler", check_choice(self.sampler, SAMPLERS, "sampler"))
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def replace(self, **changes) -> RunSettings:
+        return dataclasses.replace(self, **changes)
+
+    def mcmc(self) -> dict:
+        """Keyword arguments of the PyMC engine."""
+        return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
+                "sampler": self.sampler, "progressbar": self.progress, **self.extra}
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["extra"] = dict(self.extra)
+        return d
+
+
+_SPEC_FIELDS = {f.name for f in dataclasses.fields(FitSpec)}
+_RUN_FIELDS = {f.name for f in dataclasses.fields(RunSettings)} - {"extra"}
+#: Names the first version's functions used, mapped to the fields above.
+_ALIASES = {"missing_vi": "variance_policy", "unknown_vi": "variance_policy", "prop": "property",
+            "progressbar": "progress"}
+
+
+def split_options(prop: str | None = None, *, spec: FitSpec | None = None, settings: RunSettings | None = None,
+                  **options) -> tuple[FitSpec, RunSettings]:
+    """A :class:`FitSpec` and :class:`RunSettings` from keyword options.
+
+    Options that name fields of either class are applied on top of ``spec`` /
+    ``settings`` when given (else on the defaults).  ``missing_vi`` and
+    ``unknown_vi`` are accepted as names of the variance policy; an unknown
+    keyword is an error naming it.
+    """
+    spec_kw: dict[str, Any] = {}
+    run_kw: dict[str, Any] = {}
+    for key, value in options.items():
+        name = _ALIASES.get(key, key)
+        if name in _SPEC_FIELDS:
+            spec_kw[name] = value
+        elif name in _RUN_FIELDS:
+            run_kw[name] = value
+        else:
+            raise UsageError(f"unknown option {key!r}",
+                             expected=", ".join(sorted((_SPEC_FIELDS | _RUN_FIELDS) - {"property"})))
+    if prop is not None:
+        spec_kw["property"] = prop
+    if spec_kw.get("variance_policy") == "error":  # the first version's word for 'refuse'
+        spec_kw["variance_policy"] = "refuse"
+    if spec is not None and not isinstance(spec, FitSpec):
+        raise UsageError(f"spec must be a FitSpec, not {type(spec).__name__}")
+    if settings is not None and not isinstance(settings, RunSettings):
+        raise UsageError(f"settings must be RunSettings, not {type(settings).__name__}")
+    if spec is None and "property" not in spec_kw:
+        raise UsageError("no property given", expected="a property name, e.g. 'accuracy'")
+    spec = spec.replace(**spec_kw) if spec is not None else FitSpec(**spec_kw)
+    settings = settings.replace(**run_kw) if settings is not None else RunSettings(**run_kw)
+    return spec, settings
+
+
+# --------------------------------------------------------------------------
+# The variance policy
+# --------------------------------------------------------------------------
+
+
+def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> tuple[pd.DataFrame, str | None]:
+    """Apply a stated policy to one property's rows whose sampling variance is unknown.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One property's effect table (columns ``vi``, ``vi_known``, ``study``,
+        ``vi_note``, ``source_file``, ``source_row``).
+    policy : str
+        ``refuse`` raises a clear error naming the first such row; ``drop``
+        pools only rows with a known variance; ``impute-max`` /
+        ``impute-median`` give the unknown rows the largest / median known
+        ``vi``; ``model`` keeps them for an engine that models them (a
+        residual scale, ``sigma_resid``).
+    engine : {"frequentist", "bayes", "exact"}
+        The engine the table is for; a policy it does not accept is an error.
+
+    Returns
+    -------
+    (DataFrame, str or None)
+        The table to pool and a note describing what was done (None if nothing).
+    """
+    policy = check_choice(policy, VARIANCE_POLICIES, "variance policy")
+    accepts = ENGINE_POLICIES[engine]["accepts"]
+    if policy not in accepts:
+        raise UsageError(f"the {engine} engine cannot honour the variance policy {policy!r}",
+                         expected=" | ".join(accepts))
+    unknown = ~table["vi_known"].astype(bool)
+    n_unknown = int(unknown.sum())
+    if n_unknown == 0 or policy == "model":
+        return table, None
+    prop = table["property"].iloc[0]
+    studies = ", ".join(sorted(table.loc[unknown, "study"].astype(str).unique()))
+    known = table.loc[~unknown, "vi"]
+    label = {"frequentist": "the classical estimator", "bayes": "the Bayesian model",
+             "exact": "the exact engine"}[engine]
+    if policy == "refuse":
+        first = table[unknown].iloc[0]
+        alt = "--missing-vi drop|impute-max|impute-median"
+        alt += ", or --method bayes, which models unknown variances" if engine == "frequentist" else " or model"
+        raise InputError(
+            f"{n_unknown} of {len(table)} rows of {prop!r} have no sampling variance "
+            f"(studies {studies}: {first['vi_note']}); {label} needs one under the policy 'refuse'",
+            path=first["source_file"], row=int(first["source_row"]), column="vi", expected=alt,
+        )
+    if known.empty:
+        raise InputError(
+            f"no row of {prop!r} has a known sampling variance"
+            + (" to impute from" if policy != "drop" else ""),
+            expected="--method bayes or exact, which model unknown variances",
+        )
+    if policy == "drop":
+        return (table[~unknown].reset_index(drop=True),
+                f"dropped {n_unknown} rows without a sampling variance (studies {studies})")
+    value = float(known.max() if policy == "impute-max" else known.median())
+    out = table.copy()
+    out.loc[unknown, "vi"] = value
+    out.loc[unknown, "vi_known"] = True
+    out.loc[unknown, "vi_note"] = f"imputed ({policy})"
+    return out, f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance " \
+                f"(studies {studies})"
+
+
+__all__ = [
+    "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS", "FitSpec", "MEASURES",
+    "METHODS", "MODELS", "RunSettings", "SAMPLERS", "TESTS", "VARIANCE_POLICIES", "apply_variance_policy",
+    "check_choice", "engine_of", "is_fixed", "split_options",
+]
