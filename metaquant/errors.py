@@ -4,9 +4,9 @@ The hierarchy::
 
     MetaquantError                  base; the CLI prints it as one line, exit code 2
     ├── InputError                  bad input, located by file, row and column
-    │   └── DataError (ValueError)  a value that is not acceptable (bad data, bad argument value)
-    ├── UsageError (TypeError)      a call that cannot work: wrong type, None, empty table,
-    │                               mismatched lengths, missing columns
+    │   ├── DataError (ValueError)  a value that is not acceptable (bad data, bad argument value)
+    │   └── UsageError (TypeError)  a call that cannot work: wrong type, None, empty table,
+    │                               mismatched lengths, missing columns (names the argument)
     └── DiagnosticsError            failed MCMC diagnostics under ``--strict`` (exit code 3)
 
 ``DataError`` and ``UsageError`` also derive from the built-in ``ValueError`` and
@@ -72,11 +72,11 @@ def _rebuild(cls, message, path, row, column, expected):
 
 
 class DataError(InputError, ValueError):
-    """A data value (or an argument's value) that metaquant refuses, located where known."""
+    """Bad data: a value, row or table that cannot be pooled (located like :class:`InputError`)."""
 
 
-class UsageError(MetaquantError, TypeError):
-    """A call that cannot work: a wrong type, None, an empty table, mismatched lengths, missing columns.
+class UsageError(InputError, TypeError):
+    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message.
 
     Parameters
     ----------
@@ -84,35 +84,24 @@ class UsageError(MetaquantError, TypeError):
         What is wrong.
     argument : str, optional
         The name of the offending argument; the message starts with it.
-    expected : str, optional
-        What was expected instead.
+    path, row, column, expected
+        As for :class:`InputError`.
     """
 
-    def __init__(self, message: str, *, argument: str | None = None, expected: str | None = None):
-        self.message = message
+    def __init__(self, message: str, *, argument: str | None = None, **where):
         self.argument = argument
-        self.expected = expected
-        super().__init__(str(self))
+        super().__init__(message, **where)
 
     def __str__(self) -> str:
-        s = f"argument {self.argument!r}: {self.message}" if self.argument else self.message
-        if self.expected:
-            s += f"; expected {self.expected}"
-        return s
+        s = super().__str__()
+        return f"argument {self.argument!r}: {s}" if getattr(self, "argument", None) else s
 
     def __reduce__(self):
-        return (type(self), (self.message,), {"argument": self.argument, "expected": self.expected})
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
+        return (_rebuild_usage, (self.message, self.argument, self.path, self.row, self.column, self.expected))
 
 
-class DataError(InputError, ValueError):
-    """Bad data: a value, row or table that cannot be pooled (located like :class:`InputError`)."""
-
-
-class UsageError(InputError, TypeError):
-    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message."""
+def _rebuild_usage(message, argument, path, row, column, expected):
+    return UsageError(message, argument=argument, path=path, row=row, column=column, expected=expected)
 
 
 class ConvergenceWarning(UserWarning):
