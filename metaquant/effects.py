@@ -327,7 +327,7 @@ def _assemble(df, r: _Rows, measure, form, name, mclass, hib, yi, vi, pct, note)
     cols["confounded"] = df["confounded"].eq(True).to_numpy(dtype=bool) if "confounded" in df.columns else False
     cols["source_file"] = _column(df, "source_file")
     cols["source_row"] = df["source_row"].to_numpy(dtype=np.int64)
-    return pd.DataFrame(cols)[list(EFFECT_COLUMNS)]
+    return pd.DataFrame({c: cols[c] for c in EFFECT_COLUMNS}, copy=False)
 
 
 def _measure_arg(measure) -> str:
