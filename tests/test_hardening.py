@@ -527,3 +527,12 @@ def test_docs_quote_the_messages_users_see(tmp_path, text, start):
     shown = msg[msg.index(start):] if start in msg else msg
     body = shown.split(": ", 1)[-1] if shown.startswith("row") else shown
     assert body in doc, body
+
+
+def test_without_the_arrow_reader_the_same_table(tmp_path, monkeypatch):
+    """pandas' C engine (used without pyarrow, or when Arrow's reader gives up) reads the same table."""
+    p = _write(tmp_path, f'{HEAD},notes\n{GOOD},"a, b"\nB,accuracy,0.7,,,0.6,,,\n')
+    fast = compute_effects(mq.load(p))
+    monkeypatch.setattr(io, "_read_csv_arrow", lambda *a: None)
+    slow = compute_effects(mq.load(p))
+    pd.testing.assert_frame_equal(fast, slow)
