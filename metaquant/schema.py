@@ -196,6 +196,30 @@ KNOWN_COLUMNS = frozenset(
     + EXTRA_COLUMNS
 )
 
+# --------------------------------------------------------------------------
+# Safe numeric ranges (see docs/data-format.md, "Bad input")
+# --------------------------------------------------------------------------
+# Every engine squares effects and inverts variances; these bounds keep those
+# operations (and exp(yi) for the % scale) far from float64 overflow and
+# underflow, while leaving room for any real measurement.  They are refusals,
+# not clipping: a value outside is an error naming file, row and column.
+
+#: Largest |yi| on the log-ratio scale (ROM, summary rows, given effects):
+#: e^50 is a 5e21-fold change, beyond any physical ratio; exp(yi) stays finite.
+MAX_ABS_LOG_EFFECT = 50.0
+#: Largest |yi| for raw-unit measures (MD, SMD).
+MAX_ABS_RAW_EFFECT = 1e12
+#: Smallest and largest sampling variance.  Below 1e-30 a variance is smaller
+#: than the squared rounding error of float64 means (relative 1e-16), so it
+#: cannot come from real data; 1/vi and its square stay finite inside the range.
+MIN_VI = 1e-30
+MAX_VI = 1e12
+#: Non-zero magnitudes of raw values (means, spreads, percentages): between
+#: these, squares and ratios of two values cannot overflow or underflow.
+MIN_ABS_VALUE = 1e-100
+MAX_ABS_VALUE = 1e100
+
+
 #: Known quantization techniques (free text is allowed; these are normalised).
 TECHNIQUES = (
     "ptq-static",
