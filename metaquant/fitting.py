@@ -27,18 +27,9 @@ import pandas as pd
 
 from .effects import compute_effects, for_property
 from .errors import InputError, UsageError
-from .io import load
+from .io import as_bool, load
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
-
-
-def as_bool(value, name: str) -> bool:
-    """A boolean argument: ``True``/``False`` (and 1/0); text such as ``'no'`` is refused, not taken as true."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise UsageError(f"{name} must be True or False, not {value!r}")
 
 
 def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: bool = False) -> pd.DataFrame:
