@@ -56,6 +56,8 @@ EFFECT_COLUMNS = (
 ) + CARRIED + ("confounded", "source_file", "source_row")  # fmt: skip
 
 _NUMERIC_CARRIED = ("bits", "act_bits", "study_belief")
+#: User columns of the evidence (see :data:`metaquant.io.USER_COLUMN_PREFIX`) are carried as they are.
+USER_PREFIX = "x_"
 
 
 def _hib_arg(higher_is_better) -> bool | np.ndarray:
@@ -327,7 +329,14 @@ def _assemble(df, r: _Rows, measure, form, name, mclass, hib, yi, vi, pct, note)
     cols["confounded"] = df["confounded"].eq(True).to_numpy(dtype=bool) if "confounded" in df.columns else False
     cols["source_file"] = _column(df, "source_file")
     cols["source_row"] = df["source_row"].to_numpy(dtype=np.int64)
-    return pd.DataFrame({c: cols[c] for c in EFFECT_COLUMNS}, copy=False)
+    # user columns (``x_kv_bits``, ``x_params``, ...) travel along, so that they can be moderators
+    extra = [c for c in df.columns if str(c).startswith(USER_PREFIX) and c not in cols]
+    for c in extra:
+        col = df[c].reset_index(drop=True)
+        num = pd.to_numeric(col, errors="coerce")
+        given = col.notna() & col.astype(str).str.strip().ne("")
+        cols[c] = num.astype(float) if num[given].notna().all() and given.any() else col
+    return pd.DataFrame({c: cols[c] for c in (*EFFECT_COLUMNS, *extra)}, copy=False)
 
 
 def _measure_arg(measure) -> str:

@@ -26,7 +26,7 @@ from .spec import FitSpec, RunSettings
 
 #: How a named setting enters the regression when the user gives no moderators.
 DEFAULT_CODING = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "params": "log10(params)",
-                  "params_b": "log10(params_b)"}
+                  "x_kv_bits": "log2(x_kv_bits)", "x_params": "log10(x_params)"}
 
 
 def default_moderators(at: Mapping[str, object]) -> tuple[str, ...]:
