@@ -548,6 +548,10 @@ def format_table(comp: Comparison) -> str:
     notes = [f"  {r.property}: {r.agreement['reason']}" for r in comp if r.agreement.get("reason")]
     if notes:
         lines += ["", "where they part:", *notes]
+    missing = [f"  {r.property}: {r.ssm['reason']}" for r in comp
+               if not r.ssm.get("label_code") and r.ssm.get("reason")]
+    if missing:
+        lines += ["", "SSM not available:", *missing]
     bad = [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable") is not False]
     if bad:
         lines += ["", f"{MCMC_MARK} MCMC diagnostics failed (R-hat, ESS or divergences) for {', '.join(bad)}: "

@@ -707,6 +707,14 @@ def run(table, prop: str, kind: str, **kw) -> SensitivityResult:
     return funcs[kind](table, prop, **kw)
 
 
+def _short_note(note) -> str:
+    """A row's note cut at a word boundary (the reference lines above the table give the full reason)."""
+    text = str(note or "")
+    if len(text) <= 70:
+        return text
+    return text[:70].rsplit(" ", 1)[0] + " ..."
+
+
 def format_table(res: SensitivityResult) -> str:
     """Plain-text rendering of a sensitivity result (what the CLI prints)."""
 
@@ -715,9 +723,13 @@ def format_table(res: SensitivityResult) -> str:
 
     head = f"{res.property}: sensitivity ({res.kind})"
     ref = res.reference
-    refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code')}" for e, d in ref.items()
-                     if isinstance(d, dict))
+    refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code') or 'no label'}"
+                     for e, d in ref.items() if isinstance(d, dict))
     lines = [head, f"  reference: {refs}"]
+    for e, d in ref.items():  # an engine that gave no label says why, in full
+        why = isinstance(d, dict) and not d.get("label_code") and (d.get("reason") or d.get("error"))
+        if why:
+            lines.append(f"  {('Bayes' if e == 'bayes' else e.upper())}: {why}")
     cols = ("scenario", "engine", "k", "label", "support", "pct", "interval", "changed", "note")
     body = []
     for r in res.rows:
@@ -725,7 +737,7 @@ def format_table(res: SensitivityResult) -> str:
             r.get("pct_high") is not None else ""
         body.append((r["scenario"], r["engine"], "" if r.get("k") is None else str(r["k"]), r.get("label_code") or "-",
                      num(r.get("support"), ".3f"), num(r.get("pct"), "+.2f"), iv, "CHANGED" if r["changed"] else "",
-                     str(r.get("note") or "")[:60]))
+                     _short_note(r.get("note"))))
     widths = [max(len(str(x[i])) for x in [cols, *body]) for i in range(len(cols))]
     lines += ["  " + "  ".join(str(x[i]).ljust(widths[i]) for i in range(len(cols))).rstrip() for x in [cols, *body]]
     if res.regression:
