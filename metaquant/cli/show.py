@@ -123,7 +123,8 @@ def print_bayes(d: dict) -> None:
                    f"{num(d['label_probability'], 3)}{span}")
     else:
         click.echo(f"  SSM label{where}: no label: the evidence does not decide (best candidate "
-                   f"{d.get('label_candidate') or 'none'}, probability {num(d.get('label_probability'), 3)})")
+                   f"{d.get('label_selected') or 'none'}, probability {num(d.get('label_probability'), 3)} < "
+                   f"{num(d.get('min_probability', 0.75), 2)})")
     click.echo(_zones_line(d.get("zone_probabilities") or {}))
     if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
         click.echo(f"  diagnostics: R-hat max {num(d.get('r_hat_max'), 3)}, bulk ESS min "
@@ -131,7 +132,8 @@ def print_bayes(d: dict) -> None:
     for note in d.get("notes") or []:
         click.echo(f"  note: {note}")
     for w in d.get("warnings") or []:
-        click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+        if w not in (d.get("notes") or []):
+            click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
 
 
 #: The columns of one property's row in an exported ``fit`` table.
