@@ -1,0 +1,900 @@
+"""Multilevel / multivariate meta-analysis, numerically matched to R's ``metafor::rma.mv`` (3.8).
+
+The model is
+
+.. math::
+
+    y = X\\beta + \\sum_{l=1}^{L} Z_l u_l + \\varepsilon, \\qquad
+    u_l \\sim N(0, \\sigma^2_l I), \\quad \\varepsilon \\sim N(0, V),
+
+with ``V`` the known sampling covariance (diagonal ``vi`` or a full matrix, e.g. from
+:mod:`metaquant.covariance`) and nested random intercepts: level ``l`` is the interaction of the
+first ``l`` grouping factors (``study``, ``study/comparison``, ...), exactly as metafor's
+``random = ~ 1 | study/comparison``.  The marginal covariance is
+:math:`M = V + \\sum_l \\sigma^2_l Z_l Z_l'`.
+
+The variance components maximise the (restricted) log-likelihood
+
+.. math::
+
+    \\ell_{ML} = -\\tfrac12 \\{k \\log 2\\pi + \\log|M| + r'M^{-1}r\\}, \\qquad
+    \\ell_{REML} = -\\tfrac12 \\{(k-p)\\log 2\\pi - \\log|X'X| + \\log|M| + \\log|X'M^{-1}X| + r'M^{-1}r\\},
+
+(``r`` the GLS residuals; the :math:`\\log|X'X|` term is metafor's ``REMLf = TRUE``).  metafor
+maximises with ``nlminb`` on :math:`\\log\\sigma^2`; here Fisher scoring on :math:`\\sigma^2` with
+step halving and an active set at zero (so a component on its boundary is exactly 0 and said so)
+is run to a relative change of 1e-12.  No maintained Python library fits metafor's rma.mv
+(statsmodels' MixedLM has no known-V term), which is why the likelihood is written here.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, sparse, stats
+from scipy.sparse import csgraph
+from threadpoolctl import threadpool_limits
+
+from .errors import InputError
+from .outputs import json_safe
+
+__all__ = ["RMAMVResult", "confint_sigma2", "parse_random", "predict_mv", "rma_mv"]
+
+_TOL = 1e-12
+_MAXITER = 500
+_LOG2PI = math.log(2.0 * math.pi)
+
+
+# --------------------------------------------------------------------------------------------
+# the random-effects structure
+# --------------------------------------------------------------------------------------------
+def parse_random(random, data: pd.DataFrame | None, k: int) -> tuple[list[str], list[np.ndarray]]:
+    """Nested random intercepts as ``(names, codes)``, outermost level first.
+
+    ``random`` is ``"study/comparison"`` (or metafor's ``"~ 1 | study/comparison"``) naming
+    columns of ``data``, a list of column names, or a list of arrays (outermost first).  Level
+    ``l`` groups rows by the first ``l`` factors together; ``codes[l]`` are integer group codes.
+    """
+    if random is None:
+        raise InputError("random effects must be given, e.g. random='study/comparison'")
+    if isinstance(random, str):
+        spec = random.split("|")[-1].strip()
+        parts = [p.strip() for p in spec.split("/") if p.strip()]
+    else:
+        parts = list(random)
+    if not parts:
+        raise InputError(f"no grouping factor in random={random!r}")
+    names: list[str] = []
+    cols: list[np.ndarray] = []
+    for j, p in enumerate(parts):
+        if isinstance(p, str):
+            if data is None or p not in data.columns:
+                raise InputError(f"random effect {p!r} is not a column of the data", column=p)
+            col = data[p].to_numpy()
+            names.append(p)
+        else:
+            col = np.asarray(p)
+            names.append(f"level{j + 1}")
+        if col.shape != (k,):
+            raise InputError(f"grouping factor {names[-1]!r} has {col.size} values but there are {k} rows")
+        if pd.isna(pd.Series(col)).any():
+            raise InputError(f"grouping factor {names[-1]!r} has missing values", column=names[-1])
+        cols.append(np.asarray(col).astype(str))
+    codes: list[np.ndarray] = []
+    labels: list[str] = []
+    key = np.array([""] * k, dtype=object)
+    for j, c in enumerate(cols):
+        key = key + "\x1f" + c.astype(object) if j else c.astype(object)
+        codes.append(pd.factorize(key, sort=True)[0])
+        labels.append("/".join(names[: j + 1]))
+    return labels, codes
+
+
+# --------------------------------------------------------------------------------------------
+# likelihood
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Fit:
+    """Quantities at one value of the variance components."""
+
+    s2: np.ndarray
+    ll: float
+    beta: np.ndarray
+    vb: np.ndarray
+    py: np.ndarray  # M^{-1}(y - X beta)
+    Minv: np.ndarray
+    P: np.ndarray | None
+
+
+class _Model:
+    r"""The likelihood of one data set, evaluated block by block.
+
+    ``M`` is block diagonal over the connected components of the outermost grouping factor and
+    the non-zero pattern of ``V``, so its inverse costs :math:`\sum_b n_b^3` instead of
+    :math:`k^3`; the indicator matrices ``Z_l`` are sparse, so the traces of the score and the
+    information cost :math:`O(k^2)` per level.
+    """
+
+    def __init__(self, y: np.ndarray, X: np.ndarray, V: np.ndarray, codes: list[np.ndarray], reml: bool):
+        self.y, self.X, self.V, self.reml = y, X, V, reml
+        self.k, self.p = X.shape
+        k = self.k
+        self.Z = [sparse.csr_matrix((np.ones(k), (np.arange(k), c)), shape=(k, int(c.max()) + 1)) for c in codes]
+        # the blocks of M, padded to a common size with an identity (whose inverse and log
+        # determinant are 1 and 0), so one batched Cholesky factorises all of them
+        blocks = _blocks(V, codes[0])
+        n = max(b.size for b in blocks)
+        nb = len(blocks)
+        rows = np.zeros((nb, n), dtype=int)
+        valid = np.zeros((nb, n), dtype=bool)
+        for j, b in enumerate(blocks):
+            rows[j, : b.size] = b
+            valid[j, : b.size] = True
+        self.mask = valid[:, :, None] & valid[:, None, :]
+        self.ri = np.broadcast_to(rows[:, :, None], self.mask.shape)[self.mask]
+        self.ci = np.broadcast_to(rows[:, None, :], self.mask.shape)[self.mask]
+        pad = np.broadcast_to(np.eye(n), self.mask.shape) * ~valid[:, :, None]
+        self.Vpad = np.where(self.mask, V[rows[:, :, None], rows[:, None, :]], 0.0) + pad
+        self.Gpad = [np.where(self.mask, (c[rows][:, :, None] == c[rows][:, None, :]), 0.0) for c in codes]
+        self.eye = np.broadcast_to(np.eye(n), self.mask.shape)
+        self.logdet_xx = float(np.linalg.slogdet(X.T @ X)[1])
+
+    def M(self, s2: np.ndarray) -> np.ndarray:
+        M = self.V.copy()
+        for s, z in zip(s2, self.Z, strict=False):
+            M += s * (z @ z.T).toarray()
+        return M
+
+    def fit(self, s2: np.ndarray, need_p: bool = True) -> _Fit:
+        k = self.k
+        Mp = self.Vpad.copy()
+        for s_, g in zip(s2, self.Gpad, strict=False):
+            Mp += s_ * g
+        c = np.linalg.cholesky(Mp)
+        logdet_m = 2.0 * float(np.sum(np.log(np.einsum("bii->bi", c))))
+        ci = np.linalg.solve(c, self.eye)
+        Minv = np.zeros((k, k))
+        Minv[self.ri, self.ci] = np.matmul(np.swapaxes(ci, 1, 2), ci)[self.mask]
+        MX = Minv @ self.X
+        xmx = self.X.T @ MX
+        vb = np.linalg.inv(xmx)
+        vb = 0.5 * (vb + vb.T)
+        beta = vb @ (MX.T @ self.y)
+        r = self.y - self.X @ beta
+        py = Minv @ r
+        rss = float(r @ py)
+        if self.reml:
+            logdet_xmx = float(np.linalg.slogdet(xmx)[1])
+            ll = -0.5 * ((self.k - self.p) * _LOG2PI - self.logdet_xx + logdet_m + logdet_xmx + rss)
+        else:
+            ll = -0.5 * (self.k * _LOG2PI + logdet_m + rss)
+        P = Minv - MX @ vb @ MX.T if (need_p and self.reml) else None
+        return _Fit(s2=s2, ll=ll, beta=beta, vb=vb, py=py, Minv=Minv, P=P)
+
+    def score_info(self, f: _Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""Score :math:`\partial\ell/\partial\sigma^2_l`, expected and observed information.
+
+        With :math:`A = P` (REML) or :math:`M^{-1}` (ML) and :math:`u_l = Z_l Z_l' M^{-1} r`:
+        score :math:`-\tfrac12\operatorname{tr}(A G_l) + \tfrac12 r'M^{-1}G_lM^{-1}r`, expected
+        information :math:`\tfrac12\operatorname{tr}(A G_a A G_b)`, observed information
+        :math:`-\tfrac12\operatorname{tr}(A G_a A G_b) + u_a' A u_b`.
+        """
+        A = f.P if self.reml else f.Minv
+        ZA = [np.asarray(z.T @ A) for z in self.Z]  # n_l x k
+        L = len(self.Z)
+        score = np.empty(L)
+        info = np.empty((L, L))
+        zpy = [z.T @ f.py for z in self.Z]
+        u = [z @ w for z, w in zip(self.Z, zpy, strict=False)]
+        Au = [A @ v for v in u]
+        obs = np.empty((L, L))
+        for a in range(L):
+            for b in range(a, L):
+                zaz = np.asarray(self.Z[b].T @ ZA[a].T)  # Z_b' A Z_a
+                info[a, b] = info[b, a] = 0.5 * float(np.sum(zaz * zaz))
+                obs[a, b] = obs[b, a] = -info[a, b] + float(u[a] @ Au[b])
+                if a == b:
+                    score[a] = -0.5 * float(np.trace(zaz)) + 0.5 * float(zpy[a] @ zpy[a])
+        return score, info, obs
+
+
+def _blocks(V: np.ndarray, outer: np.ndarray) -> list[np.ndarray]:
+    """Row sets of the diagonal blocks of ``M``: connected by the outermost factor or by ``V``."""
+    k = outer.size
+    g = sparse.csr_matrix((np.ones(k), (np.arange(k), outer)), shape=(k, int(outer.max()) + 1))
+    adj = (g @ g.T) + sparse.csr_matrix(V != 0)
+    n, lab = csgraph.connected_components(adj, directed=False)
+    return [np.flatnonzero(lab == j) for j in range(n)]
+
+
+def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray) -> tuple[_Fit, int, bool]:
+    """Fisher scoring with step halving and an active set at 0; ``fixed`` components are held."""
+    s = np.where(fixed, s0, np.maximum(s0, 0.0))
+    f = model.fit(s)
+    newton = False
+    for it in range(1, _MAXITER + 1):
+        score, info, obs = model.score_info(f)
+        free = ~fixed & ~((s <= 0.0) & (score <= 0.0))
+        if not free.any():
+            return f, it, True
+        step = np.zeros_like(s)
+        # Fisher scoring far from the optimum, Newton (observed information) close to it
+        ix = np.ix_(free, free)
+        use = obs if (newton and np.all(np.linalg.eigvalsh(obs[ix]) > 0)) else info
+        try:
+            step[free] = np.linalg.solve(use[ix], score[free])
+        except np.linalg.LinAlgError:
+            step[free] = score[free] / np.maximum(np.diag(info)[free], 1e-300)
+        t = 1.0
+        for _ in range(60):
+            s_new = np.where(free, np.maximum(s + t * step, 0.0), s)
+            f_new = model.fit(s_new)
+            if f_new.ll >= f.ll - 1e-12 * (1.0 + abs(f.ll)):
+                break
+            t *= 0.5
+        else:
+            return f, it, False
+        change = np.max(np.abs(s_new - s) / (1.0 + np.abs(s)))
+        newton = change < 1e-3
+        s, f = s_new, f_new
+        if change <= _TOL:
+            return f, it, True
+    return f, _MAXITER, False
+
+
+def _start(y: np.ndarray, X: np.ndarray, vi: np.ndarray, L: int) -> np.ndarray:
+    """Starting values: a DerSimonian-Laird-type total heterogeneity split evenly over the levels."""
+    w = 1.0 / vi
+    sw = np.sqrt(w)
+    b = np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
+    q = float(np.sum(w * (y - X @ b) ** 2))
+    k, p = X.shape
+    tau2 = max((q - (k - p)) / max(np.sum(w) - np.sum(w**2) / np.sum(w), 1e-12), 0.0)
+    if tau2 <= 0:
+        tau2 = 0.1 * float(np.var(y)) + 1e-4 * float(np.mean(vi))
+    return np.full(L, tau2 / L)
+
+
+# --------------------------------------------------------------------------------------------
+# result
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RMAMVResult:
+    """Result of :func:`rma_mv`, mirroring a metafor ``rma.mv`` object.
+
+    ``coefficients`` has one dict per coefficient (``name, estimate, se, stat, df, p, ci_low,
+    ci_high``).  ``sigma2`` are the variance components (outermost level first) with
+    ``sigma2_names``, ``s_nlevels`` (number of groups per level), profile-likelihood intervals
+    ``sigma2_ci`` (``None`` when ``profile=False``) and the multilevel ``I2`` per level (percent).
+    ``QE`` tests residual heterogeneity, ``QM`` the coefficients ``btt`` (chi² under
+    ``test="z"``, F with ``(QM_df, QM_ddf)`` under ``test="t"``).  ``pi_low``/``pi_high`` are the
+    prediction interval of the first coefficient of an intercept-only model, with every variance
+    component added.  ``fitstats`` has ``ll, deviance, AIC, BIC, AICc`` for the fitted method.
+    """
+
+    method: str
+    test: str
+    dfs: str
+    k: int
+    p: int
+    level: float
+    coefficients: list[dict]
+    sigma2: np.ndarray
+    sigma2_names: list[str]
+    s_nlevels: list[int]
+    sigma2_ci: list[tuple[float, float]] | None
+    I2: np.ndarray
+    I2_total: float
+    vt: float
+    QE: float
+    QE_df: int
+    QE_p: float
+    QM: float
+    QM_df: int
+    QM_ddf: int | None
+    QM_p: float
+    btt: list[int]
+    pi_low: float | None
+    pi_high: float | None
+    fitstats: dict[str, float]
+    converged: bool
+    iterations: int
+    warnings: list[str] = field(default_factory=list)
+    prop: str | None = None
+    engine: str = "frequentist"
+    beta: np.ndarray = field(default=None, repr=False)
+    vcov: np.ndarray = field(default=None, repr=False)
+    ddf: np.ndarray = field(default=None, repr=False)
+    X: np.ndarray = field(default=None, repr=False)
+    yi: np.ndarray = field(default=None, repr=False)
+    V: np.ndarray = field(default=None, repr=False)
+    M: np.ndarray = field(default=None, repr=False)
+    codes: list[np.ndarray] = field(default=None, repr=False)
+    coef_names: list[str] = field(default_factory=list, repr=False)
+    intercept: bool = True
+
+    # --- numbers by name -------------------------------------------------------------------
+    @property
+    def estimate(self) -> float:
+        return float(self.beta[0])
+
+    @property
+    def se(self) -> float:
+        return float(self.coefficients[0]["se"])
+
+    @property
+    def ci_low(self) -> float:
+        return float(self.coefficients[0]["ci_low"])
+
+    @property
+    def ci_high(self) -> float:
+        return float(self.coefficients[0]["ci_high"])
+
+    @property
+    def int_only(self) -> bool:
+        return self.p == 1 and self.intercept
+
+    @property
+    def logLik(self) -> float:  # noqa: N802 - metafor's name
+        return self.fitstats["ll"]
+
+    @property
+    def deviance(self) -> float:
+        return self.fitstats["deviance"]
+
+    @property
+    def AIC(self) -> float:  # noqa: N802
+        return self.fitstats["AIC"]
+
+    @property
+    def BIC(self) -> float:  # noqa: N802
+        return self.fitstats["BIC"]
+
+    @property
+    def AICc(self) -> float:  # noqa: N802
+        return self.fitstats["AICc"]
+
+    @property
+    def parms(self) -> int:
+        return int(self.fitstats["parms"])
+
+    # --- result protocol (metaquant.results) ----------------------------------------------
+    @property
+    def label_code(self) -> str | None:
+        return None
+
+    @property
+    def label_probability(self) -> float | None:
+        return None
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * math.expm1(self.estimate)
+
+    @property
+    def pct_ci_low(self) -> float:
+        return 100.0 * math.expm1(self.ci_low)
+
+    @property
+    def pct_ci_high(self) -> float:
+        return 100.0 * math.expm1(self.ci_high)
+
+    @property
+    def predictions(self) -> list[dict]:
+        return []
+
+    @property
+    def notes(self) -> list[str]:
+        return list(self.warnings)
+
+    @property
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "boundary": [n for n, s in zip(self.sigma2_names, self.sigma2, strict=False) if s <= 0.0],
+        }
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.converged)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (NaN and infinities become ``None``)."""
+        d = {
+            "engine": self.engine,
+            "model": "multilevel",
+            "property": self.prop,
+            "method": self.method,
+            "test": self.test,
+            "dfs": self.dfs,
+            "k": self.k,
+            "p": self.p,
+            "level": self.level,
+            "estimate": self.estimate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "pct": self.pct,
+            "pct_ci_low": self.pct_ci_low,
+            "pct_ci_high": self.pct_ci_high,
+            "coefficients": self.coefficients,
+            "sigma2": [
+                {
+                    "name": n,
+                    "estimate": float(s),
+                    "nlevels": int(m),
+                    "ci_low": None if self.sigma2_ci is None else self.sigma2_ci[j][0],
+                    "ci_high": None if self.sigma2_ci is None else self.sigma2_ci[j][1],
+                    "I2": float(self.I2[j]),
+                }
+                for j, (n, s, m) in enumerate(zip(self.sigma2_names, self.sigma2, self.s_nlevels, strict=False))
+            ],
+            "I2_total": self.I2_total,
+            "QE": self.QE,
+            "QE_df": self.QE_df,
+            "QE_p": self.QE_p,
+            "QM": self.QM,
+            "QM_df": self.QM_df,
+            "QM_ddf": self.QM_ddf,
+            "QM_p": self.QM_p,
+            "btt": self.btt,
+            "pi_low": self.pi_low,
+            "pi_high": self.pi_high,
+            "fitstats": self.fitstats,
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "warnings": list(self.warnings),
+        }
+        return json_safe(d)
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}
+            for c in self.coefficients
+        ]
+        for j, n in enumerate(self.sigma2_names):
+            ci = (math.nan, math.nan) if self.sigma2_ci is None else self.sigma2_ci[j]
+            rows.append({"term": f"sigma2[{n}]", "estimate": float(self.sigma2[j]), "ci_low": ci[0], "ci_high": ci[1]})
+        if self.pi_low is not None:
+            rows.append(
+                {"term": "prediction", "estimate": self.estimate, "ci_low": self.pi_low, "ci_high": self.pi_high}
+            )
+        df = pd.DataFrame(rows)
+        df.insert(0, "engine", self.engine)
+        df.insert(0, "property", self.prop or "")
+        return df
+
+    def __str__(self) -> str:
+        f = self.fitstats
+        out = [
+            "",
+            f"Multivariate Meta-Analysis Model (k = {self.k}; method: {self.method})",
+            "",
+            "   logLik  Deviance       AIC       BIC      AICc",
+            f"{f['ll']:9.4f} {f['deviance']:9.4f} {f['AIC']:9.4f} {f['BIC']:9.4f} {f['AICc']:9.4f}",
+            "",
+            "Variance Components:",
+            "",
+            "            estim    sqrt  nlvls  fixed  factor",
+        ]
+        for j, (n, s, m) in enumerate(zip(self.sigma2_names, self.sigma2, self.s_nlevels, strict=False)):
+            out.append(f"sigma^2.{j + 1}  {s:8.4f}  {math.sqrt(s):6.4f}  {m:5d}     no  {n}")
+        out += [
+            "",
+            "Test for Residual Heterogeneity:",
+            f"QE(df = {self.QE_df}) = {self.QE:.4f}, p-val = {self.QE_p:.4g}",
+        ]
+        if not self.int_only:
+            if self.test == "t":
+                out += [
+                    "",
+                    f"Test of Moderators (coefficients {self.btt}):",
+                    f"F(df1 = {self.QM_df}, df2 = {self.QM_ddf}) = {self.QM:.4f}, p-val = {self.QM_p:.4g}",
+                ]
+            else:
+                out += [
+                    "",
+                    f"Test of Moderators (coefficients {self.btt}):",
+                    f"QM(df = {self.QM_df}) = {self.QM:.4f}, p-val = {self.QM_p:.4g}",
+                ]
+        out += ["", "Model Results:", ""]
+        stat = "zval" if self.test == "z" else "tval"
+        out.append(
+            f"{'':>16} {'estimate':>9} {'se':>8} {stat:>8} {'df' if self.test == 't' else '':>4} "
+            f"{'pval':>8} {'ci.lb':>9} {'ci.ub':>9}"
+        )
+        for c in self.coefficients:
+            df = f"{c['df']:4.0f}" if self.test == "t" else "    "
+            out.append(
+                f"{c['name'][:16]:>16} {c['estimate']:9.4f} {c['se']:8.4f} {c['stat']:8.4f} {df} {c['p']:8.4g} "
+                f"{c['ci_low']:9.4f} {c['ci_high']:9.4f}"
+            )
+        if self.pi_low is not None:
+            out += ["", f"Prediction interval (all variance components): [{self.pi_low:.4f}, {self.pi_high:.4f}]"]
+        out += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(out) + "\n"
+
+    # last in the class body: a method named ``property`` would shadow the builtin above it
+    @builtins.property
+    def property(self) -> str | None:
+        """The property pooled (the result protocol's name)."""
+        return self.prop
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+def _design(mods, mod_names, intercept: bool, k: int) -> tuple[np.ndarray, list[str]]:
+    if mods is None:
+        return np.ones((k, 1)), ["intrcpt"]
+    if mod_names is None and isinstance(mods, pd.DataFrame):
+        mod_names = [str(c) for c in mods.columns]
+    try:
+        M = np.asarray(mods, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError("mods must be numeric (k x m); encode factors as dummy columns") from exc
+    if M.ndim == 1:
+        M = M.reshape(-1, 1)
+    if M.shape[0] != k or M.ndim != 2:
+        raise InputError(f"mods has {M.shape[0]} rows but there are {k} effect sizes")
+    if not np.all(np.isfinite(M)):
+        raise InputError("mods contains missing or non-finite values")
+    names = [f"mod{j + 1}" for j in range(M.shape[1])] if mod_names is None else [str(n) for n in mod_names]
+    if len(names) != M.shape[1]:
+        raise InputError(f"mod_names has {len(names)} names but mods has {M.shape[1]} columns")
+    if intercept:
+        return np.column_stack([np.ones(k), M]), ["intrcpt", *names]
+    return M, names
+
+
+def _as_v(V, k: int) -> np.ndarray:
+    Va = np.asarray(V, dtype=float)
+    if Va.ndim == 1:
+        if Va.shape[0] != k:
+            raise InputError(f"vi has {Va.shape[0]} values but there are {k} effect sizes")
+        if not np.all(np.isfinite(Va)) or np.any(Va <= 0):
+            raise InputError("sampling variances must be finite and > 0", column="vi")
+        return np.diag(Va)
+    if Va.shape != (k, k):
+        raise InputError(f"V must be a vector of {k} variances or a {k} x {k} matrix (got shape {Va.shape})")
+    if not np.all(np.isfinite(Va)) or not np.allclose(Va, Va.T, rtol=1e-10, atol=1e-14):
+        raise InputError("V must be a finite symmetric matrix")
+    if np.min(np.linalg.eigvalsh(Va)) <= 0:
+        raise InputError("V is not positive definite")
+    return Va
+
+
+def _contain_ddf(X: np.ndarray, codes: list[np.ndarray], k: int, p: int) -> np.ndarray:
+    """metafor's ``dfs="contain"``: per coefficient, the fewest groups of a level it is constant within, less p."""
+    nlev = [int(c.max()) + 1 for c in codes]
+    ddf = np.full(p, float(k))
+    for j in range(p):
+        ok = [n for c, n in zip(codes, nlev, strict=False) if pd.Series(X[:, j]).groupby(c).nunique().max() == 1]
+        if ok:
+            ddf[j] = min(ok)
+    return np.maximum(ddf - p, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------
+def _single_blas(fn):
+    """Run ``fn`` with one BLAS thread: the matrices are small, and threaded BLAS busy-waits on a loaded machine."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_single_blas
+def rma_mv(
+    yi,
+    V,
+    *,
+    random=None,
+    data: pd.DataFrame | None = None,
+    mods=None,
+    mod_names=None,
+    intercept: bool = True,
+    method: str = "REML",
+    test: str = "z",
+    dfs: str = "residual",
+    level: float = 95.0,
+    btt=None,
+    profile: bool = True,
+    prop: str | None = None,
+) -> RMAMVResult:
+    r"""Fit a multilevel random-effects model with known sampling (co)variances (metafor ``rma.mv``).
+
+    Parameters
+    ----------
+    yi : array_like, shape (k,)
+        Effect sizes (or a column name of ``data``).
+    V : array_like, shape (k,) or (k, k)
+        Sampling variances or the full sampling covariance matrix (or a column name of ``data``).
+    random : str or sequence
+        Nested random intercepts, outermost first: ``"study/comparison"`` or metafor's
+        ``"~ 1 | study/comparison"`` (columns of ``data``), a list of column names, or a list of
+        factor arrays.
+    data : DataFrame, optional
+        Table the names refer to.
+    mods : array_like, shape (k,) or (k, m), optional
+        Moderators without the intercept (numeric; factors as dummy columns).
+    mod_names : sequence of str, optional
+    intercept : bool, default True
+    method : {"REML", "ML"}
+    test : {"z", "t"}
+        Wald z / chi² tests, or t / F tests with ``dfs`` degrees of freedom.
+    dfs : {"residual", "contain"}
+        ``k - p``, or metafor's containment rule (for each coefficient the number of groups of
+        the lowest level within which it is constant, minus p).
+    level : float, default 95
+    btt : sequence of int, optional
+        0-based coefficients for the omnibus test ``QM`` (default: all but the intercept, or the
+        intercept alone).
+    profile : bool, default True
+        Compute profile-likelihood intervals of the variance components (:func:`confint_sigma2`).
+    prop : str, optional
+        The property pooled (carried into the result).
+
+    Returns
+    -------
+    RMAMVResult
+
+    Notes
+    -----
+    Fixed effects are GLS: :math:`\hat\beta = (X'M^{-1}X)^{-1}X'M^{-1}y`,
+    :math:`\operatorname{Var}\hat\beta = (X'M^{-1}X)^{-1}`.  ``QE`` uses :math:`V^{-1}` alone.
+    I² per level (Cheung 2014; metafor's FAQ) is :math:`100\,\sigma^2_l/(\sum_m\sigma^2_m + v_t)`
+    with :math:`v_t = (k-p)/\operatorname{tr}(P)`,
+    :math:`P = W - WX(X'WX)^{-1}X'W`, :math:`W = V^{-1}`.  The prediction interval is
+    :math:`\hat\mu \pm c\sqrt{SE^2 + \sum_l \sigma^2_l}`.  Fit statistics follow metafor's
+    ``fitstats``: parms = p + number of variance components; BIC and AICc use ``k - p`` in
+    place of ``k`` under REML; the ML deviance is relative to the saturated model
+    (:math:`-\tfrac12 k\log 2\pi - \tfrac12\log|V|`), the REML deviance is :math:`-2\ell`.
+
+    References
+    ----------
+    Viechtbauer W (2010). *J Stat Softw* 36(3). Konstantopoulos S (2011). Fixed effects and
+    variance components estimation in three-level meta-analysis. *Res Synth Methods* 2:61-76.
+    Cheung MW-L (2014). Modeling dependent effect sizes with three-level meta-analyses.
+    *Psychol Methods* 19:211-229.
+    """
+    method = str(method).upper()
+    if method not in ("REML", "ML"):
+        raise InputError(f"unknown method {method!r} for a multilevel model", expected="REML | ML")
+    test = str(test).lower()
+    if test not in ("z", "t"):
+        raise InputError(f"unknown test {test!r}", expected="z | t")
+    if dfs not in ("residual", "contain"):
+        raise InputError(f"unknown dfs {dfs!r}", expected="residual | contain")
+    if isinstance(yi, str):
+        yi = data[yi]
+    if isinstance(V, str):
+        V = data[V]
+    y = np.asarray(yi, dtype=float).ravel()
+    k = y.size
+    if k < 2 or not np.all(np.isfinite(y)):
+        raise InputError("yi must have at least 2 finite values", column="yi")
+    Vm = _as_v(V, k)
+    X, coef_names = _design(mods, mod_names, intercept, k)
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) < p:
+        raise InputError("the design matrix is not of full column rank (redundant or constant moderators?)")
+    names, codes = parse_random(random, data, k)
+    L = len(codes)
+    if k - p < L:
+        raise InputError(f"too few effect sizes: {p} coefficient(s) and {L} variance component(s) need k > {p + L - 1}")
+    alpha = 1.0 - (level / 100.0 if level > 1 else level)
+    msgs: list[str] = []
+    nlev = [int(c.max()) + 1 for c in codes]
+    model = _Model(y, X, Vm, codes, method == "REML")
+    s0 = _start(y, X, np.diag(Vm).copy(), L)
+    f, iters, conv = _optimise(model, s0, np.zeros(L, dtype=bool))
+    if not conv:
+        msgs.append("the variance components did not converge; results are unreliable")
+    for n, s, m in zip(names, f.s2, nlev, strict=False):
+        if s <= 0.0:
+            msgs.append(f"sigma² of {n!r} is on its boundary (0)")
+        if m == 1:
+            msgs.append(f"{n!r} has a single level: its variance is not identifiable")
+    beta, vb = f.beta, f.vb
+    se = np.sqrt(np.diag(vb))
+    stat = beta / se
+    if test == "t":
+        ddf = np.full(p, float(k - p)) if dfs == "residual" else _contain_ddf(X, codes, k, p)
+        pv = 2 * stats.t.sf(np.abs(stat), ddf)
+        crit = stats.t.isf(alpha / 2, ddf)
+    else:
+        ddf = np.full(p, np.nan)
+        pv = 2 * stats.norm.sf(np.abs(stat))
+        crit = np.full(p, stats.norm.isf(alpha / 2))
+    coefs = [
+        {
+            "name": coef_names[j],
+            "estimate": float(beta[j]),
+            "se": float(se[j]),
+            "stat": float(stat[j]),
+            "df": None if test == "z" else float(ddf[j]),
+            "p": float(pv[j]),
+            "ci_low": float(beta[j] - crit[j] * se[j]),
+            "ci_high": float(beta[j] + crit[j] * se[j]),
+        }
+        for j in range(p)
+    ]
+    bt = list(btt) if btt is not None else (list(range(1, p)) if (intercept and p > 1) else list(range(p)))
+    QM, QM_df, QM_ddf, QM_p = wald_test(beta, vb, bt, None if test == "z" else float(np.min(ddf[bt])))
+    # heterogeneity with V alone
+    Wv = np.linalg.inv(Vm)
+    WX = Wv @ X
+    Pv = Wv - WX @ np.linalg.solve(X.T @ WX, WX.T)
+    QE = float(y @ Pv @ y)
+    QEp = float(stats.chi2.sf(QE, k - p))
+    vt = (k - p) / float(np.trace(Pv))
+    I2 = 100.0 * f.s2 / (np.sum(f.s2) + vt)
+    pi_low = pi_high = None
+    if p == 1 and intercept:
+        c = stats.t.isf(alpha / 2, float(np.min(ddf))) if test == "t" else stats.norm.isf(alpha / 2)
+        half = c * math.sqrt(vb[0, 0] + float(np.sum(f.s2)))
+        pi_low, pi_high = float(beta[0] - half), float(beta[0] + half)
+    fs = _fitstats(model, f, Vm, L)
+    res = RMAMVResult(
+        method=method,
+        test=test,
+        dfs=dfs,
+        k=k,
+        p=p,
+        level=float(level),
+        coefficients=coefs,
+        sigma2=f.s2.copy(),
+        sigma2_names=names,
+        s_nlevels=nlev,
+        sigma2_ci=None,
+        I2=I2,
+        I2_total=float(np.sum(I2)),
+        vt=float(vt),
+        QE=QE,
+        QE_df=k - p,
+        QE_p=QEp,
+        QM=QM,
+        QM_df=QM_df,
+        QM_ddf=QM_ddf,
+        QM_p=QM_p,
+        btt=[b + 1 for b in bt],
+        pi_low=pi_low,
+        pi_high=pi_high,
+        fitstats=fs,
+        converged=conv,
+        iterations=iters,
+        warnings=msgs,
+        prop=prop,
+        beta=beta,
+        vcov=vb,
+        ddf=ddf,
+        X=X,
+        yi=y,
+        V=Vm,
+        M=model.M(f.s2),
+        codes=codes,
+        coef_names=coef_names,
+        intercept=intercept,
+    )
+    res._model = model  # kept for profiling / influence
+    if profile:
+        res.sigma2_ci = confint_sigma2(res, level=level)
+    return res
+
+
+def wald_test(beta: np.ndarray, vb: np.ndarray, btt, ddf: float | None) -> tuple[float, int, int | None, float]:
+    """Wald test that ``beta[btt] = 0``: chi² (``ddf=None``) or F = QM/m with ``(m, ddf)`` df."""
+    bt = list(btt)
+    m = len(bt)
+    b = beta[bt]
+    try:
+        QM = float(b @ np.linalg.solve(vb[np.ix_(bt, bt)], b))
+    except np.linalg.LinAlgError:
+        return math.nan, m, None, math.nan
+    if ddf is None:
+        return QM, m, None, float(stats.chi2.sf(QM, m))
+    QM /= m
+    return QM, m, int(round(ddf)), float(stats.f.sf(QM, m, ddf))
+
+
+def _fitstats(model: _Model, f: _Fit, V: np.ndarray, n_vc: int) -> dict[str, float]:
+    k, p = model.k, model.p
+    parms = p + n_vc
+    ll = f.ll
+    if model.reml:
+        dev = -2.0 * ll
+        n = k - p
+    else:
+        ll_qe = -0.5 * k * _LOG2PI - 0.5 * float(np.linalg.slogdet(V)[1])
+        dev = -2.0 * (ll - ll_qe)
+        n = k
+    big = max(n, parms + 2)
+    return {
+        "ll": ll,
+        "deviance": dev,
+        "AIC": -2.0 * ll + 2.0 * parms,
+        "BIC": -2.0 * ll + parms * math.log(n),
+        "AICc": -2.0 * ll + 2.0 * parms * big / (big - parms - 1),
+        "parms": parms,
+    }
+
+
+def _profile_ll(res: RMAMVResult, j: int, value: float) -> float:
+    model: _Model = res._model
+    s0 = res.sigma2.copy()
+    s0[j] = value
+    fixed = np.zeros(len(s0), dtype=bool)
+    fixed[j] = True
+    if len(s0) == 1:
+        return model.fit(s0, need_p=False).ll
+    f, _, _ = _optimise(model, s0, fixed)
+    return f.ll
+
+
+@_single_blas
+def confint_sigma2(res: RMAMVResult, *, level: float | None = None) -> list[tuple[float, float]]:
+    r"""Profile-likelihood intervals of the variance components (metafor ``confint.rma.mv``).
+
+    Each bound solves :math:`\ell_p(\sigma^2_l) = \hat\ell - \chi^2_{1;1-\alpha}/2`, where the
+    profile :math:`\ell_p` re-maximises the other components.  The search is bounded by
+    ``[0, max(10, 100 sigma2)]`` (metafor's ``vc.min``/``vc.max``); a bound that is not reached
+    is reported as that limit.
+    """
+    lev = res.level if level is None else level
+    a = 1.0 - (lev / 100.0 if lev > 1 else lev)
+    target = res.fitstats["ll"] - stats.chi2.ppf(1 - a, 1) / 2.0
+    out = []
+    for j, s in enumerate(res.sigma2):
+        s = float(s)
+        vmax = 10.0 if s <= np.finfo(float).eps ** 0.5 else max(10.0, 100.0 * s)
+
+        def g(v, j=j):
+            return _profile_ll(res, j, v) - target
+
+        lo = 0.0 if g(0.0) > 0 else optimize.brentq(g, 0.0, s, xtol=1e-14, rtol=1e-11)
+        hi = vmax if g(vmax) > 0 else optimize.brentq(g, s, vmax, xtol=1e-14, rtol=1e-11)
+        out.append((float(lo), float(hi)))
+    return out
+
+
+def predict_mv(res: RMAMVResult, newmods=None) -> pd.DataFrame:
+    """Predicted effects with confidence and prediction intervals (metafor ``predict.rma.mv``).
+
+    ``newmods`` are moderator values without the intercept (rows); ``None`` gives the pooled
+    effect of an intercept-only model or the fitted values.  The prediction interval adds every
+    variance component.
+    """
+    if newmods is None:
+        Xn = np.ones((1, 1)) if res.int_only else res.X
+    else:
+        a = np.atleast_2d(np.asarray(newmods, dtype=float))
+        Xn = np.column_stack([np.ones(a.shape[0]), a]) if res.intercept else a
+        if Xn.shape[1] != res.p:
+            raise InputError(f"newmods must have {res.p - int(res.intercept)} column(s)")
+    pred = Xn @ res.beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, res.vcov, Xn))
+    alpha = 1.0 - res.level / 100.0
+    c = stats.t.isf(alpha / 2, float(np.min(res.ddf))) if res.test == "t" else stats.norm.isf(alpha / 2)
+    half = c * np.sqrt(se**2 + float(np.sum(res.sigma2)))
+    return pd.DataFrame(
+        {
+            "pred": pred,
+            "se": se,
+            "ci_low": pred - c * se,
+            "ci_high": pred + c * se,
+            "pi_low": pred - half,
+            "pi_high": pred + half,
+        }
+    )
