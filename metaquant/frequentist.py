@@ -1428,7 +1428,8 @@ def anova(full, reduced) -> AnovaResult:
         full, reduced, pf, pr_ = reduced, full, pr_, pf
     if pf == pr_:
         raise ValueError("the models have the same number of parameters: they are not nested")
-    if full.method == "REML" and not np.allclose(full.X[:, : reduced.X.shape[1]], reduced.X) and full.p != reduced.p:
+    same_fixed = full.X.shape == reduced.X.shape and np.allclose(full.X, reduced.X)
+    if full.method == "REML" and not same_fixed:
         msgs.append("REML comparisons of models with different fixed effects are not meaningful: refit with ML")
     lrt = max(0.0, 2.0 * (full.fitstats["ll"] - reduced.fitstats["ll"]))
     df = int(pf - pr_)
