@@ -20,7 +20,7 @@ RTOL = 1e-6
 # of the likelihood that leaves sigma² uncertain to about sqrt(1e-10) = 1e-5 relative.  Where
 # metafor's sigma² differ from ours by more than 1e-6 the tests check that our log-likelihood is
 # at least metafor's (ours is the better optimum) and compare at this looser tolerance.
-FLAT = {"bench_perplexity": 1e-5}
+FLAT = {"bench_perplexity": 1e-5, "bench_all": 1e-5}
 DATA = {
     "kon": "konstantopoulos2011",
     "assink": "assink2016",

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_rma_mv import CASES, FIX, fit_case, load_case
+from test_rma_mv import CASES, FIX, FLAT, fit_case, load_case
 
 from metaquant.covariance import constant_rho, shared_baseline
 from metaquant.errors import InputError
@@ -38,36 +38,37 @@ def test_cr1_and_cr2_match(name, fits):
         fits[name] = fit_case(name, profile=False)
     fx, d, r = fits[name]
     cl = d[fx["cluster"]].to_numpy()
+    rt = FLAT.get(name, RTOL)  # where metafor's optimum is less precise (see test_rma_mv.FLAT)
     se_atol = 1e-6 * float(np.min(fx["se"]))
     r1 = robust(r, cl)
     c1 = fx["cr1"]
     assert r1.type == "CR1"
-    close(col(r1, "se"), c1["se"], "CR1 se")
-    close(r1.vcov, np.array(c1["vb"]).reshape(r.p, r.p), "CR1 vcov", atol=1e-6 * float(np.min(fx["se"])) ** 2)
-    close(col(r1, "stat"), c1["stat"], "CR1 t", atol=1e-7)
+    close(col(r1, "se"), c1["se"], "CR1 se", rtol=rt)
+    close(r1.vcov, np.array(c1["vb"]).reshape(r.p, r.p), "CR1 vcov", atol=1e-6 * float(np.min(fx["se"])) ** 2, rtol=rt)
+    close(col(r1, "stat"), c1["stat"], "CR1 t", atol=1e-7, rtol=rt)
     close(col(r1, "df"), np.broadcast_to(c1["ddf"], (r.p,)), "CR1 df", rtol=0)
-    close(col(r1, "p"), c1["pval"], "CR1 p", rtol=1e-5)
-    close(col(r1, "ci_low"), c1["ci_lb"], "CR1 ci.lb", atol=se_atol)
-    close(col(r1, "ci_high"), c1["ci_ub"], "CR1 ci.ub", atol=se_atol)
-    close(r1.QM, c1["QM"], "CR1 QM", rtol=1e-5)
-    close(r1.QM_p, c1["QMp"], "CR1 QMp", rtol=1e-5)
+    close(col(r1, "p"), c1["pval"], "CR1 p", rtol=10 * rt)
+    close(col(r1, "ci_low"), c1["ci_lb"], "CR1 ci.lb", atol=se_atol, rtol=rt)
+    close(col(r1, "ci_high"), c1["ci_ub"], "CR1 ci.ub", atol=se_atol, rtol=rt)
+    close(r1.QM, c1["QM"], "CR1 QM", rtol=10 * rt)
+    close(r1.QM_p, c1["QMp"], "CR1 QMp", rtol=10 * rt)
     r2 = robust(r, cl, clubSandwich=True)
     c2 = fx["cr2"]
     assert r2.type == "CR2"
-    close(col(r2, "se"), c2["se"], "CR2 SE")
-    close(r2.vcov, np.array(c2["vb"]).reshape(r.p, r.p), "CR2 vcov", atol=1e-6 * float(np.min(fx["se"])) ** 2)
-    close(col(r2, "stat"), c2["tstat"], "CR2 t", atol=1e-7)
-    close(col(r2, "df"), c2["df"], "CR2 Satterthwaite df")
-    close(col(r2, "p"), c2["pval"], "CR2 p", rtol=1e-5)
-    close(col(r2, "ci_low"), c2["ci_lb"], "CR2 CI_L", atol=se_atol)
-    close(col(r2, "ci_high"), c2["ci_ub"], "CR2 CI_U", atol=se_atol)
+    close(col(r2, "se"), c2["se"], "CR2 SE", rtol=rt)
+    close(r2.vcov, np.array(c2["vb"]).reshape(r.p, r.p), "CR2 vcov", atol=1e-6 * float(np.min(fx["se"])) ** 2, rtol=rt)
+    close(col(r2, "stat"), c2["tstat"], "CR2 t", atol=1e-7, rtol=rt)
+    close(col(r2, "df"), c2["df"], "CR2 Satterthwaite df", rtol=rt)
+    close(col(r2, "p"), c2["pval"], "CR2 p", rtol=10 * rt)
+    close(col(r2, "ci_low"), c2["ci_lb"], "CR2 CI_L", atol=se_atol, rtol=rt)
+    close(col(r2, "ci_high"), c2["ci_ub"], "CR2 CI_U", atol=se_atol, rtol=rt)
     if "wald" in c2:
         w = c2["wald"]
         assert r2.btt == list(np.atleast_1d(w["btt"]))
-        close(r2.QM, w["Fstat"], "HTZ F")
+        close(r2.QM, w["Fstat"], "HTZ F", rtol=rt)
         assert r2.QM_df == w["df_num"]
-        close(r2.QM_ddf, w["df_denom"], "HTZ df")
-        close(r2.QM_p, w["p_val"], "HTZ p", rtol=1e-5)
+        close(r2.QM_ddf, w["df_denom"], "HTZ df", rtol=rt)
+        close(r2.QM_p, w["p_val"], "HTZ p", rtol=10 * rt)
 
 
 def test_che_matches_clubsandwich():
