@@ -907,6 +907,7 @@ def rma(
         half = fe.crit * math.sqrt(fe.vb[0, 0] + t2.tau2)
         pi_low, pi_high = float(fe.beta[0] - half), float(fe.beta[0] + half)
     fs = _fitstats_uni(yi, vi, X, t2.tau2, method, fixed)
+    # what follows only names the fields of the result (one keyword each), hence the length
     R2 = _pseudo_r2(yi, vi, method, t2.tau2) if (not fixed and not int_only) else None
     coefs = [
         {
@@ -1282,6 +1283,7 @@ def rma_batch(yi, vi, *, method: str = "DL", test: str = "z", level: float = 95.
     dict of ndarray, shape (n,)
         Keys ``estimate, se, stat, pval, ci_low, ci_high, tau2, Q, Q_p, I2, H2, pi_low, pi_high``.
     """
+    # one straight vectorised pass over all datasets; splitting it would only add array plumbing
     method = str(method).upper()
     if method not in _BATCH_METHODS:
         raise ValueError(f"rma_batch supports methods {', '.join(_BATCH_METHODS)}; use rma() for {method}")

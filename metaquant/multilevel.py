@@ -669,31 +669,10 @@ def rma_mv(
     Cheung MW-L (2014). Modeling dependent effect sizes with three-level meta-analyses.
     *Psychol Methods* 19:211-229.
     """
-    method = str(method).upper()
-    if method not in ("REML", "ML"):
-        raise InputError(f"unknown method {method!r} for a multilevel model", expected="REML | ML")
-    test = str(test).lower()
-    if test not in ("z", "t"):
-        raise InputError(f"unknown test {test!r}", expected="z | t")
-    if dfs not in ("residual", "contain"):
-        raise InputError(f"unknown dfs {dfs!r}", expected="residual | contain")
-    if isinstance(yi, str):
-        yi = data[yi]
-    if isinstance(V, str):
-        V = data[V]
-    y = np.asarray(yi, dtype=float).ravel()
-    k = y.size
-    if k < 2 or not np.all(np.isfinite(y)):
-        raise InputError("yi must have at least 2 finite values", column="yi")
-    Vm = _as_v(V, k)
-    X, coef_names = _design(mods, mod_names, intercept, k)
-    p = X.shape[1]
-    if np.linalg.matrix_rank(X) < p:
-        raise InputError("the design matrix is not of full column rank (redundant or constant moderators?)")
-    names, codes = parse_random(random, data, k)
+    method, test = _options(method, test, dfs)
+    y, Vm, X, coef_names, names, codes = _inputs(yi, V, random, data, mods, mod_names, intercept)
+    k, p = X.shape
     L = len(codes)
-    if k - p < L:
-        raise InputError(f"too few effect sizes: {p} coefficient(s) and {L} variance component(s) need k > {p + L - 1}")
     alpha = 1.0 - (level / 100.0 if level > 1 else level)
     msgs: list[str] = []
     nlev = [int(c.max()) + 1 for c in codes]
@@ -702,44 +681,13 @@ def rma_mv(
     f, iters, conv = _optimise(model, s0, np.zeros(L, dtype=bool))
     if not conv:
         msgs.append("the variance components did not converge; results are unreliable")
-    for n, s, m in zip(names, f.s2, nlev, strict=False):
-        if s <= 0.0:
-            msgs.append(f"sigma² of {n!r} is on its boundary (0)")
-        if m == 1:
-            msgs.append(f"{n!r} has a single level: its variance is not identifiable")
+    msgs += _boundary_notes(names, f.s2, nlev)
     beta, vb = f.beta, f.vb
-    se = np.sqrt(np.diag(vb))
-    stat = beta / se
-    if test == "t":
-        ddf = np.full(p, float(k - p)) if dfs == "residual" else _contain_ddf(X, codes, k, p)
-        pv = 2 * stats.t.sf(np.abs(stat), ddf)
-        crit = stats.t.isf(alpha / 2, ddf)
-    else:
-        ddf = np.full(p, np.nan)
-        pv = 2 * stats.norm.sf(np.abs(stat))
-        crit = np.full(p, stats.norm.isf(alpha / 2))
-    coefs = [
-        {
-            "name": coef_names[j],
-            "estimate": float(beta[j]),
-            "se": float(se[j]),
-            "stat": float(stat[j]),
-            "df": None if test == "z" else float(ddf[j]),
-            "p": float(pv[j]),
-            "ci_low": float(beta[j] - crit[j] * se[j]),
-            "ci_high": float(beta[j] + crit[j] * se[j]),
-        }
-        for j in range(p)
-    ]
+    ddf = np.full(p, np.nan) if test == "z" else _ddf(dfs, X, codes, k, p)
+    coefs = _coef_table(coef_names, beta, vb, ddf, alpha)
     bt = list(btt) if btt is not None else (list(range(1, p)) if (intercept and p > 1) else list(range(p)))
     QM, QM_df, QM_ddf, QM_p = wald_test(beta, vb, bt, None if test == "z" else float(np.min(ddf[bt])))
-    # heterogeneity with V alone
-    Wv = np.linalg.inv(Vm)
-    WX = Wv @ X
-    Pv = Wv - WX @ np.linalg.solve(X.T @ WX, WX.T)
-    QE = float(y @ Pv @ y)
-    QEp = float(stats.chi2.sf(QE, k - p))
-    vt = (k - p) / float(np.trace(Pv))
+    QE, QEp, vt = _heterogeneity(y, X, Vm)
     I2 = 100.0 * f.s2 / (np.sum(f.s2) + vt)
     pi_low = pi_high = None
     if p == 1 and intercept:
@@ -747,6 +695,7 @@ def rma_mv(
         half = c * math.sqrt(vb[0, 0] + float(np.sum(f.s2)))
         pi_low, pi_high = float(beta[0] - half), float(beta[0] + half)
     fs = _fitstats(model, f, Vm, L)
+    # one keyword per field of the result: long, but it is only naming
     res = RMAMVResult(
         method=method,
         test=test,
@@ -792,6 +741,86 @@ def rma_mv(
     if profile:
         res.sigma2_ci = confint_sigma2(res, level=level)
     return res
+
+
+def _options(method, test, dfs) -> tuple[str, str]:
+    method = str(method).upper()
+    if method not in ("REML", "ML"):
+        raise InputError(f"unknown method {method!r} for a multilevel model", expected="REML | ML")
+    test = str(test).lower()
+    if test not in ("z", "t"):
+        raise InputError(f"unknown test {test!r}", expected="z | t")
+    if dfs not in ("residual", "contain"):
+        raise InputError(f"unknown dfs {dfs!r}", expected="residual | contain")
+    return method, test
+
+
+def _inputs(yi, V, random, data, mods, mod_names, intercept):
+    """Checked ``(y, V, X, coef_names, level names, level codes)``."""
+    if isinstance(yi, str):
+        yi = data[yi]
+    if isinstance(V, str):
+        V = data[V]
+    y = np.asarray(yi, dtype=float).ravel()
+    k = y.size
+    if k < 2 or not np.all(np.isfinite(y)):
+        raise InputError("yi must have at least 2 finite values", column="yi")
+    Vm = _as_v(V, k)
+    X, coef_names = _design(mods, mod_names, intercept, k)
+    p = X.shape[1]
+    if np.linalg.matrix_rank(X) < p:
+        raise InputError("the design matrix is not of full column rank (redundant or constant moderators?)")
+    names, codes = parse_random(random, data, k)
+    L = len(codes)
+    if k - p < L:
+        raise InputError(f"too few effect sizes: {p} coefficient(s) and {L} variance component(s) need k > {p + L - 1}")
+    return y, Vm, X, coef_names, names, codes
+
+
+def _boundary_notes(names: list[str], s2: np.ndarray, nlev: list[int]) -> list[str]:
+    msgs = []
+    for n, s, m in zip(names, s2, nlev, strict=True):
+        if s <= 0.0:
+            msgs.append(f"sigma² of {n!r} is on its boundary (0)")
+        if m == 1:
+            msgs.append(f"{n!r} has a single level: its variance is not identifiable")
+    return msgs
+
+
+def _ddf(dfs: str, X: np.ndarray, codes: list[np.ndarray], k: int, p: int) -> np.ndarray:
+    return np.full(p, float(k - p)) if dfs == "residual" else _contain_ddf(X, codes, k, p)
+
+
+def _coef_table(names: list[str], beta: np.ndarray, vb: np.ndarray, ddf: np.ndarray, alpha: float) -> list[dict]:
+    """One dict per coefficient: z tests where ``ddf`` is NaN, t tests on ``ddf`` otherwise."""
+    se = np.sqrt(np.diag(vb))
+    stat = beta / se
+    z = np.isnan(ddf)
+    pv = np.where(z, 2 * stats.norm.sf(np.abs(stat)), 2 * stats.t.sf(np.abs(stat), np.where(z, 1.0, ddf)))
+    crit = np.where(z, stats.norm.isf(alpha / 2), stats.t.isf(alpha / 2, np.where(z, 1.0, ddf)))
+    return [
+        {
+            "name": names[j],
+            "estimate": float(beta[j]),
+            "se": float(se[j]),
+            "stat": float(stat[j]),
+            "df": None if z[j] else float(ddf[j]),
+            "p": float(pv[j]),
+            "ci_low": float(beta[j] - crit[j] * se[j]),
+            "ci_high": float(beta[j] + crit[j] * se[j]),
+        }
+        for j in range(beta.shape[0])
+    ]
+
+
+def _heterogeneity(y: np.ndarray, X: np.ndarray, V: np.ndarray) -> tuple[float, float, float]:
+    """QE (with V alone), its p-value and the typical sampling variance ``vt = (k - p) / tr(P)``."""
+    k, p = X.shape
+    Wv = np.linalg.inv(V)
+    WX = Wv @ X
+    Pv = Wv - WX @ np.linalg.solve(X.T @ WX, WX.T)
+    QE = float(y @ Pv @ y)
+    return QE, float(stats.chi2.sf(QE, k - p)), (k - p) / float(np.trace(Pv))
 
 
 def wald_test(beta: np.ndarray, vb: np.ndarray, btt, ddf: float | None) -> tuple[float, int, int | None, float]:
