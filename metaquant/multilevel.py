@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, sparse, stats
 from scipy.sparse import csgraph
+from scipy.linalg.lapack import dpotri as _potri
 from threadpoolctl import threadpool_limits
 
 from .errors import InputError
@@ -158,9 +159,16 @@ class _Model:
             Mp += s_ * g
         c = np.linalg.cholesky(Mp)
         logdet_m = 2.0 * float(np.sum(np.log(np.einsum("bii->bi", c))))
-        ci = np.linalg.solve(c, self.eye)
+        # inverse from the Cholesky factor (LAPACK potri), block by block
+        inv = np.empty_like(Mp)
+        for b in range(Mp.shape[0]):
+            ib, info = _potri(c[b], lower=1)
+            if info != 0:
+                raise np.linalg.LinAlgError("M is not positive definite")
+            inv[b] = ib  # lower triangle; the upper one is c's, i.e. zero
+        inv += np.swapaxes(np.tril(inv, -1), 1, 2)
         Minv = np.zeros((k, k))
-        Minv[self.ri, self.ci] = np.matmul(np.swapaxes(ci, 1, 2), ci)[self.mask]
+        Minv[self.ri, self.ci] = inv[self.mask]
         MX = Minv @ self.X
         xmx = self.X.T @ MX
         vb = np.linalg.inv(xmx)
@@ -213,7 +221,7 @@ def _blocks(V: np.ndarray, outer: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero(lab == j) for j in range(n)]
 
 
-def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray) -> tuple[_Fit, int, bool]:
+def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray, tol: float = _TOL) -> tuple[_Fit, int, bool]:
     """Fisher scoring with step halving and an active set at 0; ``fixed`` components are held."""
     s = np.where(fixed, s0, np.maximum(s0, 0.0))
     f = model.fit(s)
@@ -243,7 +251,7 @@ def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray) -> tuple[_Fit, i
         change = np.max(np.abs(s_new - s) / (1.0 + np.abs(s)))
         newton = change < 1e-3
         s, f = s_new, f_new
-        if change <= _TOL:
+        if change <= tol:
             return f, it, True
     return f, _MAXITER, False
 
@@ -860,15 +868,25 @@ def _fitstats(model: _Model, f: _Fit, V: np.ndarray, n_vc: int) -> dict[str, flo
     }
 
 
-def _profile_ll(res: RMAMVResult, j: int, value: float) -> float:
+def _profile_ll(res: RMAMVResult, j: int, value: float, starts: list) -> float:
+    """Log-likelihood maximised over the other components with component ``j`` held at ``value``.
+
+    ``starts`` collects ``(value, sigma2)`` of earlier evaluations; the nearest one is the
+    starting point (the root finder's iterates are close to each other).  The inner tolerance
+    1e-9 moves the profile log-likelihood by far less than the root tolerance.
+    """
     model: _Model = res._model
-    s0 = res.sigma2.copy()
+    if starts:
+        s0 = min(starts, key=lambda t: abs(t[0] - value))[1].copy()
+    else:
+        s0 = res.sigma2.copy()
     s0[j] = value
     fixed = np.zeros(len(s0), dtype=bool)
     fixed[j] = True
     if len(s0) == 1:
         return model.fit(s0, need_p=False).ll
-    f, _, _ = _optimise(model, s0, fixed)
+    f, _, _ = _optimise(model, s0, fixed, tol=1e-9)
+    starts.append((value, f.s2.copy()))
     return f.ll
 
 
@@ -889,11 +907,13 @@ def confint_sigma2(res: RMAMVResult, *, level: float | None = None) -> list[tupl
         s = float(s)
         vmax = 10.0 if s <= np.finfo(float).eps ** 0.5 else max(10.0, 100.0 * s)
 
-        def g(v, j=j):
-            return _profile_ll(res, j, v) - target
+        starts: list = []
 
-        lo = 0.0 if g(0.0) > 0 else optimize.brentq(g, 0.0, s, xtol=1e-14, rtol=1e-11)
-        hi = vmax if g(vmax) > 0 else optimize.brentq(g, s, vmax, xtol=1e-14, rtol=1e-11)
+        def g(v, j=j, starts=starts):
+            return _profile_ll(res, j, v, starts) - target
+
+        lo = 0.0 if g(0.0) > 0 else optimize.brentq(g, 0.0, s, xtol=1e-14, rtol=1e-10)
+        hi = vmax if g(vmax) > 0 else optimize.brentq(g, s, vmax, xtol=1e-14, rtol=1e-10)
         out.append((float(lo), float(hi)))
     return out
 
