@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize, sparse, stats
-from scipy.sparse import csgraph
 from scipy.linalg.lapack import dpotri as _potri
+from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
 from .errors import InputError
