@@ -32,6 +32,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from .errors import InputError
 from .outputs import json_safe
 
-__all__ = ["RMAMVResult", "confint_sigma2", "parse_random", "predict_mv", "rma_mv"]
+__all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "parse_random", "predict_mv", "rma_mv"]
 
 _TOL = 1e-12
 _MAXITER = 500
@@ -223,12 +224,13 @@ def _blocks(V: np.ndarray, outer: np.ndarray) -> list[np.ndarray]:
 
 def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray, tol: float = _TOL) -> tuple[_Fit, int, bool]:
     """Fisher scoring with step halving and an active set at 0; ``fixed`` components are held."""
-    s = np.where(fixed, s0, np.maximum(s0, 0.0))
+    lower = getattr(model, "lower", np.zeros_like(s0))
+    s = np.where(fixed, s0, np.maximum(s0, lower))
     f = model.fit(s)
     newton = False
     for it in range(1, _MAXITER + 1):
         score, info, obs = model.score_info(f)
-        free = ~fixed & ~((s <= 0.0) & (score <= 0.0))
+        free = ~fixed & ~((s <= lower) & (score <= 0.0))
         if not free.any():
             return f, it, True
         step = np.zeros_like(s)
@@ -241,8 +243,12 @@ def _optimise(model: _Model, s0: np.ndarray, fixed: np.ndarray, tol: float = _TO
             step[free] = score[free] / np.maximum(np.diag(info)[free], 1e-300)
         t = 1.0
         for _ in range(60):
-            s_new = np.where(free, np.maximum(s + t * step, 0.0), s)
-            f_new = model.fit(s_new)
+            s_new = np.where(free, np.maximum(s + t * step, lower), s)
+            try:
+                f_new = model.fit(s_new)
+            except np.linalg.LinAlgError:  # M not positive definite (possible with covariances)
+                t *= 0.5
+                continue
             if f_new.ll >= f.ll - 1e-12 * (1.0 + abs(f.ll)):
                 break
             t *= 0.5
@@ -326,6 +332,13 @@ class RMAMVResult:
     codes: list[np.ndarray] = field(default=None, repr=False)
     coef_names: list[str] = field(default_factory=list, repr=False)
     intercept: bool = True
+    #: ``"UN"`` for an ``inner | outer`` term with an unstructured covariance (then ``tau2`` are
+    #: the variances per level of the inner factor, ``tau2_names`` those levels, ``rho`` the
+    #: correlations in R's lower-triangle order), ``None`` for nested random intercepts
+    struct: str | None = None
+    tau2: np.ndarray | None = None
+    tau2_names: list[str] | None = None
+    rho: np.ndarray | None = None
 
     # --- numbers by name -------------------------------------------------------------------
     @property
@@ -620,6 +633,7 @@ def rma_mv(
     btt=None,
     profile: bool = True,
     prop: str | None = None,
+    struct: str = "UN",
 ) -> RMAMVResult:
     r"""Fit a multilevel random-effects model with known sampling (co)variances (metafor ``rma.mv``).
 
@@ -653,6 +667,11 @@ def rma_mv(
         Compute profile-likelihood intervals of the variance components (:func:`confint_sigma2`).
     prop : str, optional
         The property pooled (carried into the result).
+    struct : {"UN"}
+        For ``random="~ inner | outer"`` (e.g. ``"~ outcome | trial"``, a multivariate model):
+        correlated random effects of the levels of ``inner`` within each ``outer`` group with an
+        unstructured covariance matrix (metafor ``struct="UN"``); estimated by the same REML/ML
+        scoring on the elements of that matrix.  No profile intervals for this structure.
 
     Returns
     -------
@@ -678,6 +697,8 @@ def rma_mv(
     *Psychol Methods* 19:211-229.
     """
     method, test = _options(method, test, dfs)
+    if isinstance(random, str) and _INNER_OUTER.match(random.strip()):
+        return _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, level, btt, prop, struct)
     y, Vm, X, coef_names, names, codes = _inputs(yi, V, random, data, mods, mod_names, intercept)
     k, p = X.shape
     L = len(codes)
@@ -947,3 +968,250 @@ def predict_mv(res: RMAMVResult, newmods=None) -> pd.DataFrame:
             "pi_high": pred + half,
         }
     )
+
+
+# --------------------------------------------------------------------------------------------
+# "~ inner | outer" with an unstructured covariance (metafor struct="UN")
+# --------------------------------------------------------------------------------------------
+_INNER_OUTER = re.compile(r"^~?\s*(?!1\s*\|)(\w+)\s*\|\s*(\w+)\s*$")
+
+
+class _DenseModel(_Model):
+    """``M = V + sum_c theta_c G_c`` with dense ``G_c`` and lower bounds per component.
+
+    Used for the unstructured inner|outer covariance, whose off-diagonal elements enter ``M``
+    linearly through ``Z_a Z_b' + Z_b Z_a'`` and have no lower bound.
+    """
+
+    def __init__(self, y, X, V, G: list[np.ndarray], lower: np.ndarray, reml: bool):
+        self.y, self.X, self.V, self.reml = y, X, V, reml
+        self.k, self.p = X.shape
+        self.Gd = G
+        self.lower = lower
+        self.logdet_xx = float(np.linalg.slogdet(X.T @ X)[1])
+
+    def M(self, s2: np.ndarray) -> np.ndarray:
+        M = self.V.copy()
+        for s_, g in zip(s2, self.Gd, strict=True):
+            M += s_ * g
+        return M
+
+    def fit(self, s2: np.ndarray, need_p: bool = True) -> _Fit:
+        M = self.M(s2)
+        c = np.linalg.cholesky(M)
+        logdet_m = 2.0 * float(np.sum(np.log(np.diag(c))))
+        ci = np.linalg.inv(c)
+        Minv = ci.T @ ci
+        MX = Minv @ self.X
+        xmx = self.X.T @ MX
+        vb = np.linalg.inv(xmx)
+        vb = 0.5 * (vb + vb.T)
+        beta = vb @ (MX.T @ self.y)
+        r = self.y - self.X @ beta
+        py = Minv @ r
+        rss = float(r @ py)
+        if self.reml:
+            ll = -0.5 * (
+                (self.k - self.p) * _LOG2PI - self.logdet_xx + logdet_m + float(np.linalg.slogdet(xmx)[1]) + rss
+            )
+        else:
+            ll = -0.5 * (self.k * _LOG2PI + logdet_m + rss)
+        P = Minv - MX @ vb @ MX.T if self.reml else None
+        return _Fit(s2=s2, ll=ll, beta=beta, vb=vb, py=py, Minv=Minv, P=P)
+
+    def score_info(self, f: _Fit):
+        A = f.P if self.reml else f.Minv
+        AG = [A @ g for g in self.Gd]
+        Gpy = [g @ f.py for g in self.Gd]
+        L = len(self.Gd)
+        score = np.array([-0.5 * np.trace(AG[c]) + 0.5 * float(f.py @ Gpy[c]) for c in range(L)])
+        info = np.empty((L, L))
+        obs = np.empty((L, L))
+        for a in range(L):
+            for b in range(a, L):
+                info[a, b] = info[b, a] = 0.5 * float(np.sum(AG[a] * AG[b].T))
+                obs[a, b] = obs[b, a] = -info[a, b] + float(Gpy[a] @ A @ Gpy[b])
+        return score, info, obs
+
+
+def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, level, btt, prop, struct):
+    if struct != "UN":
+        raise InputError(f"struct {struct!r} is not available", expected="UN")
+    inner_name, outer_name = _INNER_OUTER.match(random.strip()).groups()
+    y, Vm, X, coef_names, _, codes = _inputs(yi, V, [outer_name], data, mods, mod_names, intercept)
+    if inner_name not in data.columns:
+        raise InputError(f"random effect {inner_name!r} is not a column of the data", column=inner_name)
+    k, p = X.shape
+    inner = data[inner_name].astype(str).to_numpy()
+    levels = sorted(set(inner.tolist()))
+    q = len(levels)
+    outer = codes[0]
+    Z = [np.zeros((k, int(outer.max()) + 1)) for _ in levels]
+    for a, lev in enumerate(levels):
+        rows = np.flatnonzero(inner == lev)
+        Z[a][rows, outer[rows]] = 1.0
+    G = [Z[a] @ Z[a].T for a in range(q)]
+    pairs = [(a, b) for b in range(q) for a in range(b + 1, q)]  # R's lower-triangle order
+    G += [Z[a] @ Z[b].T + Z[b] @ Z[a].T for a, b in pairs]
+    lower = np.r_[np.zeros(q), np.full(len(pairs), -np.inf)]
+    model = _DenseModel(y, X, Vm, G, lower, method == "REML")
+    s0 = np.r_[_start(y, X, np.diag(Vm).copy(), 1).repeat(q), np.zeros(len(pairs))]
+    f, iters, conv = _optimise(model, s0, np.zeros(len(G), dtype=bool))
+    tau2 = f.s2[:q]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.array([f.s2[q + j] / math.sqrt(tau2[a] * tau2[b]) for j, (a, b) in enumerate(pairs)])
+    msgs = [] if conv else ["the variance components did not converge; results are unreliable"]
+    msgs += [f"tau² of {inner_name} = {levels[a]!r} is on its boundary (0)" for a in range(q) if tau2[a] <= 0]
+    msgs += [
+        f"rho of {inner_name} ({levels[a]}, {levels[b]}) is on its boundary (±1)"
+        for j, (a, b) in enumerate(pairs)
+        if abs(rho[j]) >= 1 - 1e-8
+    ]
+    alpha = 1.0 - (level / 100.0 if level > 1 else level)
+    ddf = np.full(p, np.nan) if test == "z" else np.full(p, float(k - p))
+    coefs = _coef_table(coef_names, f.beta, f.vb, ddf, alpha)
+    bt = list(btt) if btt is not None else (list(range(1, p)) if (intercept and p > 1) else list(range(p)))
+    QM, QM_df, QM_ddf, QM_p = wald_test(f.beta, f.vb, bt, None if test == "z" else float(k - p))
+    QE, QEp, vt = _heterogeneity(y, X, Vm)
+    fs = _fitstats(model, f, Vm, len(G))
+    # one keyword per field of the result: long, but it is only naming
+    return RMAMVResult(
+        method=method,
+        test=test,
+        dfs="residual",
+        k=k,
+        p=p,
+        level=float(level),
+        coefficients=coefs,
+        sigma2=np.zeros(0),
+        sigma2_names=[],
+        s_nlevels=[],
+        sigma2_ci=None,
+        I2=np.zeros(0),
+        I2_total=math.nan,
+        vt=float(vt),
+        QE=QE,
+        QE_df=k - p,
+        QE_p=QEp,
+        QM=QM,
+        QM_df=QM_df,
+        QM_ddf=QM_ddf,
+        QM_p=QM_p,
+        btt=[b + 1 for b in bt],
+        pi_low=None,
+        pi_high=None,
+        fitstats=fs,
+        converged=conv,
+        iterations=iters,
+        warnings=msgs,
+        prop=prop,
+        beta=f.beta,
+        vcov=f.vb,
+        ddf=ddf,
+        X=X,
+        yi=y,
+        V=Vm,
+        M=model.M(f.s2),
+        codes=codes,
+        coef_names=coef_names,
+        intercept=intercept,
+        struct="UN",
+        tau2=tau2.copy(),
+        tau2_names=levels,
+        rho=rho,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# from an effect table (what the CLI and compare call)
+# --------------------------------------------------------------------------------------------
+def fit_table(
+    table: pd.DataFrame,
+    *,
+    levels=("study", "comparison"),
+    method: str = "REML",
+    test: str = "z",
+    dfs: str = "residual",
+    moderators=(),
+    rho: float | None = None,
+    shared_baseline: bool = False,
+    robust: str | None = None,
+    level: float = 95.0,
+    profile: bool = True,
+):
+    """Multilevel fit of one property's effect table (columns ``yi``, ``vi`` and the ``levels``).
+
+    Levels with a single group (one study) or that repeat the level above (one row per study)
+    are dropped, with a note, since their variance is not identifiable.  ``rho`` gives the
+    sampling errors of one study a constant correlation (:func:`metaquant.covariance.constant_rho`);
+    ``shared_baseline=True`` builds ``V`` from the table's ``baseline_group``
+    (:func:`metaquant.covariance.shared_baseline`).  ``robust="cr1"|"cr2"`` adds cluster-robust
+    inference clustered by the outermost level (``levels[0]``).
+
+    Returns
+    -------
+    (RMAMVResult, RobustResult or None)
+    """
+    from . import covariance  # noqa: PLC0415 - covariance imports nothing from here
+    from .robust import robust as _robust  # noqa: PLC0415 - robust imports multilevel lazily
+
+    missing = [c for c in ("yi", "vi", *levels, *moderators) if c not in table.columns]
+    if missing:
+        raise InputError(f"the effect table has no column {missing[0]!r}", column=missing[0])
+    t = table.reset_index(drop=True)
+    if t["vi"].isna().any():
+        raise InputError("rows without a sampling variance: apply a variance policy first", column="vi")
+    notes: list[str] = []
+    kept: list[str] = []
+    prev = None
+    for lev in levels:
+        key = t[[*kept, lev]].astype(str).agg("\x1f".join, axis=1)
+        n = key.nunique()
+        if n == 1:
+            notes.append(f"{lev!r} has a single group: its variance is not estimated")
+            continue
+        if prev is not None and n == prev:
+            notes.append(f"{lev!r} has one row per {kept[-1]!r}: the two levels are one")
+            continue
+        kept.append(lev)
+        prev = n
+    if not kept:
+        raise InputError("no grouping level with more than one group: use rma() for these rows")
+    if rho is not None and shared_baseline:
+        raise InputError("give either rho or shared_baseline, not both")
+    if rho is not None:
+        V = covariance.constant_rho(t["vi"].to_numpy(float), t[levels[0]].to_numpy(), rho)
+        notes.append(f"sampling errors within a {levels[0]} correlated at rho = {rho:g}")
+    elif shared_baseline and "baseline_group" in t.columns:
+        V = covariance.shared_baseline(t["vi"].to_numpy(float), t["baseline_group"].to_numpy())
+        notes.append("arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)")
+    else:
+        V = t["vi"].to_numpy(float)
+    mods = t[list(moderators)].to_numpy(float) if moderators else None
+    prop = str(t["property"].iloc[0]) if "property" in t.columns else None
+    fit = rma_mv(
+        t["yi"].to_numpy(float),
+        V,
+        random=kept,
+        data=t,
+        mods=mods,
+        mod_names=list(moderators) or None,
+        method=method,
+        test=test,
+        dfs=dfs,
+        level=level,
+        profile=profile,
+        prop=prop,
+    )
+    fit.warnings[:0] = notes
+    rob = None
+    if robust is not None:
+        kind = str(robust).lower()
+        if kind not in ("cr1", "cr2"):
+            raise InputError(f"unknown robust variance {robust!r}", expected="cr1 | cr2")
+        clusters = t[levels[0]].to_numpy()
+        if len(pd.unique(clusters)) <= fit.p:
+            fit.warnings.append(f"too few {levels[0]} clusters for cluster-robust inference")
+        else:
+            rob = _robust(fit, clusters, clubSandwich=kind == "cr2")
+    return fit, rob

@@ -206,3 +206,61 @@ def test_bad_v():
         rma_mv(d["yi"], V, random="study/esid", data=d)
     with pytest.raises(InputError, match="> 0"):
         rma_mv(d["yi"], -d["vi"], random="study/esid", data=d)
+
+
+def test_unstructured_multivariate_berkey():
+    """random = ~ outcome | trial, struct = "UN" with known V (metafor's dat.berkey1998 example)."""
+    from metaquant.robust import robust
+
+    fx = json.loads((FIX / "un_berkey.json").read_text())
+    d = pd.read_csv(FIX / "berkey1998.csv")
+    X = np.array(fx["X"], dtype=float).reshape(fx["k"], fx["p"])
+    r = rma_mv(
+        d["yi"],
+        np.array(fx["V"]),
+        random="~ outcome | trial",
+        data=d,
+        mods=X,
+        mod_names=fx["colnames"],
+        intercept=False,
+    )
+    assert r.struct == "UN" and r.tau2_names == fx["g_levels"]
+    assert r.fitstats["ll"] >= fx["ll"] - 1e-12
+    close(r.tau2, fx["tau2"], "tau2", rtol=1e-6)
+    close(r.rho, fx["rho"], "rho", rtol=1e-6)
+    close(r.beta, fx["beta"], "beta", rtol=1e-6)
+    close([c["se"] for c in r.coefficients], fx["se"], "se", rtol=1e-6)
+    close([c["ci_low"] for c in r.coefficients], fx["ci_lb"], "ci.lb", rtol=1e-6)
+    close(r.QE, fx["QE"], "QE")
+    close(r.QM, fx["QM"], "QM", rtol=1e-6)
+    for key, mine in [("ll", "ll"), ("dev", "deviance"), ("AIC", "AIC"), ("BIC", "BIC"), ("AICc", "AICc")]:
+        close(r.fitstats[mine], fx[key], key, rtol=1e-9)
+    r1 = robust(r, d["trial"].to_numpy())
+    close([c["se"] for c in r1.coefficients], fx["cr1"]["se"], "CR1 se", rtol=1e-5)
+    r2 = robust(r, d["trial"].to_numpy(), clubSandwich=True)
+    close([c["se"] for c in r2.coefficients], fx["cr2"]["se"], "CR2 se", rtol=1e-5)
+    close([c["df"] for c in r2.coefficients], fx["cr2"]["df"], "CR2 df", rtol=1e-5)
+    with pytest.raises(InputError, match="struct"):
+        rma_mv(d["yi"], d["vi"], random="~ outcome | trial", data=d, struct="CS")
+
+
+def test_fit_table_on_shipped_rows():
+    from metaquant.multilevel import fit_table
+
+    t = pd.read_csv(FIX / "bench_perplexity.csv")
+    fit, rob = fit_table(t, robust="cr2", profile=False)
+    fx, _ = load_case("bench_perplexity")
+    close(fit.sigma2, fx["sigma2"], "sigma2", rtol=1e-5)
+    close(rob.se, fx["cr2"]["se"], "CR2 se", rtol=1e-5)
+    assert any("only 3 clusters" in w for w in rob.warnings)
+    one = t[t["study"] == t["study"].iloc[0]]
+    fit1, rob1 = fit_table(one, robust="cr2", profile=False)
+    assert fit1.sigma2_names == ["comparison"] and rob1 is None
+    assert any("single group" in w for w in fit1.warnings)
+    assert any("too few study clusters" in w for w in fit1.warnings)
+    fit2, _ = fit_table(t, rho=0.6, profile=False)
+    assert any("rho = 0.6" in w for w in fit2.warnings)
+    with pytest.raises(InputError, match="no column"):
+        fit_table(t.drop(columns="study"))
+    with pytest.raises(InputError, match="unknown robust"):
+        fit_table(t, robust="cr3", profile=False)
