@@ -638,6 +638,11 @@ class RMAResult:
             title = "Random-Effects Model" if self.int_only else "Mixed-Effects Model"
             lines.append(f"{title} (k = {self.k}; tau^2 estimator: {self.method})")
         lines.append("")
+        if self.fitstats:
+            f = self.fitstats
+            lines.append("  logLik  deviance       AIC       BIC      AICc")
+            lines.append(" ".join(f"{f[key]:9.4f}" for key in ("ll", "deviance", "AIC", "BIC", "AICc")))
+            lines.append("")
         what = "total" if self.int_only else "residual"
         if not self.is_fixed:
             se = "" if self.se_tau2 is None or not math.isfinite(self.se_tau2) else f" (SE = {_fmt(self.se_tau2)})"
@@ -646,6 +651,8 @@ class RMAResult:
         var = "total" if self.int_only else "unaccounted"
         lines.append(f"I^2 ({what} heterogeneity / {var} variability): {_fmt(self.I2, 2)}%")
         lines.append(f"H^2 ({var} variability / sampling variability): {_fmt(self.H2, 2)}")
+        if self.R2 is not None:
+            lines.append(f"R^2 (amount of heterogeneity accounted for): {_fmt(self.R2, 2)}%")
         if self.tau2_ci is not None:
             lines.append(
                 f"Q-profile {100 * (1 - _alpha(self.level)):g}% CI: tau^2 [{_fmt(self.tau2_ci[0])}, "

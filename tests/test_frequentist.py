@@ -685,7 +685,9 @@ def test_fitstats_and_r2_match_metafor(method):
             assert res.R2 is None
         else:
             _close(res.R2, r["R2"], f"{method} {key} R2")
+            assert f"R^2 (amount of heterogeneity accounted for): {r['R2']:.2f}%" in str(res)
         assert res.logLik == res.fitstats["ll"] and "fitstats" in res.to_dict()
+        assert f"{r['ll']:9.4f} {r['dev']:9.4f}" in str(res)
 
 
 def test_fitstats_fe():
