@@ -506,6 +506,12 @@ class RMAMVResult:
         ]
         for j, (n, s, m) in enumerate(zip(self.sigma2_names, self.sigma2, self.s_nlevels, strict=False)):
             out.append(f"sigma^2.{j + 1}  {s:8.4f}  {math.sqrt(s):6.4f}  {m:5d}     no  {n}")
+        if self.struct == "UN":
+            out += [
+                f"tau^2.{j + 1}    {t:8.4f}  {math.sqrt(t):6.4f}  {n}"
+                for j, (t, n) in enumerate(zip(self.tau2, self.tau2_names, strict=True))
+            ]
+            out += [f"rho.{j + 1}      {r:8.4f}" for j, r in enumerate(self.rho)]
         out += [
             "",
             "Test for Residual Heterogeneity:",

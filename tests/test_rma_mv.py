@@ -225,6 +225,7 @@ def test_unstructured_multivariate_berkey():
         intercept=False,
     )
     assert r.struct == "UN" and r.tau2_names == fx["g_levels"]
+    assert f"rho.1      {fx['rho']:8.4f}" in str(r)
     assert r.fitstats["ll"] >= fx["ll"] - 1e-12
     close(r.tau2, fx["tau2"], "tau2", rtol=1e-6)
     close(r.rho, fx["rho"], "rho", rtol=1e-6)
