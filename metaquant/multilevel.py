@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from .errors import InputError
 from .outputs import json_safe
 
-__all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "parse_random", "predict_mv", "rma_mv"]
+__all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "is_nested", "parse_random", "predict_mv", "rma_mv"]
 
 _TOL = 1e-12
 _MAXITER = 500
@@ -1221,3 +1221,8 @@ def fit_table(
         else:
             rob = _robust(fit, clusters, clubSandwich=kind == "cr2")
     return fit, rob
+
+
+def is_nested(table: pd.DataFrame, level: str = "study") -> bool:
+    """True when some ``level`` group gives several rows (then ``fit_table`` is the classical model to use)."""
+    return level in table.columns and bool((table.groupby(level).size() > 1).any())

@@ -246,9 +246,10 @@ def test_unstructured_multivariate_berkey():
 
 
 def test_fit_table_on_shipped_rows():
-    from metaquant.multilevel import fit_table
+    from metaquant.multilevel import fit_table, is_nested
 
     t = pd.read_csv(FIX / "bench_perplexity.csv")
+    assert is_nested(t) and not is_nested(t.drop_duplicates("study"))
     fit, rob = fit_table(t, robust="cr2", profile=False)
     fx, _ = load_case("bench_perplexity")
     close(fit.sigma2, fx["sigma2"], "sigma2", rtol=1e-5)
