@@ -168,7 +168,16 @@ def _mpow(x: np.ndarray, power: float) -> np.ndarray:
     return (vec * vp) @ vec.T
 
 
-def robust(result, cluster, *, adjust: bool = True, clubSandwich: bool = False, data=None, level=None) -> RobustResult:  # noqa: N803
+def robust(  # noqa: PLR0913
+    result,
+    cluster,
+    *,
+    adjust: bool = True,
+    clubSandwich: bool = False,
+    data=None,
+    level=None,
+    btt=None,  # noqa: N803
+) -> RobustResult:
     """Cluster-robust tests and intervals for classical fit (``rma`` or ``rma_mv``).
 
     Parameters
@@ -185,6 +194,8 @@ def robust(result, cluster, *, adjust: bool = True, clubSandwich: bool = False, 
     data : DataFrame, optional
     level : float, optional
         Confidence level in percent (default: the model's).
+    btt : sequence of int, optional
+        0-based coefficients for the robust F / HTZ test (default: the model's ``btt``).
 
     Returns
     -------
@@ -195,8 +206,11 @@ def robust(result, cluster, *, adjust: bool = True, clubSandwich: bool = False, 
         if data is None or cluster not in data.columns:
             raise InputError(f"cluster {cluster!r} is not a column of the data", column=cluster)
         cluster = data[cluster].to_numpy()
-    y, X, beta, M, names, btt, _ = _working(result)
+    y, X, beta, M, names, model_btt, _ = _working(result)
     k, p = X.shape
+    btt = model_btt if btt is None else [int(b) for b in btt]
+    if not btt or min(btt) < 0 or max(btt) >= p:
+        raise InputError(f"btt must name coefficients 0..{p - 1}")
     cl = np.asarray(cluster).astype(str)
     if cl.shape != (k,):
         raise InputError(f"cluster has {cl.size} values but the model has {k} rows")

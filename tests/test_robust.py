@@ -126,3 +126,16 @@ def test_shared_baseline():
         shared_baseline(v, g, baseline_var=[0.05, 0.06, 0.01, 0.02])
     with pytest.raises(InputError, match="rho must be"):
         constant_rho(v, g, 1.0)
+
+
+def test_btt_single_coefficient_reduces_to_t():
+    _, d, r = fit_case("assink_deltype", profile=False)
+    for cs in (False, True):
+        rr = robust(r, d["study"].to_numpy(), clubSandwich=cs, btt=[3])
+        c = rr.coefficients[3]
+        assert rr.btt == [4] and rr.QM_df == 1
+        close(rr.QM, c["stat"] ** 2, "F = t²", rtol=1e-10)
+        close(rr.QM_ddf, c["df"], "denominator df", rtol=1e-10)
+        close(rr.QM_p, c["p"], "p", rtol=1e-10)
+    with pytest.raises(InputError, match="btt"):
+        robust(r, d["study"].to_numpy(), btt=[9])
