@@ -28,7 +28,6 @@ metafor computes from ``P`` reduce to O(k p²) expressions (see :class:`_Project
 
 from __future__ import annotations
 
-import builtins
 import math
 from dataclasses import dataclass, field
 
@@ -545,9 +544,6 @@ class RMAResult:
     fitstats: dict = field(default_factory=dict)
     #: pseudo-R² (percent) of a meta-regression, as metafor prints; ``None`` without moderators
     R2: float | None = None
-    #: the property pooled, when the caller says (the result protocol's ``property``)
-    prop: str | None = None
-    engine: str = "frequentist"
 
     @property
     def logLik(self) -> float:  # noqa: N802 - metafor's name
@@ -624,11 +620,6 @@ class RMAResult:
             "iterations": self.iterations,
             "fitstats": dict(self.fitstats),
             "R2": self.R2,
-            "engine": self.engine,
-            "property": self.prop,
-            "pct": self.pct,
-            "pct_ci_low": self.pct_ci_low,
-            "pct_ci_high": self.pct_ci_high,
         }
         return json_safe(d)
 
@@ -637,62 +628,6 @@ class RMAResult:
         df = pd.DataFrame(self.coefficients).set_index("name")
         df.index.name = "term"
         return df[["estimate", "se", "stat", "p", "ci_low", "ci_high"]]
-
-    # --- result protocol (metaquant.results) ----------------------------------------------
-    @property
-    def label_code(self) -> str | None:
-        return None
-
-    @property
-    def label_probability(self) -> float | None:
-        return None
-
-    @property
-    def pct(self) -> float:
-        """``100 (exp(estimate) - 1)``: the pooled log ratio on the % scale."""
-        return 100.0 * math.expm1(self.estimate)
-
-    @property
-    def pct_ci_low(self) -> float:
-        return 100.0 * math.expm1(self.ci_low)
-
-    @property
-    def pct_ci_high(self) -> float:
-        return 100.0 * math.expm1(self.ci_high)
-
-    @property
-    def predictions(self) -> list[dict]:
-        return []
-
-    @property
-    def notes(self) -> list[str]:
-        return list(self.warnings)
-
-    @property
-    def diagnostics(self) -> dict:
-        return {"converged": self.converged, "iterations": self.iterations}
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.converged)
-
-    def to_frame(self) -> pd.DataFrame:
-        """Tidy frame: one row per coefficient, then tau² (Q-profile CI) and the prediction interval."""
-        rows = [
-            {"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"]}
-            for c in self.coefficients
-        ]
-        if not self.is_fixed:
-            lo, hi = self.tau2_ci if self.tau2_ci is not None else (math.nan, math.nan)
-            rows.append({"term": "tau2", "estimate": self.tau2, "ci_low": lo, "ci_high": hi})
-        if self.pi_low is not None:
-            rows.append(
-                {"term": "prediction", "estimate": self.estimate, "ci_low": self.pi_low, "ci_high": self.pi_high}
-            )
-        df = pd.DataFrame(rows)
-        df.insert(0, "engine", self.engine)
-        df.insert(0, "property", self.prop or "")
-        return df
 
     def __str__(self) -> str:
         lines: list[str] = [""]
@@ -760,12 +695,6 @@ class RMAResult:
             lines.extend(f"Warning: {w}" for w in self.warnings)
         lines.append("")
         return "\n".join(lines)
-
-    # last in the class body: a method named ``property`` would shadow the builtin above it
-    @builtins.property
-    def property(self) -> str | None:
-        """The property pooled (the result protocol's name)."""
-        return self.prop
 
 
 def _fmt_pval_eq(p: float) -> str:

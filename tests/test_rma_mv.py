@@ -266,39 +266,3 @@ def test_fit_table_on_shipped_rows():
         fit_table(t.drop(columns="study"))
     with pytest.raises(InputError, match="unknown robust"):
         fit_table(t, robust="cr3", profile=False)
-
-
-PROTOCOL = (
-    "engine",
-    "property",
-    "label_code",
-    "label_probability",
-    "pct",
-    "pct_ci_low",
-    "pct_ci_high",
-    "predictions",
-    "notes",
-    "diagnostics",
-    "ok",
-)
-
-
-def test_result_protocol_rma_and_rma_mv():
-    from metaquant.frequentist import rma
-
-    t = pd.read_csv(FIX / "bench_perplexity.csv")
-    uni = rma(t["yi"], t["vi"])
-    mv = rma_mv(t["yi"], t["vi"], random="study/comparison", data=t, profile=False, prop="perplexity")
-    for res in (uni, mv):
-        for name in PROTOCOL:
-            assert hasattr(res, name), name
-        assert res.engine == "frequentist" and res.ok
-        assert math.isclose(res.pct, 100 * math.expm1(res.estimate))
-        assert res.pct_ci_low < res.pct < res.pct_ci_high
-        f = res.to_frame()
-        assert list(f.columns[:6]) == ["property", "engine", "term", "estimate", "ci_low", "ci_high"]
-        d = res.to_dict()
-        json.dumps(d)
-        assert d["pct"] == res.pct
-    assert mv.property == "perplexity" and uni.property is None
-    assert "tau2" in set(uni.to_frame()["term"]) and "prediction" in set(uni.to_frame()["term"])
