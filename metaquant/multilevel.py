@@ -43,6 +43,7 @@ from scipy.linalg.lapack import dpotri as _potri
 from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
+from .effects import pct_from_log
 from .errors import InputError
 from .outputs import json_safe
 
@@ -339,6 +340,8 @@ class RMAMVResult:
     tau2: np.ndarray | None = None
     tau2_names: list[str] | None = None
     rho: np.ndarray | None = None
+    #: orientation of the property, for the % scale (``yi`` is the oriented log ratio)
+    higher_is_better: bool = True
 
     # --- numbers by name -------------------------------------------------------------------
     @property
@@ -396,15 +399,16 @@ class RMAMVResult:
 
     @property
     def pct(self) -> float:
-        return 100.0 * math.expm1(self.estimate)
+        """The pooled oriented log ratio as a relative improvement in % (:func:`metaquant.effects.pct_from_log`)."""
+        return float(pct_from_log(self.estimate, self.higher_is_better))
 
     @property
     def pct_ci_low(self) -> float:
-        return 100.0 * math.expm1(self.ci_low)
+        return float(pct_from_log(self.ci_low, self.higher_is_better))
 
     @property
     def pct_ci_high(self) -> float:
-        return 100.0 * math.expm1(self.ci_high)
+        return float(pct_from_log(self.ci_high, self.higher_is_better))
 
     @property
     def predictions(self) -> list[dict]:
@@ -1210,6 +1214,8 @@ def fit_table(
         prop=prop,
     )
     fit.warnings[:0] = notes
+    if "higher_is_better" in t.columns:
+        fit.higher_is_better = bool(t["higher_is_better"].iloc[0])
     rob = None
     if robust is not None:
         kind = str(robust).lower()

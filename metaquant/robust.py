@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+from .effects import pct_from_log
 from .errors import InputError
 from .outputs import json_safe
 
@@ -81,17 +82,21 @@ class RobustResult:
     def ci_high(self) -> float:
         return self.coefficients[0]["ci_high"]
 
+    def _pct(self, v: float) -> float:
+        return float(pct_from_log(v, getattr(self.model, "higher_is_better", True)))
+
     @property
     def pct(self) -> float:
-        return 100.0 * math.expm1(self.estimate)
+        """The estimate as a relative improvement in % (oriented as the model's property)."""
+        return self._pct(self.estimate)
 
     @property
     def pct_ci_low(self) -> float:
-        return 100.0 * math.expm1(self.ci_low)
+        return self._pct(self.ci_low)
 
     @property
     def pct_ci_high(self) -> float:
-        return 100.0 * math.expm1(self.ci_high)
+        return self._pct(self.ci_high)
 
     @property
     def notes(self) -> list[str]:

@@ -266,3 +266,40 @@ def test_fit_table_on_shipped_rows():
         fit_table(t.drop(columns="study"))
     with pytest.raises(InputError, match="unknown robust"):
         fit_table(t, robust="cr3", profile=False)
+
+
+PROTOCOL = (
+    "engine",
+    "property",
+    "label_code",
+    "label_probability",
+    "pct",
+    "pct_ci_low",
+    "pct_ci_high",
+    "predictions",
+    "notes",
+    "diagnostics",
+    "ok",
+)
+
+
+def test_result_protocol_and_orientation():
+    from metaquant.effects import pct_from_log
+    from metaquant.multilevel import fit_table
+
+    t = pd.read_csv(FIX / "bench_perplexity.csv")
+    mv = rma_mv(t["yi"], t["vi"], random="study/comparison", data=t, profile=False, prop="perplexity")
+    for name in PROTOCOL:
+        assert hasattr(mv, name), name
+    assert mv.engine == "frequentist" and mv.ok and mv.property == "perplexity"
+    assert math.isclose(mv.pct, 100 * math.expm1(mv.estimate))
+    f = mv.to_frame()
+    assert list(f.columns[:6]) == ["property", "engine", "term", "estimate", "ci_low", "ci_high"]
+    d = mv.to_dict()
+    json.dumps(d)
+    assert d["pct"] == mv.pct
+    # perplexity is lower-is-better: the % scale is 100 (1 - exp(-y)), as the other engines read it
+    fit, rob = fit_table(t.assign(higher_is_better=False), robust="cr2", profile=False)
+    assert not fit.higher_is_better
+    assert math.isclose(fit.pct, pct_from_log(fit.estimate, False))
+    assert math.isclose(rob.pct_ci_low, pct_from_log(rob.ci_low, False))
