@@ -1143,6 +1143,8 @@ def fit_table(
     test: str = "z",
     dfs: str = "residual",
     moderators=(),
+    mods=None,
+    mod_names=None,
     rho: float | None = None,
     shared_baseline: bool = False,
     robust: str | None = None,
@@ -1155,7 +1157,9 @@ def fit_table(
     are dropped, with a note, since their variance is not identifiable.  ``rho`` gives the
     sampling errors of one study a constant correlation (:func:`metaquant.covariance.constant_rho`);
     ``shared_baseline=True`` builds ``V`` from the table's ``baseline_group``
-    (:func:`metaquant.covariance.shared_baseline`).  ``robust="cr1"|"cr2"`` adds cluster-robust
+    (:func:`metaquant.covariance.shared_baseline`).  Moderators are numeric columns named in
+    ``moderators``, or a design without intercept in ``mods`` (with ``mod_names``), e.g. from
+    ``effects.moderator_matrix``.  ``robust="cr1"|"cr2"`` adds cluster-robust
     inference clustered by the outermost level (``levels[0]``).
 
     Returns
@@ -1197,7 +1201,10 @@ def fit_table(
         notes.append("arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)")
     else:
         V = t["vi"].to_numpy(float)
-    mods = t[list(moderators)].to_numpy(float) if moderators else None
+    if moderators and mods is not None:
+        raise InputError("give either moderators (column names) or mods (a design), not both")
+    if moderators:
+        mods, mod_names = t[list(moderators)].to_numpy(float), list(moderators)
     prop = str(t["property"].iloc[0]) if "property" in t.columns else None
     fit = rma_mv(
         t["yi"].to_numpy(float),
@@ -1205,7 +1212,7 @@ def fit_table(
         random=kept,
         data=t,
         mods=mods,
-        mod_names=list(moderators) or None,
+        mod_names=mod_names,
         method=method,
         test=test,
         dfs=dfs,

@@ -303,3 +303,25 @@ def test_result_protocol_and_orientation():
     assert not fit.higher_is_better
     assert math.isclose(fit.pct, pct_from_log(fit.estimate, False))
     assert math.isclose(rob.pct_ci_low, pct_from_log(rob.ci_low, False))
+
+
+def test_fit_table_moderators():
+    from metaquant.multilevel import fit_table
+
+    fx, d = load_case("bench_perplexity_bits")
+    a, _ = fit_table(d, levels=("study", "model", "es"), moderators=("bits",), test="t", dfs="contain", profile=False)
+    b, _ = fit_table(
+        d,
+        levels=("study", "model", "es"),
+        mods=d[["bits"]].to_numpy(float),
+        mod_names=["bits"],
+        test="t",
+        dfs="contain",
+        profile=False,
+    )
+    close(a.beta, fx["beta"], "beta", rtol=1e-6)
+    close(a.ddf, fx["ddf"], "ddf", rtol=0)
+    np.testing.assert_array_equal(a.beta, b.beta)
+    assert a.coef_names == b.coef_names == ["intrcpt", "bits"]
+    with pytest.raises(InputError, match="not both"):
+        fit_table(d, moderators=("bits",), mods=d[["bits"]].to_numpy(float))
