@@ -1212,7 +1212,9 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
 
     Parameters
     ----------
-    result : RMAResult
+    result : RMAResult or RMAMVResult
+        For a multilevel fit the prediction interval adds every variance component
+        (:func:`metaquant.multilevel.predict_mv`).
     newmods : array_like, optional
         Moderator values *without* the intercept.  ``None`` gives the pooled effect for an
         intercept-only model and the fitted values of the k studies otherwise.  For a model with
@@ -1230,6 +1232,15 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
     Riley RD, Higgins JPT, Deeks JJ (2011). Interpretation of random effects meta-analyses.
     *BMJ* 342:d549.
     """
+    if getattr(result, "sigma2", None) is not None:
+        # a multilevel fit (metaquant.multilevel, which does not import this module): its own
+        # predict, so that callers of predict() need not know which model they hold
+        from .multilevel import predict_mv  # noqa: PLC0415
+
+        if level is not None and level != result.level:
+            raise ValueError("a multilevel fit predicts at its own level")
+        df = predict_mv(result, newmods)
+        return Prediction(*(df[c].to_numpy() for c in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")))
     alpha = _alpha(result.level if level is None else level)
     n_mods = result.p - (1 if result.intercept else 0)
     if newmods is None:

@@ -325,3 +325,14 @@ def test_fit_table_moderators():
     assert a.coef_names == b.coef_names == ["intrcpt", "bits"]
     with pytest.raises(InputError, match="not both"):
         fit_table(d, moderators=("bits",), mods=d[["bits"]].to_numpy(float))
+
+
+def test_frequentist_predict_dispatches_to_multilevel():
+    from metaquant.frequentist import predict
+
+    fx, _, r = fit_case("kon_year", profile=False)
+    p = predict(r, [[-10.0], [0.0], [5.0]])
+    q = predict_mv(r, [[-10.0], [0.0], [5.0]])
+    np.testing.assert_array_equal(p.pi_high, q["pi_high"].to_numpy())
+    pr = fx["pred"]
+    close(predict(r, r.X[:1, 1:]).pi_low, pr["pi_lb"], "pi via predict()")
