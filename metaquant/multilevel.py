@@ -43,6 +43,7 @@ from scipy.linalg.lapack import dpotri as _potri
 from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
+from . import scale, schema
 from .effects import pct_from_log
 from .errors import InputError
 from .outputs import json_safe
@@ -342,6 +343,8 @@ class RMAMVResult:
     rho: np.ndarray | None = None
     #: orientation of the property, for the % scale (``yi`` is the oriented log ratio)
     higher_is_better: bool = True
+    #: SSM cut-points (percent) the label of the point estimate is read with (``None``: no label)
+    thresholds: tuple[float, ...] | None = None
 
     # --- numbers by name -------------------------------------------------------------------
     @property
@@ -391,7 +394,10 @@ class RMAMVResult:
     # --- result protocol (metaquant.results) ----------------------------------------------
     @property
     def label_code(self) -> str | None:
-        return None
+        """The SSM label of the pooled point estimate (``None`` for a meta-regression or without thresholds)."""
+        if self.thresholds is None or not self.int_only:
+            return None
+        return scale.label_from_pct(self.pct, self.thresholds)
 
     @property
     def label_probability(self) -> float | None:
@@ -448,6 +454,7 @@ class RMAMVResult:
             "pct": self.pct,
             "pct_ci_low": self.pct_ci_low,
             "pct_ci_high": self.pct_ci_high,
+            "label_code": self.label_code,
             "coefficients": self.coefficients,
             "sigma2": [
                 {
@@ -1150,6 +1157,7 @@ def fit_table(
     robust: str | None = None,
     level: float = 95.0,
     profile: bool = True,
+    thresholds=None,
 ):
     """Multilevel fit of one property's effect table (columns ``yi``, ``vi`` and the ``levels``).
 
@@ -1160,7 +1168,8 @@ def fit_table(
     (:func:`metaquant.covariance.shared_baseline`).  Moderators are numeric columns named in
     ``moderators``, or a design without intercept in ``mods`` (with ``mod_names``), e.g. from
     ``effects.moderator_matrix``.  ``robust="cr1"|"cr2"`` adds cluster-robust
-    inference clustered by the outermost level (``levels[0]``).
+    inference clustered by the outermost level (``levels[0]``).  ``thresholds`` (default: the
+    property's, from :mod:`metaquant.schema`) are the SSM cut-points the label is read with.
 
     Returns
     -------
@@ -1223,6 +1232,13 @@ def fit_table(
     fit.warnings[:0] = notes
     if "higher_is_better" in t.columns:
         fit.higher_is_better = bool(t["higher_is_better"].iloc[0])
+    if thresholds is not None:
+        fit.thresholds = tuple(float(x) for x in thresholds)
+    elif prop is not None:
+        try:
+            fit.thresholds = tuple(schema.get_property(prop).thresholds)
+        except schema.UnknownPropertyError:  # an unknown property simply gets no label
+            fit.thresholds = None
     rob = None
     if robust is not None:
         kind = str(robust).lower()

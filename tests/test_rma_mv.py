@@ -336,3 +336,15 @@ def test_frequentist_predict_dispatches_to_multilevel():
     np.testing.assert_array_equal(p.pi_high, q["pi_high"].to_numpy())
     pr = fx["pred"]
     close(predict(r, r.X[:1, 1:]).pi_low, pr["pi_lb"], "pi via predict()")
+
+
+def test_label_of_the_multilevel_estimate():
+    from metaquant import scale, schema
+    from metaquant.multilevel import fit_table
+
+    t = pd.read_csv(FIX / "ssm2025_accuracy.csv")
+    fit, _ = fit_table(t, profile=False)
+    th = schema.get_property("accuracy").thresholds
+    assert fit.thresholds == tuple(th)
+    assert fit.label_code == scale.label_from_pct(fit.pct, th) and fit.to_dict()["label_code"] == fit.label_code
+    assert fit_table(t, moderators=("bits",), profile=False)[0].label_code is None
