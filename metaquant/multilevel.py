@@ -368,6 +368,11 @@ class RMAMVResult:
         return self.p == 1 and self.intercept
 
     @property
+    def is_fixed(self) -> bool:
+        """Always False (a multilevel model has random effects); as ``RMAResult.is_fixed``."""
+        return False
+
+    @property
     def logLik(self) -> float:  # noqa: N802 - metafor's name
         return self.fitstats["ll"]
 
