@@ -60,7 +60,7 @@ def constant_rho(vi, cluster, rho: float, *, obs=None) -> np.ndarray:
     return R * np.outer(s, s)
 
 
-def shared_baseline(vi, baseline_group, *, baseline_var=None) -> np.ndarray:
+def shared_baseline(vi, baseline_group, *, baseline_var=None, n_arm=None, n_baseline=None) -> np.ndarray:
     """``V`` for arms that share a baseline (rows with equal ``baseline_group``).
 
     Parameters
@@ -74,11 +74,28 @@ def shared_baseline(vi, baseline_group, *, baseline_var=None) -> np.ndarray:
         The variance the baseline contributes to each row (``sd_C² / (n_C mean_C²)`` for a log
         ratio of means, ``sd_C² / n_C`` for a mean difference); rows of one group must agree.
         Without it the baseline is taken to contribute half of each row's variance.
+    n_arm, n_baseline : array_like, optional
+        Sizes of each row's quantized arm and of its baseline: the correlation of two arms is
+        then :math:`\\sqrt{n_i n_j / ((n_i + n_B)(n_j + n_B))}` (metafor ``vcalc(grp1, grp2, w1,
+        w2)``), which is 1/2 for equal sizes.
     """
     v = _vi(vi)
     k = v.size
-    if baseline_var is None:
+    if baseline_var is None and n_arm is None:
         return constant_rho(v, baseline_group, 0.5)
+    if baseline_var is None:
+        n1 = np.asarray(n_arm, dtype=float).ravel()
+        n2 = np.asarray(n_baseline, dtype=float).ravel() if n_baseline is not None else None
+        if n2 is None or n1.shape != (k,) or n2.shape != (k,) or np.any(~(n1 > 0)) or np.any(~(n2 > 0)):
+            raise InputError("n_arm and n_baseline must be positive sizes, one per row", column="n_units")
+        g = _groups(baseline_group, k, "baseline_group")
+        valid = ~pd.isna(g)
+        same = (g[:, None] == g[None, :]) & valid[:, None] & valid[None, :]
+        f = n1 / (n1 + n2)
+        R = np.where(same, np.sqrt(np.outer(f, f)), 0.0)
+        np.fill_diagonal(R, 1.0)
+        s = np.sqrt(v)
+        return R * np.outer(s, s)
     b = np.asarray(baseline_var, dtype=float).ravel()
     if b.shape != (k,) or np.any(~np.isfinite(b)) or np.any(b < 0) or np.any(b >= v):
         raise InputError("baseline_var must be finite, >= 0 and smaller than vi", column="baseline_var")

@@ -139,3 +139,13 @@ def test_btt_single_coefficient_reduces_to_t():
         close(rr.QM_p, c["p"], "p", rtol=1e-10)
     with pytest.raises(InputError, match="btt"):
         robust(r, d["study"].to_numpy(), btt=[9])
+
+
+def test_shared_baseline_matches_vcalc():
+    fx = json.loads((FIX / "vcalc_shared_control.json").read_text())
+    d = pd.DataFrame(fx["data"])
+    group = d["study"].astype(str) + "|" + d["ctl"]
+    V = shared_baseline(d["vi"], group, n_arm=d["n1"], n_baseline=d["n2"])
+    close(V, np.array(fx["V"]), "vcalc(grp1, grp2, w1, w2)", rtol=1e-12, atol=1e-15)
+    with pytest.raises(InputError, match="positive sizes"):
+        shared_baseline(d["vi"], group, n_arm=d["n1"])
