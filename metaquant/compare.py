@@ -60,6 +60,8 @@ from .fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact
 from .outputs import json_safe
 from .spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
+#: Fewer studies than this make a cluster-robust interval unreliable; the table says so instead of printing it.
+MIN_CLUSTERS = 4
 #: The mark beside an MCMC number whose diagnostics failed, in every table and page.
 MCMC_MARK = "[!]"
 #: Agreement statuses from closest to furthest.
@@ -177,9 +179,9 @@ def _engine_dict(res) -> dict:
     return d
 
 
-def fit_classical(table: pd.DataFrame, spec: FitSpec) -> tuple[dict, Any]:
+def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
     """The classical fit of ``spec`` as a dict (``estimable: False`` with the reason where it cannot pool)."""
-    res = fitting.fit_or_reason(table, spec)
+    res = fitting.fit_or_reason(table, spec, settings)
     d = _engine_dict(res)
     d.update(missing_vi=spec.policy, k_total=len(table), k_known=int(table["vi_known"].astype(bool).sum()))
     return d, res
@@ -350,8 +352,11 @@ class PropertyComparison:
             "bayes_probability": b.get("label_probability"), "bayes_pct": b.get("pct", b.get("pct_mean")),
             "bayes_ok": b.get("ok"),
             "bayes_pct_low": b.get("pct_ci_low"), "bayes_pct_high": b.get("pct_ci_high"),
-            "reml_label": f.get("label_code"), "reml_pct": f.get("pct"), "reml_pct_low": f.get("pct_ci_low"),
-            "reml_pct_high": f.get("pct_ci_high"), "reml_k": f.get("k"), "k_total": f.get("k_total"),
+            "reml_model": f.get("model"), "reml_label": f.get("label_code"), "reml_pct": f.get("pct"),
+            "reml_pct_low": f.get("pct_ci_low"), "reml_pct_high": f.get("pct_ci_high"),
+            "reml_cr2_low": (f.get("robust") or {}).get("pct_ci_low"),
+            "reml_cr2_high": (f.get("robust") or {}).get("pct_ci_high"), "reml_k": f.get("k"),
+            "k_total": f.get("k_total"),
             "agreement": self.agreement["status"], "reason": self.agreement["reason"],
         }
 
@@ -401,7 +406,8 @@ def _specs(prop: str, spec: FitSpec | None, settings: RunSettings | None, reml_p
         raise InputError(f"the Bayesian side of a comparison cannot be {bspec.method!r}",
                          expected=" | ".join(BAYES_METHODS))
     bspec = bspec.replace(thresholds=th)
-    fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level)
+    fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level,
+                    robust="cr2")
     return bspec, run, fspec
 
 
@@ -454,7 +460,7 @@ def compare_property(
     bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
     ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
-    freq_d, freq_obj = fit_classical(table, fspec)
+    freq_d, freq_obj = fit_classical(table, fspec, RunSettings(profile=False))
     agr = agreement(table, ssm_d, bayes_d, freq_d)
     return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table,
                               objects={"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj})
@@ -535,8 +541,14 @@ def format_table(comp: Comparison) -> str:
                          f"{' exact' if b.get('engine') == 'exact' else ''}"
                          f"{' ' + MCMC_MARK if b.get('ok') is False else ''}")
         if f.get("estimable"):
+            rob = f.get("robust") or {}
+            if rob and (rob.get("n_clusters") or 0) >= MIN_CLUSTERS:
+                cr2 = f" CR2 {iv(rob.get('pct_ci_low'), rob.get('pct_ci_high'))}"
+            else:
+                cr2 = f" (CR2: {rob.get('n_clusters')} studies < {MIN_CLUSTERS})" if rob else ""
+            ml = " multilevel" if f.get("model") == "multilevel" else ""
             reml_txt = (f"{f['label_code']} {num(f.get('pct'), '+.1f')} % "
-                        f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))} k={f['k']}/{f['k_total']}")
+                        f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))}{cr2} k={f['k']}/{f['k_total']}{ml}")
         else:
             reml_txt = f"not estimable (k=0/{f['k_total']})"
         rows.append((r.property, ssm_txt, bayes_txt, reml_txt, r.agreement["status"]))

@@ -118,7 +118,7 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     if spec.engine == "frequentist":
         from .classical import fit_classical
 
-        return fit_classical(pooled, spec, note)
+        return fit_classical(pooled, spec, note, profile=settings.profile)
     from . import bayes
 
     th = spec.cut_points()

@@ -52,6 +52,10 @@ MODELS = ("auto", "random-effects", "multilevel")
 MEASURES = ("ROM", "SMD", "MD")
 TESTS = ("z", "knha", "t")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
+#: Cluster-robust variances of the classical engine.
+ROBUST = ("cr1", "cr2")
+#: Classical methods the multilevel model (rma.mv) fits.
+MULTILEVEL_METHODS = ("reml", "ml")
 
 #: What to do with rows whose sampling variance is unknown.
 VARIANCE_POLICIES = ("refuse", "drop", "impute-max", "impute-median", "model")
@@ -149,6 +153,10 @@ class FitSpec:
         Multiply the property's cut-points by this factor.
     test : {"z", "knha", "t"}
         Classical inference: normal, Knapp-Hartung or t.
+    robust : {"cr1", "cr2"}, optional
+        Classical engine: cluster-robust inference clustered by study (metafor's
+        ``robust()``; ``cr2`` is clubSandwich's bias-reduced linearisation with
+        Satterthwaite degrees of freedom).
     min_probability : float
         Bayesian engines: the posterior probability a label's zones must hold
         for the label to be stated (0.75); below it the result says "no
@@ -167,6 +175,7 @@ class FitSpec:
     thresholds: tuple[float, ...] | None = None
     threshold_scale: float | None = None
     test: str = "z"
+    robust: str | None = None
     min_probability: float = 0.75
 
     def __post_init__(self):
@@ -193,6 +202,11 @@ class FitSpec:
         if isinstance(self.min_probability, bool) or not isinstance(self.min_probability, (int, float)) \
                 or not 0 < self.min_probability <= 1:
             raise UsageError(f"min_probability must be a probability in (0, 1], got {self.min_probability!r}")
+        if self.robust is not None:
+            set_(self, "robust", check_choice(self.robust, ROBUST, "robust variance"))
+            if self.engine != "frequentist":
+                raise UsageError("cluster-robust inference is for the classical engine",
+                                 expected="a classical method, e.g. method='reml'")
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
@@ -258,6 +272,9 @@ class RunSettings:
         Show progress on stderr.
     prior : bool
         Also draw from the prior (InferenceData groups ``prior`` and ``prior_predictive``).
+    profile : bool
+        Classical multilevel model: profile-likelihood intervals of the variance components
+        (the slow part of a fit on thousands of rows).
     """
 
     draws: int = 1000
@@ -269,6 +286,7 @@ class RunSettings:
     scheduler: str | None = None
     progress: bool = False
     prior: bool = False
+    profile: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -284,7 +302,7 @@ class RunSettings:
         return dataclasses.replace(self, **changes)
 
     def mcmc(self) -> dict:
-        """Keyword arguments of the PyMC engine."""
+        """Keyword arguments of the PyMC engine (``profile`` is the classical engine's)."""
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
                 "sampler": self.sampler, "progressbar": self.progress, "prior": self.prior, **self.extra}
 

@@ -28,7 +28,11 @@ from .show import print_result, summary_frame
 @click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
 @click.option("--test", type=click.Choice(["z", "knha", "t"]), default="z", show_default=True,
               help="Classical methods: z, Knapp-Hartung or t.")
-@click.option("--moderator", "moderators", multiple=True, help="Moderator column (repeatable); bits enter as log2.")
+@click.option("--moderator", "moderators", multiple=True,
+              help="Moderator column (repeatable; bits enter as log2, COL:cat as categories) or a formula, "
+                   "e.g. 'log2(bits)*technique'.")
+@click.option("--robust", type=click.Choice(["cr1", "cr2"]), default=None,
+              help="Classical methods: cluster-robust inference by study (cr2: clubSandwich's CR2 + Satterthwaite).")
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM",
               show_default=True, help="Effect size for measurement rows.")
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None,

@@ -152,11 +152,44 @@ def summary_frame(results) -> pd.DataFrame:
     return df.dropna(axis=1, how="all")
 
 
+def print_multilevel(res) -> None:
+    """``print.rma.mv`` (variance components with profile intervals, I² per level) and the SSM reading."""
+    d = res.to_dict()
+    head = f"{d['property']}: {d['method'].upper()} multilevel model (comparisons nested in studies), k={d['k']}"
+    if d.get("k_total", d["k"]) != d["k"]:
+        head += f" of {d['k_total']}"
+    click.echo(head)
+    for note in d.get("notes", []):
+        click.echo(f"  note: {note}")
+    for line in str(res.rma).strip("\n").splitlines():
+        click.echo(f"  {line}" if line else "")
+    if res.robust is not None:
+        for line in str(res.robust).strip("\n").splitlines():
+            click.echo(f"  {line}" if line else "")
+    if d.get("label_code"):
+        line = (f"  relative improvement exp(estimate) - 1: {pct(d['pct'])} %, CI [{pct(d['pct_ci_low'])}, "
+                f"{pct(d['pct_ci_high'])}] %")
+        if d.get("pct_pi_low") is not None:
+            line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
+        click.echo(line)
+        if d.get("robust"):
+            r = d["robust"]
+            click.echo(f"  cluster-robust ({r.get('type', '').upper()}) CI [{pct(r['pct_ci_low'])}, "
+                       f"{pct(r['pct_ci_high'])}] %")
+        click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
+    for p in d.get("predictions") or []:
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                   f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
+
+
 def print_result(res) -> None:
     """Print any engine's result (or why a property was not pooled)."""
     d = res.to_dict()
     if d.get("estimable") is False:
         click.echo(f"{d['property']}: not pooled ({d['engine']}): {d['reason']}")
+        return
+    if res.engine == "frequentist" and getattr(res, "model", None) == "multilevel":
+        print_multilevel(res)
         return
     (print_classical if res.engine == "frequentist" else print_bayes)(d)
 
