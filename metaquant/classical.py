@@ -143,6 +143,13 @@ class ClassicalResult:
         out = self.rma.to_dict()
         out.update(engine=self.engine, model=self.model, property=self.property, k_total=self.k_total,
                    n_studies=self.n_studies, estimable=True, ok=self.ok)
+        if self.model == "multilevel":
+            # the two-level names beside rma.mv's: tau2 is the total of the variance components, I2 the
+            # multilevel I² of all of them (Cheung 2014), Q the residual heterogeneity test QE
+            c0 = self.rma.coefficients[0]
+            out.update(se=c0["se"], stat=c0.get("stat"), pval=c0.get("p"), tau2=float(np.sum(self.rma.sigma2)),
+                       tau=float(np.sqrt(np.sum(self.rma.sigma2))), I2=self.rma.I2_total, H2=None, Q=self.rma.QE,
+                       Q_df=self.rma.QE_df, Q_p=self.rma.QE_p)
         if self.robust is not None:
             rob = self.robust.to_dict()
             rob.update(pct_ci_low=self._pct(self.robust.ci_low), pct_ci_high=self._pct(self.robust.ci_high))

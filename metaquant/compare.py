@@ -188,12 +188,16 @@ def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | No
 
 
 def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
-             moderators: Sequence[str] = ()) -> dict:
-    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict."""
+             moderators: Sequence[str] = (), model: str = "auto") -> dict:
+    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict.
+
+    ``model="auto"`` nests comparisons in studies where a study gives several rows; ``"random-effects"``
+    is metafor's ``rma.uni``.
+    """
     prop = str(table["property"].iloc[0])
     th = None if thresholds is None else _thresholds_for(prop, thresholds)
     return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
-                                        moderators=tuple(moderators)))[0]
+                                        moderators=tuple(moderators), model=model))[0]
 
 
 def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,

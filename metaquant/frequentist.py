@@ -145,6 +145,20 @@ class _Projection:
         return float(2.0 * np.sum(np.log(np.abs(np.diag(self.r)))))
 
 
+#: metafor warns above this ratio of the largest to the smallest sampling variance.
+_VI_RATIO_WARN = 1e7
+
+
+def _ratio_warning(vi: np.ndarray) -> list[str]:
+    """metafor's caution when sampling variances span more than seven orders of magnitude."""
+    vi = np.asarray(vi, dtype=float)
+    pos = vi[vi > 0]
+    if pos.size and pos.max() / pos.min() > _VI_RATIO_WARN:
+        return [f"ratio of largest to smallest sampling variance extremely large ({pos.max() / pos.min():.1e}): "
+                "results may not be stable"]
+    return []
+
+
 def _alpha(level: float) -> float:
     """metafor's ``.level``: a confidence level given in percent or as a fraction, to alpha."""
     level = float(level)
@@ -357,7 +371,9 @@ def _tau2_scoring(method: str, y: np.ndarray, vi: np.ndarray, X: np.ndarray) -> 
             return float((py @ py - np.sum(w)) / np.sum(w * w))
         if method == "REML":
             py = pr.py(y)
-            return float((py @ py - pr.tr()) / pr.tr2())
+            t2 = pr.tr2()
+            # tr(PP) cancels to 0 when the variances differ by ~1e10: no information, no step
+            return float((py @ py - pr.tr()) / t2) if t2 > 0 else 0.0
         return float((pr.quad(y) * k / (k - p) - k) / np.sum(w))  # EB
 
     tau2 = max(0.0, _tau2_he(y, vi, X))
@@ -416,7 +432,8 @@ def _se_tau2(method: str, tau2: float, y: np.ndarray, vi: np.ndarray, X: np.ndar
     if method == "ML":
         return math.sqrt(2.0 / np.sum(w * w))
     if method == "REML":
-        return math.sqrt(2.0 / _Projection(X, w).tr2())
+        t2 = _Projection(X, w).tr2()
+        return math.sqrt(2.0 / t2) if t2 > 0 else math.nan  # tr(PP) cancelled: the SE is not available
     # EB, PM
     return math.sqrt(2.0 * k * k / (k - p) / np.sum(w) ** 2)
 
@@ -961,7 +978,7 @@ def rma(
         QM_p=QM_p,
         vt=float(het.vt),
         s2w=float(fe.s2w),
-        warnings=msgs,
+        warnings=msgs + _ratio_warning(vi),
         converged=t2.converged,
         iterations=t2.iterations,
         beta=fe.beta,

@@ -99,7 +99,7 @@ def test_agreement_same_has_no_reason_and_missing_labels_are_not_compared(tab):
 
 def test_reml_equals_frequentist_rma_on_the_rows_with_known_variance(tab):
     t = mq.for_property(tab, "accuracy")
-    d = compare.fit_reml(t, missing_vi="drop")
+    d = compare.fit_reml(t, missing_vi="drop", model="random-effects")
     known = t[t["vi_known"]]
     ref = frequentist.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML")
     assert d["estimable"] and d["k"] == 4 and d["k_total"] == 17 and d["missing_vi"] == "drop"
@@ -114,7 +114,7 @@ def test_reml_equals_frequentist_rma_on_the_rows_with_known_variance(tab):
 
 def test_reml_lower_is_better_property_converts_with_the_right_orientation(tab):
     t = mq.for_property(tab, "gpu_energy_consumption")
-    d = compare.fit_reml(t)
+    d = compare.fit_reml(t, model="random-effects")
     ref = frequentist.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
     assert d["pct"] == pytest.approx(100 * (1 - np.exp(-ref.estimate)), rel=1e-12)
     assert d["pct_pi_high"] == pytest.approx(100 * (1 - np.exp(-ref.pi_high)), rel=1e-12)

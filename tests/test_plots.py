@@ -221,7 +221,8 @@ def _reml_bits(t):
     from metaquant.predict import bits_regression
     from metaquant.spec import FitSpec
 
-    return bits_regression(t, FitSpec(str(t["property"].iloc[0]), method="reml", variance_policy="drop"))
+    return bits_regression(t, FitSpec(str(t["property"].iloc[0]), method="reml", variance_policy="drop",
+                                      model="random-effects"))
 
 
 def test_bits_regression_equals_rma_with_log2_bits(tab):

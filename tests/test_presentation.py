@@ -40,7 +40,7 @@ def test_classical_output_prints_what_print_rma_prints():
     assert "tau² 0.9507 [0.0346; 100.0000] (SE = 1.6175)" in out  # the Q-profile interval, not only in JSON
     assert "test for heterogeneity: Q(df = 1) = 5.9247, p 0.0149" in out
     kh = _run("fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop", "--moderator", "bits",
-              "--test", "knha")
+              "--test", "knha", "--model", "random-effects")
     assert "test of moderators: F(df1 = 1, df2 = 2)" in kh and "QM (df 1)" not in kh
 
 
@@ -54,8 +54,11 @@ def test_one_study_pooled_by_reml_is_cautioned(tmp_path):
     rows = [{"study": "A", "property": "accuracy", "yi": y, "vi": 1e-4, "bits": b} for y, b in
             [(-0.01, 8), (-0.05, 4), (-0.02, 8)]]
     pd.DataFrame(rows).to_csv(tmp_path / "one.csv", index=False)
-    out = _run("fit", "--data", str(tmp_path / "one.csv"), "--property", "accuracy", "--method", "reml")
+    out = _run("fit", "--data", str(tmp_path / "one.csv"), "--property", "accuracy", "--method", "reml",
+               "--model", "random-effects")
     assert "all 3 rows come from one study" in out
+    nested = _run("fit", "--data", str(tmp_path / "one.csv"), "--property", "accuracy", "--method", "reml")
+    assert "multilevel model" in nested and "'study' has a single group" in nested
 
 
 def _no_belief(tmp_path):
