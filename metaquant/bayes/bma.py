@@ -71,7 +71,7 @@ from .results import ESS_MIN, RHAT_MAX, single_threaded_blas
 
 __all__ = [
     "BMAPriors", "BMAResult", "DEFAULT_BIAS", "Member", "TauPrior", "WeightFunction", "ensemble", "fit_bma",
-    "parse_bias", "quadrature_log_ml",
+    "inclusion_bayes_factors", "parse_bias", "quadrature_log_ml",
 ]
 
 LOG2PI = math.log(2.0 * math.pi)
@@ -113,7 +113,8 @@ class WeightFunction:
         if side not in ("one", "two"):
             raise InputError(f"weight function side must be 'one' or 'two', got {self.side!r}")
         steps = tuple(float(s) for s in self.steps)
-        if not steps or any(not 0 < s < 1 for s in steps) or any(b <= a for a, b in zip(steps, steps[1:])):
+        increasing = all(b > a for a, b in zip(steps, steps[1:], strict=False))
+        if not steps or any(not 0 < s < 1 for s in steps) or not increasing:
             raise InputError(f"weight function steps must be increasing p-values in (0, 1), got {self.steps!r}")
         alpha = tuple(float(a) for a in self.alpha) if self.alpha is not None else (1.0,) * (len(steps) + 1)
         if len(alpha) != len(steps) + 1 or any(a <= 0 for a in alpha):
@@ -158,7 +159,7 @@ class WeightFunction:
         p = self.p_values(y, se)
         edges = np.concatenate([[0.0], self.steps, [1.0]])
         return [int(np.sum((p > lo) & (p <= hi))) if j else int(np.sum(p <= hi))
-                for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+                for j, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))]
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ class Member:
 
     @property
     def bias_label(self) -> str:
-        return {"none": "none", "pet": "PET", "peese": "PEESE"}.get(self.bias) or f"selection {self.weightfunction.name}"
+        if self.bias == "selection":
+            return f"selection {self.weightfunction.name}"
+        return {"none": "none", "pet": "PET", "peese": "PEESE"}[self.bias]
 
     @property
     def name(self) -> str:
@@ -267,12 +270,12 @@ def ensemble(
             ph = heterogeneity if h else 1 - heterogeneity
             members.append(Member(e, h))
             probs.append(pe * ph * (1 - bias_prob))
-            for (b, wf), wb in zip(parsed, w):
+            for (b, wf), wb in zip(parsed, w, strict=True):
                 members.append(Member(e, h, b, wf))
                 probs.append(pe * ph * bias_prob * wb / w.sum())
     probs = np.asarray(probs)
     keep = probs > 0
-    return [m for m, k in zip(members, keep) if k], probs[keep] / probs[keep].sum()
+    return [m for m, k in zip(members, keep, strict=True) if k], probs[keep] / probs[keep].sum()
 
 
 # --------------------------------------------------------------------------
@@ -458,20 +461,13 @@ class _Data:
     def x(self, bias: str) -> np.ndarray:
         return self.se if bias == "pet" else self.se**2
 
-    def xbar(self, bias: str) -> float:
-        """Precision-weighted mean of the PET/PEESE regressor (0 for other members)."""
-        if bias not in ("pet", "peese"):
-            return 0.0
-        w = 1.0 / self.se**2
-        return float(np.sum(w * self.x(bias)) / np.sum(w))
-
     def selection_arrays(self, wf: WeightFunction):
         cuts = wf.cuts(self.se)
         idx = wf.interval_index()
         J = wf.n_weights
         G = np.zeros((J, idx.size))
         G[idx, np.arange(idx.size)] = 1.0
-        m = np.array([np.searchsorted(c, yy) for c, yy in zip(cuts, self.y)])
+        m = np.array([np.searchsorted(c, yy) for c, yy in zip(cuts, self.y, strict=True)])
         H = np.zeros((J, self.k))
         H[idx[m], np.arange(self.k)] = 1.0
         return cuts, G, H
@@ -497,34 +493,41 @@ def _np_loglik(member: Member, d: _Data, mu, tau, b, eta):
 # --------------------------------------------------------------------------
 
 
-def _centred(member: Member, pri: BMAPriors) -> bool:
-    """PET/PEESE with an untruncated effect use the intercept at the centre of ``x``, ``mu_c = mu + b xbar``."""
-    return member.effect and member.bias in ("pet", "peese") and pri.mu_lower is None
+def _standardised(member: Member, pri: BMAPriors) -> bool:
+    """Whether ``mu`` is sampled as ``z = (mu - m) / s`` (an effect with an untruncated prior)."""
+    return member.effect and pri.mu_lower is None
 
 
-def _unpack(member: Member, pri: BMAPriors, theta: np.ndarray, xbar: float = 0.0):
+def _mu_conditional(y, se, tau, b, x, m0, s0, lib_sqrt):
+    """Mean ``m`` and sd ``s`` of ``mu`` given ``tau`` and ``b`` in the model without selection.
+
+    ``w_i = 1/(se_i^2 + tau^2)``, ``P = 1/s0^2 + sum w``, ``m = (m0/s0^2 + sum w (y - b x))/P``,
+    ``s = P^(-1/2)``.  Sampling ``z = (mu - m)/s`` instead of ``mu`` removes the funnel between
+    ``mu`` and ``tau`` (sharp when one study is far more precise than the others) and the ridge
+    between ``mu`` and the PET/PEESE slope; the map is a bijection for any model (Jacobian ``s``),
+    so it is also used, as an approximation of the conditional, for the selection models.
+    """
+    w = 1.0 / (se**2 + tau**2)
+    r = y - b * x if b is not None else y
+    P = 1.0 / s0**2 + w.sum(axis=-1)
+    m = (m0 / s0**2 + (w * r).sum(axis=-1)) / P
+    return m, 1.0 / lib_sqrt(P)
+
+
+def _unpack(member: Member, pri: BMAPriors, theta: np.ndarray, d: _Data):
     """Parameters and log prior + log Jacobian at unconstrained points ``theta`` (N, d).
 
-    Coordinates: ``mu`` (``log(mu - lower)`` when truncated; ``mu_c = mu + b xbar`` for a centred
-    PET/PEESE member, a shear with unit Jacobian), ``log tau``, ``log b``, the additive log-ratios
+    Coordinates, in order: the effect (``z = (mu - m)/s`` of :func:`_mu_conditional`, or
+    ``log(mu - lower)`` for a truncated prior), ``log tau``, ``log b``, the additive log-ratios
     ``log(eta_j / eta_J)``.
     """
     theta = np.atleast_2d(np.asarray(theta, float))
     n = theta.shape[0]
-    col = 0
+    col = int(member.effect)
     lp = np.zeros(n)
     mu = np.zeros(n)
     tau = np.zeros(n)
     b = eta = None
-    if member.effect:
-        u = theta[:, col]
-        col += 1
-        if pri.mu_lower is None:
-            mu = u
-        else:
-            mu = pri.mu_lower + np.exp(u)
-            lp = lp + u
-        lp = lp + pri.mu_logpdf(mu)
     if member.heterogeneity:
         u = theta[:, col]
         col += 1
@@ -535,9 +538,18 @@ def _unpack(member: Member, pri: BMAPriors, theta: np.ndarray, xbar: float = 0.0
         col += 1
         b = np.exp(u)
         lp = lp + _halfcauchy_logpdf(b, pri.b_scale(member.bias)) + u
-        if _centred(member, pri):
-            mu = theta[:, 0] - b * xbar
-            lp = lp + pri.mu_logpdf(mu) - pri.mu_logpdf(theta[:, 0])
+    if member.effect:
+        u = theta[:, 0]
+        if pri.mu_lower is None:
+            x = d.x(member.bias)[None, :] if b is not None else None
+            m, sd = _mu_conditional(d.y[None, :], d.se[None, :], tau[:, None], None if b is None else b[:, None],
+                                    x, pri.mu_mean, pri.mu_sd, np.sqrt)
+            mu = m + sd * u
+            lp = lp + np.log(sd)
+        else:
+            mu = pri.mu_lower + np.exp(u)
+            lp = lp + u
+        lp = lp + pri.mu_logpdf(mu)
     if member.bias == "selection":
         wf = member.weightfunction
         z = np.concatenate([theta[:, col:col + wf.n_weights - 1], np.zeros((n, 1))], axis=1)
@@ -550,7 +562,7 @@ def _unpack(member: Member, pri: BMAPriors, theta: np.ndarray, xbar: float = 0.0
 
 def _log_post(member: Member, d: _Data, pri: BMAPriors):
     def f(theta):
-        mu, tau, b, eta, lp = _unpack(member, pri, theta, d.xbar(member.bias))
+        mu, tau, b, eta, lp = _unpack(member, pri, theta, d)
         out = np.full(lp.shape, -np.inf)
         ok = np.isfinite(lp)
         if ok.any():
@@ -561,15 +573,19 @@ def _log_post(member: Member, d: _Data, pri: BMAPriors):
     return f
 
 
-def _to_unconstrained(member: Member, pri: BMAPriors, draws: Mapping[str, np.ndarray], xbar: float = 0.0):
+def _to_unconstrained(member: Member, pri: BMAPriors, draws: Mapping[str, np.ndarray], d: _Data):
     """Posterior draws (chains, draws, ...) -> (chains, draws, d) on the coordinates of :func:`_unpack`."""
     cols = []
     if member.effect:
         mu = draws["mu"]
-        if _centred(member, pri):
-            cols.append(mu + draws["b"] * xbar)
+        if _standardised(member, pri):
+            tau = draws["tau"] if member.heterogeneity else np.zeros_like(mu)
+            b = draws["b"][..., None] if member.bias in ("pet", "peese") else None
+            x = d.x(member.bias) if b is not None else None
+            m, sd = _mu_conditional(d.y, d.se, tau[..., None], b, x, pri.mu_mean, pri.mu_sd, np.sqrt)
+            cols.append((mu - m) / sd)
         else:
-            cols.append(mu if pri.mu_lower is None else np.log(mu - pri.mu_lower))
+            cols.append(np.log(mu - pri.mu_lower))
     if member.heterogeneity:
         cols.append(np.log(draws["tau"]))
     if member.bias in ("pet", "peese"):
@@ -715,14 +731,13 @@ def _build(member: Member, pri: BMAPriors, d: _Data, target_accept: float) -> di
         if member.bias in ("pet", "peese"):
             b = pm.HalfCauchy("b", beta=pri.b_scale(member.bias))
             x = pm.Data("x", d.x(member.bias))
-        if member.bias in ("pet", "peese") and pri.mu_lower is None:
-            # sample the intercept at the centre of x: (mu, b) is a narrow ridge, (mu_c, b) is not
-            xbar = pm.Data("xbar", d.xbar(member.bias))
-            mu_c = pm.Flat("mu_c")
-            mu = pm.Deterministic("mu", mu_c - b * xbar)
-            pm.Potential("mu_prior", pm.logp(pm.Normal.dist(pri.mu_mean, pri.mu_sd), mu))
-        elif pri.mu_lower is None:
-            mu = pm.Normal("mu", pri.mu_mean, pri.mu_sd)
+        if pri.mu_lower is None:
+            # mu = m + s z with (m, s) its conditional moments (see _mu_conditional); with the effect
+            # switched off (f_mu = 0) z is mu itself, drawn from its prior
+            z = pm.Flat("mu_z")
+            m, sd = _mu_conditional(y, se, tau * f_tau, b, x, pri.mu_mean, pri.mu_sd, pt.sqrt)
+            mu = pm.Deterministic("mu", f_mu * (m + sd * z) + (1.0 - f_mu) * z)
+            pm.Potential("mu_prior", pm.logp(pm.Normal.dist(pri.mu_mean, pri.mu_sd), mu) + f_mu * pt.log(sd))
         else:
             mu = pm.TruncatedNormal("mu", pri.mu_mean, pri.mu_sd, lower=pri.mu_lower)
         if member.bias == "selection":
@@ -756,8 +771,6 @@ def _sample(member: Member, pri: BMAPriors, d: _Data, *, draws, tune, chains, se
     values = {"y": d.y, "se": d.se, "f_mu": float(member.effect), "f_tau": float(member.heterogeneity)}
     if member.bias in ("pet", "peese"):
         values["x"] = d.x(member.bias)
-        if member.bias in ("pet", "peese") and pri.mu_lower is None:
-            values["xbar"] = d.xbar(member.bias)
     if member.bias == "selection":
         c, _, h = d.selection_arrays(member.weightfunction)
         values.update(cuts=c, H=h)
@@ -968,7 +981,7 @@ def _zones_of_mu(mu_draws, weights, d: _Data) -> dict[str, float]:
     centre = scale.LABELS.index("IF")
     idx = np.where(pct >= 0, centre + k, centre - k)
     mass = np.bincount(idx, weights=weights, minlength=len(scale.LABELS))
-    return {z: float(m) for z, m in zip(scale.LABELS, mass / mass.sum())}
+    return {z: float(m) for z, m in zip(scale.LABELS, mass / mass.sum(), strict=True)}
 
 
 def _prior_zones(pri: BMAPriors, d: _Data, p_effect: float) -> dict[str, float]:
@@ -978,7 +991,7 @@ def _prior_zones(pri: BMAPriors, d: _Data, p_effect: float) -> dict[str, float]:
     e[~np.isfinite(e) & (edges > 0)] = np.inf
     F = pri.mu_cdf(e)
     F[0], F[-1] = 0.0, 1.0
-    z = dict(zip(scale.LABELS, np.clip(np.diff(F), 0, None) * p_effect))
+    z = dict(zip(scale.LABELS, np.clip(np.diff(F), 0, None) * p_effect, strict=True))
     z["IF"] += 1.0 - p_effect
     return z
 
@@ -988,6 +1001,39 @@ def _label(zone_probs) -> dict:
     code = sel.code
     decided = code in scale.LABELS
     return {"code": code if decided else None, "selected": code, "name": sel.name, "probability": float(sel.belief)}
+
+
+def inclusion_bayes_factors(members: Sequence[Member], prior_probs, log_ml) -> tuple[np.ndarray, dict]:
+    """Posterior model probabilities and inclusion Bayes factors.
+
+    ``P(m | y) ∝ P(m) p(y | m)``; for a component (effect, heterogeneity, bias) with prior and
+    posterior inclusion probabilities ``p0``, ``p1``, ``BF = [p1 / (1 - p1)] / [p0 / (1 - p0)]``.
+
+    Returns
+    -------
+    (ndarray, dict)
+        Posterior probabilities and ``{component: {"prior", "posterior", "bf", "log_bf"}}``.
+    """
+    prior = np.asarray(prior_probs, float)
+    logml = np.asarray(log_ml, float)
+    lw = np.log(np.where(prior > 0, prior, 1e-300)) + logml
+    post_p = np.exp(lw - special.logsumexp(lw))
+    post_p[prior == 0] = 0.0
+    inclusion = {}
+    for comp, has in (("effect", [m.effect for m in members]),
+                      ("heterogeneity", [m.heterogeneity for m in members]),
+                      ("bias", [m.bias != "none" for m in members])):
+        has = np.asarray(has, bool)
+        p0, p1 = float(prior[has].sum()), float(post_p[has].sum())
+        # log BF from the log marginal likelihoods (stable when p1 is within rounding of 0 or 1)
+        if 0 < p0 < 1:
+            li = special.logsumexp(lw[has]) - math.log(p0)
+            lo = special.logsumexp(lw[~has]) - math.log(1 - p0)
+            lbf = float(li - lo)
+        else:
+            lbf = float("nan")
+        inclusion[comp] = {"prior": p0, "posterior": p1, "bf": float(np.exp(lbf)), "log_bf": lbf}
+    return post_p, inclusion
 
 
 def fit_bma(
@@ -1050,7 +1096,8 @@ def fit_bma(
             raise InputError("a sequence of prior model probabilities needs members=")
         unknown = set(pm_probs) - {"effect", "heterogeneity", "bias"}
         if unknown:
-            raise InputError(f"unknown prior_model_probs keys {sorted(unknown)}", expected="effect, heterogeneity, bias")
+            raise InputError(f"unknown prior_model_probs keys {sorted(unknown)}",
+                             expected="effect, heterogeneity, bias")
         mem, prior = ensemble(bias, effect=pm_probs.get("effect", 0.5),
                               heterogeneity=pm_probs.get("heterogeneity", 0.5),
                               bias_prob=pm_probs.get("bias", 0.5), bias_weights=bias_weights)
@@ -1094,7 +1141,7 @@ def fit_bma(
                                               seed=int(rng.integers(2**31 - 1)), target_accept=target_accept,
                                               cores=cores)
                 compiles += int(compiled)
-                br = bridge_sampler(_to_unconstrained(m, pri, post, d.xbar(m.bias)), _log_post(m, d, pri), seed=rng)
+                br = bridge_sampler(_to_unconstrained(m, pri, post, d), _log_post(m, d, pri), seed=rng)
                 diag = _diagnostics(m, post)
                 ok = (diag["r_hat_max"] <= RHAT_MAX and diag["ess_bulk_min"] >= ESS_MIN and div == 0
                       and br.converged and br.re <= BRIDGE_RE_MAX)
@@ -1110,31 +1157,20 @@ def fit_bma(
             rows.append(row)
             mu_store.append(mu_d)
     n_ens = len(mem)
-    logml = np.array([r["log_ml"] for r in rows[:n_ens]])
-    lw = np.log(np.where(prior > 0, prior, 1e-300)) + logml
-    post_p = np.exp(lw - special.logsumexp(lw))
-    post_p[prior == 0] = 0.0
-    for r, p in zip(rows, list(post_p) + [0.0] * (len(rows) - n_ens)):
+    post_p, inclusion = inclusion_bayes_factors(mem, prior, [r["log_ml"] for r in rows[:n_ens]])
+    for r, p in zip(rows, list(post_p) + [0.0] * (len(rows) - n_ens), strict=True):
         r["post_prob"] = float(p)
-    inclusion = {}
-    for comp, has in (("effect", [m.effect for m in mem]), ("heterogeneity", [m.heterogeneity for m in mem]),
-                      ("bias", [m.bias != "none" for m in mem])):
-        has = np.asarray(has)
-        p0, p1 = float(prior[has].sum()), float(post_p[has].sum())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bf = (p1 / (1 - p1)) / (p0 / (1 - p0)) if 0 < p0 < 1 else float("nan")
-        inclusion[comp] = {"prior": p0, "posterior": p1, "bf": float(bf), "log_bf": float(np.log(bf))
-                           if bf > 0 else float("nan")}
     # model-averaged mu: every member's draws weighted by its posterior probability over its number of draws
     xs = np.concatenate(mu_store[:n_ens])
-    ws = np.concatenate([np.full(a.size, p / a.size) for a, p in zip(mu_store[:n_ens], post_p)])
+    ws = np.concatenate([np.full(a.size, p / a.size) for a, p in zip(mu_store[:n_ens], post_p, strict=True)])
     q = _weighted_quantiles(xs, ws, [0.025, 0.5, 0.975])
     mu_sum = {"mean": float(np.sum(xs * ws) / ws.sum()), "median": float(q[1]), "ci_low": float(q[0]),
               "ci_high": float(q[2])}
     eff = np.array([m.effect for m in mem])
     if post_p[eff].sum() > 0:
-        xc = np.concatenate([a for a, e in zip(mu_store[:n_ens], eff) if e])
-        wc = np.concatenate([np.full(a.size, p / a.size) for a, p, e in zip(mu_store[:n_ens], post_p, eff) if e])
+        xc = np.concatenate([a for a, e in zip(mu_store[:n_ens], eff, strict=True) if e])
+        wc = np.concatenate([np.full(a.size, p / a.size)
+                             for a, p, e in zip(mu_store[:n_ens], post_p, eff, strict=True) if e])
         qc = _weighted_quantiles(xc, wc, [0.025, 0.5, 0.975])
         mu_cond = {"mean": float(np.sum(xc * wc) / wc.sum()), "median": float(qc[1]), "ci_low": float(qc[0]),
                    "ci_high": float(qc[2])}
@@ -1150,7 +1186,7 @@ def fit_bma(
     zones = {"plain": _zone_table(z_plain, _prior_zones(pri, d, 1.0)),
              "ensemble": _zone_table(z_ens, _prior_zones(pri, d, p_eff))}
     lab_plain, lab_ens = _label(z_plain), _label(z_ens)
-    for r, m in zip(rows, fits):
+    for r in rows:
         r["ok"] = bool(r["ok"])
         if r.get("log_ml_exact") is not None and r["log_ml_method"] == "bridge":
             r["log_ml_gap"] = r["log_ml"] - r["log_ml_exact"]

@@ -177,9 +177,10 @@ def bridge_sampler(
     # iterate on log r (relative to lstar) with log-sum-exp throughout
     logr = 0.0
     converged = False
-    i = 0
+    iterations = 0
     logml = lstar
-    for i in range(1, maxiter + 1):
+    while iterations < maxiter:
+        iterations += 1
         old = logml
         # log(numi_j) = e2_j - log(s1 exp(e2_j) + s2 r)
         num = e2 - np.logaddexp(math.log(s1) + e2, math.log(s2) + logr)
@@ -199,5 +200,5 @@ def bridge_sampler(
     ess_f2 = _ess(f2.reshape(n_ch, -1))
     term2 = float(np.var(f2, ddof=1)) / m2**2 / ess_f2 if m2 > 0 else math.inf
     re = math.sqrt(term1 + term2)
-    return BridgeResult(log_ml=float(logml), re=float(re), iterations=int(i), converged=converged, n_fit=int(fit.shape[0]),
-                        n_iter=int(n1), n_proposal=int(n2), neff=float(neff))
+    return BridgeResult(log_ml=float(logml), re=float(re), iterations=iterations, converged=converged,
+                        n_fit=int(fit.shape[0]), n_iter=int(n1), n_proposal=int(n2), neff=float(neff))
