@@ -130,7 +130,7 @@ def test_selection_likelihood_normaliser_against_integration():
 
             s = math.hypot(se[i], tau)
             cuts = sorted(wf.cuts(se[i:i + 1])[0])
-            norm = integrate.quad(lambda t, weight=weight, s=s: weight(t) * stats.norm.pdf(t, mu, s), -5, 5,
+            norm = integrate.quad(lambda t, weight=weight, s=s, mu=mu: weight(t) * stats.norm.pdf(t, mu, s), -5, 5,
                                   points=cuts, epsabs=1e-13, limit=200)[0]
             ref = math.log(weight(y[i])) + stats.norm.logpdf(y[i], mu, s) - math.log(norm)
             got = bma._np_loglik(M(True, True, "selection", wf), d, np.array([mu]), np.array([tau]), None,
