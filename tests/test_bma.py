@@ -314,3 +314,23 @@ def test_robma_psma_bem_matches_robma_readme():
     assert res.inclusion["heterogeneity"]["bf"] == pytest.approx(0.143, rel=0.25)
     assert res.inclusion["bias"]["bf"] == pytest.approx(16.32, rel=0.15)
     assert res.mu["mean"] == pytest.approx(0.037, abs=0.01)
+
+
+def test_exact_mode_draws_match_the_exact_engine(tab):
+    """marginal_likelihood="exact": no MCMC for tractable members; mu draws against metaquant.bayes.fit_exact."""
+    from metaquant.bayes import fit_exact
+    from metaquant.effects import for_property
+
+    acc = for_property(tab, "accuracy")
+    res = bma.fit_bma(acc, members=[M(True, True), M(False, False), M(True, False, "pet")],
+                      marginal_likelihood="exact", draws=4000, chains=2, seed=3)
+    assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "quadrature"]
+    assert res.settings["compilations"] == 0
+    ex = fit_exact(acc, unknown_vi="drop").to_dict()
+    plain = res.members[0]
+    sd = (plain["mu_ci_high"] - plain["mu_ci_low"]) / 3.92
+    assert plain["mu_mean"] == pytest.approx(ex["mu_mean"], abs=4 * sd / math.sqrt(8000) + 1e-6)
+    assert plain["mu_median"] == pytest.approx(ex["mu_median"], abs=6 * sd / math.sqrt(8000) + 1e-6)
+    zp = {z: v["posterior"] for z, v in res.zones["plain"].items()}
+    for z, p in ex["zone_probabilities"].items():
+        assert zp[z] == pytest.approx(p, abs=0.02)

@@ -620,10 +620,15 @@ def _log_mu_marginal(r, V, pri: BMAPriors, effect: bool):
     return out
 
 
-def _grid_integrate(logf, dims: int, lo=-30.0, hi=12.0, n_coarse=(421, 141), n_fine=(2001, 401)):
-    """log of the integral of exp(logf) over R^dims (dims 0, 1 or 2) by the trapezoidal rule on a refined box."""
+def _grid_integrate(logf, dims: int, lo=-30.0, hi=12.0, n_coarse=(421, 141), n_fine=(2001, 401), grid=False):
+    """log of the integral of exp(logf) over R^dims (dims 0, 1 or 2) by the trapezoidal rule on a refined box.
+
+    With ``grid=True`` also the nodes ``(n, dims)``, their log weights (trapezoid weight x integrand)
+    and the spacings, for drawing from the normalised integrand.
+    """
     if dims == 0:
-        return float(logf(np.zeros((1, 0)))[0])
+        val = float(logf(np.zeros((1, 0)))[0])
+        return (val, np.zeros((1, 0)), np.zeros(1), np.zeros(0)) if grid else val
 
     def on(axes):
         mesh = np.meshgrid(*axes, indexing="ij")
@@ -651,7 +656,12 @@ def _grid_integrate(logf, dims: int, lo=-30.0, hi=12.0, n_coarse=(421, 141), n_f
         for end in (0, -1):
             sl[ax_i] = end
             v[tuple(sl)] -= math.log(2.0)
-    return float(special.logsumexp(v) + logw)
+    total = float(special.logsumexp(v) + logw)
+    if not grid:
+        return total
+    mesh = np.meshgrid(*axes, indexing="ij")
+    nodes = np.stack([m.ravel() for m in mesh], axis=1)
+    return total, nodes, v.ravel(), np.array([ax[1] - ax[0] for ax in axes])
 
 
 def quadrature_log_ml(member: Member, y, se, priors=None) -> float:
@@ -664,37 +674,68 @@ def quadrature_log_ml(member: Member, y, se, priors=None) -> float:
     over the real line converges geometrically; grids are sized for a relative error below 1e-6.
     """
     pri = as_bma_priors(priors)
+    d = _Data(np.asarray(y, float), np.asarray(se, float), "effect", True, (2, 5, 10, 15, 20, 25), [])
+    return _quadrature(member, d, pri)[0]
+
+
+def _quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=None):
+    """(log marginal likelihood, exact posterior draws of ``mu`` or None) of a tractable member."""
     if not member.tractable:
         raise InputError(f"the member {member.name!r} is not quadrature-tractable")
-    d = _Data(np.asarray(y, float), np.asarray(se, float), "effect", True, (2, 5, 10, 15, 20, 25), [])
     if member.bias == "selection":
-        return _grid_integrate(_log_post(member, d, pri), member.weightfunction.n_weights - 1)
+        return _grid_integrate(_log_post(member, d, pri), member.weightfunction.n_weights - 1), np.zeros(1)
     has_b = member.bias in ("pet", "peese")
     x = d.x(member.bias) if has_b else None
     dims = int(member.heterogeneity) + int(has_b)
 
-    def logf(pts):
+    def params(pts):
         col = 0
         lp = np.zeros(pts.shape[0])
-        tau = np.zeros((pts.shape[0], 1))
+        tau = np.zeros(pts.shape[0])
+        b = None
         if member.heterogeneity:
             u = pts[:, col]
             col += 1
-            tau = np.exp(u)[:, None]
-            lp = lp + pri.tau.logpdf(tau[:, 0]) + u
-        r = np.broadcast_to(d.y, (pts.shape[0], d.k))
+            tau = np.exp(u)
+            lp = lp + pri.tau.logpdf(tau) + u
         if has_b:
             u = pts[:, col]
             b = np.exp(u)
             lp = lp + _halfcauchy_logpdf(b, pri.b_scale(member.bias)) + u
+        return tau, b, lp
+
+    def logf(pts):
+        tau, b, lp = params(pts)
+        r = np.broadcast_to(d.y, (pts.shape[0], d.k))
+        if b is not None:
             r = r - b[:, None] * x[None, :]
-        V = d.se[None, :] ** 2 + tau**2
-        V = np.broadcast_to(V, r.shape)
+        V = np.broadcast_to(d.se[None, :] ** 2 + tau[:, None] ** 2, r.shape)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = lp + _log_mu_marginal(r, V, pri, member.effect)
         return np.where(np.isfinite(out), out, -np.inf)
 
-    return _grid_integrate(logf, dims)
+    if not n_draws:
+        return _grid_integrate(logf, dims), None
+    total, nodes, logw, h = _grid_integrate(logf, dims, grid=True)
+    if not member.effect:
+        return total, np.zeros(1)
+    # exact draws: a node by its weight (jittered within its cell), then mu | tau, b in closed form
+    p = np.exp(logw - special.logsumexp(logw))
+    pick = nodes[rng.choice(nodes.shape[0], size=n_draws, p=p)]
+    pick = pick + (rng.random(pick.shape) - 0.5) * h
+    tau, b, _ = params(pick)
+    m, sd = _mu_conditional(d.y[None, :], d.se[None, :], tau[:, None], None if b is None else b[:, None],
+                            None if b is None else x[None, :], pri.mu_mean, pri.mu_sd, np.sqrt)
+    if pri.mu_lower is None:
+        mu = m + sd * rng.standard_normal(n_draws)
+    else:  # the conditional is the normal above truncated at the prior's lower bound
+        w = 1.0 / (d.se[None, :] ** 2 + tau[:, None] ** 2)
+        r = d.y[None, :] - (0.0 if b is None else b[:, None] * x[None, :])
+        P = 1.0 / pri.mu_sd**2 + w.sum(1)
+        m = (pri.mu_mean / pri.mu_sd**2 + (w * r).sum(1)) / P
+        sd = 1.0 / np.sqrt(P)
+        mu = stats.truncnorm.rvs((pri.mu_lower - m) / sd, np.inf, loc=m, scale=sd, random_state=rng)
+    return total, mu
 
 
 # --------------------------------------------------------------------------
@@ -1053,6 +1094,7 @@ def fit_bma(
     cores: int = 1,
     missing_vi: str = "drop",
     exact_check: bool = True,
+    marginal_likelihood: str = "bridge",
 ) -> BMAResult:
     """Fit the bias-adjusted Bayesian model-averaged ensemble (RoBMA-PSMA style).
 
@@ -1079,12 +1121,19 @@ def fit_bma(
         What to do with rows without a sampling variance (the ensemble needs known variances).
     exact_check : bool
         Also compute the marginal likelihood of the quadrature-tractable members by quadrature.
+    marginal_likelihood : {"bridge", "exact"}
+        ``"bridge"``: every member by PyMC + bridge sampling (quadrature only as a check);
+        ``"exact"``: the tractable members by quadrature, with exact posterior draws of ``mu``
+        from the quadrature grid, and only the others by PyMC + bridge sampling (about half the time).
 
     Returns
     -------
     BMAResult
     """
     t0 = time.perf_counter()
+    if marginal_likelihood not in ("bridge", "exact"):
+        raise InputError(f"unknown marginal_likelihood {marginal_likelihood!r}", expected="bridge | exact")
+    exact_where_tractable = marginal_likelihood == "exact"
     d = _prepare(table, thresholds, missing_vi)
     pri = as_bma_priors(priors)
     for name, val, lo in (("draws", draws, 50), ("tune", tune, 0), ("chains", chains, 1)):
@@ -1131,7 +1180,12 @@ def fit_bma(
             row = {"name": m.name, "effect": m.effect, "heterogeneity": m.heterogeneity, "bias": m.bias_label,
                    "in_ensemble": i < len(mem), "prior_prob": float(prior[i]) if i < len(mem) else 0.0,
                    "parameters": m.parameters}
-            if not m.parameters:  # mu = 0, tau = 0, no bias: the likelihood is the marginal likelihood
+            if exact_where_tractable and m.tractable and m.parameters:
+                lm, mu_q = _quadrature(m, d, pri, n_draws=draws * chains, rng=rng)
+                row.update(log_ml=lm, log_ml_error=0.0, log_ml_method="quadrature", r_hat_max=float("nan"),
+                           ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False)
+                mu_d = mu_q
+            elif not m.parameters:  # mu = 0, tau = 0, no bias: the likelihood is the marginal likelihood
                 ll = float(_np_loglik(m, d, np.zeros(1), np.zeros(1), None, None)[0])
                 row.update(log_ml=ll, log_ml_error=0.0, log_ml_method="closed form", r_hat_max=float("nan"),
                            ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False)
@@ -1148,7 +1202,10 @@ def fit_bma(
                 row.update(log_ml=br.log_ml, log_ml_error=br.re, log_ml_method="bridge", **diag, divergences=div,
                            bridge_iterations=br.iterations, ok=bool(ok), compiled=compiled)
                 mu_d = post["mu"].ravel() if m.effect else np.zeros(1)
-            row["log_ml_exact"] = quadrature_log_ml(m, d.y, d.se, pri) if (exact_check and m.tractable) else None
+            if row["log_ml_method"] == "quadrature":
+                row["log_ml_exact"] = row["log_ml"]
+            else:
+                row["log_ml_exact"] = _quadrature(m, d, pri)[0] if (exact_check and m.tractable) else None
             if m.effect:
                 lo, med, hi = np.quantile(mu_d, [0.025, 0.5, 0.975])
                 row.update(mu_mean=float(mu_d.mean()), mu_median=float(med), mu_ci_low=float(lo),
@@ -1191,7 +1248,9 @@ def fit_bma(
         if r.get("log_ml_exact") is not None and r["log_ml_method"] == "bridge":
             r["log_ml_gap"] = r["log_ml"] - r["log_ml_exact"]
     settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
-                "sampler": "pymc", "compilations": compiles, "marginal_likelihood": "bridge sampling (normal proposal)"}
+                "sampler": "pymc", "compilations": compiles,
+                "marginal_likelihood": "bridge sampling (normal proposal)" if not exact_where_tractable
+                else "quadrature where tractable, bridge sampling (normal proposal) elsewhere"}
     res = BMAResult(property=d.prop, higher_is_better=d.hib, thresholds=d.thresholds, k=d.k, members=rows,
                     inclusion=inclusion, mu=mu_sum, mu_conditional=mu_cond, zones=zones, label_plain=lab_plain,
                     label_ensemble=lab_ens, priors=pri, settings=settings, notes=notes, mu_draws=mix_draws,
