@@ -1140,9 +1140,10 @@ def fit_bma(
         if not isinstance(val, int | np.integer) or val < lo:
             raise InputError(f"{name} must be an integer >= {lo}, got {val!r}")
     if members is None:
-        pm_probs = dict(prior_model_probs or {}) if not isinstance(prior_model_probs, Sequence) else None
-        if pm_probs is None:
-            raise InputError("a sequence of prior model probabilities needs members=")
+        if prior_model_probs is not None and not isinstance(prior_model_probs, Mapping):
+            raise InputError("one prior probability per member needs members=",
+                             expected='{"effect": p, "heterogeneity": p, "bias": p}')
+        pm_probs = dict(prior_model_probs or {})
         unknown = set(pm_probs) - {"effect", "heterogeneity", "bias"}
         if unknown:
             raise InputError(f"unknown prior_model_probs keys {sorted(unknown)}",
