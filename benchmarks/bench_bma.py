@@ -10,7 +10,9 @@ the other on one core):
 * the whole ensemble (default 24 members: effect x heterogeneity x {none, three selection
   models, PET, PEESE}), *cold* (first call in the process: six model builds and NUTS
   compilations included; PyTensor's on-disk C cache as it is) and *warm* (a second call:
-  the compiled models are reused);
+  the compiled models are reused), with ``marginal_likelihood="bridge"`` (every member by
+  PyMC + bridge sampling); then *exact* (warm, ``marginal_likelihood="exact"``: the 12
+  tractable members by quadrature, the 12 selection members by PyMC + bridge sampling);
 * per member: sampling + bridge sampling + quadrature seconds, whether the member compiled a
   model, R-hat, bulk ESS, divergences, bridge-sampling error and, where tractable, the gap
   between bridge sampling and quadrature;
@@ -63,8 +65,9 @@ def main(argv=None):
     report["cold"] = _run(table, **kw)
     if not a.no_warm:
         report["warm"] = _run(table, **kw)
+        report["exact"] = _run(table, marginal_likelihood="exact", **kw)
     report["machine"]["load_after"] = os.getloadavg()
-    for which in ("cold", "warm"):
+    for which in ("cold", "warm", "exact"):
         if which in report:
             r = report[which]
             print(f"{which}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, {r['n_members']} members, "

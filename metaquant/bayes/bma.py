@@ -1090,7 +1090,7 @@ def fit_bma(
     tune: int = 1000,
     chains: int = 2,
     seed: int = DEFAULT_SEED,
-    target_accept: float = 0.9,
+    target_accept: float = 0.95,
     cores: int = 1,
     missing_vi: str = "drop",
     exact_check: bool = True,
