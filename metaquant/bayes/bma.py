@@ -751,6 +751,22 @@ def clear_cache() -> None:
 
 
 def _build(member: Member, pri: BMAPriors, d: _Data, target_accept: float) -> dict:
+    """The model of :func:`_build_model` and its NUTS step (compiled once, with a dense mass matrix)."""
+    import pymc as pm
+    from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
+
+    model = _build_model(member, pri, d)
+    with model:
+        # a dense mass matrix: the effect, the PET/PEESE slope and the weights are correlated a posteriori
+        n = sum(int(np.size(v)) for v in model.initial_point().values())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "experimental feature"
+            pot = QuadPotentialFullAdapt(n, np.zeros(n))
+        step = pm.NUTS(target_accept=target_accept, potential=pot)
+    return {"model": model, "step": step, "step_size": float(step.step_size)}
+
+
+def _build_model(member: Member, pri: BMAPriors, d: _Data):
     """A PyMC model of a bias structure in which ``mu`` and ``tau`` enter as ``f_mu mu`` and ``f_tau tau``.
 
     With a flag at 0 the parameter no longer touches the likelihood and is drawn from its
@@ -760,7 +776,6 @@ def _build(member: Member, pri: BMAPriors, d: _Data, target_accept: float) -> di
     """
     import pymc as pm
     import pytensor.tensor as pt
-    from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
 
     with pm.Model() as model:
         y = pm.Data("y", d.y)
@@ -790,13 +805,7 @@ def _build(member: Member, pri: BMAPriors, d: _Data, target_accept: float) -> di
             H = pm.Data("H", h)
         pm.Potential("loglik", _loglik(y, se, mu * f_mu, tau * f_tau, b, x, omega, cuts, G, H,
                                        (pt.log, pt.sqrt, pt.erfc)))
-        # a dense mass matrix: mu and the PET/PEESE slope are strongly correlated a posteriori
-        n = sum(int(np.size(v)) for v in model.initial_point().values())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "experimental feature"
-            pot = QuadPotentialFullAdapt(n, np.zeros(n))
-        step = pm.NUTS(target_accept=target_accept, potential=pot)
-    return {"model": model, "step": step, "step_size": float(step.step_size)}
+    return model
 
 
 def _sample(member: Member, pri: BMAPriors, d: _Data, *, draws, tune, chains, seed, target_accept, cores):
