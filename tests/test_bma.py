@@ -233,6 +233,12 @@ def test_bad_input_is_an_input_error(tab):
         bma.fit_bma(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.01, 0.02]}), prior_model_probs={"effects": 0.5})
     with pytest.raises(InputError):
         bma.as_bma_priors({"mu_sdd": 1})
+    # a variance imputed upstream is used, not dropped again
+    from metaquant.effects import handle_unknown_vi
+
+    imp, _ = handle_unknown_vi(for_property(tab, "accuracy"), "impute-max")
+    assert bma._prepare(imp, None, "drop").k == 17
+    assert bma._prepare(for_property(tab, "accuracy"), None, "drop").k == 4
 
 
 # -- PyMC ---------------------------------------------------------------------

@@ -1001,6 +1001,10 @@ def _prepare(table, thresholds, missing_vi) -> _Data:
         raise InputError("the effect table holds several properties; pool one (metaquant.effects.for_property)",
                          expected=", ".join(sorted(table["property"].astype(str).unique())))
     if "vi_known" in table:
+        # a variance imputed upstream (vi filled, vi_known still False) counts as given
+        table = table.copy()
+        vi = pd.to_numeric(table["vi"], errors="coerce")
+        table["vi_known"] = table["vi_known"].astype(bool) | (vi.notna() & (vi > 0))
         table, note = handle_unknown_vi(table, missing_vi, engine="the bias-adjusted ensemble")
         if note:
             notes.append(note)
