@@ -287,6 +287,9 @@ def test_plain_member_bridge_sampling_against_quadrature_and_result_protocol(tab
     p_absent = res.members[1]["post_prob"]
     assert d["zones"]["ensemble"]["IF"]["posterior"] >= p_absent - 1e-12
     assert isinstance(d["label_survives"], bool)
+    mf = res.members_frame()
+    assert list(mf["name"]) == ["mu, tau, none", "mu=0, tau=0, none"]
+    assert mf["post_prob"].sum() == pytest.approx(1.0)
     fr = res.to_frame()
     assert tuple(fr.columns[:6]) == FRAME_COLUMNS
     assert (fr["engine"] == "bma").all()

@@ -968,6 +968,14 @@ class BMAResult:
         }
         return json_safe(d)
 
+    def members_frame(self) -> pd.DataFrame:
+        """One row per member: name, components, prior and posterior probability, marginal likelihoods, diagnostics."""
+        cols = ["name", "effect", "heterogeneity", "bias", "in_ensemble", "prior_prob", "post_prob", "log_ml",
+                "log_ml_error", "log_ml_method", "log_ml_exact", "r_hat_max", "ess_bulk_min", "divergences", "ok",
+                "mu_median", "mu_ci_low", "mu_ci_high", "seconds"]
+        df = pd.DataFrame(self.members)
+        return df[[c for c in cols if c in df.columns]]
+
     def to_frame(self) -> pd.DataFrame:
         rows = [{"term": "mu", "estimate": self.mu["median"], "ci_low": self.mu["ci_low"],
                  "ci_high": self.mu["ci_high"]},
