@@ -122,6 +122,14 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     from . import bayes
 
     th = spec.cut_points()
+    if spec.engine == "bma":
+        from .bayes.bma import fit_bma
+
+        res = fit_bma(pooled, thresholds=th, priors=priors_of(spec), draws=settings.draws, tune=settings.tune,
+                      chains=min(settings.chains, 2), seed=settings.seed)
+        if note:
+            res.notes.append(note)
+        return res
     if spec.engine == "exact":
         res = bayes.fit(pooled, engine="exact", priors=priors_of(spec), thresholds=th,
                         min_probability=spec.min_probability)

@@ -42,8 +42,8 @@ DEFAULT_SEED = 20251123
 
 #: Classical estimators (metafor's ``method=``); ``ee`` and ``fe`` are the equal-effects model.
 FREQUENTIST_METHODS = ("ee", "fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "he")
-#: Bayesian engines: the PyMC model and the exact quadrature engine.
-BAYES_METHODS = ("bayes", "exact")
+#: Bayesian engines: the PyMC model, the exact quadrature engine and the model-averaged ensemble (bias-adjusted).
+BAYES_METHODS = ("bayes", "exact", "bma")
 METHODS = BAYES_METHODS + FREQUENTIST_METHODS
 #: Methods that estimate no between-study variance.
 FIXED_METHODS = ("ee", "fe")
@@ -64,6 +64,7 @@ ENGINE_POLICIES: dict[str, dict[str, Any]] = {
     "frequentist": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "refuse"},
     "exact": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
+    "bma": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "drop"},
 }
 _POLICY_WHY = {
     "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
@@ -76,7 +77,7 @@ def engine_of(method: str) -> str:
     m = check_choice(method, METHODS, "method").lower()
     if m in FREQUENTIST_METHODS:
         return "frequentist"
-    return "exact" if m == "exact" else "bayes"
+    return m if m in ("exact", "bma") else "bayes"
 
 
 def is_fixed(method: str) -> bool:
@@ -213,9 +214,9 @@ class FitSpec:
             isinstance(self.threshold_scale, (int, float)) and self.threshold_scale > 0
         ):
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
-        if self.engine == "exact" and self.moderators:
+        if self.engine in ("exact", "bma") and self.moderators:
             raise UsageError(
-                "the exact engine fits the random-effects model without moderators",
+                f"the {self.engine} engine fits models without moderators",
                 expected="method='bayes' for meta-regression",
             )
 

@@ -82,8 +82,7 @@ DEFAULT_BIAS = ("selection:two:0.05", "selection:one:0.05", "selection:one:0.025
 BRIDGE_RE_MAX = 0.1
 #: Fewer studies than this in a p-value interval of a selection model is reported.
 MIN_PER_INTERVAL = 3
-DEFAULT_SEED = 20250501
-
+from ..spec import DEFAULT_SEED  # noqa: E402  (the package's one default seed)
 
 # --------------------------------------------------------------------------
 # Members

@@ -182,6 +182,33 @@ def print_multilevel(res) -> None:
                    f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
 
 
+def print_bma(d: dict) -> None:
+    """The model-averaged (bias-adjusted) ensemble: effect, inclusion Bayes factors, the label before and after."""
+    click.echo(f"{d['property']}: Bayesian model averaging over {len(d.get('members') or [])} models "
+               f"(effect x heterogeneity x publication bias), k={d['k']}")
+    mu = d.get("mu") or {}
+    click.echo(f"  model-averaged log ratio: median {num(mu.get('median'))}, 95% CrI [{num(mu.get('ci_low'))}, "
+               f"{num(mu.get('ci_high'))}]; relative improvement {pct(d.get('pct'))} % "
+               f"[{pct(d.get('pct_ci_low'))}, {pct(d.get('pct_ci_high'))}] %")
+    for name, inc in (d.get("inclusion") or {}).items():
+        click.echo(f"  {name}: prior {num(inc.get('prior'), 3)} -> posterior {num(inc.get('posterior'), 3)}, "
+                   f"inclusion BF {num(inc.get('bf'), 3)}")
+    plain, ens = d.get("label_plain") or {}, d.get("label_ensemble") or {}
+    verdict = "survives" if d.get("label_survives") else "does not survive"
+    click.echo(f"  SSM label, plain random-effects model: {plain.get('code') or 'no label'} "
+               f"(P {num(plain.get('probability'), 3)}); bias-adjusted ensemble: {ens.get('code') or 'no label'} "
+               f"(P {num(ens.get('probability'), 3)}): the label {verdict} bias adjustment")
+    top = sorted(d.get("members") or [], key=lambda m: -(m.get("post_prob") or 0))[:5]
+    for m in top:
+        click.echo(f"    {m['name']:<40} prior {num(m.get('prior_prob'), 3)}  posterior {num(m.get('post_prob'), 3)}")
+    diag = d.get("diagnostics") or {}
+    click.echo(f"  diagnostics: R-hat max {num(diag.get('r_hat_max'), 3)}, bulk ESS min "
+               f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
+               f"max {num(diag.get('bridge_re_max'), 4)}")
+    for note in d.get("notes") or []:
+        click.echo(f"  note: {note}")
+
+
 def print_result(res) -> None:
     """Print any engine's result (or why a property was not pooled)."""
     d = res.to_dict()
@@ -190,6 +217,9 @@ def print_result(res) -> None:
         return
     if res.engine == "frequentist" and getattr(res, "model", None) == "multilevel":
         print_multilevel(res)
+        return
+    if res.engine == "bma":
+        print_bma(d)
         return
     (print_classical if res.engine == "frequentist" else print_bayes)(d)
 
