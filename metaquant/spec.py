@@ -395,7 +395,7 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
     studies = ", ".join(sorted(table.loc[unknown, "study"].astype(str).unique()))
     known = table.loc[~unknown, "vi"]
     label = {"frequentist": "the classical estimator", "bayes": "the Bayesian model",
-             "exact": "the exact engine"}[engine]
+             "exact": "the exact engine", "bma": "the bias-adjusted ensemble"}[engine]
     if policy == "refuse":
         first = table[unknown].iloc[0]
         alt = "--missing-vi drop|impute-max|impute-median"

@@ -61,10 +61,11 @@ import pandas as pd
 from scipy import special, stats
 
 from .. import scale, schema
-from ..effects import handle_unknown_vi, log_from_pct, pct_from_log
+from ..effects import log_from_pct, pct_from_log
 from ..errors import InputError
 from ..outputs import json_safe
 from ..results import tidy_frame
+from ..spec import apply_variance_policy
 from .bridge import bridge_sampler
 from .priors import Priors, ScalePrior
 from .results import ESS_MIN, RHAT_MAX, single_threaded_blas
@@ -1012,7 +1013,7 @@ def _prepare(table, thresholds, missing_vi) -> _Data:
         table = table.copy()
         vi = pd.to_numeric(table["vi"], errors="coerce")
         table["vi_known"] = table["vi_known"].astype(bool) | (vi.notna() & (vi > 0))
-        table, note = handle_unknown_vi(table, missing_vi, engine="the bias-adjusted ensemble")
+        table, note = apply_variance_policy(table, missing_vi, engine="bma")
         if note:
             notes.append(note)
     y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(float)
