@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import differentiate, optimize, stats
+from scipy import optimize, special, stats
 
 from .errors import InputError
 from .frequentist import rma
@@ -960,8 +960,16 @@ def _ll_beta(mu, tau2, delta, yi, vi, pvals, alternative):
     def sf(z):
         return stats.norm.sf((sei * z - mu) / sigma)
 
+    rs = sei / sigma
+    c = sei / (sigma * math.sqrt(2 * math.pi))
+
     def f(z):
-        return _beta_w(_pvals(z, 1.0, alternative), delta) * stats.norm.pdf(sei * z, mu, sigma) * sei
+        if alternative == "two.sided":
+            p = 2 * special.ndtr(-np.abs(z))
+        else:
+            p = special.ndtr(-z) if alternative == "greater" else special.ndtr(z)
+        u = rs * z - mu / sigma
+        return _beta_w(p, delta) * c * np.exp(-0.5 * u * u)
 
     if alternative == "greater":
         area = w_small * sf(zc) + w_large * cdf(-zc)
@@ -985,6 +993,34 @@ def _ll_beta(mu, tau2, delta, yi, vi, pvals, alternative):
     for a, b in pieces:
         area = area + _gauss_legendre(f, a, b)
     return float(np.sum(np.log(_beta_w(pvals, delta)) + stats.norm.logpdf(yi, mu, sigma) - np.log(area)))
+
+
+def _hessian(f, x: np.ndarray, rel: float = 1e-3) -> np.ndarray:
+    """Hessian of ``f`` at ``x`` by central differences with one Richardson extrapolation.
+
+    numDeriv's scheme (which metafor uses) in its simplest form: second differences with
+    steps h and h/2 (h = ``rel`` max(|x|, 1e-2)), combined as (4 D(h/2) - D(h))/3, so the
+    error is O(h^4).  scipy.differentiate.hessian gives the same numbers with ~100 times as
+    many evaluations of a likelihood that integrates numerically.
+    """
+    n = x.size
+    h0 = rel * np.maximum(np.abs(x), 1e-2)
+    f0 = f(x)
+
+    def second(h):
+        H = np.empty((n, n))
+        for i in range(n):
+            for j in range(i, n):
+                ei, ej = np.zeros(n), np.zeros(n)
+                ei[i], ej[j] = h[i], h[j]
+                if i == j:
+                    H[i, i] = (f(x + ei) - 2 * f0 + f(x - ei)) / h[i] ** 2
+                else:
+                    H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                        4 * h[i] * h[j])
+        return H
+
+    return (4 * second(h0 / 2) - second(h0)) / 3
 
 
 def _intervals(steps: list[float]) -> list[str]:
@@ -1020,7 +1056,7 @@ def selmodel(
     Parameters are :math:`\mu`, :math:`\tau^2 = e^{\theta}` and :math:`\delta_j = 100/(1 + e^{-\eta_j})`
     as in metafor, started at the ML estimates of the random-effects model, maximized by BFGS
     with central-difference gradients; standard errors come from the inverse Hessian of
-    :math:`-\ell` in :math:`(\mu, \tau^2, \delta)` (``scipy.differentiate.hessian``).  The
+    :math:`-\ell` in :math:`(\mu, \tau^2, \delta)` (central differences with Richardson extrapolation, as numDeriv).  The
     likelihood-ratio test compares :math:`\ell` with the ML random-effects model
     (:math:`\chi^2` with as many degrees of freedom as free :math:`\delta`).
 
@@ -1100,11 +1136,12 @@ def selmodel(
 
     eta0 = math.log(1 / (_DELTA_MAX - 1))  # delta = 1
     theta0 = np.r_[mu0, math.log(tau20 + 0.001), np.full(n_free, eta0)]
-    opt = optimize.minimize(negll, theta0, jac=grad, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
-    if not opt.success:
-        # BFGS may stop at the gradient's noise floor; polish with Nelder-Mead from there
+    opt = optimize.minimize(negll, theta0, jac=grad, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
+    if not opt.success and np.max(np.abs(opt.jac)) > 1e-5:
+        # BFGS stopped short of a stationary point (a flat or ridged likelihood): polish with
+        # Nelder-Mead from there
         opt2 = optimize.minimize(negll, opt.x, method="Nelder-Mead",
-                                 options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 20000, "maxfev": 40000})
+                                 options={"xatol": 1e-9, "fatol": 1e-12, "maxfev": 4000})
         opt = opt2 if opt2.fun <= opt.fun else opt
     mu, t2, d = unpack(opt.x)
     ll = -float(opt.fun)
@@ -1139,13 +1176,7 @@ def selmodel(
             full[hest] = xs
             return negll_raw(full)
 
-        # on the scale u = x / scale every parameter moves by a few per cent at most
-        scale = np.maximum(np.abs(sub), 1e-3)
-
-        def f_scaled(u):
-            return f_sub(u * scale.reshape((-1,) + (1,) * (u.ndim - 1)))
-
-        H = differentiate.hessian(f_scaled, sub / scale, initial_step=0.05).ddf / np.outer(scale, scale)
+        H = _hessian(lambda xs: f_sub(xs[:, None])[0], sub)
         cov = np.linalg.inv(H)
         diag = np.full(x_hat.size, np.nan)
         diag[hest] = np.diag(cov)
@@ -1193,7 +1224,7 @@ class BiasReport:
         frames = []
         for name, r in self.results.items():
             f = r.to_frame()
-            f.insert(2, "method", name)
+            f.insert(2, "analysis", name)
             frames.append(f)
         return pd.concat(frames, ignore_index=True) if frames else _frame([], self.property)
 

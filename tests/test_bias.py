@@ -161,7 +161,18 @@ def _sel_call(a):
     return kw
 
 
-@pytest.mark.parametrize("case", _cases("selmodel"))
+def _sel_params():
+    # the beta model integrates numerically (a few seconds a fit): metafor's own example runs
+    # always, the others under -m slow
+    out = []
+    for p in _cases("selmodel"):
+        c = p.values[0]
+        slow = c["args"]["type"] == "beta" and c["dataset"] != "hackshaw1998"
+        out.append(pytest.param(c, id=p.id, marks=[pytest.mark.slow] if slow else []))
+    return out
+
+
+@pytest.mark.parametrize("case", _sel_params())
 def test_selmodel_matches_metafor(case):
     d, a, r = _data(case["dataset"]), case["args"], case["result"]
     res = bias.selmodel(d["yi"], d["vi"], **_sel_call(a))
@@ -222,3 +233,109 @@ def test_shipped_data_are_the_fixture_inputs(name, data, prop):
     d = _data(name)
     close(inp.yi, d["yi"], rtol=1e-12)
     close(inp.vi, d["vi"], rtol=1e-12)
+
+
+def test_selmodel_refuses_empty_intervals_in_words():
+    d = _data("ours_bench_throughput")
+    res = bias.selmodel(d["yi"], d["vi"], steps=[0.025, 0.5])
+    assert not res.fitted
+    assert "not identified" in res.notes[0]
+    assert res.to_frame()["note"].iloc[0].startswith("no observed p-value")
+
+
+# ---- funnel plots (matplotlib artists) --------------------------------------------------------
+
+
+def test_funnel_plot_contours_points_and_clusters():
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    from metaquant.plots_bias import funnel_plot
+
+    d = _data("bcg")
+    fig = funnel_plot(d["yi"], d["vi"], estimate=-0.7145)
+    ax = fig.axes[0]
+    pts = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(pts) == 1 and len(pts[0].get_offsets()) == 13
+    np.testing.assert_allclose(pts[0].get_offsets()[:, 1], np.sqrt(d["vi"]))
+    shades = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(shades) == 6  # three significance regions on each side of 0
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[:3] == ["0.05 < p < 0.1", "0.01 < p < 0.05", "p < 0.01"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1] == 0  # standard error grows downwards
+    # the edge of the 5 % region at SE = s lies at 1.96 s
+    path = shades[2].get_paths()[0].vertices
+    se_max = ax.get_ylim()[0]
+    at = path[np.isclose(path[:, 1], se_max)]
+    assert np.isclose(np.abs(at[:, 0]).min(), 1.959964 * se_max, rtol=1e-4)
+
+    # several rows per study: one colour per study, with a legend entry each
+    study = ["A"] * 5 + ["B"] * 4 + ["C"] * 4
+    fig = funnel_plot(d["yi"], d["vi"], study=study, contours=())
+    ax = fig.axes[0]
+    pts = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert [len(c.get_offsets()) for c in pts] == [5, 4, 4]
+    assert len({tuple(c.get_facecolor()[0]) for c in pts}) == 3
+    assert ax.get_legend().get_title().get_text() == "study"
+
+
+def test_trimfill_funnel_shows_the_filled_studies_open():
+    from matplotlib.collections import PathCollection
+
+    from metaquant.plots_bias import trimfill_funnel
+
+    d = _data("bcg")
+    tf = bias.trimfill(d["yi"], d["vi"], method="FE")
+    fig = trimfill_funnel(tf)
+    ax = fig.axes[0]
+    pts = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert [len(c.get_offsets()) for c in pts] == [13, tf.k0]
+    np.testing.assert_allclose(pts[1].get_offsets()[:, 0], tf.yi[tf.filled])
+    assert tuple(pts[1].get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)  # open circles
+    xs = {round(line.get_xdata()[0], 10) for line in ax.lines if len(set(line.get_xdata())) == 1}
+    assert round(tf.estimate, 10) in xs and round(tf.estimate_unadjusted, 10) in xs
+    assert f"{tf.k0} studies filled" in ax.get_title()
+
+
+# ---- analyze() and the command line -----------------------------------------------------------
+
+
+def test_analyze_runs_what_it_can_and_says_why_not():
+    d = _data("hahn2001")
+    t = pd.DataFrame({"study": d["study"].astype(str), "property": "accuracy", "yi": d["yi"], "vi": d["vi"],
+                      "vi_known": True, "n_units": np.nan})
+    rep = bias.analyze(t, steps=(0.025,))
+    assert {"regtest", "ranktest", "trimfill", "pet_peese", "fsn_rosenthal"} <= set(rep.results)
+    close(rep.results["regtest"].stat, next(c["result"]["zval"] for c in CASES if c["dataset"] == "hahn2001"
+                                            and c["fun"] == "regtest" and c["args"]["predictor"] == "sei"
+                                            and c["args"]["model"] == "rma" and c["args"]["method"] == "REML"))
+    frame = rep.to_frame()
+    assert list(frame.columns[:6]) == ["property", "engine", "analysis", "term", "estimate", "ci_low"]
+    json.dumps(rep.to_dict())
+
+
+def test_cli_bias_prints_assumptions_and_json():
+    from click.testing import CliRunner
+
+    from metaquant.cli import main
+
+    res = CliRunner().invoke(main, ["bias", "--data", "ssm2025", "--property", "accuracy"])
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "assumes: Trim and fill: assumes that funnel asymmetry comes from the" in out
+    assert "little power" in out
+    assert "dropped 13 rows without a sampling variance" in out
+    assert "not identified" in out or "not run: selmodel" in out or "too few" in out
+    res = CliRunner().invoke(main, ["bias", "--data", "ssm2025", "--property", "accuracy", "--format", "json"])
+    d = json.loads(res.output)
+    assert d["k"] == 4 and "regtest" in d["results"]
+    assert d["results"]["trimfill"]["assumptions"]
+
+
+def test_cli_bias_bad_steps_is_one_line():
+    from click.testing import CliRunner
+
+    from metaquant.cli import main
+
+    res = CliRunner().invoke(main, ["bias", "--property", "accuracy", "--steps", "0.5,x"])
+    assert res.exit_code == 2
+    assert "--steps takes numbers" in res.output
