@@ -322,7 +322,9 @@ def regtest(
     k = yi.size
     # metafor refuses a predictor that lm() finds collinear with the intercept
     if np.ptp(x) <= 1e-7 * np.max(np.abs(x)):
-        raise InputError(f"the predictor {predictor!r} is constant across studies; the regression test cannot be fitted")
+        raise InputError(
+            f"the predictor {predictor!r} is constant across studies; the regression test cannot be fitted"
+        )
     alpha = 1 - level / 100 if level > 1 else 1 - level
     has_limit = predictor in _LIMIT_PREDICTORS
     if model == "rma":
@@ -1053,10 +1055,12 @@ def selmodel(
     * ``type="beta"`` (Citkowicz & Vevea 2017): :math:`w(p) = p^{\delta_1 - 1}(1-p)^{\delta_2 - 1}`,
       p-values clamped to :math:`[10^{-5}, 1 - 10^{-5}]`; :math:`A_i` by quadrature.
 
-    Parameters are :math:`\mu`, :math:`\tau^2 = e^{\theta}` and :math:`\delta_j = 100/(1 + e^{-\eta_j})`
-    as in metafor, started at the ML estimates of the random-effects model, maximized by BFGS
+    Parameters are :math:`\mu`, :math:`\tau^2 = e^{\theta}` and
+    :math:`\delta_j = l + (100 - l)/(1 + e^{-\eta_j})` (:math:`l = 10^{-5}` beta, 0 steps) as in metafor,
+    started at the ML estimates of the random-effects model, maximized by BFGS
     with central-difference gradients; standard errors come from the inverse Hessian of
-    :math:`-\ell` in :math:`(\mu, \tau^2, \delta)` (central differences with Richardson extrapolation, as numDeriv).  The
+    :math:`-\ell` in :math:`(\mu, \tau^2, \delta)` (central differences with a Richardson step,
+    as numDeriv).  The
     likelihood-ratio test compares :math:`\ell` with the ML random-effects model
     (:math:`\chi^2` with as many degrees of freedom as free :math:`\delta`).
 
@@ -1103,6 +1107,7 @@ def selmodel(
         if thin:
             notes.insert(0, f"fewer than {MIN_PER_INTERVAL} studies in the interval(s) " + ", ".join(thin)
                          + ": the selection weights are poorly determined")
+    dmin = _PVAL_MIN_BETA if type == "beta" else 0.0  # metafor's delta.min: 1e-5 (beta), 0 (steps)
     if k < 2 + n_free:
         notes.insert(0, f"{k} studies are too few to fit the selection model ({2 + n_free} parameters)")
         return SelmodelResult(fitted=False, notes=notes, **base)
@@ -1110,7 +1115,7 @@ def selmodel(
     def unpack(theta):
         mu, t2 = theta[0], math.exp(theta[1])
         t2 = 0.0 if t2 < 10 * np.finfo(float).eps else t2
-        d = _DELTA_MAX / (1 + np.exp(-np.asarray(theta[2:])))
+        d = dmin + (_DELTA_MAX - dmin) / (1 + np.exp(-np.asarray(theta[2:])))
         if type == "stepfun":
             d = np.r_[1.0, d]
         return mu, t2, d
@@ -1134,7 +1139,7 @@ def selmodel(
             g[j] = (negll(theta + e) - negll(theta - e)) / (2 * h)
         return g
 
-    eta0 = math.log(1 / (_DELTA_MAX - 1))  # delta = 1
+    eta0 = math.log((1 - dmin) / (_DELTA_MAX - 1))  # delta = 1
     theta0 = np.r_[mu0, math.log(tau20 + 0.001), np.full(n_free, eta0)]
     opt = optimize.minimize(negll, theta0, jac=grad, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
     if not opt.success and np.max(np.abs(opt.jac)) > 1e-5:
@@ -1147,7 +1152,8 @@ def selmodel(
     ll = -float(opt.fun)
     converged = bool(np.isfinite(ll))
     dfree = d[1:] if type == "stepfun" else d
-    if np.any(dfree <= 1e-5 + np.finfo(float).eps ** 0.25) or np.any(dfree >= _DELTA_MAX - 100 * np.finfo(float).eps ** 0.25):
+    tol = np.finfo(float).eps ** 0.25
+    if np.any(dfree <= dmin + tol) or np.any(dfree >= _DELTA_MAX - 100 * tol):
         notes.append("a selection weight is (almost) at its bound (0 or 100): treat the results with caution")
 
     # standard errors: inverse Hessian of -ll in (mu, tau2, free deltas), untransformed (metafor's default)

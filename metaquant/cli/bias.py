@@ -134,17 +134,17 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     metaquant bias --data benchmarks --property perplexity
     metaquant bias --data llmq --property throughput --steps 0.025,0.5 --funnel funnel.png
     """
-    from .. import api, bias as mb
+    from .. import api
+    from .. import bias as mb
     from ..effects import for_property
 
     table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
                      side=None if side == "auto" else side, steps=_steps(steps), alternative=alternative)
     if funnel:
+        from ..frequentist import rma
         from ..plots import save_figure
         from ..plots_bias import funnel_plot
-
-        from ..frequentist import rma
 
         inp = mb.bias_input(table)
         est = rma(inp.yi, inp.vi, method=method.upper()).estimate if inp.k >= 2 else None
