@@ -629,7 +629,7 @@ def fsn(
                 # metafor's .fsn.fisher: rep(0.5, n) adds floor(n) p-values of 0.5; df = 2(k + n)
                 return float(stats.chi2.sf(-2 * logp + 2 * math.floor(n) * math.log(2), 2 * (k + n))) - alpha
 
-            pval = excess(0) + alpha
+            pval = float(stats.chi2.sf(-2 * logp, 2 * k))
             if pval >= alpha:
                 num = 0.0
             else:
@@ -1064,8 +1064,8 @@ def selmodel(
     likelihood-ratio test compares :math:`\ell` with the ML random-effects model
     (:math:`\chi^2` with as many degrees of freedom as free :math:`\delta`).
 
-    When a step interval holds no observed p-value the model is not identified: the result
-    has ``fitted=False`` and says so (metafor stops with an error); intervals with fewer than
+    When a step interval after the first holds no observed p-value the model is not identified:
+    the result has ``fitted=False`` and says so (metafor stops with an error); intervals with fewer than
     :data:`MIN_PER_INTERVAL` p-values are fitted but flagged.
     """
     if type not in ("stepfun", "beta"):
@@ -1098,7 +1098,12 @@ def selmodel(
     base = dict(type=type, alternative=alternative, steps=st, k=k, ptable=ptable, property=prop, ll0=ll0,
                 estimate_unadjusted=mu0, tau2_unadjusted=tau20)
     if ptable is not None:
-        empty = [r["interval"] for r in ptable if r["k"] == 0]
+        # metafor stops only for an empty interval whose weight is estimated: the first weight is
+        # fixed at 1, so an empty first interval is allowed (the model is then fitted, and the
+        # weights say how much less likely the observed intervals are than the empty one)
+        empty = [r["interval"] for r in ptable[1:] if r["k"] == 0]
+        if ptable[0]["k"] == 0:
+            notes.append(f"no observed p-value in the interval {ptable[0]['interval']} (its weight is fixed at 1)")
         if empty:
             notes.insert(0, "no observed p-value in the interval(s) " + ", ".join(empty)
                          + ": the step-function model is not identified and was not fitted")
