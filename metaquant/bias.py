@@ -1146,13 +1146,25 @@ def selmodel(
 
     eta0 = math.log((1 - dmin) / (_DELTA_MAX - 1))  # delta = 1
     theta0 = np.r_[mu0, math.log(tau20 + 0.001), np.full(n_free, eta0)]
-    opt = optimize.minimize(negll, theta0, jac=grad, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
-    if not opt.success and np.max(np.abs(opt.jac)) > 1e-5:
-        # BFGS stopped short of a stationary point (a flat or ridged likelihood): polish with
-        # Nelder-Mead from there
-        opt2 = optimize.minimize(negll, opt.x, method="Nelder-Mead",
-                                 options={"xatol": 1e-9, "fatol": 1e-12, "maxfev": 4000})
-        opt = opt2 if opt2.fun <= opt.fun else opt
+    def fit_from(theta_start):
+        res = optimize.minimize(negll, theta_start, jac=grad, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
+        if not res.success and np.max(np.abs(res.jac)) > 1e-5:
+            # BFGS stopped short of a stationary point (a flat or ridged likelihood): polish with
+            # Nelder-Mead from there
+            res2 = optimize.minimize(negll, res.x, method="Nelder-Mead",
+                                     options={"xatol": 1e-9, "fatol": 1e-12, "maxfev": 4000})
+            res = res2 if res2.fun <= res.fun else res
+        return res
+
+    opt = fit_from(theta0)
+    if -opt.fun < ll0 - 1e-8:
+        # the selection model contains the unadjusted one (all weights 1), so an optimum below it is
+        # local; metafor stops there, we restart from the unadjusted estimates and keep the better
+        alt = fit_from(np.r_[mu0, math.log(max(tau20, 1e-8)), np.full(n_free, eta0)])
+        if alt.fun < opt.fun:
+            notes.append("metafor's start (tau² + 0.001) led to a local optimum below the unadjusted model; "
+                         "refitted from the unadjusted estimates")
+            opt = alt
     mu, t2, d = unpack(opt.x)
     ll = -float(opt.fun)
     converged = bool(np.isfinite(ll))

@@ -185,6 +185,10 @@ def test_selmodel_matches_metafor(case):
             return
         pytest.skip(f"metafor failed: {r['error'][:60]}")
     assert res.fitted
+    if any("refitted" in n for n in res.notes):
+        # metafor stopped at a local optimum below the unadjusted model; ours is the better one
+        assert res.ll > r["ll"] and res.ll >= res.ll0
+        return
     # the likelihood at the optimum is the sharpest check; parameters follow within the optimizers'
     # precision (metafor: BFGS on finite differences; tight control where it converged)
     # under metafor's default control the beta model's integrals have rel.tol 1.2e-4
