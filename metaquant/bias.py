@@ -52,6 +52,7 @@ __all__ = [
     "ranktest",
     "regtest",
     "selmodel",
+    "selmodel_loglik",
     "trimfill",
 ]
 
@@ -1028,6 +1029,22 @@ def _hessian(f, x: np.ndarray, rel: float = 1e-3) -> np.ndarray:
 def _intervals(steps: list[float]) -> list[str]:
     lefts = [0.0] + steps[:-1]
     return [f"{lo:g} < p <= {hi:g}" for lo, hi in zip(lefts, steps, strict=True)]
+
+
+def selmodel_loglik(yi, vi, mu: float, tau2: float, delta, *, type: str = "stepfun",  # noqa: A002
+                    steps=(0.025,), alternative: str = "greater") -> float:
+    """The log-likelihood of a selection model at given parameters (see :func:`selmodel`).
+
+    ``delta`` are all the weights (for the step function including the first, 1).
+    """
+    yi, vi = _check(yi, vi, k_min=1, what="the selection model")
+    pvals = _pvals(yi, np.sqrt(vi), alternative)
+    d = np.asarray(delta, dtype=float)
+    if type == "stepfun":
+        st = sorted({float(x) for x in np.atleast_1d(steps)} | {1.0})
+        pgrp = np.searchsorted(np.asarray(st), pvals, side="left")
+        return _ll_step(mu, tau2, d, yi, vi, st, pgrp, alternative)
+    return _ll_beta(mu, tau2, d, yi, vi, np.clip(pvals, _PVAL_MIN_BETA, 1 - _PVAL_MIN_BETA), alternative)
 
 
 def selmodel(

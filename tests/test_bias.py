@@ -185,23 +185,35 @@ def test_selmodel_matches_metafor(case):
             return
         pytest.skip(f"metafor failed: {r['error'][:60]}")
     assert res.fitted
+    close(res.ll0, r["ll0"], rtol=1e-9)  # the unadjusted ML random-effects model
+    assert res.LRT_df == r["LRTdf"]
     if any("refitted" in n for n in res.notes):
         # metafor stopped at a local optimum below the unadjusted model; ours is the better one
         assert res.ll > r["ll"] and res.ll >= res.ll0
         return
+    if r["control"] == "default":
+        # metafor converged only under its default integrate(rel.tol = 1.2e-4), whose error can
+        # reach 1e-1 in the log-likelihood (huge tau², tiny variances): check that metafor's
+        # estimates are no better than ours under an accurate integral
+        at_r = bias.selmodel_loglik(d["yi"], d["vi"], r["beta"], r["tau2"], _as_list(r["delta"]), **_sel_call(a))
+        assert res.ll >= at_r - 1e-9 * abs(at_r)
+        close(res.ll, r["ll"], rtol=5e-2)
+        return
+    if any("at its bound" in n for n in res.notes) or res.tau2 == 0:
+        # a weight at its bound (100) or tau² at 0: metafor's BFGS stops on the flat ridge before
+        # it, ours gets at least as high; the estimate follows loosely
+        assert res.ll >= r["ll"] - 1e-9 * abs(r["ll"])
+        close(res.estimate, r["beta"], rtol=1e-3, atol=1e-6)
+        return
     # the likelihood at the optimum is the sharpest check; parameters follow within the optimizers'
     # precision (metafor: BFGS on finite differences; tight control where it converged)
-    # under metafor's default control the beta model's integrals have rel.tol 1.2e-4
-    tight = r["control"] == "tight"
-    close(res.ll, r["ll"], rtol=1e-8 if tight else 1e-4)
-    close(res.ll0, r["ll0"], rtol=1e-9)
-    close(res.LRT, r["LRT"], atol=1e-6 if tight else 1e-3)
-    assert res.LRT_df == r["LRTdf"]
-    close(res.estimate, r["beta"], rtol=1e-5 if tight else 1e-3, atol=1e-7)
-    close(res.tau2, r["tau2"], rtol=1e-4 if tight else 1e-2, atol=1e-7)
-    close(res.delta, _as_list(r["delta"]), rtol=1e-4 if tight else 1e-2, atol=1e-6)
-    if r["se"] is not None and res.tau2 > 1e-6:
-        close(res.se, r["se"], rtol=1e-3 if tight else 1e-2)
+    close(res.ll, r["ll"], rtol=1e-8)
+    close(res.LRT, r["LRT"], atol=1e-6)
+    close(res.estimate, r["beta"], rtol=1e-5, atol=1e-7)
+    close(res.tau2, r["tau2"], rtol=1e-4, atol=1e-7)
+    close(res.delta, _as_list(r["delta"]), rtol=1e-4, atol=1e-6)
+    if r["se"] is not None:
+        close(res.se, r["se"], rtol=1e-4)
     if r["ptable"] is not None:
         assert [p["k"] for p in res.ptable] == _as_list(r["ptable"])
     json.dumps(res.to_dict())
@@ -331,7 +343,7 @@ def test_cli_bias_prints_assumptions_and_json():
     assert "assumes: Trim and fill: assumes that funnel asymmetry comes from the" in out
     assert "little power" in out
     assert "dropped 13 rows without a sampling variance" in out
-    assert "not identified" in out or "not run: selmodel" in out or "too few" in out
+    assert "its weight is fixed at 1" in out  # no p-value below 0.025 among the four
     res = CliRunner().invoke(main, ["bias", "--data", "ssm2025", "--property", "accuracy", "--format", "json"])
     d = json.loads(res.output)
     assert d["k"] == 4 and "regtest" in d["results"]
