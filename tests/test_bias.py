@@ -185,7 +185,7 @@ def test_selmodel_matches_metafor(case):
             return
         pytest.skip(f"metafor failed: {r['error'][:60]}")
     assert res.fitted
-    close(res.ll0, r["ll0"], rtol=1e-9)  # the unadjusted ML random-effects model
+    close(res.ll0, r["ll0"], rtol=1e-6)  # the unadjusted ML random-effects model
     assert res.LRT_df == r["LRTdf"]
     if any("refitted" in n for n in res.notes):
         # metafor stopped at a local optimum below the unadjusted model; ours is the better one
