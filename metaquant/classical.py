@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from . import scale, schema
 from .effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
-from .errors import InputError
+from .errors import InputError, UsageError
 from .outputs import json_safe
 from .results import tidy_frame
+from .spec import MULTILEVEL_METHODS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
 FEW_ROWS = 3
@@ -68,8 +70,11 @@ class ClassicalResult:
     Attributes
     ----------
     property : str
-    rma : RMAResult
-        The estimator's full result (metafor's ``rma.uni`` fields).
+    rma : RMAResult or RMAMVResult
+        The estimator's full result (metafor's ``rma.uni`` or ``rma.mv`` fields).
+    model : {"random-effects", "multilevel"}
+    robust : RobustResult, optional
+        Cluster-robust inference by study (``robust()``), when asked.
     thresholds : tuple of float
         The SSM cut-points the label is read with.
     k_total : int
@@ -90,6 +95,8 @@ class ClassicalResult:
     higher_is_better: bool
     predictions: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    model: str = "random-effects"
+    robust: object = None
     engine = "frequentist"
 
     # ----------------------------------------------------------- protocol
@@ -129,13 +136,24 @@ class ClassicalResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.rma.converged)
+        return bool(self.rma.converged) and (self.robust is None or bool(getattr(self.robust, "ok", True)))
 
     def to_dict(self) -> dict:
         """The estimator's numbers (:meth:`RMAResult.to_dict`) with the property's reading added."""
         out = self.rma.to_dict()
-        out.update(engine=self.engine, property=self.property, k_total=self.k_total, n_studies=self.n_studies,
-                   estimable=True, ok=self.ok)
+        out.update(engine=self.engine, model=self.model, property=self.property, k_total=self.k_total,
+                   n_studies=self.n_studies, estimable=True, ok=self.ok)
+        if self.model == "multilevel":
+            # the two-level names beside rma.mv's: tau2 is the total of the variance components, I2 the
+            # multilevel I² of all of them (Cheung 2014), Q the residual heterogeneity test QE
+            c0 = self.rma.coefficients[0]
+            out.update(se=c0["se"], stat=c0.get("stat"), pval=c0.get("p"), tau2=float(np.sum(self.rma.sigma2)),
+                       tau=float(np.sqrt(np.sum(self.rma.sigma2))), I2=self.rma.I2_total, H2=None, Q=self.rma.QE,
+                       Q_df=self.rma.QE_df, Q_p=self.rma.QE_p)
+        if self.robust is not None:
+            rob = self.robust.to_dict()
+            rob.update(pct_ci_low=self._pct(self.robust.ci_low), pct_ci_high=self._pct(self.robust.ci_high))
+            out["robust"] = rob
         for key, src in (("pct", "estimate"), ("pct_ci_low", "ci_low"), ("pct_ci_high", "ci_high"),
                          ("pct_pi_low", "pi_low"), ("pct_pi_high", "pi_high")):
             v = out.get(src)
@@ -148,13 +166,25 @@ class ClassicalResult:
         return json_safe(out)
 
     def predict_new(self, x) -> dict:
-        """The fit read at design row(s) ``x`` (moderators without intercept): metafor's ``predict.rma``."""
+        """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
+
+        Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
+        value per row of ``x``.
+        """
         from . import frequentist
 
-        pr = frequentist.predict(self.rma, x).to_frame().iloc[0]
-        return {key: float(pr[key]) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
+        pr = frequentist.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
+        return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
+        if self.model == "multilevel":
+            df = self.rma.to_frame()
+            df["property"] = self.property
+            if not self.meta_regression:
+                extra = tidy_frame([{"term": "pct", "estimate": self.pct, "ci_low": self.pct_ci_low,
+                                     "ci_high": self.pct_ci_high}], prop=self.property, engine=self.engine)
+                df = pd.concat([df, extra], ignore_index=True)
+            return df
         rows = [{"term": c["name"], "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
                  "se": c["se"], "p": c["p"]} for c in self.rma.coefficients]
         if not self.meta_regression:
@@ -182,8 +212,54 @@ def _cautions(res, table: pd.DataFrame) -> list[str]:
     return notes
 
 
-def fit_classical(table: pd.DataFrame, spec, note: str | None = None) -> ClassicalResult:
+def wants_multilevel(table: pd.DataFrame, spec) -> bool:
+    """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows)."""
+    from .multilevel import is_nested
+
+    if spec.model == "random-effects" or spec.is_fixed:
+        return False
+    if spec.model == "multilevel":
+        if spec.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
+                             expected="method='reml' or 'ml'")
+        return True
+    return spec.method in MULTILEVEL_METHODS and is_nested(table)
+
+
+def _fit_uni(table: pd.DataFrame, spec, X, names):
+    from . import frequentist
+
+    res = frequentist.rma(table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
+                          test=spec.test, mods=X if names else None, mod_names=names or None, level=spec.level)
+    rob = None
+    if spec.robust is not None:
+        from .robust import robust
+
+        if table["study"].nunique() <= res.p:
+            res.warnings.append(f"no cluster-robust inference: {table['study'].nunique()} studies for "
+                                f"{res.p} coefficient(s)")
+        else:
+            rob = robust(res, table["study"].to_numpy(), clubSandwich=spec.robust == "cr2")
+    return res, rob
+
+
+def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
+    from .multilevel import fit_table
+
+    test = {"z": "z", "t": "t", "knha": "t"}[spec.test]
+    levels = ("study", "comparison") if "comparison" in table.columns else ("study",)
+    return fit_table(table, levels=levels, method=spec.method.upper(), test=test, mods=X if names else None,
+                     mod_names=names or None, robust=spec.robust, level=spec.level, profile=profile,
+                     thresholds=spec.cut_points())
+
+
+def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile: bool = True) -> ClassicalResult:
     """Pool one property's (policy-applied) effect table with ``spec.method``.
+
+    The two-level model (metafor's ``rma.uni``) unless the rows are nested in
+    studies and ``spec.model`` is ``auto`` or ``multilevel``: then comparisons
+    nested in studies (``rma.mv(random = ~ 1 | study/comparison)``, REML or ML).
+    ``spec.robust`` adds cluster-robust inference by study.
 
     Parameters
     ----------
@@ -192,25 +268,27 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None) -> Classic
     spec : metaquant.spec.FitSpec
     note : str, optional
         What the variance policy did, kept in the result's notes.
+    profile : bool
+        Profile-likelihood intervals of the multilevel variance components.
     """
-    from . import frequentist
-
     prop = schema.get_property(spec.property)
     X, names = moderator_matrix(table, list(spec.moderators))
+    multi = wants_multilevel(table, spec)
     try:
-        res = frequentist.rma(
-            table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
-            test=spec.test, mods=X if names else None, mod_names=names or None, level=spec.level,
-        )
+        res, rob = _fit_multi(table, spec, X, names, profile) if multi else _fit_uni(table, spec, X, names)
     except ValueError as exc:
         raise InputError(f"{prop.name}: {exc}") from None
     th = spec.cut_points()
     preds = (predict_levels(res, table, spec.moderators[0], th, prop.higher_is_better)
              if len(spec.moderators) == 1 else [])
-    notes = ([note] if note else []) + _cautions(res, table)
+    notes = ([note] if note else []) + (list(res.warnings) if multi else _cautions(res, table) +
+                                        [w for w in res.warnings if w.startswith("no cluster-robust")])
+    if rob is not None:
+        notes += list(rob.warnings)
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
-                           higher_is_better=prop.higher_is_better, predictions=preds, notes=notes)
+                           higher_is_better=prop.higher_is_better, predictions=preds, notes=notes,
+                           model="multilevel" if multi else "random-effects", robust=rob)
 
 
 __all__ = ["ClassicalResult", "fit_classical", "predict_levels"]

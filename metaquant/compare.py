@@ -60,6 +60,8 @@ from .fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact
 from .outputs import json_safe
 from .spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
+#: Fewer studies than this make a cluster-robust interval unreliable; the table says so instead of printing it.
+MIN_CLUSTERS = 4
 #: The mark beside an MCMC number whose diagnostics failed, in every table and page.
 MCMC_MARK = "[!]"
 #: Agreement statuses from closest to furthest.
@@ -150,7 +152,7 @@ def models_per_study(table: pd.DataFrame) -> dict[str, int]:
 
 
 def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
-            discount: str = "v1") -> tuple[dict, Any]:
+            discount: str | None = None, rules: str = "ssm2025") -> tuple[dict, Any]:
     """SSM synthesis of one property's table as a dict (plus the result object).
 
     A table the SSM engine cannot read (e.g. without study beliefs) gives
@@ -159,11 +161,12 @@ def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_
     """
     prop = str(table["property"].iloc[0])
     res = fitting.fit_ssm(table, prop, thresholds=thresholds, policy=policy, belief_split=belief_split,
-                          discount=discount)
+                          discount=discount, rules=rules)
     if isinstance(res, fitting.NotPooled):
         return {"label_code": None, "label": None, "belief": None, "available": False, "reason": res.reason}, None
     d = json_safe(res.to_dict())
-    d.update(available=True, policy=policy, belief_split=belief_split, n_studies=int(table["study"].nunique()),
+    d.update(available=True, policy=policy, belief_split=belief_split, rules=rules,
+             n_studies=int(table["study"].nunique()),
              models_per_study=models_per_study(table))
     return d, res
 
@@ -176,21 +179,25 @@ def _engine_dict(res) -> dict:
     return d
 
 
-def fit_classical(table: pd.DataFrame, spec: FitSpec) -> tuple[dict, Any]:
+def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
     """The classical fit of ``spec`` as a dict (``estimable: False`` with the reason where it cannot pool)."""
-    res = fitting.fit_or_reason(table, spec)
+    res = fitting.fit_or_reason(table, spec, settings)
     d = _engine_dict(res)
     d.update(missing_vi=spec.policy, k_total=len(table), k_known=int(table["vi_known"].astype(bool).sum()))
     return d, res
 
 
 def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
-             moderators: Sequence[str] = ()) -> dict:
-    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict."""
+             moderators: Sequence[str] = (), model: str = "auto") -> dict:
+    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict.
+
+    ``model="auto"`` nests comparisons in studies where a study gives several rows; ``"random-effects"``
+    is metafor's ``rma.uni``.
+    """
     prop = str(table["property"].iloc[0])
     th = None if thresholds is None else _thresholds_for(prop, thresholds)
     return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
-                                        moderators=tuple(moderators)))[0]
+                                        moderators=tuple(moderators), model=model))[0]
 
 
 def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,
@@ -249,8 +256,9 @@ def explain(table: pd.DataFrame, ssm: Mapping, bayes: Mapping, frequentist: Mapp
     mps = models_per_study(table)
     dependent = {s: n for s, n in mps.items() if n > 1}
     p_b = bayes.get("label_probability")
-    if ssm_part and p_b is not None and p_b < 0.5 and bayes.get("label_code"):
-        txt = (f"the Bayesian posterior is too diffuse for one label (P = {p_b:.2f} for {bayes['label_code']}; "
+    b_code = bayes.get("label_code") or bayes.get("label_selected")
+    if ssm_part and p_b is not None and (p_b < 0.5 or not bayes.get("label_code")) and b_code:
+        txt = (f"the Bayesian posterior is too diffuse for one label (P = {p_b:.2f} for {b_code}; "
                f"95% CrI {_pct(bayes.get('pct_ci_low'))} to {_pct(bayes.get('pct_ci_high'))})")
         if len(mps) == 1:
             txt += ": with one study the between-study spread is not identified and its prior sets the width"
@@ -348,8 +356,11 @@ class PropertyComparison:
             "bayes_probability": b.get("label_probability"), "bayes_pct": b.get("pct", b.get("pct_mean")),
             "bayes_ok": b.get("ok"),
             "bayes_pct_low": b.get("pct_ci_low"), "bayes_pct_high": b.get("pct_ci_high"),
-            "reml_label": f.get("label_code"), "reml_pct": f.get("pct"), "reml_pct_low": f.get("pct_ci_low"),
-            "reml_pct_high": f.get("pct_ci_high"), "reml_k": f.get("k"), "k_total": f.get("k_total"),
+            "reml_model": f.get("model"), "reml_label": f.get("label_code"), "reml_pct": f.get("pct"),
+            "reml_pct_low": f.get("pct_ci_low"), "reml_pct_high": f.get("pct_ci_high"),
+            "reml_cr2_low": (f.get("robust") or {}).get("pct_ci_low"),
+            "reml_cr2_high": (f.get("robust") or {}).get("pct_ci_high"), "reml_k": f.get("k"),
+            "k_total": f.get("k_total"),
             "agreement": self.agreement["status"], "reason": self.agreement["reason"],
         }
 
@@ -399,7 +410,8 @@ def _specs(prop: str, spec: FitSpec | None, settings: RunSettings | None, reml_p
         raise InputError(f"the Bayesian side of a comparison cannot be {bspec.method!r}",
                          expected=" | ".join(BAYES_METHODS))
     bspec = bspec.replace(thresholds=th)
-    fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level)
+    fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level,
+                    robust="cr2")
     return bspec, run, fspec
 
 
@@ -413,6 +425,7 @@ def compare_property(
     thresholds=None,
     policy: str = "ef",
     belief_split: str = "none",
+    rules: str = "ssm2025",
     **options,
 ) -> PropertyComparison:
     """SSM, Bayesian and REML pooling of one property's effect table.
@@ -435,8 +448,9 @@ def compare_property(
         variances unless ``spec`` says otherwise.
     thresholds : six floats or mapping, optional
         SSM cut-points for every engine's label (default: the property's).
-    policy, belief_split
-        SSM selection rule and dependence split.
+    policy, belief_split, rules
+        SSM selection rule, dependence split and rule set (``"ssm2025"``;
+        ``"ssm2026"`` for the extension's discounts, see :mod:`metaquant.ssm`).
     **options
         Fields of :class:`FitSpec` / :class:`RunSettings` for the Bayesian fit
         (``method``, ``draws``, ``seed``, ...); ``method_bayes`` and
@@ -448,9 +462,9 @@ def compare_property(
     """
     prop = schema.get_property(str(table["property"].iloc[0])).name
     bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
-    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split)
+    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
-    freq_d, freq_obj = fit_classical(table, fspec)
+    freq_d, freq_obj = fit_classical(table, fspec, RunSettings(profile=False))
     agr = agreement(table, ssm_d, bayes_d, freq_d)
     return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table,
                               objects={"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj})
@@ -486,6 +500,10 @@ def compare(
     Comparison
     """
     table = fitting.effect_table(data, measure=measure, include_confounded=include_confounded)
+    if "rules" not in kw and not isinstance(data, pd.DataFrame):
+        from .ssm import rules_for
+
+        kw["rules"] = rules_for(data)
     if properties is None:
         props = list(dict.fromkeys(table["property"]))
     elif isinstance(properties, str):
@@ -527,8 +545,14 @@ def format_table(comp: Comparison) -> str:
                          f"{' exact' if b.get('engine') == 'exact' else ''}"
                          f"{' ' + MCMC_MARK if b.get('ok') is False else ''}")
         if f.get("estimable"):
+            rob = f.get("robust") or {}
+            if rob and (rob.get("n_clusters") or 0) >= MIN_CLUSTERS:
+                cr2 = f" CR2 {iv(rob.get('pct_ci_low'), rob.get('pct_ci_high'))}"
+            else:
+                cr2 = f" (CR2: {rob.get('n_clusters')} studies < {MIN_CLUSTERS})" if rob else ""
+            ml = " multilevel" if f.get("model") == "multilevel" else ""
             reml_txt = (f"{f['label_code']} {num(f.get('pct'), '+.1f')} % "
-                        f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))} k={f['k']}/{f['k_total']}")
+                        f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))}{cr2} k={f['k']}/{f['k_total']}{ml}")
         else:
             reml_txt = f"not estimable (k=0/{f['k_total']})"
         rows.append((r.property, ssm_txt, bayes_txt, reml_txt, r.agreement["status"]))
@@ -540,6 +564,10 @@ def format_table(comp: Comparison) -> str:
     notes = [f"  {r.property}: {r.agreement['reason']}" for r in comp if r.agreement.get("reason")]
     if notes:
         lines += ["", "where they part:", *notes]
+    missing = [f"  {r.property}: {r.ssm['reason']}" for r in comp
+               if not r.ssm.get("label_code") and r.ssm.get("reason")]
+    if missing:
+        lines += ["", "SSM not available:", *missing]
     bad = [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable") is not False]
     if bad:
         lines += ["", f"{MCMC_MARK} MCMC diagnostics failed (R-hat, ESS or divergences) for {', '.join(bad)}: "

@@ -23,6 +23,12 @@ A row whose sampling variance cannot be computed (a single observation, no
 spread, or a spread of exactly zero) is kept with ``vi = NaN`` and
 ``vi_known = False`` and a reason in ``vi_note``.  What each engine does with
 such rows is documented in ``docs/methods/``.
+
+Every effect leaves this module finite and inside the safe ranges of
+:mod:`metaquant.schema` (``|yi|`` and ``vi``), or the row is refused with
+file, row and column: the engines never see an overflow.  The formulas are
+evaluated column-wise over all rows at once (no per-row Python loop), which
+keeps a million rows within a few times their size in memory.
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ import pandas as pd
 from scipy.special import gammaln
 
 from . import schema
-from .errors import InputError
-from .io import Evidence
+from .errors import DataError, InputError, UsageError
+from .io import MAX_REPORTED, Evidence, Problems, as_bool, load, validate
 
 MEASURES = ("ROM", "SMD", "MD")
 
@@ -49,29 +55,69 @@ EFFECT_COLUMNS = (
     "yi", "vi", "vi_known", "vi_note", "pct", "pct_sd", "pct_iqr", "n_units",
 ) + CARRIED + ("confounded", "source_file", "source_row")  # fmt: skip
 
+_NUMERIC_CARRIED = ("bits", "act_bits", "study_belief")
+#: User columns of the evidence (see :data:`metaquant.io.USER_COLUMN_PREFIX`) are carried as they are.
+USER_PREFIX = "x_"
+
+
+def _hib_arg(higher_is_better) -> bool | np.ndarray:
+    if isinstance(higher_is_better, np.ndarray) and higher_is_better.dtype == bool:
+        return higher_is_better
+    return as_bool(higher_is_better, "higher_is_better")
+
+
+def _floats(x, name: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise UsageError(f"{x!r} is not a number or an array of numbers", argument=name) from None
+
 
 def pct_from_log(y, higher_is_better: bool):
     """Relative improvement in % (+ = better) from an oriented log ratio.
 
     ``100 (e^y - 1)`` for higher-is-better properties, ``100 (1 - e^-y)`` for
     lower-is-better ones (where RI = (b - q)/b and y = ln(b/q)).
+    ``higher_is_better`` may be an array of booleans, one per element of ``y``.
     """
-    y = np.asarray(y, dtype=float)
-    out = 100.0 * np.expm1(y) if higher_is_better else -100.0 * np.expm1(-y)
+    hib = _hib_arg(higher_is_better)
+    y = _floats(y, "y")
+    with np.errstate(over="ignore"):
+        out = np.where(hib, 100.0 * np.expm1(y), -100.0 * np.expm1(-y))
     return out if out.ndim else float(out)
 
 
 def log_from_pct(pct, higher_is_better: bool):
-    """Oriented log ratio from a relative improvement in % (inverse of :func:`pct_from_log`)."""
-    p = np.asarray(pct, dtype=float) / 100.0
-    out = np.log1p(p) if higher_is_better else -np.log1p(-p)
+    """Oriented log ratio from a relative improvement in % (inverse of :func:`pct_from_log`).
+
+    Raises
+    ------
+    DataError
+        ``pct`` is NaN, or at or beyond the end of its range (<= -100 when
+        higher is better, >= 100 when lower is better: no positive quantized
+        value has it).
+    """
+    hib = _hib_arg(higher_is_better)
+    p = _floats(pct, "pct")
+    bad = np.isnan(p) | np.where(hib, p <= -100.0, p >= 100.0)
+    if bad.any():
+        v = float(p[bad].flat[0]) if p.ndim else float(p)
+        limit = "> -100 (higher is better)" if np.all(hib) else "< 100 (lower is better)"
+        if not np.isscalar(hib) and np.ndim(hib) and not (np.all(hib) or not np.any(hib)):
+            limit = "> -100 where higher is better, < 100 where lower is better"
+        raise DataError(f"argument 'pct': {v:g} % has no log ratio", expected=f"a relative improvement {limit}")
+    with np.errstate(invalid="ignore", divide="ignore"):  # both branches are evaluated; one is kept
+        out = np.where(hib, np.log1p(p / 100.0), -np.log1p(-p / 100.0))
     return out if out.ndim else float(out)
 
 
 def dlog_dpct(pct, higher_is_better: bool):
     """Derivative of the oriented log ratio with respect to RI (per percent)."""
-    p = np.asarray(pct, dtype=float)
-    return 1.0 / (100.0 + p) if higher_is_better else 1.0 / (100.0 - p)
+    hib = _hib_arg(higher_is_better)
+    p = _floats(pct, "pct")
+    with np.errstate(divide="ignore"):
+        out = np.where(hib, 1.0 / (100.0 + p), 1.0 / (100.0 - p))
+    return out if out.ndim else float(out)
 
 
 def hedges_j(m):
@@ -80,103 +126,254 @@ def hedges_j(m):
     return np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
 
 
-def _comparison_ids(df: pd.DataFrame) -> list[str]:
-    ids = []
-    for i, r in enumerate(df.to_dict("records")):
-        if r.get("comparison"):
-            ids.append(f"{r['study']}|{r['comparison']}")
-        elif r.get("quant_precision"):
-            ids.append(f"{r['study']}|{r['quant_precision']}")
+# --------------------------------------------------------------------------
+# The effect table, column-wise
+# --------------------------------------------------------------------------
+
+
+class _Rows:
+    """The evidence under conversion: column access and row refusals located by file and row."""
+
+    def __init__(self, df: pd.DataFrame, problems: Problems):
+        self.df = df
+        self.n = len(df)
+        self.problems = problems
+        self.paths = df["source_file"].reset_index(drop=True)
+        self.rows = df["source_row"].to_numpy()
+        self.bad = np.zeros(self.n, dtype=bool)
+
+    def num(self, col: str) -> np.ndarray:
+        if col not in self.df.columns:
+            return np.full(self.n, np.nan)
+        return pd.to_numeric(self.df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    def fail(self, mask, column, message, expected=None, values=None) -> None:
+        mask = np.asarray(mask, dtype=bool) & ~self.bad
+        if mask.any():
+            self.problems.rows(mask, path=self.paths, rows=self.rows, column=column, message=message,
+                               expected=expected, values=values)  # fmt: skip
+            self.bad |= mask
+
+
+def _comparison_ids(df: pd.DataFrame) -> pd.Series:
+    """``study|comparison``, else ``study|quant_precision``, else ``study|row<N>`` (string ops, no Python loop)."""
+    study = df["study"].astype("str").reset_index(drop=True)
+    out = study + "|row" + pd.Series(df["source_row"].to_numpy()).astype("str")
+    for col in ("quant_precision", "comparison"):  # later wins
+        if col in df.columns:
+            s = df[col].astype("str").reset_index(drop=True)
+            out = out.where(~(s.notna() & (s != "")), study + "|" + s)
+    return out
+
+
+def _measurement_effects(r: _Rows, m, measure, hib, yi, vi, pct, note) -> None:
+    b, q, sb, sq, nb, nq = (r.num(c) for c in ("baseline_mean", "quant_mean", "baseline_sd", "quant_sd",
+                                                "baseline_n", "quant_n"))  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pct[m] = np.where(hib, 100.0 * (q - b) / b, 100.0 * (b - q) / b)[m]
+        spread = ~(np.isnan(sb) | np.isnan(sq) | np.isnan(nb) | np.isnan(nq))
+        if measure == "ROM":
+            r.fail(m & (b <= 0), "baseline_mean", lambda v: f"baseline {v:g} is not positive, so a ratio is undefined",
+                   "a positive baseline for the log response ratio (or use --measure MD)", b)  # fmt: skip
+            r.fail(m & (q <= 0), "quant_mean", lambda v: f"value {v:g} is not positive, so a ratio is undefined",
+                   "a positive value for the log response ratio (or use --measure MD)", q)  # fmt: skip
+            ok = m & (b > 0) & (q > 0)
+            yi[ok] = np.where(hib, np.log(q / b), np.log(b / q))[ok]
+            vi[ok & spread] = (sq**2 / (nq * q**2) + sb**2 / (nb * b**2))[ok & spread]
+            note[ok & ~spread] = "no spread (sd and n) reported"
         else:
-            ids.append(f"{r['study']}|row{r.get('source_row', i + 1)}")
-    return ids
+            m1, m2, s1, s2, n1, n2 = (np.where(hib, x, y) for x, y in ((q, b), (b, q), (sq, sb), (sb, sq), (nq, nb),
+                                                                       (nb, nq)))  # fmt: skip
+            for col, which in (("baseline_sd", np.isnan(sb)), ("quant_sd", ~np.isnan(sb))):
+                r.fail(m & ~spread & which, col, "a spread is needed for " + measure,
+                       "sd and n on both arms (or use the log response ratio)")  # fmt: skip
+            ok = m & spread & ~r.bad
+            if measure == "MD":
+                yi[ok], vi[ok] = (m1 - m2)[ok], (s1**2 / n1 + s2**2 / n2)[ok]
+            else:
+                few = (n1 + n2 - 2 < 1) | (np.minimum(n1, n2) < 2)
+                for col, which in (("baseline_n", nb < 2), ("quant_n", nb >= 2)):
+                    r.fail(ok & few & which, col, "a study with one run cannot give a standardised mean difference",
+                           "n >= 2 on both arms")  # fmt: skip
+                sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+                r.fail(ok & (sp == 0), "baseline_sd", "pooled sd is zero, so the SMD is undefined", "a positive spread")
+                ok &= ~r.bad
+                g = hedges_j(n1 + n2 - 2) * (m1 - m2) / sp
+                yi[ok], vi[ok] = g[ok], (1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2)))[ok]
+    zero = m & (vi == 0)
+    vi[zero], note[zero] = np.nan, "zero spread: sampling variance is 0"
 
 
-def _err(row, col, msg, expected=None):
-    return InputError(msg, path=row["source_file"], row=int(row["source_row"]), column=col, expected=expected)
-
-
-def _measurement_effect(r: dict, measure: str, hib: bool) -> tuple[float, float, str | None, float]:
-    b, q = r["baseline_mean"], r["quant_mean"]
-    sb, sq = r.get("baseline_sd", np.nan), r.get("quant_sd", np.nan)
-    nb, nq = r.get("baseline_n", np.nan), r.get("quant_n", np.nan)
-    # group 1 = quantized, group 2 = baseline for higher-is-better; swapped otherwise
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pct = np.float64(100.0) * (q - b) / b if hib else np.float64(100.0) * (b - q) / b
-    spread_known = not (np.isnan(sb) or np.isnan(sq) or np.isnan(nb) or np.isnan(nq))
-    note = None
-    if measure == "ROM":
-        if b <= 0:
-            raise _err(
-                r,
-                "baseline_mean",
-                f"baseline {b:g} is not positive, so a ratio is undefined",
-                "a positive baseline for the log response ratio (or use --measure MD)",
-            )
-        if q <= 0:
-            raise _err(
-                r,
-                "quant_mean",
-                f"value {q:g} is not positive, so a ratio is undefined",
-                "a positive value for the log response ratio (or use --measure MD)",
-            )
-        yi = np.log(q / b) if hib else np.log(b / q)
-        if spread_known:
-            vi = sq**2 / (nq * q**2) + sb**2 / (nb * b**2)
-        else:
-            vi, note = np.nan, "no spread (sd and n) reported"
-    else:
-        m1, m2, s1, s2, n1, n2 = (q, b, sq, sb, nq, nb) if hib else (b, q, sb, sq, nb, nq)
-        if not spread_known:
-            raise _err(
-                r,
-                "baseline_sd" if np.isnan(sb) else "quant_sd",
-                "a spread is needed for " + measure,
-                "sd and n on both arms (or use the log response ratio)",
-            )
-        if measure == "MD":
-            yi, vi = m1 - m2, s1**2 / n1 + s2**2 / n2
-        else:  # SMD
-            if n1 + n2 - 2 < 1 or min(n1, n2) < 2:
-                raise _err(
-                    r,
-                    "baseline_n" if nb < 2 else "quant_n",
-                    "a study with one run cannot give a standardised mean difference",
-                    "n >= 2 on both arms",
-                )
-            sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
-            if sp == 0:
-                raise _err(r, "baseline_sd", "pooled sd is zero, so the SMD is undefined", "a positive spread")
-            yi = float(hedges_j(n1 + n2 - 2)) * (m1 - m2) / sp
-            vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
-    if not np.isnan(vi) and vi == 0:
-        vi, note = np.nan, "zero spread: sampling variance is 0"
-    return float(yi), float(vi), note, float(pct)
-
-
-def _summary_effect(r: dict, measure: str, hib: bool) -> tuple[float, float, str | None, float]:
-    pct = r["improvement_pct"]
+def _summary_effects(r: _Rows, m, measure, hib, yi, vi, pct, note) -> None:
+    p, sd, n = r.num("improvement_pct"), r.num("improvement_sd"), r.num("n_units")
+    pct[m] = p[m]
     if measure != "ROM":
-        raise _err(
-            r,
-            "improvement_pct",
-            f"summary-form rows support only the log response ratio, not {measure}",
-            "--measure ROM",
+        r.fail(m, "improvement_pct", f"summary-form rows support only the log response ratio, not {measure}",
+               "--measure ROM")  # fmt: skip
+        return
+    r.fail(m & np.where(hib, p <= -100, p >= 100), "improvement_pct",
+           lambda v: f"relative improvement {v:g}% implies a quantized value <= 0",
+           "a value above -100 (higher is better) or below 100 (lower is better)", p)  # fmt: skip
+    ok = m & ~r.bad
+    with np.errstate(invalid="ignore", divide="ignore"):
+        yi[ok] = np.where(hib, np.log1p(p / 100.0), -np.log1p(-p / 100.0))[ok]
+        single = np.isnan(n) | (n < 2)
+        note[ok & single] = "single observation: no spread"
+        note[ok & ~single & np.isnan(sd)] = "no spread reported"
+        note[ok & ~single & (sd == 0)] = "zero spread: sampling variance is 0"
+        known = ok & ~single & ~np.isnan(sd) & (sd != 0)
+        d = np.where(hib, 1.0 / (100.0 + p), 1.0 / (100.0 - p))
+        vi[known] = ((sd * d) ** 2 / n)[known]
+
+
+def _given_effects(r: _Rows, m, hib, yi, vi, pct) -> None:
+    y, v = r.num("yi"), r.num("vi")
+    for c, x in (("yi", y), ("vi", v)):
+        r.fail(m & np.isnan(x), c, f"{c} is empty (missing value)", "a value in every row")
+    r.fail(m & ~np.isfinite(y) & ~np.isnan(y), "yi", lambda x: f"{x!r} is not a finite number", "a finite yi", y)
+    r.fail(m & ~(v > 0) & ~np.isnan(v), "vi", lambda x: f"sampling variance {x:g} is not positive", "vi > 0", v)
+    yi[m], vi[m] = y[m], v[m]
+    with np.errstate(over="ignore", invalid="ignore"):
+        pct[m] = np.where(hib, 100.0 * np.expm1(y), -100.0 * np.expm1(-y))[m]
+
+
+_BLAME = {  # the input column a bad effect or variance is reported on
+    "effects": ("yi", "vi"),
+    "measurements": ("quant_mean", "quant_sd"),
+    "summary": ("improvement_pct", "improvement_sd"),
+}
+
+
+def _check_ranges(r: _Rows, form, measure, yi, vi) -> None:
+    """Every effect finite and |yi| in range; every known variance in [MIN_VI, MAX_VI]."""
+    log_scale = (form != "measurements") | (measure == "ROM")
+    cap = np.where(log_scale, schema.MAX_ABS_LOG_EFFECT, schema.MAX_ABS_RAW_EFFECT)
+    with np.errstate(invalid="ignore"):
+        big = ~(np.abs(yi) <= cap)
+        odd_v = ~np.isnan(vi) & ~((vi >= schema.MIN_VI) & (vi <= schema.MAX_VI))
+    scale = f"|yi| <= {schema.MAX_ABS_LOG_EFFECT:g} on the log-ratio scale"
+    if measure != "ROM":
+        scale += f" ({schema.MAX_ABS_RAW_EFFECT:g} for {measure}); rescale the unit or check the values"
+    for f, (ycol, vcol) in _BLAME.items():
+        at = form == f
+        r.fail(at & big, ycol, lambda v: f"effect size yi = {v:g} is outside the safe range", scale, yi)
+        r.fail(at & odd_v, vcol, lambda v: f"sampling variance vi = {v:g} is outside the safe range",
+               f"{schema.MIN_VI:g} <= vi <= {schema.MAX_VI:g} (an empty sd if the spread is unknown)", vi)  # fmt: skip
+
+
+def _registry_columns(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(canonical property, metric class, higher_is_better) per row; unknown properties refused."""
+    codes, uniques = pd.factorize(r.df["property"])  # one registry lookup per distinct name
+    name = np.full(len(uniques) + 1, None, dtype=object)  # code -1 (missing) -> None
+    mclass = np.full(len(uniques) + 1, None, dtype=object)
+    hib = np.zeros(len(uniques) + 1, dtype=bool)
+    r.fail(codes < 0, "property", "property is empty (missing value)", "a property in every row")
+    for k, v in enumerate(uniques):
+        try:
+            prop = schema.get_property(v)
+        except schema.UnknownPropertyError as exc:
+            r.fail(codes == k, "property", exc.message, exc.expected)
+            continue
+        name[k], mclass[k], hib[k] = prop.name, prop.metric_class, prop.higher_is_better
+    return name[codes], mclass[codes], hib[codes]
+
+
+def _form_codes(df: pd.DataFrame) -> np.ndarray:
+    """The form of each row as a small array of strings (without a Python string per row)."""
+    codes, uniques = pd.factorize(df["form"])
+    labels = np.array([str(u) for u in uniques] + ["?"], dtype="U12")
+    return labels[codes]
+
+
+def _effect_table(df: pd.DataFrame, measure: str, problems: Problems) -> pd.DataFrame:
+    r = _Rows(df, problems)
+    name, mclass, hib = _registry_columns(r)
+    form = _form_codes(df)
+    r.fail(~np.isin(form, list(_BLAME)), "form", "unknown row form", "effects, measurements or summary")
+    yi, vi, pct = np.full(r.n, np.nan), np.full(r.n, np.nan), np.full(r.n, np.nan)
+    note = np.full(r.n, None, dtype=object)
+    _given_effects(r, form == "effects", hib, yi, vi, pct)
+    _measurement_effects(r, form == "measurements", measure, hib, yi, vi, pct, note)
+    _summary_effects(r, form == "summary", measure, hib, yi, vi, pct, note)
+    _check_ranges(r, form, measure, yi, vi)
+    problems.checkpoint()
+    return _assemble(df, r, measure, form, name, mclass, hib, yi, vi, pct, note)
+
+
+def _column(df: pd.DataFrame, c: str) -> pd.Series | np.ndarray:
+    return df[c].reset_index(drop=True) if c in df.columns else np.full(len(df), None, dtype=object)
+
+
+def _assemble(df, r: _Rows, measure, form, name, mclass, hib, yi, vi, pct, note) -> pd.DataFrame:
+    """The effect table's columns in ``EFFECT_COLUMNS`` order (text stays in pandas string arrays)."""
+    summ, meas = form == "summary", form == "measurements"
+    cols = {
+        "study": _column(df, "study"),
+        "comparison": _comparison_ids(df),
+        "property": pd.array(name, dtype="str"),
+        "metric_class": pd.array(mclass, dtype="str"),
+        "higher_is_better": hib,
+        "form": _column(df, "form"),
+        "measure": pd.array(np.where(form == "effects", "given", measure), dtype="str"),
+        "yi": yi,
+        "vi": vi,
+        "vi_known": np.isfinite(vi),
+        "vi_note": pd.array(note, dtype="str"),
+        "pct": np.where(np.isfinite(pct), pct, np.nan),
+        "pct_sd": np.where(summ, r.num("improvement_sd"), np.nan),
+        "pct_iqr": np.where(summ, r.num("improvement_iqr"), np.nan),
+        "n_units": np.where(summ, r.num("n_units"), np.where(meas, r.num("quant_n"), np.nan)),
+    }
+    for c in CARRIED:
+        cols[c] = r.num(c) if c in _NUMERIC_CARRIED else _column(df, c)
+    cols["confounded"] = df["confounded"].eq(True).to_numpy(dtype=bool) if "confounded" in df.columns else False
+    cols["source_file"] = _column(df, "source_file")
+    cols["source_row"] = df["source_row"].to_numpy(dtype=np.int64)
+    # user columns (``x_kv_bits``, ``x_params``, ...) travel along, so that they can be moderators
+    extra = [c for c in df.columns if str(c).startswith(USER_PREFIX) and c not in cols]
+    for c in extra:
+        col = df[c].reset_index(drop=True)
+        num = pd.to_numeric(col, errors="coerce")
+        given = col.notna() & col.astype(str).str.strip().ne("")
+        cols[c] = num.astype(float) if num[given].notna().all() and given.any() else col
+    return pd.DataFrame({c: cols[c] for c in (*EFFECT_COLUMNS, *extra)}, copy=False)
+
+
+def _measure_arg(measure) -> str:
+    if not isinstance(measure, str):
+        raise UsageError(f"is a {type(measure).__name__}", argument="measure", expected=" or ".join(MEASURES))
+    m = measure.strip().upper()
+    if m not in MEASURES:
+        raise DataError(f"unknown effect-size measure {measure!r}", expected=" or ".join(MEASURES))
+    return m
+
+
+def _evidence_frame(evidence) -> pd.DataFrame:
+    """The validated rows of ``evidence``; a raw DataFrame (no ``form`` column) is validated first."""
+    if isinstance(evidence, Evidence):
+        df = evidence.data
+        if not isinstance(df, pd.DataFrame):
+            raise UsageError(f"holds a {type(df).__name__} as its data", argument="evidence",
+                             expected="an Evidence from metaquant.load")  # fmt: skip
+    elif isinstance(evidence, pd.DataFrame):
+        if len(evidence) == 0:
+            raise UsageError("has no rows", argument="evidence", expected="at least one evidence row")
+        df = evidence if "form" in evidence.columns else validate(evidence, "<DataFrame>")
+    else:
+        raise UsageError(
+            f"is a {type(evidence).__name__}",
+            argument="evidence",
+            expected="an Evidence (metaquant.load) or a DataFrame of evidence rows",
         )
-    if (hib and pct <= -100) or (not hib and pct >= 100):
-        raise _err(
-            r,
-            "improvement_pct",
-            f"relative improvement {pct:g}% implies a quantized value <= 0",
-            "a value above -100 (higher is better) or below 100 (lower is better)",
-        )
-    yi = float(log_from_pct(pct, hib))
-    sd, n = r.get("improvement_sd", np.nan), r.get("n_units", np.nan)
-    if np.isnan(sd) or np.isnan(n) or n < 2:
-        return yi, np.nan, "single observation: no spread" if (np.isnan(n) or n < 2) else "no spread reported", pct
-    if sd == 0:
-        return yi, np.nan, "zero spread: sampling variance is 0", pct
-    return yi, float((sd * dlog_dpct(pct, hib)) ** 2 / n), None, pct
+    if len(df) == 0:
+        raise UsageError("has no rows", argument="evidence", expected="at least one evidence row")
+    missing = [c for c in ("study", "property", "form") if c not in df.columns]
+    if missing:
+        raise UsageError(f"lacks the column(s) {', '.join(missing)}", argument="evidence",
+                         expected="the rows of metaquant.load(...).data")  # fmt: skip
+    if "source_file" not in df.columns or "source_row" not in df.columns:
+        df = df.assign(source_file="<DataFrame>", source_row=np.arange(1, len(df) + 1))
+    return df
 
 
 def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> pd.DataFrame:
@@ -185,7 +382,8 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
     Parameters
     ----------
     evidence : Evidence or DataFrame
-        Validated rows (:func:`metaquant.io.load`).
+        Validated rows (:func:`metaquant.io.load`); a DataFrame without a
+        ``form`` column is validated first (:func:`metaquant.io.validate`).
     measure : {"ROM", "SMD", "MD"}
         Effect-size measure for measurement rows.  Summary rows support ROM
         only; effect rows are taken as given.
@@ -196,56 +394,47 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
         Columns ``EFFECT_COLUMNS``; ``pct`` is the relative improvement in %
         (as reported for summary rows; from the means for measurement rows;
         ``pct_from_log(yi)`` for effect rows).
+
+    Raises
+    ------
+    DataError
+        The first row whose effect cannot be computed or leaves the safe
+        range (NaN or infinite ``yi``, ``vi`` not positive or outside
+        [MIN_VI, MAX_VI], |yi| too large), naming file, row and column.
+    UsageError
+        ``evidence`` is not a table, is empty or lacks columns; ``measure`` is not a string.
     """
-    measure = measure.upper()
-    if measure not in MEASURES:
-        raise InputError(f"unknown effect-size measure {measure!r}", expected=" or ".join(MEASURES))
-    df = evidence.data if isinstance(evidence, Evidence) else evidence
-    rows = []
-    for r in df.to_dict("records"):
-        prop = schema.get_property(r["property"])
-        hib = prop.higher_is_better
-        form = r["form"]
-        pct_sd = pct_iqr = n_units = np.nan
-        if form == "effects":
-            yi, vi, note, pct = float(r["yi"]), float(r["vi"]), None, float(pct_from_log(r["yi"], hib))
-        elif form == "measurements":
-            yi, vi, note, pct = _measurement_effect(r, measure, hib)
-            n_units = r.get("quant_n", np.nan)
-        else:
-            yi, vi, note, pct = _summary_effect(r, measure, hib)
-            pct_sd, pct_iqr, n_units = (
-                r.get("improvement_sd", np.nan),
-                r.get("improvement_iqr", np.nan),
-                r.get("n_units", np.nan),
-            )
-        out = {
-            "study": r["study"],
-            "property": prop.name,
-            "metric_class": prop.metric_class,
-            "higher_is_better": hib,
-            "form": form,
-            "measure": measure if form != "effects" else "given",
-            "yi": yi,
-            "vi": vi,
-            "vi_known": bool(np.isfinite(vi)),
-            "vi_note": note,
-            "pct": pct,
-            "pct_sd": pct_sd,
-            "pct_iqr": pct_iqr,
-            "n_units": n_units,
-            "confounded": bool(r.get("confounded") or False),
-            "source_file": r["source_file"],
-            "source_row": int(r["source_row"]),
-        }
-        for c in CARRIED:
-            out[c] = r.get(c, np.nan if c in ("bits", "act_bits", "study_belief") else None)
-        rows.append(out)
-    tab = pd.DataFrame(rows)
-    tab.insert(1, "comparison", _comparison_ids(df))
-    for c in ("bits", "act_bits", "study_belief", "pct_sd", "pct_iqr", "n_units"):
-        tab[c] = pd.to_numeric(tab[c], errors="coerce").astype(float)
-    return tab[list(EFFECT_COLUMNS)]
+    measure = _measure_arg(measure)
+    return _effect_table(_evidence_frame(evidence), measure, Problems())
+
+
+def check(source, *, measure: str = "ROM", limit: int = MAX_REPORTED) -> tuple[Problems, pd.DataFrame | None]:
+    """Every problem of an evidence source, from reading to effect sizes (``metaquant data validate``).
+
+    Confounded rows are kept (they are valid rows; :func:`metaquant.io.load`
+    leaves them out by default).
+
+    Parameters
+    ----------
+    source : str, path or list
+        As for :func:`metaquant.io.load`.
+    measure : {"ROM", "SMD", "MD"}
+    limit : int
+        How many problems to list (all are counted).
+
+    Returns
+    -------
+    (Problems, DataFrame or None)
+        The problems (empty when the source is fine) and the effect table
+        (None when there was any problem).
+    """
+    measure = _measure_arg(measure)
+    problems = Problems(collect=True, limit=limit)
+    ev = load(source, include_confounded=True, problems=problems)
+    if ev is None or len(ev) == 0:
+        return problems, None
+    tab = _effect_table(ev.data, measure, problems)
+    return problems, (None if problems else tab)
 
 
 def for_property(table: pd.DataFrame, prop: str) -> pd.DataFrame:
@@ -256,71 +445,6 @@ def for_property(table: pd.DataFrame, prop: str) -> pd.DataFrame:
         have = ", ".join(sorted(table["property"].unique()))
         raise InputError(f"no rows for property {name!r}", expected=f"one of: {have}")
     return sub
-
-
-MISSING_VI_POLICIES = ("refuse", "drop", "impute-max", "impute-median")
-
-
-def handle_unknown_vi(table: pd.DataFrame, policy: str = "refuse", *, engine: str = "this estimator"):
-    """Apply a stated policy to rows whose sampling variance is unknown.
-
-    Classical estimators need every ``vi``; this makes the choice explicit.
-
-    Parameters
-    ----------
-    table : DataFrame
-        One property's effect table.
-    policy : {"refuse", "drop", "impute-max", "impute-median"}
-        ``refuse`` raises a clear error naming the rows; ``drop`` pools only
-        rows with a known variance; ``impute-max``/``impute-median`` give the
-        unknown rows the largest / median known ``vi`` of the property.
-    engine : str
-        Name used in the message.
-
-    Returns
-    -------
-    (DataFrame, str or None)
-        The table to pool and a note describing what was done (None if nothing).
-    """
-    if policy not in MISSING_VI_POLICIES:
-        raise InputError(f"unknown policy for missing variances {policy!r}", expected=" | ".join(MISSING_VI_POLICIES))
-    unknown = ~table["vi_known"].astype(bool)
-    n_unknown = int(unknown.sum())
-    if n_unknown == 0:
-        return table, None
-    studies = ", ".join(sorted(table.loc[unknown, "study"].astype(str).unique()))
-    known = table.loc[~unknown, "vi"]
-    if policy == "refuse":
-        first = table[unknown].iloc[0]
-        raise InputError(
-            f"{n_unknown} of {len(table)} rows of {first['property']!r} have no sampling variance "
-            f"(studies {studies}: {first['vi_note']}); {engine} needs one",
-            path=first["source_file"],
-            row=int(first["source_row"]),
-            column="vi",
-            expected="--missing-vi drop|impute-max|impute-median, or --method bayes, which models unknown variances",
-        )
-    if policy == "drop":
-        out = table[~unknown].reset_index(drop=True)
-        if out.empty:
-            raise InputError(
-                f"no row of {table['property'].iloc[0]!r} has a known sampling variance",
-                expected="--method bayes, which models unknown variances",
-            )
-        return out, f"dropped {n_unknown} rows without a sampling variance (studies {studies})"
-    if known.empty:
-        raise InputError(
-            f"no row of {table['property'].iloc[0]!r} has a known sampling variance to impute from",
-            expected="--method bayes, which models unknown variances",
-        )
-    value = float(known.max() if policy == "impute-max" else known.median())
-    out = table.copy()
-    out.loc[unknown, "vi"] = value
-    out.loc[unknown, "vi_note"] = f"imputed ({policy})"
-    return (
-        out,
-        f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance (studies {studies})",
-    )
 
 
 def _isnum(v) -> bool:

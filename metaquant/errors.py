@@ -1,4 +1,17 @@
-"""Errors that reach users as one clear line (exit code 2 at the CLI)."""
+"""Errors that reach users as one clear line (exit code 2 at the CLI).
+
+The hierarchy::
+
+    MetaquantError                  base; the CLI prints it as one line, exit code 2
+    ├── InputError                  bad input, located by file, row and column
+    │   ├── DataError (ValueError)  a value that is not acceptable (bad data, bad argument value)
+    │   └── UsageError (TypeError)  a call that cannot work: wrong type, None, empty table,
+    │                               mismatched lengths, missing columns (names the argument)
+    └── DiagnosticsError            failed MCMC diagnostics under ``--strict`` (exit code 3)
+
+``DataError`` and ``UsageError`` also derive from the built-in ``ValueError`` and
+``TypeError`` so that code written against the standard exceptions keeps working.
+"""
 
 from __future__ import annotations
 
@@ -48,13 +61,47 @@ class InputError(MetaquantError):
             s += f"; expected {self.expected}"
         return s
 
+    def __reduce__(self):  # picklable (e.g. across dask workers) despite keyword-only arguments
+        return (_rebuild, (type(self), self.message, self.path, self.row, self.column, self.expected))
+
+
+def _rebuild(cls, message, path, row, column, expected):
+    err = cls.__new__(cls)
+    InputError.__init__(err, message, path=path, row=row, column=column, expected=expected)
+    return err
+
 
 class DataError(InputError, ValueError):
     """Bad data: a value, row or table that cannot be pooled (located like :class:`InputError`)."""
 
 
 class UsageError(InputError, TypeError):
-    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message."""
+    """A wrong argument: an unknown option, a wrong type, ``None`` or an empty table, named in the message.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    argument : str, optional
+        The name of the offending argument; the message starts with it.
+    path, row, column, expected
+        As for :class:`InputError`.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None, **where):
+        self.argument = argument
+        super().__init__(message, **where)
+
+    def __str__(self) -> str:
+        s = super().__str__()
+        return f"argument {self.argument!r}: {s}" if getattr(self, "argument", None) else s
+
+    def __reduce__(self):
+        return (_rebuild_usage, (self.message, self.argument, self.path, self.row, self.column, self.expected))
+
+
+def _rebuild_usage(message, argument, path, row, column, expected):
+    return UsageError(message, argument=argument, path=path, row=row, column=column, expected=expected)
 
 
 class ConvergenceWarning(UserWarning):

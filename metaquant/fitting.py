@@ -27,18 +27,9 @@ import pandas as pd
 
 from .effects import compute_effects, for_property
 from .errors import InputError, UsageError
-from .io import load
+from .io import as_bool, load
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
-
-
-def as_bool(value, name: str) -> bool:
-    """A boolean argument: ``True``/``False`` (and 1/0); text such as ``'no'`` is refused, not taken as true."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise UsageError(f"{name} must be True or False, not {value!r}")
 
 
 def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: bool = False) -> pd.DataFrame:
@@ -127,15 +118,25 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     if spec.engine == "frequentist":
         from .classical import fit_classical
 
-        return fit_classical(pooled, spec, note)
+        return fit_classical(pooled, spec, note, profile=settings.profile)
     from . import bayes
 
     th = spec.cut_points()
+    if spec.engine == "bma":
+        from .bayes.bma import fit_bma
+
+        res = fit_bma(pooled, thresholds=th, priors=priors_of(spec), draws=settings.draws, tune=settings.tune,
+                      chains=min(settings.chains, 2), seed=settings.seed)
+        if note:
+            res.notes.append(note)
+        return res
     if spec.engine == "exact":
-        res = bayes.fit_exact(pooled, priors=priors_of(spec), thresholds=th)
+        res = bayes.fit(pooled, engine="exact", priors=priors_of(spec), thresholds=th,
+                        min_probability=spec.min_probability)
     else:
-        res = bayes.fit(pooled, model=spec.model, moderators=list(spec.moderators) or None, priors=priors_of(spec),
-                        thresholds=th, **settings.mcmc())
+        res = bayes.fit(pooled, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
+                        priors=priors_of(spec), thresholds=th, min_probability=spec.min_probability,
+                        **settings.mcmc())
     if note:
         res.notes.append(note)
     if len(spec.moderators) == 1:

@@ -37,7 +37,19 @@ from scipy import linalg, optimize, stats
 
 from .outputs import json_safe
 
-__all__ = ["METHODS", "TESTS", "Prediction", "RMAResult", "predict", "rma", "rma_batch"]
+__all__ = [
+    "METHODS",
+    "TESTS",
+    "AnovaResult",
+    "Prediction",
+    "RMAResult",
+    "SubgroupQ",
+    "anova",
+    "predict",
+    "rma",
+    "rma_batch",
+    "subgroup_q",
+]
 
 #: Accepted values of ``method`` (case-insensitive).  "FE" and "EE" are the same equal-effects model.
 METHODS = ("FE", "EE", "DL", "REML", "ML", "PM", "HS", "SJ", "EB", "HE")
@@ -131,6 +143,20 @@ class _Projection:
     def logdet(self) -> float:
         """``log det(X' W X)``."""
         return float(2.0 * np.sum(np.log(np.abs(np.diag(self.r)))))
+
+
+#: metafor warns above this ratio of the largest to the smallest sampling variance.
+_VI_RATIO_WARN = 1e7
+
+
+def _ratio_warning(vi: np.ndarray) -> list[str]:
+    """metafor's caution when sampling variances span more than seven orders of magnitude."""
+    vi = np.asarray(vi, dtype=float)
+    pos = vi[vi > 0]
+    if pos.size and pos.max() / pos.min() > _VI_RATIO_WARN:
+        return [f"ratio of largest to smallest sampling variance extremely large ({pos.max() / pos.min():.1e}): "
+                "results may not be stable"]
+    return []
 
 
 def _alpha(level: float) -> float:
@@ -345,7 +371,9 @@ def _tau2_scoring(method: str, y: np.ndarray, vi: np.ndarray, X: np.ndarray) -> 
             return float((py @ py - np.sum(w)) / np.sum(w * w))
         if method == "REML":
             py = pr.py(y)
-            return float((py @ py - pr.tr()) / pr.tr2())
+            t2 = pr.tr2()
+            # tr(PP) cancels to 0 when the variances differ by ~1e10: no information, no step
+            return float((py @ py - pr.tr()) / t2) if t2 > 0 else 0.0
         return float((pr.quad(y) * k / (k - p) - k) / np.sum(w))  # EB
 
     tau2 = max(0.0, _tau2_he(y, vi, X))
@@ -404,7 +432,8 @@ def _se_tau2(method: str, tau2: float, y: np.ndarray, vi: np.ndarray, X: np.ndar
     if method == "ML":
         return math.sqrt(2.0 / np.sum(w * w))
     if method == "REML":
-        return math.sqrt(2.0 / _Projection(X, w).tr2())
+        t2 = _Projection(X, w).tr2()
+        return math.sqrt(2.0 / t2) if t2 > 0 else math.nan  # tr(PP) cancelled: the SE is not available
     # EB, PM
     return math.sqrt(2.0 * k * k / (k - p) / np.sum(w) ** 2)
 
@@ -528,6 +557,26 @@ class RMAResult:
     vi: np.ndarray = field(default=None, repr=False)
     coef_names: list[str] = field(default_factory=list, repr=False)
     intercept: bool = True
+    #: metafor's fit statistics (``ll, deviance, AIC, BIC, AICc, parms``; see :func:`_fitstats_uni`)
+    fitstats: dict = field(default_factory=dict)
+    #: pseudo-R² (percent) of a meta-regression, as metafor prints; ``None`` without moderators
+    R2: float | None = None
+
+    @property
+    def logLik(self) -> float:  # noqa: N802 - metafor's name
+        return self.fitstats["ll"]
+
+    @property
+    def AIC(self) -> float:  # noqa: N802
+        return self.fitstats["AIC"]
+
+    @property
+    def BIC(self) -> float:  # noqa: N802
+        return self.fitstats["BIC"]
+
+    @property
+    def AICc(self) -> float:  # noqa: N802
+        return self.fitstats["AICc"]
 
     @property
     def tau(self) -> float:
@@ -586,6 +635,8 @@ class RMAResult:
             "warnings": list(self.warnings),
             "converged": self.converged,
             "iterations": self.iterations,
+            "fitstats": dict(self.fitstats),
+            "R2": self.R2,
         }
         return json_safe(d)
 
@@ -604,6 +655,11 @@ class RMAResult:
             title = "Random-Effects Model" if self.int_only else "Mixed-Effects Model"
             lines.append(f"{title} (k = {self.k}; tau^2 estimator: {self.method})")
         lines.append("")
+        if self.fitstats:
+            f = self.fitstats
+            lines.append("  logLik  deviance       AIC       BIC      AICc")
+            lines.append(" ".join(f"{f[key]:9.4f}" for key in ("ll", "deviance", "AIC", "BIC", "AICc")))
+            lines.append("")
         what = "total" if self.int_only else "residual"
         if not self.is_fixed:
             se = "" if self.se_tau2 is None or not math.isfinite(self.se_tau2) else f" (SE = {_fmt(self.se_tau2)})"
@@ -612,6 +668,8 @@ class RMAResult:
         var = "total" if self.int_only else "unaccounted"
         lines.append(f"I^2 ({what} heterogeneity / {var} variability): {_fmt(self.I2, 2)}%")
         lines.append(f"H^2 ({var} variability / sampling variability): {_fmt(self.H2, 2)}")
+        if self.R2 is not None:
+            lines.append(f"R^2 (amount of heterogeneity accounted for): {_fmt(self.R2, 2)}%")
         if self.tau2_ci is not None:
             lines.append(
                 f"Q-profile {100 * (1 - _alpha(self.level)):g}% CI: tau^2 [{_fmt(self.tau2_ci[0])}, "
@@ -843,19 +901,112 @@ def rma(
     with a single covariate. *Stat Med* 22:2693-2710.  Higgins JPT, Thompson SG (2002).
     Quantifying heterogeneity in a meta-analysis. *Stat Med* 21:1539-1558.
     """
-    if not isinstance(method, str) or method.upper() not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    method = method.upper()
-    if not isinstance(test, str) or test.lower() not in ("z", "knha", "hksj"):
-        raise ValueError(f"unknown test {test!r}; choose 'z' or 'knha'")
-    test = "knha" if test.lower() in ("knha", "hksj") else "z"
+    method, test = _options(method, test)
     alpha = _alpha(level)
-
     yi, vi, X, coef_names, intercept, msgs = _check_inputs(yi, vi, mods, mod_names, intercept)
     k, p = X.shape
     fixed = method in _FIXED
     int_only = p == 1 and intercept
     k1 = int_only and k == 1
+    test = _check_model(method, test, k, p, X, k1, msgs)
+
+    ymc = yi - np.mean(yi)  # metafor estimates tau² (and QE) from centred outcomes
+    if k1 and not fixed:
+        msgs.append(_K1_WARNING)
+    t2 = _Tau2Fit() if (fixed or k1) else _estimate_tau2(method, ymc, vi, X, yi)
+    msgs.extend(t2.msgs)
+    fe = _fixed_effects(yi, vi, X, t2.tau2, test, alpha)
+    QM, m, QM_ddf, QM_p = _omnibus(fe.beta, fe.vb, intercept, test, k)
+    het = _heterogeneity(ymc, vi, X, t2.tau2, fixed)
+    tau2_ci = I2_ci = H2_ci = None
+    if not fixed and not k1:
+        lb, ub = _qprofile(yi, vi, X, t2.tau2, alpha)
+        tau2_ci = (lb, ub)
+        I2_ci = (100.0 * lb / (het.vt + lb), 100.0 * ub / (het.vt + ub))
+        H2_ci = (lb / het.vt + 1.0, ub / het.vt + 1.0)
+    # prediction interval for the pooled effect (intercept-only random-effects models; metafor
+    # gives none for FE/EE models)
+    pi_low = pi_high = None
+    if int_only and not fixed:
+        half = fe.crit * math.sqrt(fe.vb[0, 0] + t2.tau2)
+        pi_low, pi_high = float(fe.beta[0] - half), float(fe.beta[0] + half)
+    fs = _fitstats_uni(yi, vi, X, t2.tau2, method, fixed)
+    # what follows only names the fields of the result (one keyword each), hence the length
+    R2 = _pseudo_r2(yi, vi, method, t2.tau2) if (not fixed and not int_only) else None
+    coefs = [
+        {
+            "name": coef_names[j],
+            "estimate": float(fe.beta[j]),
+            "se": float(fe.se[j]),
+            "stat": float(fe.stat[j]),
+            "p": float(fe.pvals[j]),
+            "ci_low": float(fe.ci_lo[j]),
+            "ci_high": float(fe.ci_hi[j]),
+        }
+        for j in range(p)
+    ]
+    return RMAResult(
+        method=method,
+        test=test,
+        k=k,
+        p=p,
+        level=float(level),
+        estimate=float(fe.beta[0]),
+        se=float(fe.se[0]),
+        zval=float(fe.stat[0]) if test == "z" else None,
+        tval=float(fe.stat[0]) if test == "knha" else None,
+        df=fe.ddf,
+        pval=float(fe.pvals[0]),
+        ci_low=float(fe.ci_lo[0]),
+        ci_high=float(fe.ci_hi[0]),
+        tau2=float(t2.tau2),
+        se_tau2=None if not math.isfinite(t2.se) else float(t2.se),
+        tau2_ci=tau2_ci,
+        I2=float(het.I2),
+        H2=float(het.H2),
+        I2_ci=I2_ci,
+        H2_ci=H2_ci,
+        Q=float(het.QE),
+        Q_df=k - p,
+        Q_p=float(het.QEp),
+        pi_low=pi_low,
+        pi_high=pi_high,
+        coefficients=coefs,
+        QM=float(QM),
+        QM_df=m,
+        QM_ddf=QM_ddf,
+        QM_p=QM_p,
+        vt=float(het.vt),
+        s2w=float(fe.s2w),
+        warnings=msgs + _ratio_warning(vi),
+        converged=t2.converged,
+        iterations=t2.iterations,
+        beta=fe.beta,
+        vcov=fe.vb,
+        X=X,
+        yi=yi,
+        vi=vi,
+        coef_names=coef_names,
+        intercept=intercept,
+        fitstats=fs,
+        R2=R2,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# the steps of rma()
+# --------------------------------------------------------------------------------------------
+def _options(method, test) -> tuple[str, str]:
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if not isinstance(test, str) or test.lower() not in ("z", "knha", "hksj"):
+        raise ValueError(f"unknown test {test!r}; choose 'z' or 'knha'")
+    return method.upper(), ("knha" if test.lower() in ("knha", "hksj") else "z")
+
+
+def _check_model(method: str, test: str, k: int, p: int, X: np.ndarray, k1: bool, msgs: list[str]) -> str:
+    """Enough studies for the model, a full-rank design, and the test that can be used."""
+    fixed = method in _FIXED
     if not k1:
         if fixed and p > k:
             raise ValueError(f"too few studies: {p} coefficients need k >= {p} (k = {k})")
@@ -872,35 +1023,90 @@ def rma(
         raise ValueError(f'test="knha" needs k > p (k = {k}, p = {p})')
     if fixed and test == "knha":
         msgs.append("the Knapp-Hartung method is not meant to be used with an equal-effects model (as metafor)")
+    return test
 
-    ymc = yi - np.mean(yi)  # metafor estimates tau² (and QE) from centred outcomes
-    tau2 = 0.0
-    se_tau2 = math.nan
-    iterations = 0
-    converged = True
-    tau2_0 = None
-    if k1 and not fixed:
-        msgs.append(_K1_WARNING)
-    elif not fixed:
-        if method == "DL":
-            tau2 = _tau2_dl(ymc, vi, X)
-        elif method == "HE":
-            tau2 = _tau2_he(ymc, vi, X)
-        elif method == "HS":
-            tau2 = _tau2_hs(ymc, vi, X)
-        elif method == "SJ":
-            tau2, tau2_0 = _tau2_sj(ymc, vi, X)
-        elif method == "PM":
-            tau2, iterations = _tau2_pm(ymc, vi, X, yi)
-        else:
-            tau2, iterations, converged, fs_msgs = _tau2_scoring(method, ymc, vi, X)
-            msgs.extend(fs_msgs)
-        tau2 = max(0.0, float(tau2))
-        se_tau2 = _se_tau2(method, tau2, ymc, vi, X, tau2_0)
 
-    # fixed effects given tau²
-    w = 1.0 / (vi + tau2)
-    pr = _Projection(X, w)
+@dataclass
+class _Tau2Fit:
+    """What a tau² estimator returns (tau² truncated at 0)."""
+
+    tau2: float = 0.0
+    se: float = math.nan
+    iterations: int = 0
+    converged: bool = True
+    msgs: list[str] = field(default_factory=list)
+
+
+def _est_closed(fn):
+    def est(y, vi, X, yi):
+        return fn(y, vi, X), {}
+
+    return est
+
+
+def _est_sj(y, vi, X, yi):
+    tau2, tau2_0 = _tau2_sj(y, vi, X)
+    return tau2, {"tau2_0": tau2_0}
+
+
+def _est_pm(y, vi, X, yi):
+    tau2, iterations = _tau2_pm(y, vi, X, yi)
+    return tau2, {"iterations": iterations}
+
+
+def _est_scoring(method: str):
+    def est(y, vi, X, yi):
+        tau2, iterations, converged, msgs = _tau2_scoring(method, y, vi, X)
+        return tau2, {"iterations": iterations, "converged": converged, "msgs": msgs}
+
+    return est
+
+
+#: ``{method: estimator(ymc, vi, X, yi) -> (tau2 before truncation, extras)}``; extras may hold
+#: ``tau2_0`` (SJ's starting value, for its SE), ``iterations``, ``converged`` and ``msgs``.
+_TAU2_ESTIMATORS = {
+    "DL": _est_closed(_tau2_dl),
+    "HE": _est_closed(_tau2_he),
+    "HS": _est_closed(_tau2_hs),
+    "SJ": _est_sj,
+    "PM": _est_pm,
+    **{m: _est_scoring(m) for m in _ITERATIVE},
+}
+
+
+def _estimate_tau2(method: str, ymc: np.ndarray, vi: np.ndarray, X: np.ndarray, yi: np.ndarray) -> _Tau2Fit:
+    """Dispatch to the tau² estimator of ``method`` and add its standard error."""
+    raw, extra = _TAU2_ESTIMATORS[method](ymc, vi, X, yi)
+    tau2 = max(0.0, float(raw))
+    return _Tau2Fit(
+        tau2=tau2,
+        se=_se_tau2(method, tau2, ymc, vi, X, extra.get("tau2_0")),
+        iterations=extra.get("iterations", 0),
+        converged=extra.get("converged", True),
+        msgs=list(extra.get("msgs", [])),
+    )
+
+
+@dataclass
+class _FixedEffects:
+    beta: np.ndarray
+    vb: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pvals: np.ndarray
+    ci_lo: np.ndarray
+    ci_hi: np.ndarray
+    crit: float
+    ddf: int | None
+    s2w: float
+
+
+def _fixed_effects(
+    yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, test: str, alpha: float
+) -> _FixedEffects:
+    """WLS coefficients given tau², with the Knapp-Hartung factor under ``test="knha"``."""
+    k, p = X.shape
+    pr = _Projection(X, 1.0 / (vi + tau2))
     beta = pr.beta(yi)
     vb = pr.inv()
     s2w = 1.0
@@ -918,10 +1124,14 @@ def rma(
     else:
         pvals = 2 * stats.norm.sf(np.abs(stat))
         crit = stats.norm.isf(alpha / 2)
-    ci_lo = beta - crit * se
-    ci_hi = beta + crit * se
+    return _FixedEffects(beta, vb, se, stat, pvals, beta - crit * se, beta + crit * se, float(crit), ddf, s2w)
 
-    # omnibus test (metafor's btt default: all but the intercept, or the intercept alone)
+
+def _omnibus(
+    beta: np.ndarray, vb: np.ndarray, intercept: bool, test: str, k: int
+) -> tuple[float, int, int | None, float]:
+    """metafor's QM: all coefficients but the intercept (the intercept alone in intercept-only models)."""
+    p = beta.shape[0]
     btt = np.arange(1, p) if (intercept and p > 1) else np.arange(p)
     m = len(btt)
     bsub = beta[btt]
@@ -931,98 +1141,74 @@ def rma(
         QM = math.nan
     if test == "knha":
         QM /= m
-        QM_p = float(stats.f.sf(QM, m, k - p))
-        QM_ddf = k - p
+        return QM, m, k - p, float(stats.f.sf(QM, m, k - p))
+    return QM, m, None, float(stats.chi2.sf(QM, m))
+
+
+@dataclass
+class _Heterogeneity:
+    QE: float
+    QEp: float
+    I2: float
+    H2: float
+    vt: float
+
+
+def _heterogeneity(ymc: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, fixed: bool) -> _Heterogeneity:
+    """QE with equal-effects weights, I² and H² (from tau² and the typical variance vt)."""
+    k, p = X.shape
+    if k <= p:
+        return _Heterogeneity(0.0, 1.0, 0.0, 1.0, 0.0)
+    prf = _Projection(X, 1.0 / vi)
+    QE = max(0.0, prf.quad(ymc))
+    QEp = float(stats.chi2.sf(QE, k - p))
+    vt = (k - p) / prf.tr()
+    if fixed:
+        I2 = max(0.0, 100.0 * (QE - (k - p)) / QE) if QE > 0 else 0.0
+        H2 = QE / (k - p)
     else:
-        QM_p = float(stats.chi2.sf(QM, m))
-        QM_ddf = None
+        I2 = 100.0 * tau2 / (vt + tau2)
+        H2 = tau2 / vt + 1.0
+    return _Heterogeneity(QE, QEp, I2, H2, vt)
 
-    # heterogeneity: QE with equal-effects weights, I², H²
-    if k > p:
-        prf = _Projection(X, 1.0 / vi)
-        QE = max(0.0, prf.quad(ymc))
-        QEp = float(stats.chi2.sf(QE, k - p))
-        vt = (k - p) / prf.tr()
-        if fixed:
-            I2 = max(0.0, 100.0 * (QE - (k - p)) / QE) if QE > 0 else 0.0
-            H2 = QE / (k - p)
-        else:
-            I2 = 100.0 * tau2 / (vt + tau2)
-            H2 = tau2 / vt + 1.0
+
+def _fitstats_uni(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, tau2: float, method: str, fixed: bool) -> dict:
+    r"""metafor's ``fitstats`` for an rma.uni fit: ``ll, deviance, AIC, BIC, AICc, parms``.
+
+    The REML column (with metafor's :math:`+	frac12\log|X'X|`) for ``method="REML"``, the ML
+    column otherwise; parms = p (+ 1 for tau²); the ML deviance is relative to the saturated
+    model :math:`\sum_i \log\phi(0; 0, v_i)`, the REML deviance is :math:`-2\ell`; BIC and AICc use
+    ``k - p`` in place of ``k`` under REML.
+    """
+    k, p = X.shape
+    reml = method == "REML"
+    parms = p + (0 if fixed else 1)
+    ll = _loglik(tau2, yi, vi, X, reml)
+    if reml:
+        ll += 0.5 * float(np.linalg.slogdet(X.T @ X)[1])
+        dev = -2.0 * ll
+        n = k - p
     else:
-        QE, QEp, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
+        dev = -2.0 * (ll - float(np.sum(-0.5 * np.log(2 * math.pi * vi))))
+        n = k
+    out = {"ll": float(ll), "deviance": float(dev), "AIC": -2.0 * ll + 2.0 * parms, "parms": parms}
+    out["BIC"] = -2.0 * ll + parms * math.log(n) if n > 0 else math.nan
+    big = max(n, parms + 2)
+    out["AICc"] = -2.0 * ll + 2.0 * parms * big / (big - parms - 1)
+    return out
 
-    # Q-profile CI (random-effects models with k > 1)
-    tau2_ci = I2_ci = H2_ci = None
-    if not fixed and not k1:
-        lb, ub = _qprofile(yi, vi, X, tau2, alpha)
-        tau2_ci = (lb, ub)
-        I2_ci = (100.0 * lb / (vt + lb), 100.0 * ub / (vt + ub))
-        H2_ci = (lb / vt + 1.0, ub / vt + 1.0)
 
-    # prediction interval for the pooled effect (intercept-only random-effects models; metafor
-    # gives none for FE/EE models)
-    pi_low = pi_high = None
-    if int_only and not fixed:
-        half = crit * math.sqrt(vb[0, 0] + tau2)
-        pi_low, pi_high = float(beta[0] - half), float(beta[0] + half)
+def _pseudo_r2(yi: np.ndarray, vi: np.ndarray, method: str, tau2: float) -> float | None:
+    r"""metafor's pseudo-R² (percent): :math:`\max(0, 100(\hat	au^2_0 - \hat	au^2)/\hat	au^2_0)`.
 
-    coefs = [
-        {
-            "name": coef_names[j],
-            "estimate": float(beta[j]),
-            "se": float(se[j]),
-            "stat": float(stat[j]),
-            "p": float(pvals[j]),
-            "ci_low": float(ci_lo[j]),
-            "ci_high": float(ci_hi[j]),
-        }
-        for j in range(p)
-    ]
-    return RMAResult(
-        method=method,
-        test=test,
-        k=k,
-        p=p,
-        level=float(level),
-        estimate=float(beta[0]),
-        se=float(se[0]),
-        zval=float(stat[0]) if test == "z" else None,
-        tval=float(stat[0]) if test == "knha" else None,
-        df=ddf,
-        pval=float(pvals[0]),
-        ci_low=float(ci_lo[0]),
-        ci_high=float(ci_hi[0]),
-        tau2=float(tau2),
-        se_tau2=None if not math.isfinite(se_tau2) else float(se_tau2),
-        tau2_ci=tau2_ci,
-        I2=float(I2),
-        H2=float(H2),
-        I2_ci=I2_ci,
-        H2_ci=H2_ci,
-        Q=float(QE),
-        Q_df=k - p,
-        Q_p=float(QEp),
-        pi_low=pi_low,
-        pi_high=pi_high,
-        coefficients=coefs,
-        QM=float(QM),
-        QM_df=m,
-        QM_ddf=QM_ddf,
-        QM_p=QM_p,
-        vt=float(vt),
-        s2w=float(s2w),
-        warnings=msgs,
-        converged=converged,
-        iterations=iterations,
-        beta=beta,
-        vcov=vb,
-        X=X,
-        yi=yi,
-        vi=vi,
-        coef_names=coef_names,
-        intercept=intercept,
-    )
+    :math:`\hat	au^2_0` is from the intercept-only model with the same estimator; ``None``
+    when it is 0 (nothing to account for).
+    """
+    ymc = yi - np.mean(yi)
+    t0 = _estimate_tau2(method, ymc, vi, np.ones((yi.shape[0], 1)), yi).tau2
+    if t0 <= 0:
+        return None
+    return max(0.0, 100.0 * (t0 - tau2) / t0)
 
 
 def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> Prediction:
@@ -1043,7 +1229,9 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
 
     Parameters
     ----------
-    result : RMAResult
+    result : RMAResult or RMAMVResult
+        For a multilevel fit the prediction interval adds every variance component
+        (:func:`metaquant.multilevel.predict_mv`).
     newmods : array_like, optional
         Moderator values *without* the intercept.  ``None`` gives the pooled effect for an
         intercept-only model and the fitted values of the k studies otherwise.  For a model with
@@ -1061,6 +1249,15 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
     Riley RD, Higgins JPT, Deeks JJ (2011). Interpretation of random effects meta-analyses.
     *BMJ* 342:d549.
     """
+    if getattr(result, "sigma2", None) is not None:
+        # a multilevel fit (metaquant.multilevel, which does not import this module): its own
+        # predict, so that callers of predict() need not know which model they hold
+        from .multilevel import predict_mv  # noqa: PLC0415
+
+        if level is not None and level != result.level:
+            raise ValueError("a multilevel fit predicts at its own level")
+        df = predict_mv(result, newmods)
+        return Prediction(*(df[c].to_numpy() for c in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")))
     alpha = _alpha(result.level if level is None else level)
     n_mods = result.p - (1 if result.intercept else 0)
     if newmods is None:
@@ -1121,6 +1318,7 @@ def rma_batch(yi, vi, *, method: str = "DL", test: str = "z", level: float = 95.
     dict of ndarray, shape (n,)
         Keys ``estimate, se, stat, pval, ci_low, ci_high, tau2, Q, Q_p, I2, H2, pi_low, pi_high``.
     """
+    # one straight vectorised pass over all datasets; splitting it would only add array plumbing
     method = str(method).upper()
     if method not in _BATCH_METHODS:
         raise ValueError(f"rma_batch supports methods {', '.join(_BATCH_METHODS)}; use rma() for {method}")
@@ -1206,3 +1404,145 @@ def rma_batch(yi, vi, *, method: str = "DL", test: str = "z", level: float = 95.
         "pi_low": est - half,
         "pi_high": est + half,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# model comparison
+# --------------------------------------------------------------------------------------------
+@dataclass
+class AnovaResult:
+    """Likelihood-ratio test between nested models (metafor ``anova(full, reduced)``)."""
+
+    LRT: float
+    df: int
+    pval: float
+    full: dict
+    reduced: dict
+    R2: float | None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return json_safe(
+            {
+                "LRT": self.LRT,
+                "df": self.df,
+                "pval": self.pval,
+                "full": self.full,
+                "reduced": self.reduced,
+                "R2": self.R2,
+                "warnings": list(self.warnings),
+            }
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [dict(model="full", **self.full), dict(model="reduced", **self.reduced)]
+        df = pd.DataFrame(rows).set_index("model")
+        df["LRT"] = [math.nan, self.LRT]
+        df["pval"] = [math.nan, self.pval]
+        return df
+
+
+def anova(full, reduced) -> AnovaResult:
+    r"""Likelihood-ratio test of a reduced model nested in a full one (metafor ``anova.rma``).
+
+    :math:`LRT = 2(\ell_{full} - \ell_{reduced})`, referred to :math:`\chi^2` with the difference
+    in the number of parameters (coefficients and variance components).  Works for
+    :class:`RMAResult` (ML/REML) and :class:`metaquant.multilevel.RMAMVResult` fits.  Models that
+    differ in their fixed effects must be fitted by ML (a REML comparison of them is said in
+    ``warnings``, as metafor warns).  ``R2`` is metafor's proportional reduction in tau² of the
+    reduced model (rma.uni fits only).
+    """
+    for r in (full, reduced):
+        if not getattr(r, "fitstats", None):
+            raise ValueError("anova() needs fits with fit statistics (rma or rma_mv results)")
+    if full.method != reduced.method:
+        raise ValueError(f"the models were fitted by different methods ({full.method}, {reduced.method})")
+    if full.k != reduced.k:
+        raise ValueError(f"the models were fitted to different data (k = {full.k} and {reduced.k})")
+    msgs: list[str] = []
+    pf, pr_ = full.fitstats["parms"], reduced.fitstats["parms"]
+    if pf < pr_:
+        full, reduced, pf, pr_ = reduced, full, pr_, pf
+    if pf == pr_:
+        raise ValueError("the models have the same number of parameters: they are not nested")
+    same_fixed = full.X.shape == reduced.X.shape and np.allclose(full.X, reduced.X)
+    if full.method == "REML" and not same_fixed:
+        msgs.append("REML comparisons of models with different fixed effects are not meaningful: refit with ML")
+    lrt = max(0.0, 2.0 * (full.fitstats["ll"] - reduced.fitstats["ll"]))
+    df = int(pf - pr_)
+    r2 = None
+    if hasattr(full, "tau2") and hasattr(reduced, "tau2") and reduced.tau2 > 0:
+        r2 = max(0.0, 100.0 * (reduced.tau2 - full.tau2) / reduced.tau2)
+
+    def row(r):
+        f = r.fitstats
+        return {"df": f["parms"], "AIC": f["AIC"], "BIC": f["BIC"], "AICc": f["AICc"], "logLik": f["ll"]}
+
+    return AnovaResult(lrt, df, float(stats.chi2.sf(lrt, df)), row(full), row(reduced), r2, msgs)
+
+
+@dataclass
+class SubgroupQ:
+    """Between-subgroup heterogeneity test (see :func:`subgroup_q`)."""
+
+    Q: float
+    df: int
+    pval: float
+    kind: str
+    groups: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return json_safe(
+            {
+                "Q": self.Q,
+                "df": self.df,
+                "pval": self.pval,
+                "kind": self.kind,
+                "groups": self.groups.reset_index().to_dict(orient="records"),
+            }
+        )
+
+
+def subgroup_q(yi, vi, groups, *, method: str = "REML", kind: str = "separate", level: float = 95.0) -> SubgroupQ:
+    r"""Test whether the pooled effect differs between subgroups.
+
+    ``kind="separate"`` (RevMan's and the ``meta`` package's Q-between): each subgroup is pooled
+    on its own (its own tau²), and the subgroup estimates :math:`\hat\mu_g` with standard errors
+    :math:`s_g` are compared by the fixed-effect test
+    :math:`Q_B = \sum_g (\hat\mu_g - \bar\mu)^2/s_g^2`, :math:`\bar\mu` their inverse-variance
+    mean, on ``G - 1`` df (metafor: ``rma(est, sei=se, mods=~group, method="FE")``).
+    ``kind="common"``: the omnibus test QM of the categorical moderator in one mixed-effects
+    model with a common tau² (``rma(yi, vi, mods=~factor(group))``).
+
+    Returns
+    -------
+    SubgroupQ
+        ``Q``, ``df``, ``pval`` and a frame of the subgroups (``k``, ``estimate``, ``se``,
+        ``tau2``).
+    """
+    y = _as_1d(yi, "yi")
+    v = _as_1d(vi, "vi")
+    g = np.asarray(groups).astype(str)
+    if g.shape != y.shape or v.shape != y.shape:
+        raise ValueError("yi, vi and groups must have the same length")
+    levels = sorted(set(g.tolist()))
+    if len(levels) < 2:
+        raise ValueError("subgroup_q needs at least two subgroups")
+    rows = []
+    for lev in levels:
+        sel = g == lev
+        r = rma(y[sel], v[sel], method="FE" if sel.sum() == 1 else method, level=level)
+        rows.append({"group": lev, "k": int(sel.sum()), "estimate": r.estimate, "se": r.se, "tau2": r.tau2})
+    frame = pd.DataFrame(rows).set_index("group")
+    if kind == "separate":
+        est, se = frame["estimate"].to_numpy(), frame["se"].to_numpy()
+        w = 1.0 / se**2
+        mu = float(np.sum(w * est) / np.sum(w))
+        Q = float(np.sum(w * (est - mu) ** 2))
+        df = len(levels) - 1
+        return SubgroupQ(Q, df, float(stats.chi2.sf(Q, df)), kind, frame)
+    if kind == "common":
+        D = (g[:, None] == np.array(levels[1:])[None, :]).astype(float)
+        r = rma(y, v, mods=D, mod_names=levels[1:], method=method, level=level)
+        return SubgroupQ(r.QM, r.QM_df, r.QM_p, kind, frame)
+    raise ValueError(f"unknown kind {kind!r}; choose 'separate' or 'common'")

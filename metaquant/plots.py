@@ -15,6 +15,7 @@ so an interval ``[y_lo, y_hi]`` becomes ``[pct(y_lo), pct(y_hi)]``.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from matplotlib.patches import Polygon
 from scipy import stats
 
 from . import scale, schema
-from .effects import moderator_matrix, pct_from_log
+from .effects import log_from_pct, pct_from_log
 from .errors import InputError
 from .outputs import atomic_write_bytes
 
@@ -85,151 +86,539 @@ def figure_bytes(fig: Figure, fmt: str = "png", *, dpi: int = 110) -> bytes:
 # Forest plot
 # --------------------------------------------------------------------------
 
+#: Parts of a comparison id that say nothing and are left out of a label.
+_EMPTY_PARTS = frozenset({"", "none", "nan", "null", "na", "n/a"})
+_FONT = 8.0  # points, the labels and numbers
+_ROW_IN = 0.19  # inches per row
+_PLOT_IN = 3.6  # inches of the plotting region (the axis) itself
+_GAP_IN = 0.18  # inches between columns
 
-def _short(comparison: str, study: str) -> str:
-    s = str(comparison)
-    return s[len(study) + 1 :] if s.startswith(f"{study}|") else s
+
+def _plain(ax, x, y, s, **kw):
+    """Text drawn as written: no mathtext (``$``/``_`` stay characters), no TeX."""
+    kw.setdefault("fontsize", _FONT)
+    return ax.text(x, y, s, parse_math=False, usetex=False, clip_on=False, **kw)
 
 
-def _diamond(ax, y: float, lo: float, mid: float, hi: float, colour: str, h: float = 0.32) -> None:
-    ax.add_patch(Polygon([[lo, y], [mid, y + h], [hi, y], [mid, y - h]], closed=True, facecolor=colour,
-                         edgecolor=colour, alpha=0.9, zorder=3))
+def row_label(comparison: Any, study: Any = None) -> str:
+    """The plain-text label of one evidence row.
+
+    The study prefix (``"study|"``) is dropped (the study is the group's
+    heading), parts are joined by ", ", a part that says nothing (``None``,
+    ``nan``, empty) is left out, and a part ``"<setting> None"`` (the source's
+    way of saying the setting is off, e.g. ``"imatrix None"``) reads
+    ``"no <setting>"``.
+    """
+    s = "" if comparison is None or (isinstance(comparison, float) and not np.isfinite(comparison)) else str(comparison)
+    if study is not None and s.startswith(f"{study}|"):
+        s = s[len(str(study)) + 1 :]
+    parts = []
+    for part in s.split("|"):
+        p = " ".join(part.split())
+        if p.lower() in _EMPTY_PARTS:
+            continue
+        m = re.fullmatch(r"(.+?)\s+(?:None|none|nan)", p)
+        parts.append(f"no {m.group(1)}" if m else p)
+    return ", ".join(parts) or ("(unnamed)" if study is None else str(study))
+
+
+def _study_label(study: Any) -> str:
+    s = "" if study is None else str(study)
+    return "(no study)" if s.strip().lower() in _EMPTY_PARTS else s
+
+
+def _first(d: Mapping, *keys):
+    for k in keys:
+        v = d.get(k)
+        if v is not None and np.isfinite(float(v)):
+            return float(v)
+    return None
+
+
+def pooled_summary(d: Mapping, label: str | None = None, *, higher_is_better: bool = True) -> dict | None:
+    """One pooled effect as the forest plot draws it, on the log-ratio scale.
+
+    Reads a classical dict (``estimate``, ``ci_low``, ``ci_high``, ``pi_low``,
+    ``pi_high``: :func:`metaquant.api.fit_frequentist`), a Bayesian one
+    (``mu_median``, ``mu_ci_low``, ``mu_ci_high``, ``pi_low``, ``pi_high``) or
+    one given on the % scale only (``pct``, ``pct_ci_low``, ... carried back
+    with :func:`metaquant.effects.log_from_pct`).  Nothing is fitted here.
+
+    Parameters
+    ----------
+    d : mapping
+        The engine's numbers; ``estimable: False`` gives ``None``.
+    label : str, optional
+        The row's label; by default from ``method``/``model`` and ``k``.
+    higher_is_better : bool
+        Direction of the property (only for a dict on the % scale).
+
+    Returns
+    -------
+    dict or None
+        ``label``, ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``,
+        ``pi_high`` (log ratio; ``None`` where absent), ``k``, ``label_code``.
+    """
+    if not d or d.get("estimable") is False:
+        return None
+    if d.get("mu_median") is not None or d.get("mu_mean") is not None:
+        est = _first(d, "mu_median", "mu_mean")
+        lo, hi = _first(d, "mu_ci_low"), _first(d, "mu_ci_high")
+        plo, phi = _first(d, "pi_low"), _first(d, "pi_high")
+    elif d.get("estimate") is not None and d.get("ci_low") is not None:
+        est, lo, hi = _first(d, "estimate"), _first(d, "ci_low"), _first(d, "ci_high")
+        plo, phi = _first(d, "pi_low"), _first(d, "pi_high")
+    else:
+        est, lo, hi, plo, phi = (None if v is None else log_from_pct(v, higher_is_better) for v in (
+            _first(d, "pct", "pct_median", "pct_mean"), _first(d, "pct_ci_low"), _first(d, "pct_ci_high"),
+            _first(d, "pct_pi_low"), _first(d, "pct_pi_high")))
+    if est is None:
+        return None
+    if label is None:
+        method = str(d.get("method") or d.get("engine") or "pooled")
+        if method.lower() == "exact":
+            label = "Bayes (exact, random-effects)"
+        elif method.lower() in ("bayes", "pymc"):
+            label = f"Bayes ({d.get('model') or 'PyMC'})"
+        else:
+            label = f"RE Model ({method.upper()})" if method.upper() != "FE" else "FE Model"
+        if d.get("k") is not None:
+            label += f", k = {int(d['k'])}"
+    return {"label": label, "estimate": est, "ci_low": est if lo is None else lo, "ci_high": est if hi is None else hi,
+            "pi_low": plo, "pi_high": phi, "k": d.get("k"), "label_code": d.get("label_code")}
+
+
+def _given_summary(p: Mapping) -> dict:
+    """A pooled row given on the log-ratio scale, with its optional keys filled in."""
+    try:
+        est = float(p["estimate"])
+        lo, hi = float(p.get("ci_low", est)), float(p.get("ci_high", est))
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"a pooled effect needs a numeric 'estimate' (got {dict(p)!r})",
+                         expected="estimate, ci_low, ci_high on the log-ratio scale") from None
+    pi = [None if p.get(k) is None else float(p[k]) for k in ("pi_low", "pi_high")]
+    return {"label": str(p.get("label") or "pooled"), "estimate": est, "ci_low": lo, "ci_high": hi,
+            "pi_low": pi[0], "pi_high": pi[1], "k": p.get("k"), "label_code": p.get("label_code")}
+
+
+#: Round relative improvements (%) that the %-labelled log-ratio axes may carry as ticks.
+#: Chosen in tiers (1 and 5, then 2 and 2.5, then 1.5, 3, 7.5 times a power of ten), from 0 outwards.
+_PCT_LADDER = tuple((tier, m * 10.0**e) for tier, ms in enumerate(((1.0, 5.0), (2.0, 2.5), (1.5, 3.0, 7.5)), 1)
+                    for e in range(-3, 5) for m in ms)
+
+
+def _axis_ticks(lo: float, hi: float, hib: bool, on_pct: bool) -> tuple[float, float, list[float], list[str]]:
+    """Axis range, tick positions (log ratio) and tick labels.
+
+    On the % scale the ticks are round % values (:data:`_PCT_LADDER`, both
+    signs) placed at their log ratios, so they are unevenly spaced: chosen
+    tier by tier and from 0 outwards, each at least a ninth of the range
+    from the others; an
+    end of the range within an eighth of the range of a round value is moved
+    out to it (metafor ends its axis at a tick).  On the log scale, round log
+    ratios (:class:`matplotlib.ticker.MaxNLocator`).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    span = hi - lo
+    if not on_pct:
+        vals = [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)]
+        lo = min([lo, *[t for t in vals if lo - span / 8 <= t < lo]])
+        hi = max([hi, *[t for t in vals if hi < t <= hi + span / 8]])
+        base = [float(np.round(t, 12)) for t in vals if lo - 1e-12 <= t <= hi + 1e-12]
+        return lo, hi, base, [f"{t:g}" for t in base]
+    cands = [0.0] + [s * v for _, v in sorted(_PCT_LADDER) for s in (1.0, -1.0)]
+    cands = [p for p in cands if (p > -100.0 if hib else p < 100.0)]
+    at = {p: float(log_from_pct(p, hib)) for p in cands}
+    below = [p for p in cands if lo - span / 8 <= at[p] < lo]  # the nearest round value outside each end
+    above = [p for p in cands if hi < at[p] <= hi + span / 8]
+    if below:
+        lo = at[max(below, key=lambda p: at[p])]
+    if above:
+        hi = at[min(above, key=lambda p: at[p])]
+    pos, labs, min_gap = [], [], (hi - lo) / 9.0
+    for p in cands:
+        x = at[p]
+        if lo - 1e-9 <= x <= hi + 1e-9 and all(abs(x - q) >= min_gap for q in pos):
+            pos.append(x)
+            labs.append(f"{p:g}")
+    order = np.argsort(pos)
+    return lo, hi, [pos[i] for i in order], [labs[i] for i in order]
+
+
+def _axis_range(est: np.ndarray, known: np.ndarray, lo_ci: np.ndarray, hi_ci: np.ndarray,
+                pooled: list[dict]) -> tuple[float, float]:
+    """An x-range (log ratio) that follows the bulk of the data.
+
+    Row estimates beyond Tukey's far-out fences ``[Q1 - 3 IQR, Q3 + 3 IQR]``
+    do not stretch the axis (they are clipped and marked); the intervals of
+    the rows inside stretch it by at most its width on either side,
+    prediction intervals by at most half of it (beyond, they are clipped and
+    marked); the pooled confidence intervals and 0 are always in view.
+    """
+    ok = np.isfinite(est)
+    core = [0.0]
+    for p in pooled:
+        core += [p["ci_low"], p["ci_high"], p["estimate"]]
+    inside = np.zeros(est.shape, dtype=bool)
+    if ok.any():
+        q1, q3 = np.quantile(est[ok], [0.25, 0.75])
+        iqr = max(q3 - q1, 1e-9)
+        inside = ok & (est >= q1 - 3 * iqr) & (est <= q3 + 3 * iqr)
+        core += list(est[inside])
+    a, b = min(core), max(core)
+    span = max(b - a, 1e-6)
+    sel = inside & known
+    ends = [(v, 1.0) for v in np.concatenate([lo_ci[sel], hi_ci[sel]]) if np.isfinite(v)]
+    ends += [(v, 0.5) for p in pooled for v in (p["pi_low"], p["pi_high"]) if v is not None]
+    a = min([a, *[v for v, f in ends if a - f * span <= v < a]])
+    b = max([b, *[v for v, f in ends if b < v <= b + f * span]])
+    pad = 0.04 * (b - a)
+    return a - pad, b + pad
+
+
+def _text_width_in(fig: Figure, renderer, strings: Sequence[str], **kw) -> float:
+    """Widest of ``strings`` as drawn, in inches (measured, so labels never overlap the plot)."""
+    w = 0.0
+    for s in sorted(set(strings), key=len, reverse=True)[:8]:  # the widest is among the longest few
+        t = fig.text(0, 0, s, parse_math=False, usetex=False, fontsize=kw.get("fontsize", _FONT),
+                     family=kw.get("family"), fontweight=kw.get("fontweight", "normal"))
+        w = max(w, t.get_window_extent(renderer).width / fig.dpi)
+        t.remove()
+    return w
+
+
+def _fmt_ci(est: float, lo: float | None, hi: float | None, digits: int) -> tuple[str, str, str]:
+    f = f"{{:.{digits}f}}"
+    return f.format(est), ("" if lo is None else f.format(lo)), ("" if hi is None else f.format(hi))
 
 
 def forest_plot(
     table: pd.DataFrame,
     *,
+    pooled: Sequence[Mapping] | None = None,
     reml: Mapping | None = None,
     bayes: Mapping | None = None,
     exact: Mapping | None = None,
+    weights: Sequence[float] | Mapping[str, float] | None = None,
+    scale: str = "pct",
+    level: float = 95.0,
+    xlim: tuple[float, float] | None = None,
+    digits: int | None = None,
     ssm_models: pd.DataFrame | None = None,
     thresholds: Sequence[float] | None = None,
-    title: str | None = None,
+    show_thresholds: bool = False,
+    title: str | bool | None = None,
 ) -> Figure:
-    """Forest plot of one property: evidence models grouped by study and the pooled effects.
+    """Forest plot of one property, laid out as metafor's ``forest()`` draws it.
 
-    Each evidence model is a point at its relative improvement ``pct``; where
-    its sampling variance is known, a line shows the 95% interval
-    ``pct(yi ± 1.96 √vi)`` and the marker is a filled square; where it is not,
-    the marker is an open circle without interval.  Below, one diamond per
-    engine given (REML, Bayes = PyMC, exact = the quadrature engine's
-    random-effects model, which treats the rows of one study as independent
-    and so shows what the PyMC multilevel model's nesting changes) spans its 95% confidence or
-    credible interval around the pooled estimate, and a thin line below the
-    diamond its 95% prediction interval for a new comparison.  Dotted lines
-    mark SSM's cut-points; the right margin gives each model's SSM label and
-    belief when ``ssm_models`` (:func:`metaquant.ssm.evidence_models`) is given.
+    Left, a column of labels: each study as a bold heading and its evidence
+    rows below it (:func:`row_label`, plain text).  In the middle, on a
+    log-ratio axis whose ticks are labelled in % (``scale="pct"``) or in log
+    ratio (``scale="log"``): each row with a known sampling variance as a
+    square whose side grows with ``sqrt`` of its weight (metafor's ``psize``:
+    linearly from 0.5 to 1.5 times the base size between the smallest and the
+    largest weight) and its interval ``yi ± z sqrt(vi)``; rows without a
+    variance as open circles without interval; a dotted reference line at 0.
+    Below, one diamond per pooled effect (its interval) with its prediction
+    interval as a dotted line with end bars.  Right, the numbers: estimate
+    and interval of every row and pooled effect on the chosen scale, the
+    weights (``weights`` given) and the SSM labels (``ssm_models`` given).
+
+    The axis follows the data (:func:`_axis_range`, or ``xlim``); a row or
+    interval beyond it is drawn to the edge and marked by an arrow head, its
+    numbers stay in the right column.  Nothing is fitted here.
 
     Parameters
     ----------
     table : DataFrame
-        One property's effect table.
-    reml, bayes, exact : dict, optional
-        ``metaquant.compare`` engine dicts (keys ``pct``/``pct_ci_low``/... for
-        REML, ``pct_mean``/``pct_ci_low``/... for the Bayesian engines).
+        One property's effect table (``study``, ``comparison``, ``yi``,
+        ``vi``, ``vi_known``; ``property`` gives the direction).
+    pooled : sequence of mappings, optional
+        Pooled effects on the log-ratio scale, each with ``label``,
+        ``estimate``, ``ci_low``, ``ci_high`` and optionally ``pi_low``,
+        ``pi_high``, ``label_code`` (see :func:`pooled_summary`).
+    reml, bayes, exact : mapping, optional
+        Engine dicts, read with :func:`pooled_summary` and drawn after
+        ``pooled``.
+    weights : sequence or mapping, optional
+        Each row's weight (aligned with ``table`` or keyed by
+        ``comparison``), e.g. a model's ``100 w_i / sum w``; shown as a column
+        in % and used for the square sizes.  Without it squares follow
+        ``1 / vi``.
+    scale : {"pct", "log"}
+        The scale of the numbers and tick labels.
+    level : float
+        Confidence level of the row intervals, in %.
+    xlim : (float, float), optional
+        Axis range on the chosen scale.
+    digits : int, optional
+        Decimals of the numbers (1 on the % scale, 2 on the log scale).
     ssm_models : DataFrame, optional
+        :func:`metaquant.ssm.evidence_models`: each row's SSM label and belief.
     thresholds : six floats, optional
-    title : str, optional
+        SSM cut-points (drawn as faint dotted lines when ``show_thresholds``).
+    show_thresholds : bool
+    title : str or False, optional
+        The title (by default the property's); ``False`` for none.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    InputError
+        For an empty table, an unknown ``scale``, an empty ``xlim``, weights
+        that do not match the rows or a pooled effect without an estimate.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import blended_transform_factory
+
     if table.empty:
         raise InputError("no rows to plot")
-    prop = str(table["property"].iloc[0])
-    hib = bool(schema.get_property(prop).higher_is_better)
-    th = _thresholds(prop, thresholds)
-    order = list(dict.fromkeys(table["study"]))
-    rows: list[tuple[str, Any]] = []
-    for s in order:
-        rows.append(("study", s))
-        for r in table[table["study"] == s].to_dict("records"):
-            rows.append(("model", r))
-    pooled = [(name, d) for name, d in (("REML", reml), ("Bayes", bayes), ("exact", exact))
-              if d and (d.get("pct") if name == "REML" else d.get("pct_mean")) is not None]
-    n = len(rows) + (len(pooled) * 1.6 + 0.8 if pooled else 0)
-    fig = Figure(figsize=(9.0, max(2.6, 0.3 * n + 1.2)))
-    ax = fig.add_subplot(1, 1, 1)
-    labels = {}
+    if scale not in ("pct", "log"):
+        raise InputError(f"unknown scale {scale!r}", expected="'pct' or 'log'")
+    on_pct = scale == "pct"
+    digits = (1 if on_pct else 2) if digits is None else int(digits)
+    prop = str(table["property"].iloc[0]) if "property" in table else ""
+    hib = bool(schema.get_property(prop).higher_is_better) if prop else True
+    z = float(stats.norm.ppf(0.5 + level / 200.0))
+
+    def shown(v):  # a log ratio on the scale of the numbers
+        return None if v is None else (float(pct_from_log(v, hib)) if on_pct else float(v))
+
+    # ---- rows -------------------------------------------------------------
+    t = table.reset_index(drop=True)
+    yi = t["yi"].to_numpy(float)
+    vi = t["vi"].to_numpy(float) if "vi" in t else np.full(len(t), np.nan)
+    known = (t["vi_known"].astype(bool).to_numpy() if "vi_known" in t else np.isfinite(vi)) & np.isfinite(vi)
+    se = np.where(known, np.sqrt(np.where(known, vi, 0.0)), np.nan)
+    lo_ci, hi_ci = yi - z * se, yi + z * se
+    if weights is None:
+        w = np.where(known, 1.0 / np.where(known & (vi > 0), vi, np.nan), np.nan)
+        show_w = False
+    elif isinstance(weights, Mapping):
+        w = np.array([float(weights.get(str(c), np.nan)) for c in t["comparison"]])
+        show_w = True
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(t),):
+            raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
+        show_w = True
+    ok_w = np.isfinite(w) & known
+    wi = np.sqrt(np.where(ok_w, w, np.nan))
+    if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
+        psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
+    else:
+        psize = np.ones(len(t))
+    w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
+
+    summaries = [_given_summary(p) for p in pooled or []]
+    summaries += [s for s in (pooled_summary(d, higher_is_better=hib) for d in (reml, bayes, exact) if d) if s]
+    ssm_lab = {}
     if ssm_models is not None and not ssm_models.empty:
-        labels = {str(c): (lc, b) for c, lc, b in zip(ssm_models["comparison"], ssm_models["label_code"],
-                                                      ssm_models["belief"], strict=True)}
+        ssm_lab = {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
+            ssm_models["comparison"], ssm_models["label_code"], ssm_models["belief"], strict=True)}
+
+    if xlim is not None:
+        a, b = (float(log_from_pct(v, hib)) if on_pct else float(v) for v in xlim)
+        if not a < b:
+            raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
+    else:
+        a, b = _axis_range(yi, known, lo_ci, hi_ci, summaries)
+    a, b, tick_pos, tick_labs = _axis_ticks(a, b, hib, on_pct)
+
+    # row layout (y decreases downwards): header at 0, a gap, studies with their rows, a gap, pooled rows
+    items: list[dict] = []
     y = 0.0
-    yt, ylab, xs = [], [], []
-    for kind, r in rows:
+    order = list(dict.fromkeys(t["study"]))
+    for s in order:
         y -= 1.0
-        if kind == "study":
-            yt.append(y)
-            ylab.append(f"$\\bf{{{r}}}$")
+        items.append({"kind": "study", "y": y, "left": _study_label(s)})
+        for i in np.flatnonzero((t["study"] == s).to_numpy()):
+            y -= 1.0
+            items.append({"kind": "row", "y": y, "i": int(i), "left": "  " + row_label(t["comparison"][i], s)})
+    y_last_row = y
+    if summaries:
+        y -= 1.5
+        y_sep = y + 0.75
+        for sm in summaries:
+            y -= 1.0
+            items.append({"kind": "pooled", "y": y, "s": sm, "left": sm["label"]})
+            if sm["pi_low"] is not None and sm["pi_high"] is not None:
+                y -= 0.8
+                items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
+
+    # numbers column
+    for it in items:
+        if it["kind"] == "row":
+            i = it["i"]
+            if known[i]:
+                e, lo, hi = _fmt_ci(shown(yi[i]), shown(lo_ci[i]), shown(hi_ci[i]), digits)
+            else:
+                e, lo, hi = _fmt_ci(shown(yi[i]), None, None, digits)
+            it["num"] = (e, lo, hi)
+            it["w"] = f"{w_pct[i]:.2f}%" if show_w and ok_w[i] else ""
+            it["ssm"] = ssm_lab.get(str(t["comparison"][i]), "")
+        elif it["kind"] == "pooled":
+            sm = it["s"]
+            it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
+            it["w"] = "100.00%" if show_w else ""
+            it["ssm"] = sm.get("label_code") or ""
+        elif it["kind"] == "pi":
+            sm = it["s"]
+            _, lo, hi = _fmt_ci(0.0, shown(sm["pi_low"]), shown(sm["pi_high"]), digits)
+            it["num"] = ("", lo, hi)
+    nums = [it["num"] for it in items if "num" in it]
+    we = max((len(n[0]) for n in nums), default=1)
+    wl = max((len(n[1]) for n in nums), default=1)
+    wh = max((len(n[2]) for n in nums), default=1)
+    for it in items:
+        if "num" in it:
+            e, lo, hi = it["num"]
+            if lo or hi:
+                it["num_s"] = f"{e:>{we}} [{lo:>{wl}}, {hi:>{wh}}]"
+            else:
+                it["num_s"] = f"{e:>{we}} {'(no variance)':>{wl + wh + 4}}" if e else ""
+    num_head = f"{'RI %' if on_pct else 'Log ratio'} [{level:g}% CI]"
+
+    # ---- figure size from the measured columns -----------------------------
+    fig = Figure(figsize=(8.0, 4.0))
+    FigureCanvasAgg(fig)
+    r = fig.canvas.get_renderer()
+    left_in = max(_text_width_in(fig, r, [it["left"] for it in items if it["kind"] != "study"]),
+                  _text_width_in(fig, r, [it["left"] for it in items if it["kind"] == "study"], fontweight="bold"),
+                  _text_width_in(fig, r, ["Study / comparison"], fontweight="bold")) + _GAP_IN
+    cols = [("num", _text_width_in(fig, r, [it.get("num_s", "") for it in items], family="monospace"),
+             _text_width_in(fig, r, [num_head], fontweight="bold"))]
+    if show_w:
+        cols.insert(0, ("w", _text_width_in(fig, r, [it.get("w", "") for it in items] + ["100.00%"]),
+                        _text_width_in(fig, r, ["Weight"], fontweight="bold")))
+    if ssm_lab or any(it.get("ssm") for it in items):
+        cols.append(("ssm", _text_width_in(fig, r, [it.get("ssm", "") for it in items]),
+                     _text_width_in(fig, r, ["SSM"], fontweight="bold")))
+    col_w = [max(cw, hw) for _, cw, hw in cols]
+    right_in = sum(col_w) + _GAP_IN * (len(cols) + 0.5)
+    margin = 0.1
+    top_in, bottom_in = (0.75 if title is not False else 0.45), 0.95
+    n_units = -y + 1.0
+    height = top_in + bottom_in + _ROW_IN * n_units
+    width = margin * 2 + left_in + _PLOT_IN + right_in
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes([(margin + left_in) / width, bottom_in / height, _PLOT_IN / width, _ROW_IN * n_units / height])
+    ax.set_ylim(y - 0.5, 0.5)
+    ax.set_xlim(a, b)
+    tr = blended_transform_factory(ax.transAxes, ax.transData)
+    x_left = -left_in / _PLOT_IN
+    x_right_end = 1.0 + right_in / _PLOT_IN
+
+    # ---- header and separators ------------------------------------------
+    _plain(ax, x_left, 0.0, "Study / comparison", transform=tr, ha="left", va="center", fontweight="bold")
+    x = 1.0 + _GAP_IN / _PLOT_IN
+    col_x = {}
+    for (name, _, _), cw in zip(cols, col_w, strict=True):
+        x += cw / _PLOT_IN
+        col_x[name] = x
+        x += _GAP_IN / _PLOT_IN
+    heads = {"num": num_head, "w": "Weight", "ssm": "SSM"}
+    for name in col_x:
+        _plain(ax, col_x[name], 0.0, heads[name], transform=tr, ha="right", va="center", fontweight="bold")
+    line_kw = dict(transform=tr, color="black", lw=0.8, clip_on=False)
+    ax.plot([x_left, x_right_end], [-0.55, -0.55], **line_kw)
+    if summaries:
+        ax.plot([x_left, x_right_end], [y_sep, y_sep], **line_kw)
+    if title is not False:
+        _plain(ax, x_left, 1.6, title or f"{prop}: evidence rows and pooled effects", transform=tr, ha="left",
+               va="center", fontsize=10)
+
+    # ---- the rows ---------------------------------------------------------
+    n_clipped = 0
+
+    def clipped_arrow(xe, yy, direction, colour="black", ms=5.0):
+        ax.plot([xe], [yy], marker="<" if direction < 0 else ">", ms=ms, color=colour, linestyle="none",
+                clip_on=False, zorder=4)
+
+    base_ms = 5.5
+    for it in items:
+        yy = it["y"]
+        left_kw = dict(transform=tr, ha="left", va="center")
+        if it["kind"] == "study":
+            _plain(ax, x_left, yy, it["left"], fontweight="bold", **left_kw)
             continue
-        x = float(r["pct"])
-        xs.append(x)
-        if bool(r["vi_known"]) and np.isfinite(r["vi"]):
-            se = float(np.sqrt(r["vi"]))
-            lo, hi = pct_from_log(r["yi"] - _Z975 * se, hib), pct_from_log(r["yi"] + _Z975 * se, hib)
-            xs += [lo, hi]
-            ax.plot([lo, hi], [y, y], color="0.25", lw=1.2, zorder=2)
-            ax.plot([x], [y], marker="s", ms=6, color="0.15", zorder=3, linestyle="none")
-        else:
-            ax.plot([x], [y], marker="o", ms=6, mfc="white", mec="0.15", zorder=3, linestyle="none")
-        yt.append(y)
-        ylab.append("   " + _short(r["comparison"], str(r["study"])))
-        if labels.get(str(r["comparison"])):
-            lc, b = labels[str(r["comparison"])]
-            ax.annotate(f"{lc} ({b:.2f})", xy=(1.01, y), xycoords=("axes fraction", "data"), va="center",
-                        fontsize=7.5, color="0.3")
-    if pooled:
-        y -= 0.6
-        ax.axhline(y, color="0.6", lw=0.6)
-    for name, d in pooled:
-        y -= 1.2
-        colour = _ENGINE_STYLE[name]["color"]
-        if name == "REML":
-            mid, lo, hi = d["pct"], d.get("pct_ci_low"), d.get("pct_ci_high")
-            plo, phi = d.get("pct_pi_low"), d.get("pct_pi_high")
-            txt = f"REML (k={d.get('k')})"
-        else:
-            mid, lo, hi = d["pct_mean"], d.get("pct_ci_low"), d.get("pct_ci_high")
-            plo, phi = d.get("pct_pi_low"), d.get("pct_pi_high")
-            model = {"re": "random-effects"}.get(d.get("model"), d.get("model") or "PyMC")
-            txt = f"Bayes exact, {model} (k={d.get('k')})" if name == "exact" else f"Bayes, {model} (k={d.get('k')})"
-        lo = mid if lo is None else lo
-        hi = mid if hi is None else hi
-        _diamond(ax, y, lo, mid, hi, colour)
-        xs += [lo, hi, mid]
-        if plo is not None and phi is not None:
-            ax.plot([plo, phi], [y - 0.45, y - 0.45], color=colour, lw=1.0, alpha=0.8)
-            ax.plot([plo, plo], [y - 0.55, y - 0.35], color=colour, lw=1.0)
-            ax.plot([phi, phi], [y - 0.55, y - 0.35], color=colour, lw=1.0)
-            xs += [plo, phi]
-        yt.append(y)
-        ylab.append(txt)
-        lc = d.get("label_code")
-        if lc:
-            ax.annotate(lc, xy=(1.01, y), xycoords=("axes fraction", "data"), va="center", fontsize=8,
-                        color=colour, fontweight="bold")
-    xs = [v for v in xs if v is not None and np.isfinite(v)]
-    lo_x, hi_x = min([*xs, -th[0]]), max([*xs, th[0]])
-    pad = 0.06 * (hi_x - lo_x or 1.0)
-    ax.set_xlim(lo_x - pad, hi_x + pad)
-    for t in th:
-        for v in (t, -t):
-            if lo_x - pad < v < hi_x + pad:
-                ax.axvline(v, color="0.75", lw=0.6, ls=":", zorder=0)
-    ax.axvline(0.0, color="0.4", lw=0.8, zorder=1)
-    ax.set_yticks(yt)
-    ax.set_yticklabels(ylab, fontsize=8)
-    ax.set_ylim(y - 1.0, 0.0)
-    ax.set_xlabel("relative improvement (%; + = quantization helps)")
-    ax.set_title(title or f"{prop}: evidence models and pooled effects", fontsize=10)
-    ax.plot([], [], marker="s", color="0.15", linestyle="none", label="95% CI (known variance)")
-    ax.plot([], [], marker="o", mfc="white", mec="0.15", linestyle="none", label="variance unknown")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.45 / max(fig.get_figheight(), 1.0)), ncol=2, fontsize=7,
-              frameon=False)
-    for side in ("top", "right"):
+        colour = "0.35" if it["kind"] == "pi" else "black"
+        _plain(ax, x_left, yy, it["left"], color=colour, **left_kw)
+        for name in col_x:
+            s = it.get("num_s" if name == "num" else name, "")
+            if s:
+                _plain(ax, col_x[name], yy, s, transform=tr, ha="right", va="center", color=colour,
+                       family="monospace" if name == "num" else None)
+        if it["kind"] == "row":
+            i = it["i"]
+            e = yi[i]
+            out = -1 if e < a else (1 if e > b else 0)
+            if known[i]:
+                lo, hi = max(lo_ci[i], a), min(hi_ci[i], b)
+                if lo < hi:
+                    ax.plot([lo, hi], [yy, yy], color="black", lw=0.9, solid_capstyle="butt", zorder=2)
+                for end, edge, d in ((lo_ci[i], a, -1), (hi_ci[i], b, 1)):
+                    if (end < edge) if d < 0 else (end > edge):
+                        clipped_arrow(edge, yy, d)
+                    else:
+                        ax.plot([end], [yy], marker="|", ms=3.0, color="black", linestyle="none", zorder=2)
+                if out == 0:
+                    ax.plot([e], [yy], marker="s", ms=base_ms * psize[i], color="black", linestyle="none",
+                            zorder=3)
+            elif out == 0:
+                ax.plot([e], [yy], marker="o", ms=base_ms * 0.8, mfc="white", mec="black", linestyle="none",
+                        zorder=3)
+            if out:
+                n_clipped += 1
+                clipped_arrow(a if out < 0 else b, yy, out, ms=7.0)
+        elif it["kind"] == "pooled":
+            sm = it["s"]
+            lo, mid, hi = sm["ci_low"], sm["estimate"], sm["ci_high"]
+            clo, chi = max(lo, a), min(hi, b)
+            ax.add_patch(Polygon([[clo, yy], [min(max(mid, a), b), yy + 0.4], [chi, yy],
+                                  [min(max(mid, a), b), yy - 0.4]], closed=True, facecolor="black",
+                                 edgecolor="black", zorder=3))
+            plo, phi = sm["pi_low"], sm["pi_high"]
+            if plo is not None and phi is not None:
+                pi_kw = dict(color="0.35", lw=0.9, ls=":", zorder=2)
+                ax.plot([max(plo, a), clo], [yy, yy], **pi_kw)
+                ax.plot([chi, min(phi, b)], [yy, yy], **pi_kw)
+                for end, edge, d in ((plo, a, -1), (phi, b, 1)):
+                    if (end < edge) if d < 0 else (end > edge):
+                        clipped_arrow(edge, yy, d, colour="0.35")
+                    else:
+                        ax.plot([end], [yy], marker="|", ms=5.0, color="0.35", linestyle="none", zorder=2)
+
+    # ---- axis -------------------------------------------------------------
+    ax.plot([0.0, 0.0], [y_last_row - 0.5 if not summaries else y - 0.5, -0.55], color="black", lw=0.8,
+            ls=":", zorder=1)
+    if show_thresholds:
+        for tv in _thresholds(prop, thresholds):
+            for v in (tv, -tv):
+                xv = float(log_from_pct(v, hib))
+                if a < xv < b:
+                    ax.plot([xv, xv], [y - 0.5, -0.55], color="0.75", lw=0.6, ls=":", zorder=0)
+    for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.28, right=0.86)
+    ax.spines["bottom"].set_bounds(a, b)
+    ax.set_yticks([])
+    ax.set_xticks(tick_pos)
+    ax.set_xticklabels(tick_labs, fontsize=_FONT)
+    ax.set_xlabel("relative improvement, % (log-ratio axis; + = quantization helps)" if on_pct
+                  else "log ratio (+ = quantization helps)", fontsize=_FONT + 0.5)
+    notes = []
+    if (~known).any():
+        notes.append(f"open circles: {int((~known).sum())} rows without a sampling variance (no interval)")
+    if n_clipped:
+        notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
+                     "(numbers on the right)")
+    notes.append(f"square size ~ sqrt({'weight' if show_w else '1/vi'})")
+    _plain(ax, x_left, 0.0, "; ".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
+           color="0.35").set_position((x_left, -0.62 / (_ROW_IN * n_units)))
     return fig
 
 
@@ -367,6 +756,8 @@ def posterior_plot(
     if label_code:
         p_lab = sum(zp.get(scale.LABELS[j], 0.0) for j in inside)
         head += f" — label {label_code}, P(its zones) = {p_lab:.2f}"
+    elif zone_probabilities is not None:
+        head += " — no label: the evidence does not decide"
     ax.set_title(head, fontsize=10)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -446,133 +837,205 @@ def masses_plot(ssm_result, *, title: str | None = None) -> Figure:
 # --------------------------------------------------------------------------
 
 
-def bits_regression(table: pd.DataFrame, *, missing_vi: str = "drop", grid: np.ndarray | None = None) -> dict:
-    """REML meta-regression of the effect on ``log2(bits)`` and its band on a grid of bits.
+def _bits_support(rows: pd.DataFrame) -> dict[float, int]:
+    """Rows per bit-width, in increasing bits."""
+    vc = rows["bits"].astype(float).value_counts()
+    return {float(b): int(vc[b]) for b in sorted(vc.index)}
 
-    Model ``y_i = β0 + β1 log2(bits_i) + u_i + ε_i`` (metafor ``rma(yi, vi,
-    mods = ~ log2(bits))``) on the rows left by ``missing_vi``; the band is
-    the 95% confidence interval of the mean ``β0 + β1 log2(b)`` (metafor
-    ``predict``), transformed to %.
 
-    Returns
-    -------
-    dict
-        ``k``, ``slope``, ``slope_ci_low``, ``slope_ci_high``, ``slope_p``,
-        ``tau2``, ``grid_bits`` and ``pct``/``pct_ci_low``/``pct_ci_high`` on
-        the grid; ``estimable: False`` with ``reason`` when fewer than three
-        rows with known variance and two distinct bit-widths remain.
-    """
-    from . import frequentist
-    from .effects import handle_unknown_vi
-
-    prop = str(table["property"].iloc[0])
-    hib = bool(schema.get_property(prop).higher_is_better)
+def _band_rows(table: pd.DataFrame, band: Mapping, missing_vi: str) -> pd.DataFrame:
+    """The rows a band rests on: those with a known variance, unless the band says it used all (``missing_vi``)."""
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
-    try:
-        pooled, note = handle_unknown_vi(sub, missing_vi, engine="the meta-regression") if len(sub) else (sub, None)
-    except InputError as exc:
-        return {"estimable": False, "reason": exc.message}
-    if len(pooled) < 3 or pooled["bits"].nunique() < 2:
-        return {"estimable": False, "k": int(len(pooled)),
-                "reason": f"{len(pooled)} rows with a known variance and {pooled['bits'].nunique()} bit-widths; "
-                          "a slope needs at least 3 rows and 2 bit-widths"}
-    X, names = moderator_matrix(pooled, ["bits"])
-    res = frequentist.rma(pooled["yi"].to_numpy(float), pooled["vi"].to_numpy(float), method="REML", mods=X,
-                          mod_names=names)
-    g = np.asarray(grid if grid is not None else np.geomspace(pooled["bits"].min(), pooled["bits"].max(), 60))
-    pr = frequentist.predict(res, np.log2(g))
-    slope = res.coefficients[1]
-    return {
-        "estimable": True, "k": res.k, "note": note, "term": names[0],
-        "intercept": res.coefficients[0]["estimate"], "slope": slope["estimate"], "slope_se": slope["se"],
-        "slope_ci_low": slope["ci_low"], "slope_ci_high": slope["ci_high"], "slope_p": slope["p"],
-        "tau2": res.tau2, "grid_bits": g.tolist(),
-        "pct": np.asarray(pct_from_log(pr.pred, hib)).tolist(),
-        "pct_ci_low": np.asarray(pct_from_log(pr.ci_low, hib)).tolist(),
-        "pct_ci_high": np.asarray(pct_from_log(pr.ci_high, hib)).tolist(),
-    }
+    policy = band.get("missing_vi", missing_vi)
+    return sub if policy not in ("drop", None) else sub[sub["vi_known"].astype(bool)]
+
+
+def _thin_band_notes(name: str, k: int, support: Mapping[float, int], min_rows: int) -> list[str]:
+    """Sentences saying where a line between bit-widths rests on very few rows."""
+    bits = list(support)
+    where = ", ".join(f"{b:g}-bit: {n}" for b, n in support.items())
+    if len(bits) <= 2:
+        return [f"the {name} line rests on k = {k} rows at {len(bits)} bit-width{'s' if len(bits) != 1 else ''} "
+                f"({where}): a straight line between two groups of rows, not a measured trend"]
+    out = []
+    if k < 2 * min_rows:
+        out.append(f"the {name} line rests on only k = {k} rows ({where})")
+    thin = {b: n for b, n in support.items() if n < min_rows}
+    if thin:
+        out.append(f"the {name} line is dashed next to "
+                   + ", ".join(f"{b:g}-bit ({n} row{'s' if n != 1 else ''})" for b, n in thin.items())
+                   + f": fewer than {min_rows} rows support it there")
+    return out
 
 
 def bits_plot(
     table: pd.DataFrame,
     *,
+    predictions: Mapping | Sequence[Mapping] | None = None,
     regression: Mapping | None = None,
     bayes_band: Mapping | None = None,
     missing_vi: str = "drop",
     thresholds: Sequence[float] | None = None,
+    min_rows: int = 3,
     title: str | None = None,
 ) -> Figure:
-    """The relative improvement of each evidence model against its weight bit-width.
+    """The effect of each evidence row against its weight bit-width, with pooled lines given to it.
 
-    Points: filled where the variance is known (these enter the REML fit),
-    open where not; one colour per study.  The line and band are the REML
-    meta-regression on ``log2(bits)`` with its 95% confidence band
-    (:func:`bits_regression`); ``bayes_band`` (``grid_bits``, ``pct``,
-    ``pct_ci_low``, ``pct_ci_high``) adds a Bayesian line and credible band.
-    The horizontal axis is logarithmic in bits.
+    Points: filled where the variance is known, open where not; one colour per
+    study; the vertical axis is the log ratio with % tick labels (as in
+    :func:`forest_plot`), the horizontal one ``log2(bits)``, each tick saying how
+    many rows have that bit-width.  Lines are drawn from what is given,
+    nothing is fitted here (:func:`metaquant.predict.bits_regression` makes the band):
+
+    * a band (``grid_bits``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional
+      ``label``, ``k``, ``missing_vi``): a line and its 95% band;
+    * a list of per-level predictions (the result protocol's ``predictions``:
+      ``level``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional ``k``): the
+      pooled effect at each bit-width as a diamond with its interval.
+
+    A line that rests on very few rows (at most two bit-widths, fewer than
+    ``2 min_rows`` rows, or a bit-width with fewer than ``min_rows`` rows) is
+    drawn dashed and the figure says so under the axis.  The legend is outside
+    the axes.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One property's effect table.
+    predictions : mapping or sequence of mappings, optional
+    regression : mapping, optional
+        A band as above (:func:`metaquant.predict.bits_regression`); one that is not estimable is said.
+    bayes_band : mapping, optional
+        A second band (Bayesian, in its own colour), resting on every row
+        with a bit-width unless it says ``missing_vi``.
+    missing_vi : str
+        Which rows the band rests on when it does not say (``"drop"``: those
+        with a known variance).
+    thresholds : six floats, optional
+        SSM cut-points, drawn as faint lines where they do not crowd the axis.
+    min_rows : int
+    title : str, optional
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     prop = str(table["property"].iloc[0])
+    hib = bool(schema.get_property(prop).higher_is_better)
     th = _thresholds(prop, thresholds)
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
     if sub.empty:
         raise InputError(f"no row of {prop!r} has a bit-width", column="bits")
-    reg = dict(regression) if regression is not None else bits_regression(table, missing_vi=missing_vi)
-    fig = Figure(figsize=(7.5, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
+    bands: list[tuple[str, Mapping, str]] = []
+    levels: list[Mapping] = []
+    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
+        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
+            bands.append(("REML", src, colour))
+        elif src is not None and not isinstance(src, Mapping):
+            levels = [p for p in src if p.get("pct") is not None]
+    if bayes_band and bayes_band.get("grid_bits") is not None:
+        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    fig = Figure(figsize=(9.6, 4.4))
+    ax = fig.add_axes([0.08, 0.2, 0.6, 0.72])
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
     studies = list(dict.fromkeys(sub["study"]))
     rng = np.random.default_rng(0)
+    ys = list(sub["yi"].to_numpy(float))
     for i, s in enumerate(studies):
         r = sub[sub["study"] == s]
         jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
         known = r["vi_known"].astype(bool).to_numpy()
         c = palette[i % len(palette)]
         xb = r["bits"].to_numpy(float) * jitter
-        y = r["pct"].to_numpy(float)
+        y = r["yi"].to_numpy(float)
+        name = _study_label(s)
         if known.any():
-            ax.scatter(xb[known], y[known], color=c, s=36, zorder=3, label=s)
+            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
         if (~known).any():
-            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=36, zorder=3,
-                       label=None if known.any() else s)
+            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
+                       label=None if known.any() else name)
     if (~sub["vi_known"].astype(bool)).any():
-        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=36, label="open: variance unknown (not in REML)")
-    if reg.get("estimable"):
-        g = np.asarray(reg["grid_bits"])
-        ax.plot(g, reg["pct"], color=_ENGINE_STYLE["REML"]["color"], lw=1.6,
-                label=f"REML: slope {reg['slope']:+.3f} per log2(bits) "
-                      f"[{reg['slope_ci_low']:+.3f}, {reg['slope_ci_high']:+.3f}], k={reg['k']}")
-        ax.fill_between(g, reg["pct_ci_low"], reg["pct_ci_high"], color=_ENGINE_STYLE["REML"]["color"], alpha=0.15)
-    if bayes_band:
-        g = np.asarray(bayes_band["grid_bits"])
-        ax.plot(g, bayes_band["pct"], color=_ENGINE_STYLE["Bayes"]["color"], lw=1.6, ls="--",
-                label=bayes_band.get("label", "Bayes"))
-        ax.fill_between(g, bayes_band["pct_ci_low"], bayes_band["pct_ci_high"], color=_ENGINE_STYLE["Bayes"]["color"],
-                        alpha=0.12)
+        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
+    notes = []
+    any_thin = False
+    for name, band, colour in bands:
+        g = np.asarray(band["grid_bits"], dtype=float)
+        mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
+                       ("pct", "pct_ci_low", "pct_ci_high"))
+        used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
+        support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
+        k = int(band.get("k") or sum(support.values()))
+        notes += _thin_band_notes(name, k, support, min_rows)
+        label = band.get("label") or (
+            f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
+            f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
+        # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
+        cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
+        two = len(support) <= 2
+        lg = np.log2(g)
+        for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
+            seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
+            thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
+            any_thin |= thin
+            ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
+                    label=label if j == 0 else None)
+            ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
+        ys += list(lo) + list(hi)
+    if any_thin:
+        ax.plot([], [], color="0.3", lw=1.2, ls="--", label="dashed: few rows there")
+    if levels:
+        colour = _ENGINE_STYLE["REML"]["color"]
+        for p in levels:
+            b = float(p.get("level"))
+            m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
+                         for k in ("pct", "pct_ci_low", "pct_ci_high"))
+            if lo is not None and hi is not None:
+                ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
+                ys += [lo, hi]
+            ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
+        ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
+        support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
+        if support:
+            thin = {b: n for b, n in support.items() if n < min_rows}
+            if thin:
+                notes.append(f"pooled estimates from fewer than {min_rows} rows: "
+                             + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items()))
     ax.set_xscale("log", base=2)
-    ticks = sorted(set(sub["bits"].astype(float)))
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    counts = _bits_support(sub)
+    ax.set_xticks(list(counts))
+    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
+    ax.minorticks_off()
+    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
+    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
+    pad = 0.06 * (y_hi - y_lo or 1.0)
+    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_yticks(pos)
+    ax.set_yticklabels(labs, fontsize=8)
     ax.axhline(0.0, color="0.4", lw=0.8)
-    ylo, yhi = ax.get_ylim()
-    for t in th:
-        for v in (t, -t):
-            if ylo < v < yhi:
-                ax.axhline(v, color="0.75", lw=0.6, ls=":", zorder=0)
-    ax.set_xlabel("weight bit-width (log scale)")
-    ax.set_ylabel("relative improvement (%)")
+    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
+                    if (v > -100 if hib else v < 100)})
+    lines = [v for v in lines if y_lo < v < y_hi]
+    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
+        for v in lines:
+            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+    ax.set_xlabel("weight bit-width (log scale; n = rows)")
+    ax.set_ylabel("relative improvement, % (log-ratio axis)")
     ax.set_title(title or f"{prop}: effect against bit-width", fontsize=10)
-    if not reg.get("estimable"):
-        ax.text(0.0, -0.16, f"no REML slope: {reg.get('reason')}", transform=ax.transAxes, ha="left", va="top",
-                fontsize=7, color="0.3")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    if regression is not None and not regression.get("estimable", True):
+        notes.append(f"no REML slope: {regression.get('reason')}")
+    for j, note in enumerate(notes):
+        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
+               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
+    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for txt in leg.get_texts():  # study ids as written, never mathtext
+        txt.set_parse_math(False)
+        txt.set_usetex(False)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
 
 
-__all__ = ["FORMATS", "bits_plot", "bits_regression", "figure_bytes", "forest_plot", "masses_plot", "posterior_plot",
+__all__ = ["FORMATS", "bits_plot", "figure_bytes", "forest_plot", "masses_plot", "posterior_plot",
            "save_figure"]

@@ -26,12 +26,77 @@ from .spec import FitSpec, RunSettings
 
 #: How a named setting enters the regression when the user gives no moderators.
 DEFAULT_CODING = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "params": "log10(params)",
-                  "params_b": "log10(params_b)"}
+                  "x_kv_bits": "log2(x_kv_bits)", "x_params": "log10(x_params)"}
 
 
 def default_moderators(at: Mapping[str, object]) -> tuple[str, ...]:
     """Moderators for the settings in ``at``: bits as log2, parameter counts as log10, the rest as given."""
     return tuple(DEFAULT_CODING.get(k, k) for k in at)
+
+
+def design_grid(table: pd.DataFrame, moderators, column: str, values) -> np.ndarray:
+    """Design rows with ``column`` set to each of ``values`` (other columns as the first row), coded as the data."""
+    values = np.asarray(values, dtype=float)
+    new = table.iloc[[0] * len(values)].copy()
+    new[column] = values
+    X, _ = moderator_matrix(pd.concat([table, new], ignore_index=True), list(moderators))
+    return X[-len(values):]
+
+
+def band(result, table: pd.DataFrame, moderators, *, column: str = "bits", grid=None, n: int = 60) -> dict:
+    """The fitted effect along ``column`` (a grid of bit-widths), with its 95 % interval, in %.
+
+    The fit's own ``predict_new`` is read on the grid (metafor's ``predict`` with
+    ``newmods``; the Bayesian posterior of the regression line), so the band is
+    the line the engine estimated, not a second fit.
+    """
+    rows = table[np.isfinite(pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float))]
+    g = np.asarray(grid if grid is not None else np.geomspace(rows[column].min(), rows[column].max(), n), dtype=float)
+    out = result.predict_new(design_grid(rows, moderators, column, g))
+    hib = bool(schema.get_property(str(table["property"].iloc[0])).higher_is_better)
+    return {f"grid_{column}": g.tolist(), "pct": np.asarray(pct_from_log(out["pred"], hib)).tolist(),
+            "pct_ci_low": np.asarray(pct_from_log(out["ci_low"], hib)).tolist(),
+            "pct_ci_high": np.asarray(pct_from_log(out["ci_high"], hib)).tolist(), "k": int(len(rows))}
+
+
+def bits_regression(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None, *,
+                    grid=None) -> dict:
+    """A meta-regression of one property on ``log2(bits)``: the slope and the band along the bit-width.
+
+    ``spec`` says the engine and the variance policy; its moderators are set to
+    ``("bits",)``.  Returns ``estimable: False`` with the reason when fewer than
+    three rows with a usable variance or two bit-widths remain.
+    """
+    from .fitting import NotPooled, fit_or_reason
+
+    sub = table[np.isfinite(pd.to_numeric(table["bits"], errors="coerce").to_numpy(dtype=float))]
+    sub = sub.reset_index(drop=True)
+    spec = spec.replace(moderators=("bits",))
+    if sub.empty:
+        return {"estimable": False, "k": 0, "reason": "no row gives a bit-width"}
+    res = fit_or_reason(sub, spec, settings)
+    if isinstance(res, NotPooled):
+        return {"estimable": False, "k": 0, "reason": res.reason}
+    from .spec import apply_variance_policy
+
+    d = res.to_dict()
+    k = int(d.get("k") or 0)
+    if k < 3:
+        return {"estimable": False, "k": k, "reason": f"{k} rows with a usable variance; a slope needs at least 3 "
+                                                      "rows and 2 bit-widths"}
+    pooled, _ = apply_variance_policy(sub, spec.policy, engine=spec.engine)
+    if pooled["bits"].nunique() < 2:
+        return {"estimable": False, "k": k, "reason": f"{k} rows at one bit-width; a slope needs 2 bit-widths"}
+    slope = next(c for c in d.get("coefficients") or [] if c["name"] == "log2(bits)")
+    lo, hi = slope["ci_low"], slope["ci_high"]
+    est = slope.get("estimate", slope.get("mean"))
+    out = {"estimable": True, "engine": res.engine, "k": k, "term": "log2(bits)", "slope": est,
+           "slope_ci_low": lo, "slope_ci_high": hi, "slope_p": slope.get("p"), "tau2": d.get("tau2"),
+           "notes": list(res.notes), "missing_vi": spec.policy}
+    out.update(band(res, pooled, ("bits",), grid=grid))
+    name = "REML" if res.engine == "frequentist" else "Bayes"
+    out["label"] = f"{name}: slope {est:+.3f} [{lo:+.3f}, {hi:+.3f}] per doubling, k={k}"
+    return out
 
 
 def design_at(table: pd.DataFrame, moderators, at: Mapping[str, object]) -> np.ndarray:
@@ -140,7 +205,8 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     pooled, _ = apply_variance_policy(property_rows(table, spec.property), spec.policy, engine=spec.engine)
     x = design_at(pooled, spec.moderators, at)
     prop = schema.get_property(spec.property)
-    out = res.predict_new(x)
+    out = {k: (float(v[0]) if k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high") else v)
+           for k, v in res.predict_new(x).items()}
     th = spec.cut_points()
     pr = PredictionResult(property=prop.name, engine=res.engine, at=dict(at), moderators=spec.moderators,
                           k=int(res.to_dict().get("k") or 0), higher_is_better=prop.higher_is_better, thresholds=th,
@@ -150,4 +216,4 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     return pr
 
 
-__all__ = ["PredictionResult", "default_moderators", "design_at", "predict"]
+__all__ = ["PredictionResult", "band", "bits_regression", "default_moderators", "design_at", "design_grid", "predict"]

@@ -21,14 +21,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from . import __version__, compare, fitting, plots, sensitivity
-from .effects import for_property, pct_from_log
+from . import __version__, compare, fitting, plots, predict, sensitivity
+from .effects import for_property
 from .errors import InputError
 from .outputs import json_safe, replace_dir
-from .spec import DEFAULT_SEED, FitSpec
+from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .tables import format_table, tidy_long
 
 #: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
 SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
@@ -46,67 +46,21 @@ def _log(log, msg):
 # --------------------------------------------------------------------------
 
 
-def _coef_draws(res, name: str) -> np.ndarray | None:
-    """Posterior draws of a named regression coefficient from a Bayesian result, if it exposes them."""
-    get = getattr(res, "coefficient_draws", None)
-    if callable(get):
-        try:
-            return np.asarray(get(name), dtype=float).ravel()
-        except (KeyError, ValueError):
-            return None
-    idata = getattr(res, "idata", None)
-    if idata is None:
-        return None
-    post = idata.posterior
-    for var in ("beta", "b", "coef", "coefficients"):
-        if var in post:
-            da = post[var]
-            dims = [d for d in da.dims if d not in ("chain", "draw")]
-            if dims and name in [str(v) for v in da.coords[dims[0]].values]:
-                return np.asarray(da.sel({dims[0]: name}).values, dtype=float).ravel()
-    if name in post:
-        return np.asarray(post[name].values, dtype=float).ravel()
-    return None
-
-
 def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
                     chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
-    """Bayesian meta-regression on ``log2(bits)``: the mean line and 95% credible band in %.
+    """The Bayesian meta-regression on ``log2(bits)``: its line and 95 % credible band in % (``None`` if none).
 
-    ``mu(b) = mu + beta · (log2(b) - c)`` (``c`` the engine's centre of
-    ``log2(bits)``, so that ``mu`` is the effect at the mean log bit-width) is
-    evaluated for every posterior draw on a grid of bit-widths and summarised by its median and 2.5/97.5 % quantiles,
-    transformed to %.  ``None`` when the fit exposes no coefficient draws.
+    :func:`metaquant.predict.bits_regression` with the PyMC engine: the posterior
+    of ``mu + beta (log2(b) - c)`` on a grid of bit-widths, read by the result
+    itself, so the band is the engine's line, not a second computation.
     """
     prop = str(table["property"].iloc[0])
-    sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))].reset_index(drop=True)
-    if sub["bits"].nunique() < 2:
+    reg = predict.bits_regression(table, FitSpec(prop), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed),
+                                  grid=grid)
+    if not reg.get("estimable"):
         return None
-    d, res = compare.fit_bayes(sub, method="bayes", moderators=["bits"], seed=seed, draws=draws, tune=tune,
-                               chains=chains)
-    slope = _coef_draws(res, "log2(bits)")
-    mu = None
-    for name in ("intercept", "Intercept", "mu"):
-        mu = _coef_draws(res, name)
-        if mu is not None:
-            break
-    if slope is None or mu is None or slope.size != mu.size:
-        return None
-    g = np.asarray(grid if grid is not None else np.geomspace(sub["bits"].min(), sub["bits"].max(), 60), dtype=float)
-    c = next((c for c in d.get("coefficients") or [] if c.get("name") == "log2(bits)"), {})
-    centre = float(c.get("centre") or 0.0)  # the engine centres log2(bits); mu is the effect at the centre
-    lines = mu[:, None] + slope[:, None] * (np.log2(g)[None, :] - centre)
-    from . import schema
-
-    hib = schema.get_property(prop).higher_is_better
-    q = np.quantile(lines, [0.025, 0.5, 0.975], axis=0)
-    return {"grid_bits": g.tolist(), "pct": np.asarray(pct_from_log(q[1], hib)).tolist(),
-            "pct_ci_low": np.asarray(pct_from_log(q[0], hib)).tolist(),
-            "pct_ci_high": np.asarray(pct_from_log(q[2], hib)).tolist(),
-            "slope_mean": float(slope.mean()), "slope_ci_low": float(np.quantile(slope, 0.025)),
-            "slope_ci_high": float(np.quantile(slope, 0.975)), "coefficient": c,
-            "label": f"Bayes: slope {slope.mean():+.3f} [{np.quantile(slope, 0.025):+.3f}, "
-                     f"{np.quantile(slope, 0.975):+.3f}], k={len(sub)}"}
+    reg["slope_mean"] = reg["slope"]
+    return reg
 
 
 # --------------------------------------------------------------------------
@@ -135,14 +89,15 @@ def property_section(
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
+    rules: str = "ssm2025",
 ) -> tuple[dict, dict[str, str]]:
-    """Numbers and figures (base64 PNG) for one property."""
+    """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data)."""
     prop = str(table["property"].iloc[0])
     _log(log, f"{prop}: comparing engines")
     main = FAST_MAIN if fast else (draws, tune, chains)
     sw = SWEEP["fast" if fast else "normal"]
     pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
-                                  tune=main[1], chains=main[2])
+                                  tune=main[1], chains=main[2], rules=rules)
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
@@ -165,14 +120,15 @@ def property_section(
         figs["masses"] = _png(plots.masses_plot(ssm_obj))
     bits_reg = None
     if table["bits"].notna().sum() >= 2 and table["bits"].nunique() >= 2:
-        bits_reg = plots.bits_regression(table, missing_vi=missing_vi)
-        figs["bits"] = _png(plots.bits_plot(table, regression=bits_reg))
+        bits_reg = predict.bits_regression(table, FitSpec(prop, method="reml", variance_policy=missing_vi))
+        figs["bits"] = _png(plots.bits_plot(table, predictions=bits_reg if bits_reg.get("estimable") else None,
+                                            missing_vi=missing_vi))
     _log(log, f"{prop}: leave-one-study-out and thresholds")
     kw = dict(missing_vi=missing_vi, draws=sw[0], tune=sw[1], chains=sw[2], seed=seed, jobs=jobs, scheduler=scheduler)
-    loo = sensitivity.leave_one_out(table, prop, **kw)
+    loo = sensitivity.leave_one_out(table, prop, rules=rules, **kw)
     bayes_fit = (pc.bayes, pc.objects.get("bayes"))
-    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, **kw)
-    bel = sensitivity.belief_policies(table, prop)
+    thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, rules=rules, **kw)
+    bel = sensitivity.belief_policies(table, prop, rules=rules)
     numbers = {
         "comparison": pc.to_dict(),
         "exact_random_effects": exact,
@@ -229,20 +185,23 @@ def build_report(
     else:
         table, source = fitting.effect_table(data), data
     props = list(properties) if properties else list(dict.fromkeys(table["property"]))
+    from .ssm import rules_for
+
+    rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
     sections, figures = {}, {}
     for p in props:
         t = for_property(table, p)
         name = str(t["property"].iloc[0])
         sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
                                                          tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
-                                                         log=log)
+                                                         log=log, rules=rules)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "missing_vi": missing_vi, "seed": seed, "draws": draws, "tune": tune,
-                     "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
+        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed, "draws": draws,
+                     "tune": tune, "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }
@@ -318,6 +277,7 @@ def _comparison_table(rows: list[dict]) -> str:
 _SETTING_NAMES = {
     "fast": "exact engine wherever it is the same model as PyMC",
     "missing_vi": "REML: rows without a sampling variance",
+    "ssm_rules": "SSM rule set (discounts, belief)",
     "seed": "random seed",
     "draws": "MCMC draws per chain (main fits)",
     "tune": "MCMC tuning steps per chain (main fits)",
@@ -473,7 +433,9 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
 
 
 def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
-    """Build the report and write ``report.html`` and ``report.json`` into ``out`` atomically.
+    """Build the report and write ``report.html``, ``report.json`` and ``report.csv`` into ``out`` atomically.
+
+    ``report.csv`` holds every number of ``report.json`` as one tidy long table (path, key, value).
 
     ``out`` is checked and claimed before any work (:func:`metaquant.outputs.replace_dir`:
     a run at the same time into the same folder is refused); the folder is
@@ -491,6 +453,7 @@ def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False,
         page, doc = build_report(data, **kw)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.csv").write_text(format_table(tidy_long(doc), "csv"), encoding="utf-8")
 
     return replace_dir(out, build, force=force)
 

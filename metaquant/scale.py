@@ -58,6 +58,9 @@ LABELS: tuple[str, ...] = (
 #: Default selection threshold shared by SSM belief and posterior probability.
 SELECTION_THRESHOLD = 0.75
 
+#: What :func:`decide_label` says when the evidence does not decide a label.
+NO_LABEL_TEXT = "no label: the evidence does not decide"
+
 
 def label_atoms(code: str) -> frozenset[str]:
     """Atoms of a label code, e.g. ``"IF-WP" -> {"IF", "WP"}``."""
@@ -282,3 +285,71 @@ def label_from_zone_probabilities(
     label's zones (e.g. P(IF) + P(IF-WP) + P(WP) for "IF-WP").
     """
     return SELECTORS[policy](masses_from_zones(zone_probs), threshold)
+
+
+def decide_label(
+    zone_probabilities: Mapping[str, float], *, min_probability: float = 0.75, interval_level: float | None = None
+) -> dict:
+    """Say whether 13 zone probabilities decide an SSM label, and which.
+
+    The label is the one :func:`label_from_zone_probabilities` selects (the
+    0.75 rule); its probability is the sum of the probabilities of the zones
+    it spans (an atom spans its own zone, a pair ``A-B`` the zones ``A``,
+    ``A-B`` and ``B``).  The evidence decides when that probability is at
+    least ``min_probability``; with ``interval_level`` (e.g. 0.95) it must
+    also hold the central interval of that level, i.e. the zones from the one
+    holding the lower quantile to the one holding the upper quantile must all
+    be spanned by a single label.  Otherwise ``label_code`` is ``None`` and
+    ``label`` says so; every number is kept.
+
+    Parameters
+    ----------
+    zone_probabilities : mapping of the 13 label codes to probabilities
+    min_probability : float
+        The probability the label's zones must hold (default 0.75).
+    interval_level : float, optional
+        Also require the central interval of this level to lie in one label's zones.
+
+    Returns
+    -------
+    dict
+        ``label_code`` (``None`` when undecided), ``label`` (its name, or
+        "no label: the evidence does not decide"), ``label_probability`` (of
+        the selected label, decided or not), ``label_selected`` (the code the
+        rule selects), ``label_zones`` (the zones it spans), ``interval_zones``
+        (the zones the central interval touches, with ``interval_level`` or
+        0.95), ``decided`` and ``reason`` (why not, else ``None``).
+    """
+    if not 0.0 < float(min_probability) <= 1.0:
+        raise ValueError(f"min_probability must be in (0, 1], got {min_probability!r}")
+    level = 0.95 if interval_level is None else float(interval_level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"interval_level must be in (0, 1), got {interval_level!r}")
+    sel = label_from_zone_probabilities(zone_probabilities)
+    zones = [z for z in LABELS if label_atoms(z) <= sel.atoms]
+    prob = float(sum(float(zone_probabilities.get(z, 0.0)) for z in zones))
+    cum = np.cumsum([float(zone_probabilities.get(z, 0.0)) for z in LABELS])
+    cum = cum / cum[-1] if cum[-1] > 0 else cum
+    tail = (1.0 - level) / 2.0
+    lo = int(min(np.searchsorted(cum, tail, side="right"), len(LABELS) - 1))
+    hi = int(min(np.searchsorted(cum, 1.0 - tail, side="left"), len(LABELS) - 1))
+    inside = list(LABELS[lo : hi + 1])
+    # a label spans at most three zones: {A} or {A, A-B, B}; does one of them hold every zone touched?
+    covered = any(set(inside) <= {z for z in LABELS if label_atoms(z) <= label_atoms(c)} for c in LABELS)
+    reason = None
+    if prob < float(min_probability):
+        reason = f"P({sel.code}) = {prob:.2f} < {float(min_probability):g}"
+    elif interval_level is not None and not covered:
+        reason = (f"the {100 * level:g} % interval spans the zones {inside[0]} to {inside[-1]}, which no single "
+                  "label covers")
+    decided = reason is None
+    return {
+        "label_code": sel.code if decided else None,
+        "label": label_name(sel.code) if decided else NO_LABEL_TEXT,
+        "label_probability": prob,
+        "label_selected": sel.code,
+        "label_zones": zones,
+        "interval_zones": inside,
+        "decided": decided,
+        "reason": reason,
+    }

@@ -63,6 +63,12 @@ PROPERTIES: dict[str, Property] = {
         _P("map", CORRECTNESS, True, "mean average precision (detection)"),
         _P("miou", CORRECTNESS, True, "mean intersection over union (segmentation)"),
         _P("perplexity", CORRECTNESS, False, "language-model perplexity"),
+        _P("word_error_rate", CORRECTNESS, False, "speech-recognition word error rate"),
+        _P("bleu", CORRECTNESS, True, "BLEU score (machine translation)"),
+        _P("precision", CORRECTNESS, True, "precision, positive predictive value (detection, classification)"),
+        _P("recall", CORRECTNESS, True, "recall, sensitivity (detection, classification)"),
+        _P("map_50", CORRECTNESS, True, "mean average precision at IoU 0.5 (detection)"),
+        _P("map_50_95", CORRECTNESS, True, "mean average precision over IoU 0.5:0.95 (detection)"),
         _P("storage_size", RESOURCE, False, "serialized model size"),
         _P("inference_latency", RESOURCE, False, "time per inference or per token"),
         _P("throughput", RESOURCE, True, "inferences or tokens per second"),
@@ -73,6 +79,8 @@ PROPERTIES: dict[str, Property] = {
         _P("gpu_utilization", RESOURCE, False, "GPU utilization"),
         _P("gpu_memory_utilization", RESOURCE, False, "GPU memory used"),
         _P("peak_memory", RESOURCE, False, "peak host or device memory"),
+        _P("ram_usage", RESOURCE, False, "RAM used during inference"),
+        _P("ram_energy_consumption", RESOURCE, False, "energy drawn by the memory (RAM)"),
     ]
 }
 
@@ -86,6 +94,9 @@ ALIASES: dict[str, str] = {
     "model_size": "storage_size",
     "ppl": "perplexity",
     "gpu_memory": "gpu_memory_utilization",
+    "wer": "word_error_rate",
+    "map_5": "map_50",
+    "map_5_95": "map_50_95",
 }
 
 
@@ -184,6 +195,30 @@ KNOWN_COLUMNS = frozenset(
     + EFFECT_VALUE_COLUMNS
     + EXTRA_COLUMNS
 )
+
+# --------------------------------------------------------------------------
+# Safe numeric ranges (see docs/data-format.md, "Bad input")
+# --------------------------------------------------------------------------
+# Every engine squares effects and inverts variances; these bounds keep those
+# operations (and exp(yi) for the % scale) far from float64 overflow and
+# underflow, while leaving room for any real measurement.  They are refusals,
+# not clipping: a value outside is an error naming file, row and column.
+
+#: Largest |yi| on the log-ratio scale (ROM, summary rows, given effects):
+#: e^50 is a 5e21-fold change, beyond any physical ratio; exp(yi) stays finite.
+MAX_ABS_LOG_EFFECT = 50.0
+#: Largest |yi| for raw-unit measures (MD, SMD).
+MAX_ABS_RAW_EFFECT = 1e12
+#: Smallest and largest sampling variance.  Below 1e-30 a variance is smaller
+#: than the squared rounding error of float64 means (relative 1e-16), so it
+#: cannot come from real data; 1/vi and its square stay finite inside the range.
+MIN_VI = 1e-30
+MAX_VI = 1e12
+#: Non-zero magnitudes of raw values (means, spreads, percentages): between
+#: these, squares and ratios of two values cannot overflow or underflow.
+MIN_ABS_VALUE = 1e-100
+MAX_ABS_VALUE = 1e100
+
 
 #: Known quantization techniques (free text is allowed; these are normalised).
 TECHNIQUES = (

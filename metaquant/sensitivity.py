@@ -86,11 +86,11 @@ class Task:
 
 
 def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
-    idata = getattr(res, "idata", None)
-    if idata is None or not hasattr(idata, "posterior") or "mu" not in idata.posterior:
+    """The posterior draws of the pooled effect in % (``None`` for the exact engine, which has no draws)."""
+    if res is None or getattr(res, "idata", None) is None:
         return None
     hib = bool(schema.get_property(prop).higher_is_better)
-    return np.asarray(pct_from_log(idata.posterior["mu"].values.ravel(), hib), dtype=float)
+    return np.asarray(pct_from_log(res.mu_draws(), hib), dtype=float)
 
 
 def _task_spec(task: Task) -> tuple[FitSpec, RunSettings]:
@@ -157,6 +157,10 @@ def execute(task: Task) -> dict:
     raise ValueError(f"unknown engine {task.engine!r}")
 
 
+def _keyed(tasks: Sequence[Task], results: list[dict]) -> dict:
+    return dict(zip([t.key for t in tasks], results, strict=True))
+
+
 def _dask_client(address: str):
     try:
         from distributed import Client
@@ -170,7 +174,7 @@ def _dask_client(address: str):
 
 
 def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None,
-              fn: Callable[[Task], dict] = execute) -> list[dict]:
+              fn: Callable[[Task], dict] = execute, progress=None) -> list[dict]:
     """Run independent tasks and return their results in order.
 
     Parameters
@@ -185,22 +189,33 @@ def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = N
         tasks are sent there instead.
     fn : callable
         The function applied to each task (picklable; default :func:`execute`).
+    progress : metaquant.progress.Progress, optional
+        Told of each finished task (``progress.done(name)``), in order.
     """
     tasks = list(tasks)
+    if progress is not None and progress.total is None:
+        progress.total = len(tasks)
+
+    def told(results):
+        for t, r in zip(tasks, results, strict=False):
+            if progress is not None:
+                progress.done(" ".join(str(k) for k in t.key))
+            yield r
+
     if scheduler:
         client = _dask_client(scheduler)
         try:
             futures = client.map(fn, tasks, pure=False)
-            return list(client.gather(futures))
+            return list(told(client.gather(futures)))
         finally:
             client.close()
     if jobs is None or jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {jobs}")
     if jobs == 1 or len(tasks) <= 1:
-        return [fn(t) for t in tasks]
+        return list(told(fn(t) for t in tasks))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as ex:
-        return list(ex.map(fn, tasks))
+        return list(told(ex.map(fn, tasks)))
 
 
 # --------------------------------------------------------------------------
@@ -305,8 +320,9 @@ def _engines(engines: Sequence[str]) -> list[str]:
     return [e for e in ENGINE_NAMES if e in out]
 
 
-def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str) -> list[Task]:
-    opts = {"ssm": {}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
+def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str,
+                  rules: str = "ssm2025") -> list[Task]:
+    opts = {"ssm": {"rules": rules}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
     return [Task((name, e), e, sub, dict(opts[e])) for e in engines]
 
 
@@ -349,6 +365,7 @@ def leave_one_out(
     prop: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -356,6 +373,7 @@ def leave_one_out(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Leave each study out in turn and refit with SSM, the Bayesian model and REML.
@@ -387,8 +405,8 @@ def leave_one_out(
     scen: list[tuple[str, pd.DataFrame]] = [("all studies", t)]
     scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
              if (t["study"].astype(str) != s).any()]
-    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi, rules)]
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all studies", e)] for e in engines}
     rows = []
     for name, _ in scen[1:]:
@@ -410,6 +428,7 @@ def by_moderator(
     moderator: str,
     *,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -418,6 +437,7 @@ def by_moderator(
     regression: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
 ) -> SensitivityResult:
     """Pool per level of a moderator with all three engines, and regress the effect on it.
@@ -448,8 +468,8 @@ def by_moderator(
     tasks = []
     for lev in levels:
         sub = t[t[moderator] == lev].reset_index(drop=True)
-        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi)
-    tasks += _engine_tasks("all", t, engines, bopt, missing_vi)
+        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi, rules)
+    tasks += _engine_tasks("all", t, engines, bopt, missing_vi, rules)
     with_mod = t[t[moderator].notna()].reset_index(drop=True)
     if regression and len(levels) > 1:
         if "reml" in engines:
@@ -459,7 +479,7 @@ def by_moderator(
             reg_b = {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
                      "moderators": [moderator]}
             tasks.append(Task(("regression", "bayes"), "bayes", with_mod, reg_b))
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all", e)] for e in engines}
     rows = []
     for lev in levels:
@@ -521,6 +541,7 @@ def prior_grid(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
 ) -> SensitivityResult:
     """The Bayesian label and pooled effect over a grid of priors.
 
@@ -538,7 +559,7 @@ def prior_grid(
         fitting.priors_of(FitSpec(prop, prior_mu_sd=s, prior_tau=tp))
     tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
     tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
-    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler)
+    out = run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress)
     ref = out[0]
     rows = []
     for task, d, (s, tp) in zip(tasks[1:], out[1:], grid, strict=True):
@@ -559,6 +580,7 @@ def threshold_scaling(
     *,
     factors: Sequence[float] = DEFAULT_FACTORS,
     missing_vi: str = "drop",
+    rules: str = "ssm2025",
     bayes_engine: str = "auto",
     draws: int = SWEEP_DRAWS,
     tune: int = SWEEP_TUNE,
@@ -566,6 +588,7 @@ def threshold_scaling(
     seed: int = DEFAULT_SEED,
     jobs: int = 1,
     scheduler: str | None = None,
+    progress=None,
     engines: Sequence[str] = ENGINE_NAMES,
     bayes_fit: tuple[dict, Any] | None = None,
 ) -> SensitivityResult:
@@ -604,11 +627,12 @@ def threshold_scaling(
     zones = Task(("bayes",), "bayes_zones", t, {**bopt, "thresholds_list": ths, "base_thresholds": base})
     tasks = [zones] if "bayes" in engines and bayes_fit is None else []
     if "ssm" in engines:
-        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th}) for f, th in zip(factors, ths, strict=True)]
+        tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th, "rules": rules})
+                  for f, th in zip(factors, ths, strict=True)]
     if "reml" in engines:
         tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
                   for f, th in zip(factors, ths, strict=True)]
-    res = dict(zip([x.key for x in tasks], run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     if "bayes" in engines and bayes_fit is not None:
         bopt = {"method": bayes_fit[0].get("engine"), "prefit": True}
         try:
@@ -644,8 +668,8 @@ def threshold_scaling(
                              ref, rows, changes=changes)
 
 
-def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, jobs: int = 1,
-                    scheduler: str | None = None) -> SensitivityResult:
+def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICIES, rules: str = "ssm2025",
+                    jobs: int = 1, scheduler: str | None = None, progress=None) -> SensitivityResult:
     """SSM's label and belief under the three dependence splits of the study belief.
 
     ``none`` is the paper's analysis (each of a study's ``N`` models carries
@@ -658,8 +682,8 @@ def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICI
     policies = list(policies)
     if "none" not in policies:
         policies = ["none", *policies]
-    tasks = [Task((p,), "ssm", t, {"belief_split": p}) for p in policies]
-    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler), strict=True))
+    tasks = [Task((p,), "ssm", t, {"belief_split": p, "rules": rules}) for p in policies]
+    out = dict(zip(policies, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress), strict=True))
     ref = out["none"]
     rows = []
     for p in policies:
@@ -683,6 +707,14 @@ def run(table, prop: str, kind: str, **kw) -> SensitivityResult:
     return funcs[kind](table, prop, **kw)
 
 
+def _short_note(note) -> str:
+    """A row's note cut at a word boundary (the reference lines above the table give the full reason)."""
+    text = str(note or "")
+    if len(text) <= 70:
+        return text
+    return text[:70].rsplit(" ", 1)[0] + " ..."
+
+
 def format_table(res: SensitivityResult) -> str:
     """Plain-text rendering of a sensitivity result (what the CLI prints)."""
 
@@ -691,9 +723,13 @@ def format_table(res: SensitivityResult) -> str:
 
     head = f"{res.property}: sensitivity ({res.kind})"
     ref = res.reference
-    refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code')}" for e, d in ref.items()
-                     if isinstance(d, dict))
+    refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code') or 'no label'}"
+                     for e, d in ref.items() if isinstance(d, dict))
     lines = [head, f"  reference: {refs}"]
+    for e, d in ref.items():  # an engine that gave no label says why, in full
+        why = isinstance(d, dict) and not d.get("label_code") and (d.get("reason") or d.get("error"))
+        if why:
+            lines.append(f"  {('Bayes' if e == 'bayes' else e.upper())}: {why}")
     cols = ("scenario", "engine", "k", "label", "support", "pct", "interval", "changed", "note")
     body = []
     for r in res.rows:
@@ -701,7 +737,7 @@ def format_table(res: SensitivityResult) -> str:
             r.get("pct_high") is not None else ""
         body.append((r["scenario"], r["engine"], "" if r.get("k") is None else str(r["k"]), r.get("label_code") or "-",
                      num(r.get("support"), ".3f"), num(r.get("pct"), "+.2f"), iv, "CHANGED" if r["changed"] else "",
-                     str(r.get("note") or "")[:60]))
+                     _short_note(r.get("note"))))
     widths = [max(len(str(x[i])) for x in [cols, *body]) for i in range(len(cols))]
     lines += ["  " + "  ".join(str(x[i]).ljust(widths[i]) for i in range(len(cols))).rstrip() for x in [cols, *body]]
     if res.regression:

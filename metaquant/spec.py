@@ -42,8 +42,8 @@ DEFAULT_SEED = 20251123
 
 #: Classical estimators (metafor's ``method=``); ``ee`` and ``fe`` are the equal-effects model.
 FREQUENTIST_METHODS = ("ee", "fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "he")
-#: Bayesian engines: the PyMC model and the exact quadrature engine.
-BAYES_METHODS = ("bayes", "exact")
+#: Bayesian engines: the PyMC model, the exact quadrature engine and the model-averaged ensemble (bias-adjusted).
+BAYES_METHODS = ("bayes", "exact", "bma")
 METHODS = BAYES_METHODS + FREQUENTIST_METHODS
 #: Methods that estimate no between-study variance.
 FIXED_METHODS = ("ee", "fe")
@@ -52,6 +52,10 @@ MODELS = ("auto", "random-effects", "multilevel")
 MEASURES = ("ROM", "SMD", "MD")
 TESTS = ("z", "knha", "t")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
+#: Cluster-robust variances of the classical engine.
+ROBUST = ("cr1", "cr2")
+#: Classical methods the multilevel model (rma.mv) fits.
+MULTILEVEL_METHODS = ("reml", "ml")
 
 #: What to do with rows whose sampling variance is unknown.
 VARIANCE_POLICIES = ("refuse", "drop", "impute-max", "impute-median", "model")
@@ -60,6 +64,7 @@ ENGINE_POLICIES: dict[str, dict[str, Any]] = {
     "frequentist": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "refuse"},
     "exact": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
+    "bma": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "drop"},
 }
 _POLICY_WHY = {
     "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
@@ -72,7 +77,7 @@ def engine_of(method: str) -> str:
     m = check_choice(method, METHODS, "method").lower()
     if m in FREQUENTIST_METHODS:
         return "frequentist"
-    return "exact" if m == "exact" else "bayes"
+    return m if m in ("exact", "bma") else "bayes"
 
 
 def is_fixed(method: str) -> bool:
@@ -149,6 +154,14 @@ class FitSpec:
         Multiply the property's cut-points by this factor.
     test : {"z", "knha", "t"}
         Classical inference: normal, Knapp-Hartung or t.
+    robust : {"cr1", "cr2"}, optional
+        Classical engine: cluster-robust inference clustered by study (metafor's
+        ``robust()``; ``cr2`` is clubSandwich's bias-reduced linearisation with
+        Satterthwaite degrees of freedom).
+    min_probability : float
+        Bayesian engines: the posterior probability a label's zones must hold
+        for the label to be stated (0.75); below it the result says "no
+        label: the evidence does not decide" and shows the zone probabilities.
     """
 
     property: str
@@ -163,6 +176,8 @@ class FitSpec:
     thresholds: tuple[float, ...] | None = None
     threshold_scale: float | None = None
     test: str = "z"
+    robust: str | None = None
+    min_probability: float = 0.75
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
@@ -185,15 +200,23 @@ class FitSpec:
                 )
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 100:
             raise UsageError(f"level must be a percentage between 0 and 100, got {self.level!r}")
+        if isinstance(self.min_probability, bool) or not isinstance(self.min_probability, (int, float)) \
+                or not 0 < self.min_probability <= 1:
+            raise UsageError(f"min_probability must be a probability in (0, 1], got {self.min_probability!r}")
+        if self.robust is not None:
+            set_(self, "robust", check_choice(self.robust, ROBUST, "robust variance"))
+            if self.engine != "frequentist":
+                raise UsageError("cluster-robust inference is for the classical engine",
+                                 expected="a classical method, e.g. method='reml'")
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
             isinstance(self.threshold_scale, (int, float)) and self.threshold_scale > 0
         ):
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
-        if self.engine == "exact" and self.moderators:
+        if self.engine in ("exact", "bma") and self.moderators:
             raise UsageError(
-                "the exact engine fits the random-effects model without moderators",
+                f"the {self.engine} engine fits models without moderators",
                 expected="method='bayes' for meta-regression",
             )
 
@@ -248,6 +271,11 @@ class RunSettings:
         Address of a Dask scheduler for sweeps.
     progress : bool
         Show progress on stderr.
+    prior : bool
+        Also draw from the prior (InferenceData groups ``prior`` and ``prior_predictive``).
+    profile : bool
+        Classical multilevel model: profile-likelihood intervals of the variance components
+        (the slow part of a fit on thousands of rows).
     """
 
     draws: int = 1000
@@ -258,6 +286,8 @@ class RunSettings:
     jobs: int = 1
     scheduler: str | None = None
     progress: bool = False
+    prior: bool = False
+    profile: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -273,9 +303,9 @@ class RunSettings:
         return dataclasses.replace(self, **changes)
 
     def mcmc(self) -> dict:
-        """Keyword arguments of the PyMC engine."""
+        """Keyword arguments of the PyMC engine (``profile`` is the classical engine's)."""
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
-                "sampler": self.sampler, "progressbar": self.progress, **self.extra}
+                "sampler": self.sampler, "progressbar": self.progress, "prior": self.prior, **self.extra}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

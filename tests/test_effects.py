@@ -90,8 +90,11 @@ def test_single_observations_kept_and_flagged():
 
 
 def test_handle_unknown_vi_policies():
-    from metaquant.effects import handle_unknown_vi
     from metaquant.errors import InputError
+    from metaquant.spec import apply_variance_policy
+
+    def handle_unknown_vi(table, policy):
+        return apply_variance_policy(table, policy, engine="frequentist")
 
     acc = mq.for_property(mq.compute_effects(mq.load("ssm2025")), "accuracy")
     with pytest.raises(InputError, match=r"13 of 17 rows .* no sampling variance"):

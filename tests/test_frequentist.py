@@ -649,3 +649,95 @@ def test_two_studies_random_effects_ok():
 def test_intercept_false_without_mods_is_coerced():
     r = rma(Y3, V3, intercept=False)
     assert r.p == 1 and r.coef_names == ["intrcpt"] and any("intercept added" in w for w in r.warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# model comparison: fit statistics, anova(), pseudo-R², subgroup Q (tests/fixtures/metafor_mv)
+# --------------------------------------------------------------------------------------------
+_MV = Path(__file__).parent / "fixtures" / "metafor_mv"
+
+
+@functools.lru_cache(maxsize=1)
+def _uni_extras() -> dict:
+    return json.loads((_MV / "uni_extras.json").read_text())
+
+
+def _bcg_fits(method: str):
+    d = pd.read_csv(_MV / "bcg.csv")
+    return (
+        d,
+        rma(d["yi"], d["vi"], method=method),
+        rma(d["yi"], d["vi"], mods=d[["ablat"]], method=method),
+        rma(d["yi"], d["vi"], mods=d[["ablat", "year"]], method=method),
+    )
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_fitstats_and_r2_match_metafor(method):
+    ref = _uni_extras()[method]
+    _, f0, f1, f2 = _bcg_fits(method)
+    for res, key in ((f0, "null"), (f1, "ablat"), (f2, "ablat_year")):
+        r = ref[key]
+        _close(res.tau2, r["tau2"], f"{key} tau2")
+        for mine, theirs in (("ll", "ll"), ("deviance", "dev"), ("AIC", "AIC"), ("BIC", "BIC"), ("AICc", "AICc")):
+            _close(res.fitstats[mine], r[theirs], f"{method} {key} {theirs}")
+        if key == "null":
+            assert res.R2 is None
+        else:
+            _close(res.R2, r["R2"], f"{method} {key} R2")
+            assert f"R^2 (amount of heterogeneity accounted for): {r['R2']:.2f}%" in str(res)
+        assert res.logLik == res.fitstats["ll"] and "fitstats" in res.to_dict()
+        assert f"{r['ll']:9.4f} {r['dev']:9.4f}" in str(res)
+
+
+def test_fitstats_fe():
+    d = pd.read_csv(_MV / "bcg.csv")
+    fe = rma(d["yi"], d["vi"], method="FE")
+    r = _uni_extras()["FE"]
+    for mine, theirs in (("ll", "ll"), ("deviance", "dev"), ("AIC", "AIC"), ("BIC", "BIC"), ("AICc", "AICc")):
+        _close(fe.fitstats[mine], r[theirs], f"FE {theirs}")
+    assert fe.fitstats["parms"] == 1 and fe.R2 is None
+
+
+def test_anova_lrt_matches_metafor():
+    ref = _uni_extras()["anova_ml"]
+    _, _, f1, f2 = _bcg_fits("ML")
+    a = fq.anova(f2, f1)
+    _close(a.LRT, ref["LRT"], "LRT")
+    _close(a.pval, ref["pval"], "LRT p")
+    assert a.df == ref["df_full"] - ref["df_red"] and a.full["df"] == ref["df_full"]
+    _close(a.R2, ref["R2"], "anova R2")
+    assert fq.anova(f1, f2).LRT == a.LRT  # order does not matter
+    json.dumps(a.to_dict())
+    assert list(a.to_frame().index) == ["full", "reduced"]
+    ref = _uni_extras()["anova_reml_ablat"]
+    _, f0, f1, _ = _bcg_fits("REML")
+    a = fq.anova(f1, f0)
+    _close(a.LRT, ref["LRT"], "REML LRT")
+    assert any("refit with ML" in w for w in a.warnings)
+    with pytest.raises(ValueError, match="different methods"):
+        fq.anova(f1, _bcg_fits("ML")[2])
+    with pytest.raises(ValueError, match="not nested"):
+        fq.anova(f1, f1)
+
+
+def test_subgroup_q_matches_metafor():
+    d = pd.read_csv(_MV / "bcg.csv")
+    ref = _uni_extras()
+    sep = fq.subgroup_q(d["yi"], d["vi"], d["alloc"], kind="separate")
+    r = ref["subgroup_separate"]
+    assert sep.groups.index.tolist() == r["groups"]
+    _close(sep.groups["estimate"], r["est"], "subgroup estimates")
+    _close(sep.groups["se"], r["se"], "subgroup se")
+    _close(sep.Q, r["QM"], "Q between (separate tau²)")
+    _close(sep.pval, r["QMp"], "Q between p")
+    assert sep.df == r["QMdf"]
+    com = fq.subgroup_q(d["yi"], d["vi"], d["alloc"], kind="common")
+    r = ref["subgroup_common"]
+    _close(com.Q, r["QM"], "QM (common tau²)")
+    _close(com.pval, r["QMp"], "QM p")
+    json.dumps(com.to_dict())
+    with pytest.raises(ValueError, match="two subgroups"):
+        fq.subgroup_q(d["yi"], d["vi"], ["a"] * len(d))
+    with pytest.raises(ValueError, match="unknown kind"):
+        fq.subgroup_q(d["yi"], d["vi"], d["alloc"], kind="x")

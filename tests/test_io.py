@@ -89,7 +89,7 @@ def test_missing_file_and_unknown_dataset(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         mq.load(tmp_path / "nope.csv")
     with pytest.raises(InputError, match="did you mean 'ssm2025'"):
-        mq.load("ssm2052")
+        mq.load("ssm-2025")
 
 
 def test_single_study_is_not_an_error(tmp_path):

@@ -66,7 +66,7 @@ def built(tmp_path_factory):
 
 def test_report_html_parses_and_every_figure_is_embedded(built):
     out, _ = built
-    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.html", "report.json"]
     page = (out / "report.html").read_text(encoding="utf-8")
     doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
     p = _Collector()
@@ -103,7 +103,7 @@ def test_report_json_holds_every_number(built):
     assert acc["bits_regression"]["estimable"] is True
     page = (out / "report.html").read_text(encoding="utf-8")
     # the numbers in the table are those of the JSON
-    assert f"{c['bayes']['pct_mean']:+.2f}" in page and f"{c['frequentist']['pct']:+.2f}" in page
+    assert f"{c['bayes']['pct']:+.2f}" in page and f"{c['frequentist']['pct']:+.2f}" in page
 
 
 def test_existing_report_is_not_overwritten_without_force(built, tmp_path):
@@ -117,7 +117,7 @@ def test_existing_report_is_not_overwritten_without_force(built, tmp_path):
     shutil.copytree(out, tmp_path / "copy")
     res = CliRunner().invoke(main, ["report", "--out", str(target), "--data", data, "--fast", "--quiet", "--force"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in target.iterdir()) == ["report.html", "report.json"]
+    assert sorted(p.name for p in target.iterdir()) == ["report.csv", "report.html", "report.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
 
 

@@ -50,7 +50,8 @@ def test_spec_normalises_and_derives_the_engine_and_policy():
         ({"method": "reml", "variance_policy": "model"}, "cannot honour the variance policy 'model'"),
         ({"level": 120}, "level must be a percentage"),
         ({"threshold_scale": -1}, "threshold_scale must be a positive number"),
-        ({"method": "exact", "moderators": ["bits"]}, "exact engine fits the random-effects model"),
+        ({"method": "exact", "moderators": ["bits"]}, "exact engine fits models without moderators"),
+        ({"method": "bma", "moderators": ["bits"]}, "bma engine fits models without moderators"),
         ({"moderators": [3]}, "is not a column name"),
     ],
 )
@@ -83,9 +84,25 @@ def test_split_options_accepts_the_old_names_and_refuses_unknown_ones():
     assert (spec.method, spec.variance_policy) == ("exact", "drop")
 
 
+def test_the_classical_engine_nests_rows_of_one_study_unless_told_not_to(acc):
+    """``model="auto"``: rows of one study are nested (rma.mv), as the Bayesian engine does."""
+    from metaquant import multilevel
+
+    auto = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop"))
+    ref, _ = multilevel.fit_table(apply_variance_policy(acc, "drop", engine="frequentist")[0])
+    assert auto.model == "multilevel" and auto.rma.estimate == pytest.approx(ref.estimate, rel=1e-12)
+    uni = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop", model="random-effects"))
+    assert uni.model == "random-effects"
+    dl = fitting.fit_table(acc, FitSpec("accuracy", method="dl", variance_policy="drop"))
+    assert dl.model == "random-effects" and any("pooled as independent" in n for n in dl.notes)
+    with pytest.raises(UsageError, match="fitted by REML or ML"):
+        fitting.fit_table(acc, FitSpec("accuracy", method="dl", variance_policy="drop", model="multilevel"))
+
+
 def test_moderators_given_as_one_string_are_one_moderator(tab):
     """``moderators='bits'`` is the column bits, not the characters b, i, t, s."""
-    res = mq.api.fit(tab, "accuracy", method="reml", variance_policy="drop", moderators="bits")
+    res = mq.api.fit(tab, "accuracy", method="reml", variance_policy="drop", moderators="bits",
+                     model="random-effects")
     assert [c["name"] for c in res.rma.coefficients] == ["intrcpt", "log2(bits)"]
 
 
@@ -118,7 +135,7 @@ def test_apply_policy_drop_impute_refuse_and_model(acc):
 
 @pytest.mark.parametrize("policy", ["drop", "impute-max", "impute-median"])
 def test_every_policy_reaches_the_classical_engine(acc, policy):
-    res = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy=policy))
+    res = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy=policy, model="random-effects"))
     pooled, _ = apply_variance_policy(acc, policy, engine="frequentist")
     ref = frequentist.rma(pooled["yi"].to_numpy(), pooled["vi"].to_numpy(), method="REML")
     assert res.rma.k == len(pooled) and res.rma.estimate == pytest.approx(ref.estimate, rel=1e-12)

@@ -5,21 +5,33 @@
 >>> acc = mq.for_property(mq.compute_effects(mq.load("ssm2025")), "accuracy")
 >>> res = bayes.fit(acc)                      # doctest: +SKIP
 >>> res.to_dict()["label_code"]               # doctest: +SKIP
->>> bayes.fit_exact(acc).to_dict()["mu_mean"]  # doctest: +SKIP
+>>> bayes.fit(acc, engine="exact").pct        # doctest: +SKIP
 
 Models (:mod:`metaquant.bayes.models`): the normal-normal random-effects
 model, the multilevel model (comparisons nested in studies) and
 meta-regression, with unknown sampling variances modelled by
 ``sigma_resid``.  The posterior of the pooled log ratio ``mu`` is read on
 SSM's scale: relative improvement in %, 13 zone probabilities, and the label
-chosen with the 0.75 rule (:mod:`metaquant.scale`).  See ``docs/methods/bayes.md``.
+chosen with the 0.75 rule and stated only when its zones hold at least
+``min_probability`` (:func:`metaquant.scale.decide_label`).  See
+``docs/methods/bayes.md``.
 """
 
-from .data import MODELS, MetaData, prepare
-from .exact import UNKNOWN_VI_POLICIES, ExactResult, NormalMixture, fit_exact
-from .priors import SCALE_FAMILIES, Priors, PriorSpecError, ScalePrior, as_priors, parse_scale_prior
-from .results import ESS_MIN, RHAT_MAX, BayesResult, check
-from .sampling import DEFAULT_SEED, DEFAULT_TARGET_ACCEPT, SAMPLERS, cache_info, clear_cache, fit, fit_many
+#: The one default seed of the package (the CLI's, ``compare``'s and ``api``'s): equal seeds, equal numbers.
+from ..spec import DEFAULT_SEED  # noqa: E402,F401
+from .data import MODELS, UNKNOWN_VI_POLICIES, MetaData, prepare, prepare_with_policy  # noqa: E402
+from .exact import ExactResult, NormalMixture, fit_exact  # noqa: E402
+from .priors import SCALE_FAMILIES, Priors, PriorSpecError, ScalePrior, as_priors, parse_scale_prior  # noqa: E402
+from .results import ESS_MIN, RHAT_MAX, BayesResult, Marginal, check  # noqa: E402
+from .sampling import (  # noqa: E402
+    DEFAULT_TARGET_ACCEPT,
+    ENGINES,
+    SAMPLERS,
+    cache_info,
+    clear_cache,
+    fit,
+    fit_many,
+)
 
 PARAMETRIZATIONS = ("marginal", "noncentered")
 _LAZY = ("Structure", "build", "conditional_draws", "marginal_loglik")
@@ -34,7 +46,8 @@ def __getattr__(name):  # the PyMC model builders load PyMC, so they are importe
 
 
 __all__ = [
-    "BayesResult", "DEFAULT_SEED", "DEFAULT_TARGET_ACCEPT", "ESS_MIN", "ExactResult", "MODELS", "MetaData",
+    "BayesResult", "DEFAULT_SEED", "DEFAULT_TARGET_ACCEPT", "ENGINES", "ESS_MIN", "ExactResult", "MODELS", "Marginal",
+    "MetaData", "prepare_with_policy",
     "NormalMixture", "PARAMETRIZATIONS", "PriorSpecError", "Priors", "RHAT_MAX", "SAMPLERS", "SCALE_FAMILIES",
     "ScalePrior", "Structure", "UNKNOWN_VI_POLICIES", "as_priors", "build", "cache_info", "check", "clear_cache",
     "conditional_draws", "fit", "fit_exact", "fit_many", "marginal_loglik", "parse_scale_prior", "prepare",

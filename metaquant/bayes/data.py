@@ -147,6 +147,31 @@ def prepare(
     thresholds : sequence of 6 floats, optional
         SSM cut-points in %; the property's by default.
     """
+    table = _checked_table(table)
+    prop, hib, th = property_info(table, thresholds)
+    y, v, known = _effects(table)
+    study, comp = _labels(table)
+    studies, study_idx = np.unique(study, return_inverse=True)
+    kind = normalise_model(model)
+    if kind == "auto":
+        kind = "multilevel" if len(studies) < len(y) else "re"
+    mods = list(moderators or [])
+    X, names, centres = _design(table, mods)
+    notes = []
+    if kind == "multilevel" and len(studies) == len(y):
+        notes.append("every study gives one row, so tau_study and tau_within are identified only through their "
+                     "sum of squares (and the priors); model='re' is the simpler equivalent")
+    if names and X.shape[1] > len(y):
+        notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
+    return MetaData(
+        y=y, v=v, known=known, study_idx=study_idx.astype(np.int64), studies=[str(s) for s in studies],
+        comparisons=comp, X=X, coef_names=names, centres=centres, model=kind, prop=prop,
+        higher_is_better=hib, thresholds=th, moderators=mods, notes=notes,
+    )
+
+
+def _checked_table(table) -> pd.DataFrame:
+    """A non-empty DataFrame with ``yi`` and ``vi`` columns, index reset."""
     if not isinstance(table, pd.DataFrame):
         raise InputError(f"expected an effect table (DataFrame), got {type(table).__name__}")
     if len(table) == 0:
@@ -154,8 +179,11 @@ def prepare(
     for col in ("yi", "vi"):
         if col not in table.columns:
             raise InputError(f"the effect table has no column {col!r}", column=col, expected="yi and vi columns")
-    table = table.reset_index(drop=True)
-    prop, hib, th = property_info(table, thresholds)
+    return table.reset_index(drop=True)
+
+
+def _effects(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Effects ``y`` (finite), variances ``v`` (0 where unknown, else > 0) and the ``known`` mask."""
     y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(dtype=float)
     vi = pd.to_numeric(table["vi"], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(y))
@@ -170,7 +198,11 @@ def prepare(
     if neg.size:
         raise InputError(f"sampling variance must be positive, got {vi[neg[0]]:g}", column="vi",
                          expected="vi > 0 (or empty when unknown)", **_where(table, neg[0]))
-    v = np.where(known, vi, 0.0)
+    return y, np.where(known, vi, 0.0), known
+
+
+def _labels(table: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Study of each row and unique comparison labels (repeats get ``#2``, ``#3``, ...)."""
     if "study" in table.columns:
         study = table["study"].astype(str).to_numpy()
     else:
@@ -186,19 +218,19 @@ def prepare(
             seen[c] = seen.get(c, 0) + 1
             out.append(c if seen[c] == 1 else f"{c}#{seen[c]}")
         comp = out
-    studies, study_idx = np.unique(study, return_inverse=True)
-    kind = normalise_model(model)
-    if kind == "auto":
-        kind = "multilevel" if len(studies) < len(y) else "re"
+    return study, comp
 
-    mods = list(moderators or [])
+
+def _design(table: pd.DataFrame, mods: list[str]) -> tuple[np.ndarray, list[str], dict[str, float]]:
+    """Design matrix (intercept first), moderator column names and the centres of the numeric ones."""
+    k = len(table)
     X1, names = moderator_matrix(table, mods)
     for spec in mods:
         base = str(spec).partition(":")[0]
         if not any(n == base or n == f"log2({base})" or n.startswith(f"{base}[") for n in names):
             level = table[base].iloc[0]
             raise InputError(
-                f"moderator {base!r} takes one value ({level!r}) in all {len(y)} rows, so its effect cannot be "
+                f"moderator {base!r} takes one value ({level!r}) in all {k} rows, so its effect cannot be "
                 "estimated",
                 column=base,
                 expected="a moderator with at least two levels",
@@ -211,20 +243,61 @@ def prepare(
             X1[:, j] = X1[:, j] - c
         if np.ptp(X1[:, j]) == 0:
             raise InputError(
-                f"moderator column {name!r} does not vary across the {len(y)} rows, so its effect cannot be "
+                f"moderator column {name!r} does not vary across the {k} rows, so its effect cannot be "
                 "told apart from the pooled effect",
                 column=name.partition("[")[0].removeprefix("log2(").rstrip(")"),
                 expected="a moderator that takes at least two values",
             )
-    X = np.column_stack([np.ones(len(y)), X1]) if names else np.ones((len(y), 1))
-    notes = []
-    if kind == "multilevel" and len(studies) == len(y):
-        notes.append("every study gives one row, so tau_study and tau_within are identified only through their "
-                     "sum of squares (and the priors); model='re' is the simpler equivalent")
-    if names and X.shape[1] > len(y):
-        notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
-    return MetaData(
-        y=y, v=v, known=known, study_idx=study_idx.astype(np.int64), studies=[str(s) for s in studies],
-        comparisons=comp, X=X, coef_names=names, centres=centres, model=kind, prop=prop,
-        higher_is_better=hib, thresholds=th, moderators=mods, notes=notes,
-    )
+    X = np.column_stack([np.ones(k), X1]) if names else np.ones((k, 1))
+    return X, names, centres
+
+
+#: What the Bayesian engines do with rows whose sampling variance is unknown.
+UNKNOWN_VI_POLICIES = ("model", "drop", "error")
+
+
+def prepare_with_policy(
+    table: pd.DataFrame,
+    *,
+    unknown_vi: str = "model",
+    engine: str = "the Bayesian engine",
+    **prepare_kw,
+) -> tuple[MetaData, pd.DataFrame]:
+    """:func:`prepare`, then apply the unknown-variance policy of the Bayesian engines.
+
+    ``"model"`` gives such rows the residual scale ``sigma_resid`` (the
+    models' default), ``"drop"`` pools only the rows with a known variance
+    (with a :class:`UserWarning` and a note), ``"error"`` refuses such rows
+    with an :class:`~metaquant.errors.InputError` naming the first one.  A
+    table whose variances are all known is pooled as given under every policy.
+
+    Returns
+    -------
+    (MetaData, DataFrame)
+        The arrays and the rows they hold (index reset).
+    """
+    import warnings
+
+    if unknown_vi not in UNKNOWN_VI_POLICIES:
+        raise InputError(f"unknown policy unknown_vi={unknown_vi!r}", expected=" | ".join(UNKNOWN_VI_POLICIES))
+    md = prepare(table, **prepare_kw)
+    tab = table.reset_index(drop=True)
+    if not md.n_unknown or unknown_vi == "model":
+        return md, tab
+    if unknown_vi == "error":
+        first = int(np.flatnonzero(~md.known)[0])
+        r = tab.iloc[first]
+        note = f" ({r['vi_note']})" if "vi_note" in tab.columns and pd.notna(r.get("vi_note")) else ""
+        raise InputError(
+            f"{md.n_unknown} of {md.k} rows have no sampling variance{note}; {engine} was asked to refuse them",
+            column="vi", expected="unknown_vi='model' (sigma_resid) or unknown_vi='drop'", **_where(tab, first),
+        )
+    if not md.known.any():
+        raise InputError(f"none of the {md.k} rows has a known sampling variance, so none is left to pool",
+                         column="vi", expected="unknown_vi='model'")
+    msg = f"dropped {md.n_unknown} of {md.k} rows without a sampling variance (unknown_vi='drop')"
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    rows = tab[md.known].reset_index(drop=True)
+    kept = prepare(rows, **prepare_kw)
+    kept.notes.append(msg)
+    return kept, rows

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -55,11 +54,11 @@ from scipy import interpolate, optimize, special
 from .. import scale
 from ..effects import log_from_pct, pct_from_log
 from ..errors import InputError
-from .data import MetaData, prepare
+from ..scale import SELECTION_THRESHOLD
+from .data import UNKNOWN_VI_POLICIES, MetaData, prepare_with_policy
 from .priors import Priors, ScalePrior, as_priors
-from .results import _Q, BayesResult, scale_reading, single_threaded_blas
+from .results import _Q, DIAGNOSTIC_KEYS, BayesResult, Marginal, label_fields, single_threaded_blas
 
-UNKNOWN_VI_POLICIES = ("model", "drop", "error")
 _LOG_FLOOR = 46.0  # nodes below max log density - 46 (a factor 1e-20) carry no mass
 
 
@@ -354,9 +353,9 @@ def _grid_marginal_summary(x, t, mass, wq, prefix) -> dict:
 # --------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExactResult(BayesResult):
-    """Result of :func:`fit_exact`: same keys as :class:`BayesResult`, diagnostics ``None``.
+    """Result of :func:`fit_exact`: the attributes of :class:`BayesResult`, MCMC diagnostics ``None``.
 
     Attributes
     ----------
@@ -370,14 +369,10 @@ class ExactResult(BayesResult):
         The posterior predictive of a new study's effect.
     """
 
-    grid: dict = field(default_factory=dict)
-    mixture: NormalMixture | None = None
-    predictive: NormalMixture | None = None
-    method = "exact"
-
-    @property
-    def ok(self) -> bool:
-        return True
+    engine: str = "exact"
+    grid: dict = field(default_factory=dict, repr=False)
+    mixture: NormalMixture | None = field(default=None, repr=False)
+    predictive: NormalMixture | None = field(default=None, repr=False)
 
     def cdf_mu(self, x):
         """Posterior CDF of ``mu`` (log-ratio scale)."""
@@ -386,18 +381,18 @@ class ExactResult(BayesResult):
     def summary(self, var_names=None) -> pd.DataFrame:
         """Tidy table: mean, sd, median and 2.5/97.5 % quantiles of ``mu``, ``mu_pct``,
         the standard deviations and ``theta_new``/``theta_new_pct``."""
-        s = self._summary
         rows = {}
-        for name, pre in (("mu", "mu"), ("mu_pct", "pct"), ("tau", "tau"), ("sigma_resid", "sigma_resid")):
-            if f"{pre}_mean" in s:
-                rows[name] = {c: s.get(f"{pre}_{c}") for c in ("mean", "sd", "median", "ci_low", "ci_high")}
+        for name, m in (("mu", self.mu), ("mu_pct", self.effect_pct), ("tau", self.tau),
+                        ("sigma_resid", self.sigma_resid)):
+            if m is not None:
+                rows[name] = {c: getattr(m, c) for c in ("mean", "sd", "median", "ci_low", "ci_high")}
         hib = self.data.higher_is_better
-        rows["theta_new"] = {"mean": s["mu_mean"], "sd": self.predictive.sd(), "median": self.predictive.ppf(0.5),
-                             "ci_low": s["pi_low"], "ci_high": s["pi_high"]}
+        rows["theta_new"] = {"mean": self.mu.mean, "sd": self.predictive.sd(), "median": self.predictive.ppf(0.5),
+                             "ci_low": self.pi_low, "ci_high": self.pi_high}
         pm_, psd = _pct_moments(self.predictive, hib)
         med = float(pct_from_log(rows["theta_new"]["median"], hib))
         rows["theta_new_pct"] = {"mean": pm_, "sd": psd, "median": med,
-                                 "ci_low": s["pct_pi_low"], "ci_high": s["pct_pi_high"]}
+                                 "ci_low": self.pct_pi_low, "ci_high": self.pct_pi_high}
         df = pd.DataFrame.from_dict(rows, orient="index")
         return df.loc[var_names] if var_names else df
 
@@ -431,6 +426,7 @@ def fit_exact(
     prior_mu_sd: float | None = None,
     prior_tau: str | None = None,
     prior_sigma: str | None = None,
+    min_probability: float = SELECTION_THRESHOLD,
 ) -> ExactResult:
     """Exact posterior of the random-effects model by quadrature.
 
@@ -452,6 +448,9 @@ def fit_exact(
         (2-D quadrature), dropped with a warning, or refused with an InputError.
     prior_mu_sd, prior_tau, prior_sigma : optional
         Shortcuts overriding ``priors`` (as in :func:`metaquant.bayes.fit`).
+    min_probability : float
+        A label is stated only when its zones hold at least this posterior
+        probability (:func:`metaquant.scale.decide_label`).
 
     Returns
     -------
@@ -466,13 +465,17 @@ def fit_exact(
     """
     with single_threaded_blas():
         return _fit_exact(table, priors=priors, thresholds=thresholds, grid=grid, unknown_vi=unknown_vi,
-                          prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
+                          prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma,
+                          min_probability=min_probability)
 
 
-def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prior_tau, prior_sigma) -> ExactResult:
+def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prior_tau, prior_sigma,
+               min_probability) -> ExactResult:
     t_start = time.perf_counter()
     if unknown_vi not in UNKNOWN_VI_POLICIES:
         raise InputError(f"unknown policy unknown_vi={unknown_vi!r}", expected=" | ".join(UNKNOWN_VI_POLICIES))
+    if not 0.0 < float(min_probability) <= 1.0:
+        raise InputError(f"min_probability must be in (0, 1], got {min_probability!r}", column="min_probability")
     try:
         grid = int(grid)
     except (TypeError, ValueError):
@@ -481,31 +484,9 @@ def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prio
         raise InputError(f"grid must be at least 21 nodes, got {grid}")
     n = grid if grid % 2 else grid + 1
     pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
-    md = prepare(table, model="re", thresholds=thresholds)
+    md, _ = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the exact engine", model="re",
+                                thresholds=thresholds)
     notes: list[str] = []
-    if md.n_unknown:
-        unk = np.flatnonzero(~md.known)
-        if unknown_vi == "error":
-            r = table.reset_index(drop=True).iloc[unk[0]]
-            raise InputError(
-                f"{md.n_unknown} of {md.k} rows have no sampling variance"
-                + (f" ({r['vi_note']})" if "vi_note" in table.columns and pd.notna(r.get("vi_note")) else "")
-                + "; the exact engine was asked to refuse them",
-                path=r.get("source_file") if "source_file" in table.columns else None,
-                row=int(r["source_row"]) if "source_row" in table.columns else None,
-                column="vi",
-                expected="unknown_vi='model' (sigma_resid), unknown_vi='drop', or the MCMC engine",
-            )
-        if unknown_vi == "drop":
-            keep = md.known
-            if not keep.any():
-                raise InputError(f"none of the {md.k} rows has a known sampling variance, so none is left to pool",
-                                 column="vi", expected="unknown_vi='model'")
-            msg = f"dropped {md.n_unknown} of {md.k} rows without a sampling variance (unknown_vi='drop')"
-            warnings.warn(msg, UserWarning, stacklevel=2)
-            notes.append(msg)
-            md = prepare(table.reset_index(drop=True)[keep].reset_index(drop=True), model="re",
-                         thresholds=thresholds)
     if md.n_studies < md.k:
         notes.append(f"{md.k} rows come from {md.n_studies} studies; the exact engine treats them as independent "
                      "(random-effects model); the multilevel model of the MCMC engine nests them")
@@ -524,14 +505,14 @@ def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prio
     tau_b = g["tau"][:, None] if "sigma" in g else g["tau"]
     mix = NormalMixture.of(g["w"], g["m"], g["s2"])
     pred = NormalMixture.of(g["w"], g["m"], g["s2"] + np.broadcast_to(tau_b**2, g["s2"].shape))
-    s = _summarise(md, pri, mix, pred, g, mass_tau, mass_sig if md.n_unknown else None)
-    s["time_s"] = time.perf_counter() - t_start
+    fields = _summarise(md, pri, mix, pred, g, mass_tau, mass_sig if md.n_unknown else None, min_probability)
     settings = {"sampler": None, "parametrization": None, "draws": None, "tune": None, "chains": None, "seed": None,
                 "target_accept": None, "grid": n if not md.n_unknown else int(g["w"].shape[0]),
-                "unknown_vi": unknown_vi, "time_s": s.pop("time_s")}
-    md.notes.extend(notes)
-    return ExactResult(data=md, priors=pri, idata=None, settings=settings, warnings=[], _summary=s, grid=g,
-                       mixture=mix, predictive=pred)
+                "unknown_vi": unknown_vi, "time_s": time.perf_counter() - t_start}
+    diag = {k: None for k in DIAGNOSTIC_KEYS}
+    diag["problems"] = []
+    return ExactResult(data=md, priors=pri, idata=None, settings=settings, **fields, diagnostics=diag, ok=True,
+                       notes=list(md.notes) + notes, grid=g, mixture=mix, predictive=pred)
 
 
 def _cdf_on_pct(mix: NormalMixture, edges, hib: bool) -> np.ndarray:
@@ -550,31 +531,28 @@ def _cdf_on_pct(mix: NormalMixture, edges, hib: bool) -> np.ndarray:
 
 
 def _summarise(md: MetaData, pri: Priors, mix: NormalMixture, pred: NormalMixture, g: dict, mass_tau,
-               mass_sig) -> dict:
+               mass_sig, min_probability: float) -> dict:
+    """The summary attributes of an :class:`ExactResult` (moments, quantiles, zones, label)."""
     hib = md.higher_is_better
-    out = {"mu_mean": mix.mean(), "mu_sd": mix.sd(), "mu_median": mix.ppf(0.5), "mu_ci_low": mix.ppf(_Q[0]),
-           "mu_ci_high": mix.ppf(_Q[1])}
+    mu = Marginal(mix.mean(), mix.sd(), mix.ppf(0.5), mix.ppf(_Q[0]), mix.ppf(_Q[1]))
     pm_, psd = _pct_moments(mix, hib)
-    out.update(pct_mean=pm_, pct_sd=psd)
-    for key in ("median", "ci_low", "ci_high"):
-        out[f"pct_{key}"] = float(pct_from_log(out[f"mu_{key}"], hib))
-    out["p_positive"] = float(1.0 - mix.cdf(0.0))
-    out.update(_grid_marginal_summary(g["x"], g["tau"], mass_tau, g["wq"], "tau"))
-    if md.k == 1 and pri.tau.family == "halfcauchy":
-        out["tau_sd"] = float("inf")  # posterior tail ~ tau^-3: the variance does not exist
+    effect_pct = Marginal(pm_, psd, *(float(pct_from_log(x, hib)) for x in (mu.median, mu.ci_low, mu.ci_high)))
+
+    def marginal(x, t, mass, wq, sd=None):
+        d = _grid_marginal_summary(x, t, mass, wq, "x")
+        return Marginal(d["x_mean"], d["x_sd"] if sd is None else sd, d["x_median"], d["x_ci_low"], d["x_ci_high"])
+
+    # k = 1 with a half-Cauchy prior: the posterior tail of tau is ~ tau^-3, so its variance does not exist
+    tau_sd = float("inf") if md.k == 1 and pri.tau.family == "halfcauchy" else None
+    out = {"mu": mu, "effect_pct": effect_pct, "p_positive": float(1.0 - mix.cdf(0.0)),
+           "tau": marginal(g["x"], g["tau"], mass_tau, g["wq"], tau_sd)}
     if mass_sig is not None:
-        out.update(_grid_marginal_summary(g["x_sigma"], g["sigma"], mass_sig, g["wq_sigma"], "sigma_resid"))
+        out["sigma_resid"] = marginal(g["x_sigma"], g["sigma"], mass_sig, g["wq_sigma"])
     lo, hi = pred.ppf(_Q[0]), pred.ppf(_Q[1])
     out.update(pi_low=lo, pi_high=hi, pct_pi_low=float(pct_from_log(lo, hib)), pct_pi_high=float(pct_from_log(hi, hib)))
-
     zp = scale.zone_probabilities_from_cdf(lambda e: _cdf_on_pct(mix, e, hib), md.thresholds)
-    out["zone_probabilities"] = zp
-    out.update(scale_reading(zp))
     pzp = scale.zone_probabilities_from_cdf(lambda e: _cdf_on_pct(pred, e, hib), md.thresholds)
-    out["pred_zone_probabilities"] = pzp
-    out["pred_label_code"] = scale_reading(pzp)["label_code"]
-    out["coefficients"] = []
-    out.update(r_hat_max=None, ess_bulk_min=None, ess_tail_min=None, divergences=None, mcse_mu_mean=None)
+    out.update(zone_probabilities=zp, pred_zone_probabilities=pzp, **label_fields(zp, pzp, min_probability))
     return out
 
 

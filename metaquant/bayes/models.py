@@ -414,13 +414,14 @@ def conditional_draws(
     sd : dict
         Flat arrays (S,) of ``tau`` or ``tau_study``/``tau_within`` and ``sigma_resid``.
     keep_effects : bool
-        Also draw ``u`` and ``theta`` (arrays of S x k).
+        Also draw ``theta`` (an array of S x k); ``u`` is drawn always.
     chunk : int
         Work in blocks of about ``chunk`` numbers to bound memory.
 
     Returns
     -------
-    dict with ``b`` (S, p) and, with ``keep_effects``, ``u`` (S, n_studies) and ``theta`` (S, k).
+    dict with ``b`` (S, p), ``u`` (S, n_studies) in the multilevel model and, with ``keep_effects``,
+    ``theta`` (S, k).
     """
     top, low, res = _scale_names(st)
     tw = np.asarray(sd[low], dtype=float)
@@ -433,10 +434,10 @@ def conditional_draws(
     s0 = np.r_[priors.mu_sd, np.full(p - 1, priors.beta_sd)]
     unk = (~md.known).astype(float)
     out = {"b": np.empty((S, p))}
+    if top:  # the study effects are kept always: the pointwise log-likelihood needs them
+        out["u"] = np.empty((S, ns))
     if keep_effects:
         out["theta"] = np.empty((S, k))
-        if top:
-            out["u"] = np.empty((S, ns))
     step = max(1, chunk // max(k * p, 1))
     for a in range(0, S, step):
         sl = slice(a, min(S, a + step))
@@ -464,8 +465,6 @@ def conditional_draws(
         # b = mean + L^{-T} z has covariance (L L')^{-1} = A^{-1}
         b = mean + np.linalg.solve(np.swapaxes(L, 1, 2), z[..., None])[..., 0]
         out["b"][sl] = b
-        if not keep_effects:
-            continue
         e = y[None, :] - b @ X.T  # (n, k)
         if top:
             R = _segment_sum(e * w, idx, ns)
@@ -473,6 +472,8 @@ def conditional_draws(
             u = var_u * R + np.sqrt(var_u) * rng.standard_normal((n, ns))
             out["u"][sl] = u
             e = e - u[:, idx]
+        if not keep_effects:
+            continue
         t2w = tw[sl, None] ** 2
         frac = t2w / (t2w + ve)
         wj = frac * e + np.sqrt(frac * ve) * rng.standard_normal((n, k))

@@ -57,10 +57,114 @@ def draw_summary(x: np.ndarray, prefix: str) -> dict[str, float]:
     }
 
 
-def scale_reading(zone_probs: dict[str, float]) -> dict:
-    """The SSM label of 13 zone probabilities (0.75 rule, :func:`metaquant.scale.label_from_zone_probabilities`)."""
-    sel = scale.label_from_zone_probabilities(zone_probs)
-    return {"label": sel.name, "label_code": sel.code, "label_probability": float(sel.belief)}
+def scale_reading(zone_probs: dict[str, float], min_probability: float = scale.SELECTION_THRESHOLD) -> dict:
+    """The SSM label of 13 zone probabilities, decided or not (:func:`metaquant.scale.decide_label`)."""
+    return scale.decide_label(zone_probs, min_probability=min_probability)
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """Posterior mean, sd, median and central 95 % interval (2.5/97.5 % quantiles) of one quantity."""
+
+    mean: float
+    sd: float
+    median: float
+    ci_low: float
+    ci_high: float
+
+    @classmethod
+    def of_draws(cls, x) -> Marginal:
+        d = draw_summary(x, "x")
+        return cls(d["x_mean"], d["x_sd"], d["x_median"], d["x_ci_low"], d["x_ci_high"])
+
+    def flat(self, prefix: str) -> dict[str, float]:
+        """``{prefix}_mean``, ``{prefix}_sd``, ``{prefix}_median``, ``{prefix}_ci_low``, ``{prefix}_ci_high``."""
+        return {f"{prefix}_{k}": getattr(self, k) for k in ("mean", "sd", "median", "ci_low", "ci_high")}
+
+
+def level_reading(draws: np.ndarray, hib: bool, thresholds, min_probability: float) -> dict:
+    """Summary of draws of a pooled log ratio on both scales, with zone probabilities and the decided label.
+
+    ``pct`` is the back-transformed median (the headline), ``pct_mean`` the
+    mean of the transformed draws; the interval is the back-transformed
+    2.5/97.5 % quantiles, so the % headline has the sign of the log ratio.
+    """
+    x = np.asarray(draws, dtype=float).ravel()
+    m = Marginal.of_draws(x)
+    pct = pct_from_log(x, hib)
+    zp = scale.zone_probabilities_from_draws(pct, thresholds)
+    out = {"mean": m.mean, "sd": m.sd, "median": m.median, "ci_low": m.ci_low, "ci_high": m.ci_high,
+           "pct": float(pct_from_log(m.median, hib)), "pct_mean": float(np.mean(pct)),
+           "pct_ci_low": float(pct_from_log(m.ci_low, hib)), "pct_ci_high": float(pct_from_log(m.ci_high, hib))}
+    dec = scale_reading(zp, min_probability)
+    out.update({k: dec[k] for k in ("label_code", "label", "label_probability", "label_selected", "label_zones")})
+    out["zone_probabilities"] = zp
+    return out
+
+
+def label_fields(zp: dict, pzp: dict | None, min_probability: float) -> dict:
+    """The label attributes of a :class:`BayesResult` from zone probabilities (mu's and a new study's)."""
+    dec = scale_reading(zp, min_probability)
+    out = {"label_code": dec["label_code"], "label": dec["label"], "label_probability": dec["label_probability"],
+           "label_selected": dec["label_selected"], "label_zones": list(dec["label_zones"]),
+           "label_reason": dec["reason"], "min_probability": float(min_probability)}
+    if pzp is not None:
+        out["pred_label_code"] = scale_reading(pzp, min_probability)["label_code"]
+    return out
+
+
+def mcmc_diagnostics(idata) -> dict:
+    """R-hat, bulk/tail ESS, divergences and MCSE of ``mu``, with the checks that failed.
+
+    A check that cannot be computed (one chain, too few draws) fails: an
+    R-hat needs at least 2 chains of at least 4 draws, and a NaN ESS or MCSE
+    is reported as such (Vehtari et al. 2021).
+    """
+    import logging
+
+    import arviz as az
+
+    post = idata.posterior
+    names = [n for n in ("mu", "tau", "tau_study", "tau_within", "sigma_resid", "beta") if n in post]
+    nchain, ndraw = int(post.sizes["chain"]), int(post.sizes["draw"])
+    sub = post[names]
+    lg = logging.getLogger("arviz")
+    level = lg.level
+    lg.setLevel(logging.ERROR)  # a single chain is reported below, not logged
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rhat = az.rhat(sub)
+            ess_b = az.ess(sub, method="bulk")
+            ess_t = az.ess(sub, method="tail")
+            mcse = float(az.mcse(post[["mu"]])["mu"].values)
+    finally:
+        lg.setLevel(level)
+
+    def _ext(ds, fn):
+        vals = np.concatenate([np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars])
+        return float(fn(vals)) if vals.size and np.isfinite(vals).all() else float("nan")
+
+    stats = idata.sample_stats
+    div = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    d = {"r_hat_max": _ext(rhat, np.max), "ess_bulk_min": _ext(ess_b, np.min), "ess_tail_min": _ext(ess_t, np.min),
+         "divergences": div, "mcse_mu_mean": mcse, "chains": nchain, "draws": ndraw}
+    problems = []
+    if div > 0:
+        problems.append(f"{div} divergent transitions after tuning; raise target_accept or check the model")
+    if nchain < 2 or ndraw < 4 or not math.isfinite(d["r_hat_max"]):
+        problems.append(f"R-hat could not be computed ({nchain} chain(s) of {ndraw} draws; it needs at least 2 "
+                        "chains of at least 4 draws), so convergence is not checked")
+    elif d["r_hat_max"] > RHAT_MAX:
+        problems.append(f"R-hat {d['r_hat_max']:.3f} > {RHAT_MAX}: chains disagree; draw more")
+    if not math.isfinite(d["ess_bulk_min"]):
+        problems.append("bulk ESS could not be computed; draw more")
+    elif d["ess_bulk_min"] < ESS_MIN:
+        problems.append(f"bulk ESS {d['ess_bulk_min']:.0f} < {ESS_MIN}: draw more")
+    if not math.isfinite(mcse):
+        problems.append("the Monte Carlo standard error of mu could not be computed; draw more")
+    d["problems"] = problems
+    return d
 
 
 def _atomic_write(path: Path, writer, overwrite: bool) -> None:
@@ -77,171 +181,313 @@ def _atomic_write(path: Path, writer, overwrite: bool) -> None:
         raise
 
 
-@dataclass
+#: Diagnostic keys of the MCMC engine (``None`` for the exact engine).
+DIAGNOSTIC_KEYS = ("r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences", "mcse_mu_mean")
+
+
+@dataclass(kw_only=True)
 class BayesResult:
-    """The posterior of one pooling problem, read on SSM's scale.
+    """The posterior of one pooling problem, read on SSM's scale (PyMC engine; base of the exact engine's).
+
+    Follows the result protocol of :mod:`metaquant.results`.  Every number
+    reported is a declared attribute; :meth:`to_dict` flattens them into the
+    keys the CLI prints.
 
     Attributes
     ----------
     data : MetaData
         The arrays that were pooled (property, thresholds, design).
     priors : Priors
-    idata : arviz.InferenceData or None
-        Groups ``posterior`` (``mu`` on the log-ratio scale, ``mu_pct`` in %,
-        ``tau`` or ``tau_study``/``tau_within``/``tau_total``, ``sigma_resid``,
-        ``beta``, the comparison effects ``theta`` and study effects ``u``),
-        ``posterior_predictive`` (``theta_new``, ``theta_new_pct``: the effect
-        in a new study), ``sample_stats``, ``observed_data`` (``y``) and
-        ``constant_data`` (``vi``, ``vi_known``, ``study``).  ``None`` for the
-        exact engine.
     settings : dict
-        Sampler, draws, tune, chains, seed, target_accept, parametrization.
+        Sampler, draws, tune, chains, seed, target_accept, parametrization (``None`` for the exact engine).
+    idata : arviz.InferenceData or None
+        ``posterior`` (``mu``, ``mu_pct``, ``tau`` = the total heterogeneity,
+        ``tau_study``/``tau_within`` in the multilevel model, ``sigma_resid``,
+        ``beta``, the comparison effects ``theta`` and study effects ``u``),
+        ``log_likelihood`` (``y``: pointwise, one term per row),
+        ``posterior_predictive`` (``y``: replicated effects, same name and
+        dims as ``observed_data``; ``theta_new``/``theta_new_pct``: the effect
+        in a new study), ``prior``/``prior_predictive`` when asked,
+        ``sample_stats``, ``observed_data`` (``y``) and ``constant_data``.
+        ``None`` for the exact engine.
+    engine : {"bayes", "exact"}
+    mu : Marginal
+        The pooled log ratio (the intercept with moderators; see :meth:`reference`).
+    effect_pct : Marginal
+        The same on the % scale; its ``median``, ``ci_low``, ``ci_high`` are
+        the back-transformed ones of ``mu`` (the headline), its ``mean`` and
+        ``sd`` those of the transformed draws.
+    tau : Marginal
+        Total heterogeneity, ``sqrt(tau_study^2 + tau_within^2)`` in the multilevel model.
+    tau_study, tau_within, sigma_resid : Marginal or None
+    p_positive : float
+        P(mu > 0).
+    pi_low, pi_high, pct_pi_low, pct_pi_high : float
+        95 % prediction interval of a new study's effect (log ratio and %).
+    zone_probabilities, pred_zone_probabilities : dict
+        P(effect in each of the 13 zones) for ``mu`` and for a new study.
+    label_code : str or None
+        The decided label (:func:`metaquant.scale.decide_label`); ``None`` when
+        the evidence does not decide.
+    label : str
+        Its name, or "no label: the evidence does not decide".
+    label_probability : float
+        P(effect in the zones of ``label_selected``) = sum over ``label_zones``.
+    label_selected : str
+        The label the 0.75 rule selects, decided or not.
+    label_zones : list of str
+        The zones ``label_selected`` spans (one for an atom, three for a pair).
+    label_reason : str or None
+        Why no label was decided.
+    min_probability : float
+        The probability a label's zones must hold to be stated.
+    pred_label_code : str or None
+        The decided label of a new study's effect.
+    coefficients : list of dict
+        Meta-regression slopes (``name``, ``mean``, ``sd``, ``ci_low``, ``ci_high``, ``centre``).
+    predictions : list of dict
+        :meth:`predict_levels` of a single moderator (filled by :func:`metaquant.bayes.fit`).
+    diagnostics : dict
+        ``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
+        ``mcse_mu_mean``, ``chains``, ``draws`` and ``problems`` (the failed checks).
+    ok : bool
+        Every diagnostic could be computed and passed.
+    notes : list of str
+        What was done that a reader must know (data preparation, rows dropped).
     warnings : list of str
-        Diagnostics failures and notes (also emitted as
-        :class:`~metaquant.errors.ConvergenceWarning`).
+        Failed diagnostics (also emitted as :class:`~metaquant.errors.ConvergenceWarning`).
     """
 
-    data: MetaData
+    data: MetaData = field(repr=False)
     priors: Priors
-    idata: object | None
-    settings: dict
-    warnings: list[str] = field(default_factory=list)
-    _summary: dict = field(default_factory=dict, repr=False)
-    method = "bayes"
+    settings: dict = field(repr=False)
+    idata: object | None = field(default=None, repr=False)
+    engine: str = "bayes"
+    mu: Marginal
+    effect_pct: Marginal
+    tau: Marginal
+    tau_study: Marginal | None = None
+    tau_within: Marginal | None = None
+    sigma_resid: Marginal | None = None
+    p_positive: float
+    pi_low: float
+    pi_high: float
+    pct_pi_low: float
+    pct_pi_high: float
+    zone_probabilities: dict = field(repr=False)
+    pred_zone_probabilities: dict = field(repr=False)
+    label_code: str | None
+    label: str
+    label_probability: float
+    label_selected: str
+    label_zones: list
+    label_reason: str | None = None
+    min_probability: float = scale.SELECTION_THRESHOLD
+    pred_label_code: str | None = None
+    coefficients: list = field(default_factory=list)
+    predictions: list = field(default_factory=list, repr=False)
+    diagnostics: dict = field(default_factory=dict)
+    ok: bool = True
+    notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
     # ---------------------------------------------------------------- build
-    def __post_init__(self):
-        if self.idata is not None and not self._summary:
-            self._summary = self._summarise()
-            self._check_diagnostics()
-
-    def _draws(self, name: str, group: str = "posterior") -> np.ndarray:
-        return np.asarray(getattr(self.idata, group)[name].values, dtype=float)
-
-    def _summarise(self) -> dict:
-        md = self.data
+    @classmethod
+    def from_idata(cls, data: MetaData, priors: Priors, idata, settings: dict, *,
+                   min_probability: float = scale.SELECTION_THRESHOLD, notes: list[str] | None = None) -> BayesResult:
+        """Read an InferenceData (from :func:`metaquant.bayes.fit`): summaries, SSM reading, diagnostics."""
+        md = data
         hib = md.higher_is_better
-        mu = self._draws("mu")
+        post = idata.posterior
+
+        def draws(name, group="posterior"):
+            return np.asarray(getattr(idata, group)[name].values, dtype=float)
+
+        mu = draws("mu")
         pct = pct_from_log(mu, hib)
-        new = self._draws("theta_new", "posterior_predictive").ravel()
-        out = draw_summary(mu, "mu")
-        out.update(draw_summary(pct, "pct"))
-        out["p_positive"] = float(np.mean(mu > 0))
-        post = self.idata.posterior
-        het = "tau_total" if "tau_total" in post else "tau"
-        out.update(draw_summary(self._draws(het), "tau"))
-        for name in ("tau_study", "tau_within", "sigma_resid"):
-            if name in post:
-                out.update(draw_summary(self._draws(name), name))
+        mm = Marginal.of_draws(mu)
+        pm_ = Marginal.of_draws(pct)
+        effect_pct = Marginal(pm_.mean, pm_.sd, float(pct_from_log(mm.median, hib)),
+                              float(pct_from_log(mm.ci_low, hib)), float(pct_from_log(mm.ci_high, hib)))
+        opt = {n: Marginal.of_draws(draws(n)) for n in ("tau_study", "tau_within", "sigma_resid") if n in post}
+        new = draws("theta_new", "posterior_predictive").ravel()
         lo, hi = np.quantile(new, _Q)
-        out.update(pi_low=float(lo), pi_high=float(hi), pct_pi_low=float(pct_from_log(lo, hib)),
-                   pct_pi_high=float(pct_from_log(hi, hib)))
         zp = scale.zone_probabilities_from_draws(pct, md.thresholds)
-        out["zone_probabilities"] = zp
-        out.update(scale_reading(zp))
         pzp = scale.zone_probabilities_from_draws(pct_from_log(new, hib), md.thresholds)
-        out["pred_zone_probabilities"] = pzp
-        out["pred_label_code"] = scale_reading(pzp)["label_code"]
         coefs = []
         if "beta" in post:
-            b = self._draws("beta")
+            b = draws("beta")
             for j, name in enumerate(md.coef_names):
-                s = draw_summary(b[..., j], "x")
-                coefs.append({"name": name, "mean": s["x_mean"], "sd": s["x_sd"], "ci_low": s["x_ci_low"],
-                              "ci_high": s["x_ci_high"], "centre": md.centres.get(name)})
-        out["coefficients"] = coefs
-        out.update(self._diagnostics())
-        return out
-
-    def _main_vars(self) -> list[str]:
-        post = self.idata.posterior
-        names = ["mu", "tau", "tau_study", "tau_within", "sigma_resid", "beta"]
-        return [n for n in names if n in post]
-
-    def _diagnostics(self) -> dict:
-        import logging
-
-        import arviz as az
-
-        sub = self.idata.posterior[self._main_vars()]
-        lg = logging.getLogger("arviz")
-        level = lg.level
-        lg.setLevel(logging.ERROR)  # a single chain is reported below, not logged
-        try:
-            rhat = az.rhat(sub)
-            ess_b = az.ess(sub, method="bulk")
-            ess_t = az.ess(sub, method="tail")
-        finally:
-            lg.setLevel(level)
-
-        def _ext(ds, fn):
-            vals = [float(fn(np.asarray(ds[v].values))) for v in ds.data_vars]
-            vals = [v for v in vals if math.isfinite(v)]
-            return fn(np.asarray(vals)) if vals else float("nan")
-
-        div = int(np.asarray(self.idata.sample_stats["diverging"].values).sum()) \
-            if "diverging" in self.idata.sample_stats else 0
-        mcse = az.mcse(self.idata.posterior[["mu"]])
-        return {
-            "r_hat_max": float(_ext(rhat, np.max)),
-            "ess_bulk_min": float(_ext(ess_b, np.min)),
-            "ess_tail_min": float(_ext(ess_t, np.min)),
-            "divergences": div,
-            "mcse_mu_mean": float(mcse["mu"].values),
-        }
-
-    def _check_diagnostics(self) -> None:
-        s = self._summary
-        problems = []
-        if s["divergences"] > 0:
-            problems.append(f"{s['divergences']} divergent transitions after tuning; raise target_accept "
-                            "or check the model")
-        if not math.isfinite(s["r_hat_max"]):
-            problems.append("R-hat could not be computed (it needs at least 2 chains of at least 4 draws)")
-        elif s["r_hat_max"] > RHAT_MAX:
-            problems.append(f"R-hat {s['r_hat_max']:.3f} > {RHAT_MAX}: chains disagree; draw more")
-        if not (s["ess_bulk_min"] >= ESS_MIN):
-            problems.append(f"bulk ESS {s['ess_bulk_min']:.0f} < {ESS_MIN}: draw more")
-        where = f"{self.data.prop}: " if self.data.prop else ""
+                m = Marginal.of_draws(b[..., j])
+                coefs.append({"name": name, "mean": m.mean, "sd": m.sd, "ci_low": m.ci_low, "ci_high": m.ci_high,
+                              "centre": md.centres.get(name)})
+        diag = mcmc_diagnostics(idata)
+        problems = diag["problems"]
+        where = f"{md.prop}: " if md.prop else ""
         for msg in problems:
-            self.warnings.append(msg)
             warnings.warn(where + msg, ConvergenceWarning, stacklevel=4)
-        self._summary["diagnostics_ok"] = not problems
+        return cls(
+            data=md, priors=priors, settings=settings, idata=idata, engine="bayes", mu=mm, effect_pct=effect_pct,
+            tau=Marginal.of_draws(draws("tau")), **opt, p_positive=float(np.mean(mu > 0)),
+            pi_low=float(lo), pi_high=float(hi), pct_pi_low=float(pct_from_log(lo, hib)),
+            pct_pi_high=float(pct_from_log(hi, hib)), zone_probabilities=zp, pred_zone_probabilities=pzp,
+            **label_fields(zp, pzp, min_probability), coefficients=coefs, diagnostics=diag, ok=not problems,
+            notes=list(md.notes) + list(notes or []), warnings=list(problems),
+        )
+
+    # ---------------------------------------------------------------- the protocol
+    @property
+    def method(self) -> str:
+        """Old name of :attr:`engine` (kept for ``to_dict()["method"]``)."""
+        return self.engine
+
+    @property
+    def pct(self) -> float:
+        """Headline % effect: the back-transformed posterior median of ``mu``."""
+        return self.effect_pct.median
+
+    @property
+    def pct_ci_low(self) -> float:
+        return self.effect_pct.ci_low
+
+    @property
+    def pct_ci_high(self) -> float:
+        return self.effect_pct.ci_high
+
+    @property
+    def pct_mean(self) -> float:
+        """Mean of the transformed draws (not the headline: its sign can differ from ``mu``'s)."""
+        return self.effect_pct.mean
 
     # ---------------------------------------------------------------- read
-    @property
-    def ok(self) -> bool:
-        """True when every diagnostic passed (R-hat <= 1.01, bulk ESS >= 400, no divergence)."""
-        return bool(self._summary.get("diagnostics_ok", True))
+    def mu_draws(self) -> np.ndarray:
+        """Posterior draws of ``mu`` (flat), for the engines that have them."""
+        if self.idata is None:
+            raise InputError(f"the {self.engine} engine has no posterior draws")
+        return np.asarray(self.idata.posterior["mu"].values, dtype=float).reshape(-1)
 
-    @property
-    def label_code(self) -> str:
-        return self._summary["label_code"]
+    def _level_draws(self, x: np.ndarray) -> np.ndarray:
+        """Draws of ``mu + x' beta`` for a centred covariate row ``x`` (one entry per coefficient)."""
+        mu = self.mu_draws()
+        if not self.data.coef_names:
+            return mu
+        beta = np.asarray(self.idata.posterior["beta"].values, dtype=float).reshape(mu.size, -1)
+        return mu + beta @ x
 
-    @property
-    def zone_probabilities(self) -> dict[str, float]:
-        return dict(self._summary["zone_probabilities"])
+    def predict_levels(self, moderator_spec: str, table: pd.DataFrame) -> list[dict]:
+        """The posterior of the pooled effect at each observed level of one moderator.
+
+        For level ``x`` the draws of ``mu + (x - centre)' beta`` (other
+        moderators at their centre or reference level) are summarised on the
+        log and % scales, with zone probabilities and the decided label, so a
+        meta-regression on bits reads as "the effect at 8, 4, 2 bits".
+
+        Parameters
+        ----------
+        moderator_spec : str
+            One of the fit's moderators, as given (``"bits"``, ``"bits:cat"``).
+        table : DataFrame
+            The effect table that was fitted (its levels and row counts are read).
+
+        Returns
+        -------
+        list of dict
+            One per level, highest first: ``moderator``, ``level``, ``k``,
+            ``mean``, ``sd``, ``median``, ``ci_low``, ``ci_high`` (log ratio),
+            ``pct`` (back-transformed median), ``pct_mean``, ``pct_ci_low``,
+            ``pct_ci_high``, ``label_code``, ``label``, ``label_probability``,
+            ``label_selected``, ``label_zones``, ``zone_probabilities``.
+        """
+        from ..effects import level_count, moderator_columns, moderator_levels, moderator_matrix
+
+        md = self.data
+        if moderator_spec not in md.moderators:
+            raise InputError(f"{moderator_spec!r} is not a moderator of this fit",
+                             expected=" | ".join(md.moderators) if md.moderators else "a fit with moderators")
+        levels_df, level_names = moderator_levels(table, moderator_spec)
+        Xn, names = moderator_matrix(levels_df, [moderator_spec])
+        pos = {n: j for j, n in enumerate(md.coef_names)}
+        missing = [n for n in names if n not in pos]
+        mod = ", ".join(moderator_columns(moderator_spec))
+        if missing:
+            raise InputError(f"the table's levels of {mod!r} give columns the fit does not have: {missing}",
+                             column=mod, expected="the table that was fitted")
+        out = []
+        for lev, (_, lrow), row in zip(level_names, levels_df.iterrows(), Xn, strict=True):
+            x = np.zeros(len(md.coef_names))
+            for j, n in enumerate(names):
+                x[pos[n]] = row[j] - md.centres.get(n, 0.0)
+            rd = level_reading(self._level_draws(x), md.higher_is_better, md.thresholds, self.min_probability)
+            out.append({"moderator": mod, "level": lev, "k": level_count(table, moderator_spec, lrow), **rd})
+        return out
+
+    def predict_new(self, X) -> dict:
+        """The posterior read at design rows ``X`` (the fit's moderator columns, uncentred, no intercept).
+
+        Per row: the expected effect ``mu + (x - centre)' beta`` (its posterior
+        median and 2.5/97.5 % quantiles: ``pred``, ``ci_low``, ``ci_high``) and
+        the effect in one new study, which adds a draw of the between-study
+        effect ``u ~ N(0, tau^2)`` for each posterior draw of ``tau`` (the total
+        heterogeneity; ``pi_low``, ``pi_high``).  The SSM label is read off the
+        new study's draws (zone probabilities and the decided label of the
+        first row).  Draws of ``u`` use the fit's seed, so the same fit gives
+        the same numbers.
+        """
+        md = self.data
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[1] != len(md.coef_names):
+            raise InputError(f"predict_new needs {len(md.coef_names)} moderator column(s), got {X.shape[1]}")
+        if self.idata is None:
+            raise InputError(f"the {self.engine} engine has no posterior draws to predict from",
+                             expected="engine='pymc'")
+        tau = np.asarray(self.idata.posterior["tau"].values, dtype=float).reshape(-1)
+        rng = np.random.default_rng(int(self.settings.get("seed") or 0))
+        u = rng.normal(0.0, 1.0, tau.size) * tau
+        centre = np.array([md.centres.get(n, 0.0) for n in md.coef_names])
+        cols = {k: [] for k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
+        first = None
+        for x in X:
+            draws = self._level_draws(x - centre)
+            new = draws + u
+            q = np.quantile(draws, [0.5, 0.025, 0.975])
+            qn = np.quantile(new, [0.025, 0.975])
+            for key, v in zip(("pred", "ci_low", "ci_high", "pi_low", "pi_high"), (*q, *qn), strict=True):
+                cols[key].append(float(v))
+            if first is None:
+                first = level_reading(new, md.higher_is_better, md.thresholds, self.min_probability)
+        out = {k: np.asarray(v) for k, v in cols.items()}
+        out.update(label_code=first["label_code"], label_probability=first["label_probability"],
+                   zone_probabilities=first["zone_probabilities"])
+        return out
 
     def to_dict(self) -> dict:
         """Everything the CLI prints, JSON-ready (NaN -> None).
 
-        Keys: ``method``, ``model``, ``property``, ``k``, ``n_studies``,
-        ``n_unknown_vi``, ``mu_*`` (log ratio: mean, sd, median, ci_low,
-        ci_high = 2.5/97.5 % quantiles), ``pct_*`` (the same in % relative
-        improvement), ``tau_*`` (total heterogeneity, ``sqrt(tau_study^2 +
-        tau_within^2)`` in the multilevel model) and ``tau_study_*``,
-        ``tau_within_*``, ``sigma_resid_*``, ``pi_low``/``pi_high`` and
-        ``pct_pi_*`` (95 % prediction interval of the effect in a new study),
-        ``p_positive`` (P(mu > 0)), ``label``, ``label_code``,
-        ``label_probability``, ``zone_probabilities`` (13),
-        ``pred_zone_probabilities``, ``coefficients``, diagnostics
-        (``r_hat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
-        ``ok``), ``warnings``, and the settings (``seed``, ``priors``,
-        ``sampler``, ``draws``, ``tune``, ``chains``, ...).
+        Keys: ``engine`` and ``method`` (both ``"bayes"`` or ``"exact"``),
+        ``model``, ``property``, ``k``, ``n_studies``, ``n_unknown_vi``,
+        ``mu_*`` (log ratio: mean, sd, median, ci_low, ci_high = 2.5/97.5 %
+        quantiles), ``pct`` (the headline: back-transformed median of ``mu``),
+        ``pct_median`` (the same), ``pct_ci_low``/``pct_ci_high``
+        (back-transformed quantiles), ``pct_mean``/``pct_sd`` (of the
+        transformed draws), ``pct_headline`` (``"median"``), ``tau_*`` (total
+        heterogeneity) and ``tau_study_*``, ``tau_within_*``,
+        ``sigma_resid_*``, ``pi_low``/``pi_high`` and ``pct_pi_*`` (95 %
+        prediction interval of the effect in a new study), ``p_positive``,
+        ``label`` (or "no label: ..."), ``label_code`` (``None`` when
+        undecided), ``label_probability`` (sum over ``label_zones``),
+        ``label_selected``, ``label_zones``, ``label_reason``,
+        ``min_probability``, ``zone_probabilities`` (13),
+        ``pred_zone_probabilities``, ``pred_label_code``, ``coefficients``,
+        ``predictions``, the diagnostics flat (``r_hat_max``,
+        ``ess_bulk_min``, ``ess_tail_min``, ``divergences``,
+        ``mcse_mu_mean``) and nested (``diagnostics``), ``ok``, ``notes``,
+        ``warnings`` (notes and failed diagnostics), ``priors`` and the
+        settings (``seed``, ``sampler``, ``draws``, ``tune``, ``chains``, ...).
         """
         md = self.data
         d = {
-            "method": self.method,
+            "engine": self.engine,
+            "method": self.engine,
             "model": md.model,
             "property": md.prop,
             "higher_is_better": md.higher_is_better,
@@ -252,12 +498,57 @@ class BayesResult:
             "moderators": list(md.moderators),
             "reference": self.reference(),
         }
-        d.update({k: v for k, v in self._summary.items() if k != "diagnostics_ok"})
-        d["ok"] = self.ok
-        d["warnings"] = list(md.notes) + list(self.warnings)
+        d.update(self.mu.flat("mu"))
+        d.update(self.effect_pct.flat("pct"))
+        d.update(pct=self.pct, pct_headline="median", p_positive=self.p_positive)
+        d.update(self.tau.flat("tau"))
+        for name in ("tau_study", "tau_within", "sigma_resid"):
+            m = getattr(self, name)
+            if m is not None:
+                d.update(m.flat(name))
+        d.update(pi_low=self.pi_low, pi_high=self.pi_high, pct_pi_low=self.pct_pi_low, pct_pi_high=self.pct_pi_high)
+        for key in ("zone_probabilities", "label", "label_code", "label_probability", "label_selected", "label_zones",
+                    "label_reason", "min_probability", "pred_zone_probabilities", "pred_label_code"):
+            d[key] = getattr(self, key)
+        d["coefficients"] = [dict(c) for c in self.coefficients]
+        d["predictions"] = [dict(p) for p in self.predictions]
+        d.update({k: self.diagnostics.get(k) for k in DIAGNOSTIC_KEYS})
+        d["diagnostics"] = dict(self.diagnostics)
+        d["ok"] = bool(self.ok)
+        d["notes"] = list(self.notes)
+        d["warnings"] = list(self.notes) + list(self.warnings)
         d["priors"] = self.priors.to_dict()
         d.update(self.settings)
         return clean(d)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy frame: one row per quantity (``mu``, ``pct``, scales, prediction, slopes, zones, levels).
+
+        ``estimate`` is the posterior median (``pct``: the back-transformed
+        median of ``mu``), ``ci_low``/``ci_high`` the 2.5/97.5 % quantiles;
+        extra columns ``mean`` and ``sd``.  Zone rows (``zone[WP]``) hold the
+        probability in ``estimate``.
+        """
+        from ..results import tidy_frame
+
+        rows = [{"term": "mu", "estimate": self.mu.median, "ci_low": self.mu.ci_low, "ci_high": self.mu.ci_high,
+                 "mean": self.mu.mean, "sd": self.mu.sd},
+                {"term": "pct", "estimate": self.pct, "ci_low": self.pct_ci_low, "ci_high": self.pct_ci_high,
+                 "mean": self.pct_mean, "sd": self.effect_pct.sd}]
+        for name in ("tau", "tau_study", "tau_within", "sigma_resid"):
+            m = getattr(self, name)
+            if m is not None:
+                rows.append({"term": name, "estimate": m.median, "ci_low": m.ci_low, "ci_high": m.ci_high,
+                             "mean": m.mean, "sd": m.sd})
+        rows.append({"term": "theta_new", "ci_low": self.pi_low, "ci_high": self.pi_high})
+        rows.append({"term": "theta_new_pct", "ci_low": self.pct_pi_low, "ci_high": self.pct_pi_high})
+        rows += [{"term": f"beta[{c['name']}]", "estimate": None, "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+                  "mean": c["mean"], "sd": c["sd"]} for c in self.coefficients]
+        rows += [{"term": f"pct at {p['moderator']} = {p['level']}", "estimate": p["pct"], "ci_low": p["pct_ci_low"],
+                  "ci_high": p["pct_ci_high"], "mean": p["pct_mean"]} for p in self.predictions]
+        rows += [{"term": f"zone[{z}]", "estimate": p} for z, p in self.zone_probabilities.items()]
+        df = tidy_frame(rows, prop=self.data.prop, engine=self.engine)
+        return df.astype({c: float for c in ("estimate", "ci_low", "ci_high", "mean", "sd")})
 
     def reference(self) -> str | None:
         """What ``mu`` means when there are moderators (the intercept's covariate values)."""
@@ -320,6 +611,12 @@ class BayesResult:
 
     def _write_netcdf(self, tmp: str) -> None:
         self.idata.to_netcdf(tmp)
+
+    # defined last: inside the class body this name shadows the builtin ``property``
+    @property
+    def property(self) -> str | None:  # noqa: A003
+        """The property pooled (``None`` for a table without a ``property`` column)."""
+        return self.data.prop
 
 
 def check(result: BayesResult, strict: bool = True) -> bool:

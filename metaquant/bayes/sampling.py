@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,9 @@ import pandas as pd
 
 from ..effects import pct_from_log
 from ..errors import InputError
-from .data import MetaData, prepare
+from ..scale import SELECTION_THRESHOLD
+from . import DEFAULT_SEED
+from .data import MetaData, normalise_model, prepare_with_policy
 from .priors import Priors, as_priors
 from .results import BayesResult, single_threaded_blas
 
@@ -22,7 +25,9 @@ if TYPE_CHECKING:  # PyMC is imported on the first fit, not with the package
     from .models import BuiltModel, Structure
 
 SAMPLERS = ("pymc", "nutpie", "numpyro")
-DEFAULT_SEED = 20250501
+#: The engines of :func:`fit`: PyMC's NUTS (with the samplers above) or the exact quadrature.
+ENGINES = ("pymc", "exact")
+LOG_2PI = math.log(2.0 * math.pi)
 DEFAULT_TARGET_ACCEPT = 0.95
 #: Keep per-comparison effects ``theta`` in the posterior up to this many numbers (draws x k).
 MAX_EFFECT_NUMBERS = 20_000_000
@@ -157,11 +162,13 @@ def _sample_numpyro(bm, *, draws, tune, chains, seed, target_accept, progressbar
 # --------------------------------------------------------------------------
 
 
-def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_stats, seed: int, keep_effects):
+def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_stats, seed: int, keep_effects,
+              prior: bool = False):
+    """The labelled InferenceData of a fit (see :class:`~metaquant.bayes.results.BayesResult`)."""
     import arviz as az
     import xarray as xr
 
-    from .models import conditional_draws, raw_names, scales_from_raw
+    from .models import raw_names, scales_from_raw
 
     st = bm.structure
     nchain, ndraw = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -173,55 +180,39 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     rng = np.random.default_rng([seed, 2])
     if keep_effects is None:
         keep_effects = S * md.k <= MAX_EFFECT_NUMBERS
-    if st.parametrization == "marginal":
-        cd = conditional_draws(md, priors, st, sd, rng, keep_effects=keep_effects)
-        b = cd["b"]
-        theta, u = cd.get("theta"), cd.get("u")
-    else:
-        b = np.asarray(posterior["mu"].values, dtype=float).reshape(S, 1)
-        if md.p > 1:
-            b = np.column_stack([b, np.asarray(posterior["beta"].values, dtype=float).reshape(S, md.p - 1)])
-        u = None
-        lin = b @ md.X.T
-        if md.model == "multilevel":
-            u = sd["tau_study"][:, None] * np.asarray(posterior["z_study"].values, dtype=float).reshape(S, -1)
-            lin = lin + u[:, md.study_idx]
-        low = "tau_within" if md.model == "multilevel" else "tau"
-        theta = lin + sd[low][:, None] * np.asarray(posterior["z"].values, dtype=float).reshape(S, -1)
-        if not keep_effects:
-            theta = u = None
+    b, u, theta = _locations(md, priors, st, posterior, sd, rng, keep_effects)
 
     def cd_(x):
         return np.asarray(x).reshape((nchain, ndraw) + np.shape(x)[1:])
 
     coords = {"chain": posterior["chain"].values, "draw": posterior["draw"].values, "comparison": md.comparisons,
               "study": md.studies}
-    hib = md.higher_is_better
-    pv = {"mu": (("chain", "draw"), cd_(b[:, 0]))}
-    pv["mu_pct"] = (("chain", "draw"), cd_(pct_from_log(b[:, 0], hib)))
-    for name, x in sd.items():
-        pv[name] = (("chain", "draw"), cd_(x))
     if md.model == "multilevel":
         tot = np.sqrt(sd["tau_study"] ** 2 + sd["tau_within"] ** 2)
-        pv["tau_total"] = (("chain", "draw"), cd_(tot))
     else:
         tot = sd["tau"]
-    if md.p > 1:
-        coords["coef"] = md.coef_names
-        pv["beta"] = (("chain", "draw", "coef"), cd_(b[:, 1:]))
+    pv = _scale_vars(md, b, sd, tot)
     if theta is not None:
-        pv["theta"] = (("chain", "draw", "comparison"), cd_(theta))
-    if u is not None:
-        pv["u"] = (("chain", "draw", "study"), cd_(u))
-    post = xr.Dataset({k: xr.DataArray(v[1], dims=v[0]) for k, v in pv.items()},
-                      coords={k: v for k, v in coords.items() if k != "coef" or md.p > 1})
+        pv["theta"] = (("comparison",), theta)
+    if u is not None and keep_effects:
+        pv["u"] = (("study",), u)
+    post = _dataset(pv, coords, md, cd_)
     # a new study's true effect: theta_new = mu + tau_total * z
     new = b[:, 0] + tot * rng.standard_normal(S)
-    pp = xr.Dataset({"theta_new": (("chain", "draw"), cd_(new)),
-                     "theta_new_pct": (("chain", "draw"), cd_(pct_from_log(new, hib)))},
-                    coords={"chain": coords["chain"], "draw": coords["draw"]})
-    obs = xr.Dataset({"y": (("comparison",), md.y)}, coords={"comparison": md.comparisons})
-    const = xr.Dataset(
+    ppv = {"theta_new": ((), new), "theta_new_pct": ((), pct_from_log(new, md.higher_is_better))}
+    groups = {"posterior": post}
+    if S * md.k <= MAX_EFFECT_NUMBERS:
+        loc, var = row_predictive(md, st, b, u, sd)
+        groups["log_likelihood"] = _dataset({"y": (("comparison",), _normal_logpdf(md.y[None, :], loc, var))},
+                                            coords, md, cd_)
+        ppv["y"] = (("comparison",), loc + np.sqrt(var) * rng.standard_normal(loc.shape))
+    groups["posterior_predictive"] = _dataset(ppv, coords, md, cd_)
+    if prior:
+        pr, prp = prior_draws(md, priors, st, S, np.random.default_rng([seed, 3]))
+        groups["prior"] = _dataset(pr, coords, md, cd_)
+        groups["prior_predictive"] = _dataset(prp, coords, md, cd_)
+    groups["observed_data"] = xr.Dataset({"y": (("comparison",), md.y)}, coords={"comparison": md.comparisons})
+    groups["constant_data"] = xr.Dataset(
         {"vi": (("comparison",), np.where(md.known, md.v, np.nan)), "vi_known": (("comparison",), md.known),
          "study": (("comparison",), np.asarray(md.studies)[md.study_idx])},
         coords={"comparison": md.comparisons},
@@ -229,8 +220,109 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     stats = sample_stats
     if "diverging" not in stats and "divergent" in stats:
         stats = stats.rename({"divergent": "diverging"})
-    return az.InferenceData(posterior=post, posterior_predictive=pp, sample_stats=stats, observed_data=obs,
-                            constant_data=const)
+    groups["sample_stats"] = stats
+    return az.InferenceData(**groups)
+
+
+def _locations(md: MetaData, priors: Priors, st, posterior, sd: dict, rng: np.random.Generator, keep_effects: bool):
+    """Draws of the coefficients ``b`` (S, p), study effects ``u`` (S, n_studies) and ``theta`` (S, k).
+
+    Marginal parametrization: exact draws from the normal full conditionals
+    (:func:`metaquant.bayes.models.conditional_draws`); non-centred: from the
+    sampled ``mu``, ``beta`` and standard-normal ``z``.  ``u`` is ``None`` in
+    the random-effects model, ``theta`` without ``keep_effects``.
+    """
+    from .models import conditional_draws
+
+    S = next(iter(sd.values())).size
+    if st.parametrization == "marginal":
+        cd = conditional_draws(md, priors, st, sd, rng, keep_effects=keep_effects)
+        return cd["b"], cd.get("u"), cd.get("theta")
+    b = np.asarray(posterior["mu"].values, dtype=float).reshape(S, 1)
+    if md.p > 1:
+        b = np.column_stack([b, np.asarray(posterior["beta"].values, dtype=float).reshape(S, md.p - 1)])
+    u = None
+    lin = b @ md.X.T
+    if md.model == "multilevel":
+        u = sd["tau_study"][:, None] * np.asarray(posterior["z_study"].values, dtype=float).reshape(S, -1)
+        lin = lin + u[:, md.study_idx]
+    low = "tau_within" if md.model == "multilevel" else "tau"
+    theta = lin + sd[low][:, None] * np.asarray(posterior["z"].values, dtype=float).reshape(S, -1)
+    return b, u, (theta if keep_effects else None)
+
+
+def _scale_vars(md: MetaData, b: np.ndarray, sd: dict, tot: np.ndarray) -> dict:
+    """Posterior (or prior) variables named as the CLI prints them: ``tau`` is the total heterogeneity."""
+    pv = {"mu": ((), b[:, 0]), "mu_pct": ((), pct_from_log(b[:, 0], md.higher_is_better))}
+    for name, x in sd.items():
+        pv[name] = ((), x)
+    pv["tau"] = ((), tot)
+    if md.model == "multilevel":
+        pv["tau_total"] = ((), tot)  # the former name of the total heterogeneity, kept for old readers
+    if md.p > 1:
+        pv["beta"] = (("coef",), b[:, 1:])
+    return pv
+
+
+def _dataset(variables: dict, coords: dict, md: MetaData, cd_):
+    """An xarray Dataset of (chain, draw, ...) variables from flat draws ``{name: (extra dims, array)}``."""
+    import xarray as xr
+
+    data = {k: xr.DataArray(cd_(v), dims=("chain", "draw") + dims) for k, (dims, v) in variables.items()}
+    used = {"chain", "draw"} | {d for dims, _ in variables.values() for d in dims}
+    c = {k: v for k, v in coords.items() if k in used}
+    if "coef" in used:
+        c["coef"] = md.coef_names
+    return xr.Dataset(data, coords=c)
+
+
+def _normal_logpdf(y, loc, var):
+    return -0.5 * (LOG_2PI + np.log(var) + (y - loc) ** 2 / var)
+
+
+def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: dict) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mean and variance (S, k) of each row given the coefficients, the study effects and the scales.
+
+    The row's own effect ``w_j`` integrated out: ``y_j | b, u, scales ~
+    N(x_j'b + u_i(j), ve_j + tau_low^2)``, with ``ve_j`` the row's sampling
+    variance (``sigma_resid^2`` when unknown) and ``tau_low`` the lowest-level
+    heterogeneity (``tau`` in the random-effects model, ``tau_within`` in the
+    multilevel one).  Rows are independent given these, so the log densities
+    are the pointwise terms of the ``log_likelihood`` group (see
+    ``docs/methods/bayes.md``).
+    """
+    from .models import _scale_names
+
+    top, low, res = _scale_names(st)
+    ve = np.broadcast_to(md.v[None, :], (b.shape[0], md.k)).astype(float)
+    if res:
+        ve = ve + (~md.known)[None, :] * sd[res][:, None] ** 2
+    var = np.maximum(ve + sd[low][:, None] ** 2, 1e-300)
+    loc = b @ md.X.T
+    if top:
+        loc = loc + u[:, md.study_idx]
+    return loc, var
+
+
+def prior_draws(md: MetaData, priors: Priors, st, S: int, rng: np.random.Generator) -> tuple[dict, dict]:
+    """``S`` independent draws from the prior (``prior`` group) and the prior predictive of ``y``."""
+    from .models import _scale_names
+
+    top, low, res = _scale_names(st)
+    sd = {}
+    if top:
+        sd[top] = priors.tau.ppf(rng.uniform(size=S))
+        sd[low] = priors.tau_within_prior.ppf(rng.uniform(size=S))
+    else:
+        sd[low] = priors.tau.ppf(rng.uniform(size=S))
+    if res:
+        sd[res] = priors.sigma_resid.ppf(rng.uniform(size=S))
+    b = np.column_stack([rng.normal(priors.mu_mean, priors.mu_sd, S)]
+                        + [rng.normal(0.0, priors.beta_sd, S) for _ in range(md.p - 1)])
+    u = sd[top][:, None] * rng.standard_normal((S, md.n_studies)) if top else None
+    tot = np.sqrt(sd[top] ** 2 + sd[low] ** 2) if top else sd[low]
+    loc, var = row_predictive(md, st, b, u, sd)
+    return _scale_vars(md, b, sd, tot), {"y": (("comparison",), loc + np.sqrt(var) * rng.standard_normal(loc.shape))}
 
 
 # --------------------------------------------------------------------------
@@ -240,11 +332,15 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
 
 def _check_settings(draws, tune, chains, sampler, target_accept, parametrization):
     for name, val, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if not isinstance(val, int | np.integer) or val < low:
+        if isinstance(val, bool) or not isinstance(val, int | np.integer) or val < low:
             raise InputError(f"{name} must be an integer >= {low}, got {val!r}", column=name)
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler {sampler!r}", expected=" | ".join(SAMPLERS))
-    if not (0.5 <= float(target_accept) < 1.0):
+    try:
+        ta = float(target_accept)
+    except (TypeError, ValueError):
+        ta = float("nan")
+    if not (0.5 <= ta < 1.0):
         raise InputError(f"target_accept must be in [0.5, 1), got {target_accept!r}", column="target_accept")
     if parametrization not in ("marginal", "noncentered"):
         raise InputError(f"unknown parametrization {parametrization!r}", expected="marginal | noncentered")
@@ -253,6 +349,7 @@ def _check_settings(draws, tune, chains, sampler, target_accept, parametrization
 def fit(
     table: pd.DataFrame,
     *,
+    engine: str = "pymc",
     model: str = "auto",
     moderators: Sequence[str] | None = None,
     priors: Priors | dict | None = None,
@@ -270,20 +367,30 @@ def fit(
     prior_tau: str | None = None,
     prior_sigma: str | None = None,
     keep_effects: bool | None = None,
+    unknown_vi: str = "model",
+    min_probability: float = SELECTION_THRESHOLD,
+    prior: bool = False,
+    grid: int = 801,
 ) -> BayesResult:
-    """Bayesian pooling of one property's effect table by MCMC (NUTS).
+    """Bayesian pooling of one property's effect table (NUTS, or the exact quadrature).
 
     Parameters
     ----------
     table : DataFrame
         One property's effect table (:func:`metaquant.for_property`).
+    engine : {"pymc", "exact"}
+        ``pymc``: NUTS on the model below (``sampler`` chooses the NUTS
+        implementation); ``exact``: :func:`metaquant.bayes.fit_exact`, the
+        random-effects model by quadrature (no moderators, no multilevel
+        model; the sampler settings are not used).
     model : {"auto", "re", "multilevel"}
         ``auto``: ``multilevel`` when some study gives more than one row,
         else ``re`` (the normal-normal random-effects model).
     moderators : list of str, optional
         Meta-regression: ``mu`` becomes ``b0 + x'b``; ``bits`` and
         ``act_bits`` enter as ``log2`` centred at their mean, other numeric
-        columns centred, text columns (or ``COL:cat``) treatment-coded.
+        columns centred, text columns (or ``COL:cat``) treatment-coded.  With
+        one moderator, ``predictions`` holds :meth:`BayesResult.predict_levels`.
     priors : Priors or dict, optional
         Defaults: ``mu ~ N(0, 1)``, ``tau ~ HalfNormal(0.5)``,
         ``sigma_resid ~ HalfNormal(0.25)``, ``beta ~ N(0, 1)``.
@@ -294,7 +401,8 @@ def fit(
         Posterior draws and tuning steps per chain.
     seed : int
         Seeds the sampler, the starting points and the exact conditional
-        draws; equal seeds give identical numbers.
+        draws; equal seeds give identical numbers (default
+        :data:`metaquant.bayes.DEFAULT_SEED`).
     sampler : {"pymc", "nutpie", "numpyro"}
         NUTS implementation; ``nutpie`` and ``numpyro`` are optional extras.
     target_accept : float
@@ -312,21 +420,57 @@ def fit(
     keep_effects : bool, optional
         Store the comparison effects ``theta`` (draws x k numbers);
         default: when that is at most 2e7 numbers.
+    unknown_vi : {"model", "drop", "error"}
+        Rows without a sampling variance: modelled with ``sigma_resid``,
+        dropped (with a warning and a note), or refused with an InputError
+        (:func:`metaquant.bayes.data.prepare_with_policy`).  A table whose
+        variances are all known is pooled as given.
+    min_probability : float
+        A label is stated only when its zones hold at least this posterior
+        probability (:func:`metaquant.scale.decide_label`).
+    prior : bool
+        Also draw ``draws x chains`` times from the prior: ``prior`` and
+        ``prior_predictive`` groups of the InferenceData.
+    grid : int
+        Quadrature nodes of the exact engine.
 
     Returns
     -------
     BayesResult
+        (:class:`~metaquant.bayes.exact.ExactResult` with ``engine="exact"``.)
     """
+    if engine not in ENGINES:
+        raise InputError(f"unknown Bayesian engine {engine!r}", column="engine", expected=" | ".join(ENGINES))
     _check_settings(draws, tune, chains, sampler, target_accept, parametrization)
+    if not 0.0 < float(min_probability) <= 1.0:
+        raise InputError(f"min_probability must be in (0, 1], got {min_probability!r}", column="min_probability")
+    if engine == "exact":
+        if moderators:
+            raise InputError("the exact engine fits the random-effects model without moderators",
+                             expected="engine='pymc' for meta-regression")
+        if normalise_model(model) == "multilevel":
+            raise InputError("the exact engine fits the random-effects model, not the multilevel one",
+                             expected="engine='pymc' for model='multilevel'")
+        from .exact import fit_exact
+
+        return fit_exact(table, priors=priors, thresholds=thresholds, grid=grid, unknown_vi=unknown_vi,
+                         prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma,
+                         min_probability=min_probability)
     pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
-    md = prepare(table, model=model, moderators=moderators, thresholds=thresholds)
-    return _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
-                         target_accept=target_accept, progressbar=progressbar, cores=cores,
-                         parametrization=parametrization, keep_effects=keep_effects)
+    md, used = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the Bayesian model", model=model,
+                                   moderators=moderators, thresholds=thresholds)
+    res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
+                        target_accept=target_accept, progressbar=progressbar, cores=cores,
+                        parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,
+                        prior=prior)
+    res.settings["unknown_vi"] = unknown_vi
+    if moderators is not None and len(moderators) == 1:
+        res.predictions = res.predict_levels(list(moderators)[0], used)
+    return res
 
 
 def _fit_prepared(md, pri, *, draws, tune, chains, seed, sampler, target_accept, progressbar, cores,
-                  parametrization, keep_effects):
+                  parametrization, keep_effects, min_probability=SELECTION_THRESHOLD, prior=False):
     seed = int(seed)
     t0 = time.perf_counter()
     compiles_before = _STATS["compiles"]
@@ -343,13 +487,17 @@ def _fit_prepared(md, pri, *, draws, tune, chains, seed, sampler, target_accept,
             posterior, stats = _sample_nutpie(bm, md, pri, **kw)
         else:
             posterior, stats = _sample_numpyro(bm, **kw)
-        idata = _assemble(md, pri, bm, posterior, stats, seed, keep_effects)
+        idata = _assemble(md, pri, bm, posterior, stats, seed, keep_effects, prior=prior)
     settings = {
         "sampler": sampler, "parametrization": parametrization, "draws": int(draws), "tune": int(tune),
         "chains": int(chains), "seed": seed, "target_accept": float(target_accept),
         "compiled": _STATS["compiles"] > compiles_before, "time_s": time.perf_counter() - t0,
     }
-    return BayesResult(data=md, priors=pri, idata=idata, settings=settings)
+    notes = []
+    if "log_likelihood" not in idata.groups():
+        notes.append(f"no log_likelihood / replicated y stored: {md.k} rows x {int(draws) * int(chains)} draws "
+                     f"exceed {MAX_EFFECT_NUMBERS:.0e} numbers")
+    return BayesResult.from_idata(md, pri, idata, settings, min_probability=min_probability, notes=notes)
 
 
 def fit_many(

@@ -15,6 +15,7 @@ from .. import api
 from ..effects import for_property
 from ..errors import DiagnosticsError, InputError
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..tables import FORMATS, format_table
 
 #: REML's policies for rows without a sampling variance ('model' is for the Bayesian engines).
 REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
@@ -46,6 +47,13 @@ def _table(data):
     return api.effect_table(list(data) if data else "ssm2025")
 
 
+def _rules(data) -> str:
+    """The SSM rule set of the data (the 2026 rules for ssm2026, the first version's otherwise)."""
+    from ..ssm import rules_for
+
+    return rules_for(list(data) if data else "ssm2025")
+
+
 def _progress(fmt: str, quiet: bool) -> bool:
     return not quiet and fmt == "table" and sys.stderr.isatty()
 
@@ -66,7 +74,8 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @_mcmc_options(1000, 1000, 4)
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
@@ -79,14 +88,18 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
 
     if prop and all_:
         raise click.UsageError("give --property P or --all, not both")
+    from ..progress import Progress, collect_warnings
+
     table = _table(data)
-    show = not quiet and fmt == "table"
-    comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes),
-                       settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
-                       reml_policy=missing_vi, progress=(lambda p: click.echo(f"{p}: compared", err=True)) if show
-                       else None)
+    n = 1 if prop else table["property"].nunique()
+    with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
+        comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
+                           settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
+                           reml_policy=missing_vi, progress=bar.done)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
         click.echo(cmp.format_table(comp))
     _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")])
@@ -131,9 +144,11 @@ def _floats(text: str | None, name: str):
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for the fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_sd, prior_taus, bayes_engine,
-                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, fmt):
+                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet, fmt):
     """How conclusions move: subgroups, leave-one-out, priors, thresholds, belief splits.
 
     \b
@@ -150,9 +165,12 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --by, --loo, --priors, --thresholds, --belief"
                                + (f" (got {' '.join(chosen)})" if chosen else ""))
+    from ..progress import Progress
+
     table = _table(data)
+    bar = Progress(None, label="sensitivity", quiet=quiet or fmt != "table")
     mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
-                jobs=jobs, scheduler=scheduler)
+                jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
     elif loo:
@@ -163,14 +181,18 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
             kw["mu_sds"] = _floats(mu_sd, "--mu-sd")
         if prior_taus:
             kw["tau_priors"] = list(prior_taus)
+        mcmc.pop("rules")  # the prior grid is Bayesian only
         res = sens.prior_grid(table, prop, **kw, **mcmc)
     elif thresholds_:
         kw = {"factors": _floats(factors, "--factors")} if factors else {}
         res = sens.threshold_scaling(table, prop, **kw, **mcmc)
     else:
-        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler)
+        res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
+    bar.close()
     if fmt == "json":
         click.echo(json.dumps(res.to_dict(), indent=2))
+    elif fmt != "table":
+        click.echo(format_table(res.summary(), fmt), nl=False)
     else:
         click.echo(sens.format_table(res))
     _strict(strict, sorted({r["scenario"] for r in res.rows if r.get("mcmc_ok") is False}))
@@ -279,11 +301,15 @@ def plot_masses(data, prop, out, force, belief_split):
 def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
     from .. import plots, report
+    from ..predict import bits_regression
 
     _check_out(out, force)
     t = for_property(_table(data), prop)
+    name = str(t["property"].iloc[0])
+    reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
     band = report.bayes_bits_band(t, seed=seed, draws=draws, tune=tune, chains=chains) if with_bayes else None
-    fig = plots.bits_plot(t, missing_vi=missing_vi, bayes_band=band)
+    fig = plots.bits_plot(t, predictions=reml if reml.get("estimable") else None, regression=reml,
+                          missing_vi=missing_vi, bayes_band=band)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
 
 
@@ -312,7 +338,7 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
                             chains=chains, jobs=jobs, scheduler=scheduler, log=log)
-    click.echo(f"wrote {path / 'report.html'} and {path / 'report.json'}")
+    click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     _strict(strict, [c["property"] for c in doc.get("comparison", [])
                      if c["bayes"].get("ok") is False and c["bayes"].get("estimable")])

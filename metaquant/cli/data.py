@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 import numpy as np
@@ -166,13 +167,49 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
 @data.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM")
-def validate(files, measure):
-    """Check evidence files; one line per problem, exit code 2 on the first error."""
+@click.option("--max-errors", type=click.IntRange(min=1), default=io.MAX_REPORTED, show_default=True,
+              help="List at most this many problems per file (all are counted).")  # fmt: skip
+def validate(files, measure, max_errors):
+    """Check evidence files: every problem on its own line (file, row, column), exit code 2 if any."""
+    from ..effects import check
+
+    lines = []
     for f in files:
-        ev = io.load(f, include_confounded=True)
-        tab = compute_effects(ev, measure=measure)
+        problems, tab = check(f, measure=measure, limit=max_errors)
+        if problems:
+            lines += [str(e) for e in problems.errors]
+            if problems.total > 1:
+                lines.append(f"{f}: {problems.summary()}")
+            continue
         unknown = int((~tab["vi_known"]).sum())
         click.echo(
             f"{f}: ok, {len(tab)} rows, {tab['study'].nunique()} studies, "
             f"{tab['property'].nunique()} properties ({unknown} rows without a sampling variance)"
         )
+        for note in _notes(tab):
+            click.echo(f"{f}: note: {note}")
+    if lines:
+        for line in lines:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(2)
+
+
+def _notes(tab) -> list[str]:
+    """What the engines will do differently with this (valid) file."""
+    notes = []
+    conf = tab["confounded"].to_numpy(dtype=bool)
+    if conf.all():
+        notes.append(
+            f"all {len(tab)} rows are confounded: fit, compare and ssm leave them out unless --include-confounded"
+        )
+    elif conf.any():
+        notes.append(f"{int(conf.sum())} confounded rows are left out unless --include-confounded")
+    if tab["study_belief"].isna().all():
+        notes.append(
+            "no study_belief column: the SSM engine (metaquant ssm) needs each study's belief B in [0, 1] "
+            "(a column study_belief; see docs/data-format.md)"
+        )
+    elif tab["study_belief"].isna().any():
+        studies = ", ".join(sorted(tab.loc[tab["study_belief"].isna(), "study"].astype(str).unique())[:5])
+        notes.append(f"study_belief is empty for studies {studies}: the SSM engine needs it for every study")
+    return notes

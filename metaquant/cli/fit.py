@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import time
 
 import click
 
 from .. import api
 from ..errors import DiagnosticsError, InputError
 from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
-from .show import print_result
+from ..tables import FORMATS, format_table
+from .show import print_result, summary_frame
 
 
 @click.command("fit")
@@ -28,7 +28,11 @@ from .show import print_result
 @click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
 @click.option("--test", type=click.Choice(["z", "knha", "t"]), default="z", show_default=True,
               help="Classical methods: z, Knapp-Hartung or t.")
-@click.option("--moderator", "moderators", multiple=True, help="Moderator column (repeatable); bits enter as log2.")
+@click.option("--moderator", "moderators", multiple=True,
+              help="Moderator column (repeatable; bits enter as log2, COL:cat as categories) or a formula, "
+                   "e.g. 'log2(bits)*technique'.")
+@click.option("--robust", type=click.Choice(["cr1", "cr2"]), default=None,
+              help="Classical methods: cluster-robust inference by study (cr2: clubSandwich's CR2 + Satterthwaite).")
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM",
               show_default=True, help="Effect size for measurement rows.")
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None,
@@ -45,12 +49,16 @@ from .show import print_result
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option("--sampler", type=click.Choice(["pymc", "nutpie", "numpyro"]), default="pymc", show_default=True)
 @click.option("--threshold-scale", type=float, default=None, help="Multiply SSM's cut-points by this factor.")
+@click.option("--min-probability", type=float, default=0.75, show_default=True,
+              help="Bayesian engines: state a label only when its zones hold this posterior probability.")
+@click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")
 @click.option("--force", is_flag=True, help="Allow --out into an existing non-empty folder.")
 @click.option("--strict", is_flag=True, help="Exit 3 when a diagnostic fails or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people; json, csv, markdown or latex to export.")
 def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **options):
     """Pool the effect of quantization on a property.
 
@@ -65,26 +73,27 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
     spec, run = api.split_options(prop or "accuracy", progress=bar, **options)
     from ..outputs import output_dir
-
-    started = time.monotonic()
-
-    def progress(name, res):
-        if not quiet and all_:
-            click.echo(f"{name}: done ({time.monotonic() - started:.1f} s)", err=True)
+    from ..progress import Progress, collect_warnings
 
     source = list(data) or "ssm2025"
-    with output_dir(out, force=force) if out else contextlib.nullcontext() as outdir:
+    with output_dir(out, force=force) if out else contextlib.nullcontext() as outdir, \
+            collect_warnings() as caught:
         if all_:
-            results = api.fit_all(source, spec=spec, settings=run, include_confounded=include_confounded,
-                                  progress=progress)
+            with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
+                results = api.fit_all(source, spec=spec, settings=run, include_confounded=include_confounded,
+                                      progress=lambda name, res: bar.done(name))
         else:
             results = {spec.property: api.fit(source, spec=spec, settings=run,
                                               include_confounded=include_confounded)}
         dicts = {p: r.to_dict() for p, r in results.items()}
         if outdir is not None:
             _write(outdir, results, dicts, force)
+    _say_warnings(caught, quiet or fmt != "table")
     if fmt == "json":
         click.echo(json.dumps(list(dicts.values()) if all_ else next(iter(dicts.values())), indent=2))
+    elif fmt != "table":
+        frame = summary_frame(results.values()) if all_ else next(iter(results.values())).to_frame()
+        click.echo(format_table(frame, fmt), nl=False)
     else:
         for r in results.values():
             print_result(r)
@@ -96,6 +105,15 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     if strict and failed:
         raise DiagnosticsError(f"diagnostics failed or could not be computed for {', '.join(failed)} "
                                "(see the warnings)")
+
+
+def _say_warnings(caught, quiet: bool) -> None:
+    """Warnings raised during the fits, once each and in words (diagnostics are in the results already)."""
+    if quiet:
+        return
+    for sentence in caught.sentences():
+        if not sentence.lower().startswith("convergence warning"):
+            click.echo(f"warning: {sentence}", err=True)
 
 
 def _write(outdir, results, dicts, force) -> None:

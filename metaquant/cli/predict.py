@@ -63,6 +63,8 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
                                        variance_policy=variance_policy, draws=draws, tune=tune, chains=chains,
                                        seed=seed)
     table = api.effect_table(list(data) or "ssm2025", measure=spec.measure)
+    # a shortcut names the schema's column, or the user column x_NAME where the data carry that instead
+    at = {(f"x_{k}" if k not in table.columns and f"x_{k}" in table.columns else k): v for k, v in at.items()}
     d = run(table, spec, at, settings).to_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))

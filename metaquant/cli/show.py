@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import pandas as pd
 
 from ..scale import LABELS
 
@@ -122,7 +123,8 @@ def print_bayes(d: dict) -> None:
                    f"{num(d['label_probability'], 3)}{span}")
     else:
         click.echo(f"  SSM label{where}: no label: the evidence does not decide (best candidate "
-                   f"{d.get('label_candidate') or 'none'}, probability {num(d.get('label_probability'), 3)})")
+                   f"{d.get('label_selected') or 'none'}, probability {num(d.get('label_probability'), 3)} < "
+                   f"{num(d.get('min_probability', 0.75), 2)})")
     click.echo(_zones_line(d.get("zone_probabilities") or {}))
     if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
         click.echo(f"  diagnostics: R-hat max {num(d.get('r_hat_max'), 3)}, bulk ESS min "
@@ -130,7 +132,81 @@ def print_bayes(d: dict) -> None:
     for note in d.get("notes") or []:
         click.echo(f"  note: {note}")
     for w in d.get("warnings") or []:
-        click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+        if w not in (d.get("notes") or []):
+            click.echo(click.style(f"  WARNING: {w}", fg="red", bold=True))
+
+
+#: The columns of one property's row in an exported ``fit`` table.
+SUMMARY_COLUMNS = ("property", "engine", "k", "k_total", "label_code", "label_probability", "pct", "pct_ci_low",
+                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason")
+
+
+def summary_frame(results) -> pd.DataFrame:
+    """One row per result (property) with the numbers a paper's table reports."""
+
+    rows = []
+    for r in results:
+        d = r.to_dict()
+        rows.append({c: d.get(c) for c in SUMMARY_COLUMNS})
+    df = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return df.dropna(axis=1, how="all")
+
+
+def print_multilevel(res) -> None:
+    """``print.rma.mv`` (variance components with profile intervals, I² per level) and the SSM reading."""
+    d = res.to_dict()
+    head = f"{d['property']}: {d['method'].upper()} multilevel model (comparisons nested in studies), k={d['k']}"
+    if d.get("k_total", d["k"]) != d["k"]:
+        head += f" of {d['k_total']}"
+    click.echo(head)
+    for note in d.get("notes", []):
+        click.echo(f"  note: {note}")
+    for line in str(res.rma).strip("\n").splitlines():
+        click.echo(f"  {line}" if line else "")
+    if res.robust is not None:
+        for line in str(res.robust).strip("\n").splitlines():
+            click.echo(f"  {line}" if line else "")
+    if d.get("label_code"):
+        line = (f"  relative improvement exp(estimate) - 1: {pct(d['pct'])} %, CI [{pct(d['pct_ci_low'])}, "
+                f"{pct(d['pct_ci_high'])}] %")
+        if d.get("pct_pi_low") is not None:
+            line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
+        click.echo(line)
+        if d.get("robust"):
+            r = d["robust"]
+            click.echo(f"  cluster-robust ({r.get('type', '').upper()}) CI [{pct(r['pct_ci_low'])}, "
+                       f"{pct(r['pct_ci_high'])}] %")
+        click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
+    for p in d.get("predictions") or []:
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                   f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
+
+
+def print_bma(d: dict) -> None:
+    """The model-averaged (bias-adjusted) ensemble: effect, inclusion Bayes factors, the label before and after."""
+    click.echo(f"{d['property']}: Bayesian model averaging over {len(d.get('members') or [])} models "
+               f"(effect x heterogeneity x publication bias), k={d['k']}")
+    mu = d.get("mu") or {}
+    click.echo(f"  model-averaged log ratio: median {num(mu.get('median'))}, 95% CrI [{num(mu.get('ci_low'))}, "
+               f"{num(mu.get('ci_high'))}]; relative improvement {pct(d.get('pct'))} % "
+               f"[{pct(d.get('pct_ci_low'))}, {pct(d.get('pct_ci_high'))}] %")
+    for name, inc in (d.get("inclusion") or {}).items():
+        click.echo(f"  {name}: prior {num(inc.get('prior'), 3)} -> posterior {num(inc.get('posterior'), 3)}, "
+                   f"inclusion BF {num(inc.get('bf'), 3)}")
+    plain, ens = d.get("label_plain") or {}, d.get("label_ensemble") or {}
+    verdict = "survives" if d.get("label_survives") else "does not survive"
+    click.echo(f"  SSM label, plain random-effects model: {plain.get('code') or 'no label'} "
+               f"(P {num(plain.get('probability'), 3)}); bias-adjusted ensemble: {ens.get('code') or 'no label'} "
+               f"(P {num(ens.get('probability'), 3)}): the label {verdict} bias adjustment")
+    top = sorted(d.get("members") or [], key=lambda m: -(m.get("post_prob") or 0))[:5]
+    for m in top:
+        click.echo(f"    {m['name']:<40} prior {num(m.get('prior_prob'), 3)}  posterior {num(m.get('post_prob'), 3)}")
+    diag = d.get("diagnostics") or {}
+    click.echo(f"  diagnostics: R-hat max {num(diag.get('r_hat_max'), 3)}, bulk ESS min "
+               f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
+               f"max {num(diag.get('bridge_re_max'), 4)}")
+    for note in d.get("notes") or []:
+        click.echo(f"  note: {note}")
 
 
 def print_result(res) -> None:
@@ -138,6 +214,12 @@ def print_result(res) -> None:
     d = res.to_dict()
     if d.get("estimable") is False:
         click.echo(f"{d['property']}: not pooled ({d['engine']}): {d['reason']}")
+        return
+    if res.engine == "frequentist" and getattr(res, "model", None) == "multilevel":
+        print_multilevel(res)
+        return
+    if res.engine == "bma":
+        print_bma(d)
         return
     (print_classical if res.engine == "frequentist" else print_bayes)(d)
 

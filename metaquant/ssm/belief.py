@@ -25,7 +25,15 @@ its label's atoms and ``1 - s`` on the whole frame.  ``s`` (the model's
    * ``"none"``: ``d = 0``.
 
    The paper rounds the belief to 3 dp (``s = round(B (1 - d), 3)``); the
-   rounding can be switched off.
+   rounding can be switched off.  With ``"v2"`` the belief is the product of
+   the two rounded reliabilities, ``s = round(B α_n α_v, 3)``, as the
+   follow-up's ``discounted_belief`` computes it.
+
+Two named rule sets bundle these choices (:data:`RULES`): ``"ssm2025"`` (the
+ESEM 2025 paper, the default: ``v1``) and ``"ssm2026"`` (the 21-study journal
+extension, replication package v2.0: ``v2`` with ``n`` the number of cluster
+units, ``n0 = 3``, ``k = 0.1``, cut-off 4, and intensities written with the
+codes I/P/N instead of IF/PO/NE).
 
 References
 ----------
@@ -40,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +58,67 @@ from ..errors import InputError
 
 DISCOUNTS = ("v1", "v2", "none")
 BELIEF_SPLITS = ("none", "equitable", "mass-preserving")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A named set of SSM rules (one version of the synthesis).
+
+    Attributes
+    ----------
+    name : str
+    discount : str
+        Default dispersion discount (:data:`DISCOUNTS`).
+    notation : str
+        How intensities are written: ``"ssm2025"`` (IF, NE, PO; ``IF-WP``) or
+        ``"ssm2026"`` (I, N, P; ``{I, WP}`` for a pair).
+    description : str
+    """
+
+    name: str
+    discount: str
+    notation: str
+    description: str
+
+
+#: The rule sets, by name.  ``ssm2025`` is the default everywhere.
+RULES: dict[str, Rules] = {
+    "ssm2025": Rules("ssm2025", "v1", "ssm2025",
+                     "ESEM 2025 paper: belief B (1 - d), d = 1 - exp(-0.1 |IQR/RI|)"),
+    "ssm2026": Rules("ssm2026", "v2", "ssm2026",
+                     "journal extension v2.0: belief B alpha_n alpha_v (n0 = 3, Kvalseth V2, k = 0.1, cut-off 4)"),
+}
+DEFAULT_RULES = "ssm2025"
+
+
+def rules_for(sources: str | Sequence[str] | None) -> str:
+    """The rule set a shipped dataset names (its ``ssm_rules`` registry entry), else ``"ssm2025"``.
+
+    ``sources`` is a dataset name, a path, or a list of them (as given to
+    :func:`metaquant.load`); the first shipped dataset with an entry decides.
+
+    >>> rules_for("ssm2026"), rules_for("ssm2025"), rules_for("runs.csv")
+    ('ssm2026', 'ssm2025', 'ssm2025')
+    """
+    from ..io import dataset_registry
+
+    items = [sources] if isinstance(sources, str | Path) or sources is None else list(sources)
+    reg = dataset_registry()
+    for item in items:
+        name = str(item) if item is not None else ""
+        if name in reg and not Path(name).is_file() and reg[name].get("ssm_rules"):
+            return str(get_rules(reg[name]["ssm_rules"]).name)
+    return DEFAULT_RULES
+
+
+def get_rules(name: str | Rules | None) -> Rules:
+    """The :class:`Rules` of a name (``None`` gives the default, ``"ssm2025"``)."""
+    if isinstance(name, Rules):
+        return name
+    key = DEFAULT_RULES if name is None else str(name)
+    if key not in RULES:
+        raise InputError(f"unknown SSM rules {name!r}", expected=" or ".join(RULES))
+    return RULES[key]
 
 #: v1 dispersion constant (``DISCOUNT_FACTOR`` of the replication package).
 V1_FACTOR = 0.1

@@ -104,3 +104,67 @@ def intensity(pct: float, prop: str, thresholds: Thresholds = None) -> str:
     'IF-WP'
     """
     return scale.label_from_pct(pct, thresholds_for(prop, thresholds))
+
+
+#: Atom codes of the journal extension (replication package v2.0, ``effect_intensity.py``): I, N, P replace IF, NE, PO.
+NOTATION_2026 = {"IF": "I", "NE": "N", "PO": "P"}
+_FROM_2026 = {v: k for k, v in NOTATION_2026.items()}
+
+
+def written_code(code: str, notation: str = "ssm2025") -> str:
+    """An SSM label code written in a rule set's notation.
+
+    ``"ssm2025"`` keeps metaquant's codes (``"IF-WP"``); ``"ssm2026"`` writes
+    atoms as I/N/P and a compound as the extension's synthesis does,
+    ``"{I, WP}"`` (atoms in scale order).  Codes outside the 13 labels (the
+    whole frame ``"Θ"``, a Santos interval ``"WN..WP"``) are returned as given
+    apart from the atom renaming.
+
+    Examples
+    --------
+    >>> written_code("IF-WP", "ssm2026")
+    '{I, WP}'
+    >>> written_code("PO", "ssm2026"), written_code("PO", "ssm2025")
+    ('P', 'PO')
+    """
+    if notation == "ssm2025":
+        return code
+    if notation != "ssm2026":
+        raise InputError(f"unknown intensity notation {notation!r}", expected="ssm2025 or ssm2026")
+    if code in scale.LABELS:
+        atoms = [NOTATION_2026.get(a, a) for a in code.split("-")]
+        return atoms[0] if len(atoms) == 1 else "{" + ", ".join(atoms) + "}"
+    for old, new in NOTATION_2026.items():
+        code = code.replace(old, new)
+    return code
+
+
+def read_code(text: str) -> str:
+    """metaquant's label code of an intensity written in either notation.
+
+    Accepts ``"IF-WP"``, ``"{I, WP}"``, ``"I-WP"``, ``"WN-I"`` and spelled-out
+    labels such as ``"weakly negative - indifferent"``.
+
+    Examples
+    --------
+    >>> read_code("{P, SP}"), read_code("WN-I"), read_code("negative - weakly negative")
+    ('PO-SP', 'WN-IF', 'NE-WN')
+    """
+    s = str(text).strip()
+    if s.startswith("{") and s.endswith("}"):
+        parts = [p.strip() for p in s[1:-1].split(",")]
+    elif any(c.islower() for c in s):
+        try:
+            return scale.code_from_name(s)
+        except ValueError:
+            raise InputError(f"not an SSM intensity: {text!r}", expected="one atom or two adjacent atoms") from None
+    else:
+        parts = [p.strip() for p in s.split("-")]
+    atoms = [_FROM_2026.get(p, p) for p in parts]
+    try:
+        code = scale.label_code(frozenset(atoms))
+    except ValueError:
+        code = ""
+    if code not in scale.LABELS:
+        raise InputError(f"not an SSM intensity: {text!r}", expected="one atom or two adjacent atoms")
+    return code

@@ -48,13 +48,14 @@ from ..errors import InputError
 from ..io import Evidence
 from ..scale import label_name
 from . import belief as _b
-from .intensity import Thresholds, intensity, validate_override
+from .intensity import Thresholds, intensity, validate_override, written_code
 
 #: Columns of the evidence-model table, in order.
 MODEL_COLUMNS = (
     "study", "comparison", "property", "metric_class", "order", "n_units", "pct", "sd", "iqr",
     "discount", "study_belief", "n_study_models", "split_belief", "belief", "label_code", "label",
     "source_file", "source_rows", "note",
+    "alpha_n", "alpha_v", "discount_factor", "p_value", "intensity", "rules",
 )  # fmt: skip
 
 _MISSING_B = ("study {s} has no study belief; add a study_belief column or pass study_belief={{...}} / "
@@ -184,10 +185,11 @@ def evidence_models(
     table: Evidence | pd.DataFrame,
     *,
     thresholds: Thresholds = None,
-    discount: str = "v1",
+    discount: str | None = None,
     belief_split: str = "none",
     study_belief: Mapping[str, float] | None = None,
     rounding: bool = True,
+    rules: str = "ssm2025",
 ) -> pd.DataFrame:
     """Intensity and belief of every evidence model × property.
 
@@ -197,9 +199,10 @@ def evidence_models(
         An effect table (:func:`metaquant.compute_effects`) or the evidence.
     thresholds : 6 floats or mapping, optional
         Cut-point override (:func:`metaquant.ssm.intensity.thresholds_for`).
-    discount : {"v1", "v2", "none"}
+    discount : {"v1", "v2", "none"}, optional
         ``"v1"``: ``d = round(1 - exp(-0.1 |IQR/RI|), 3)`` (the paper);
         ``"v2"``: ``1 - d = α_n α_v`` (the follow-up); ``"none"``: ``d = 0``.
+        Default: the rule set's (``v1`` for ``ssm2025``, ``v2`` for ``ssm2026``).
     belief_split : {"none", "equitable", "mass-preserving"}
         Share of the study belief per model when a study gives ``N`` models to
         a property: ``B``, ``B/N`` or ``1 - (1 - B)^(1/N)``.
@@ -207,6 +210,9 @@ def evidence_models(
         Study -> ``B``; overrides the ``study_belief`` column.
     rounding : bool
         Round ``IQR``, ``d`` and the belief to 3 dp as the paper does.
+    rules : {"ssm2025", "ssm2026"}
+        Rule set (:data:`metaquant.ssm.belief.RULES`): the default discount
+        and the notation of the ``intensity`` column.
 
     Returns
     -------
@@ -216,7 +222,12 @@ def evidence_models(
         order), ``pct`` the mean RI (%), ``iqr``/``sd`` its spread over
         ``n_units`` units, ``discount`` ``d``, ``split_belief`` the study
         belief after the split, ``belief = split_belief · (1 - d)``, and
-        ``label_code``/``label`` the intensity.
+        ``label_code``/``label`` the intensity.  The extension's fields:
+        ``alpha_n`` (sample-size reliability; NaN under ``v1``), ``alpha_v``
+        (variability reliability, ``1 - d`` under ``v1``), ``discount_factor``
+        ``= round(α_n α_v, 3)``, ``p_value = round(1 - α_n α_v, 3)`` (the
+        undiscounted share, not a test statistic), ``intensity`` (the label
+        in the rule set's notation) and ``rules``.
 
     Raises
     ------
@@ -224,6 +235,9 @@ def evidence_models(
         A study without a study belief, an unknown option, or (``v2``) a row
         without the number of units or their spread.
     """
+    rs = _b.get_rules(rules)
+    if discount is None:
+        discount = rs.discount
     if discount not in _b.DISCOUNTS:
         raise InputError(f"unknown discount {discount!r}", expected=" or ".join(_b.DISCOUNTS))
     if belief_split not in _b.BELIEF_SPLITS:
@@ -260,8 +274,13 @@ def evidence_models(
             d = 1.0 - a_n * a_v
         else:
             d = 0.0
-        s = b_split * (1.0 - d)
+        if discount == "v2":  # B' = B α_n α_v (the follow-up's discounted_belief)
+            s = b_split * a_n * a_v
+        else:
+            a_n, a_v = np.nan, 1.0 - d
+            s = b_split * (1.0 - d)
         s = _b.round3(s) if rounding else float(s)
+        factor = (1.0 - d) if discount != "v2" else a_n * a_v
         pct_for_label = _b.round3(mean) if rounding else mean
         code = intensity(pct_for_label, prop.name, thresholds)
         position[prop.name] = position.get(prop.name, 0) + 1
@@ -285,5 +304,11 @@ def evidence_models(
             "source_file": e["rows"][0].get("source_file"),
             "source_rows": ",".join(str(int(r["source_row"])) for r in e["rows"] if r.get("source_row") is not None),
             "note": e["note"],
+            "alpha_n": float(a_n),
+            "alpha_v": float(a_v),
+            "discount_factor": _b.round3(factor) if rounding else float(factor),
+            "p_value": _b.round3(1.0 - factor) if rounding else float(1.0 - factor),
+            "intensity": written_code(code, rs.notation),
+            "rules": rs.name,
         })
     return pd.DataFrame(rows, columns=list(MODEL_COLUMNS))

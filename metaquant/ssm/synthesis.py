@@ -33,14 +33,18 @@ import pandas as pd
 from .. import schema
 from ..errors import InputError
 from ..io import Evidence
+from ..outputs import json_safe
 from ..scale import ATOMS, FRAME, SELECTION_THRESHOLD, SELECTORS, MassFunction, label_atoms, label_code
+from .belief import get_rules
 from .dempster import combine_all, simple_support
-from .intensity import Thresholds
+from .intensity import Thresholds, written_code
 from .models import evidence_models
 
 POLICIES = tuple(SELECTORS)
 RESULT_KEYS = ("property", "label", "label_code", "belief", "plausibility", "uncertainty", "conflict_last",
                "conflict_max", "n_models", "masses")
+#: Added to :meth:`SSMResult.to_dict` under rules other than ``ssm2025`` (the extension's synthesis fields).
+EXTRA_KEYS = ("rules", "intensity", "max_contributor_belief", "delta_belief", "n_studies")
 
 
 def _scale_order(a: frozenset[str]) -> tuple:
@@ -48,12 +52,6 @@ def _scale_order(a: frozenset[str]) -> tuple:
         return (len(ATOMS) + 1, 0)
     idx = sorted(ATOMS.index(x) for x in a)
     return (idx[0], len(idx))
-
-
-def _nan_to_none(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
 
 
 @dataclass
@@ -87,6 +85,9 @@ class SSMResult:
         Selection rule (``"ef"`` or ``"santos"``).
     threshold : float
         Selection share (0.75).
+    rules : str
+        Rule set (``"ssm2025"`` or ``"ssm2026"``); sets the notation of
+        :attr:`intensity`.
     """
 
     property: str
@@ -103,11 +104,33 @@ class SSMResult:
     models: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     policy: str = "ef"
     threshold: float = SELECTION_THRESHOLD
+    rules: str = "ssm2025"
+    selected: frozenset[str] = frozenset()
 
     @property
     def atoms(self) -> frozenset[str]:
         """Atoms of the selected hypothesis."""
-        return frozenset(ATOMS) if self.label_code == "Θ" else _atoms_of_code(self.label_code)
+        return self.selected
+
+    @property
+    def intensity(self) -> str:
+        """The selected label in the rule set's notation (``"{I, WP}"`` under ``ssm2026``)."""
+        return written_code(self.label_code, get_rules(self.rules).notation)
+
+    @property
+    def max_contributor_belief(self) -> float:
+        """Largest belief of a single evidence model combined."""
+        return float(self.models["belief"].max()) if len(self.models) else math.nan
+
+    @property
+    def delta_belief(self) -> float:
+        """``belief - max_contributor_belief``: what the combination adds to its strongest piece."""
+        return float(self.belief - self.max_contributor_belief)
+
+    @property
+    def n_studies(self) -> int:
+        """Number of studies behind the evidence models."""
+        return int(self.models["study"].nunique()) if "study" in self.models.columns else 0
 
     def mass_table(self) -> pd.DataFrame:
         """Focal elements in scale order with mass, Bel and Pl."""
@@ -129,28 +152,31 @@ class SSMResult:
         return t
 
     def to_dict(self) -> dict:
-        """JSON-ready dict; NaN becomes ``None`` and masses are keyed by label code."""
+        """JSON-ready dict; NaN becomes ``None`` and masses are keyed by label code.
+
+        Under rules other than ``ssm2025`` the extension's fields
+        (:data:`EXTRA_KEYS`) follow: the rules, the label in their notation,
+        the largest single belief, the gain over it and the number of studies.
+        """
         out = {k: getattr(self, k) for k in RESULT_KEYS if k != "masses"}
-        out = {k: _nan_to_none(float(v)) if isinstance(v, float | np.floating) else v for k, v in out.items()}
-        out["n_models"] = int(self.n_models)
-        out["masses"] = {label_code(a): float(self.masses[a]) for a in sorted(self.masses, key=_scale_order)}
-        return {k: out[k] for k in RESULT_KEYS}
+        out["masses"] = {label_code(a): self.masses[a] for a in sorted(self.masses, key=_scale_order)}
+        if self.rules != "ssm2025":
+            out.update({k: getattr(self, k) for k in EXTRA_KEYS})
+        return json_safe(out)
 
     def summary(self) -> pd.DataFrame:
         """A one-row tidy frame of the scalar results (see :func:`summary_frame` for several)."""
         return summary_frame([self])
 
 
-def _atoms_of_code(code: str) -> frozenset[str]:
-    if ".." in code:
-        a, b = code.split("..")
-        return frozenset(ATOMS[ATOMS.index(a) : ATOMS.index(b) + 1])
-    return label_atoms(code)
-
-
 def summary_frame(results: Sequence[SSMResult]) -> pd.DataFrame:
-    """One row per property: label, belief, plausibility, uncertainty, conflicts, n_models."""
+    """One row per property: label, belief, plausibility, uncertainty, conflicts, n_models.
+
+    Results under rules other than ``ssm2025`` add :data:`EXTRA_KEYS`.
+    """
     cols = [k for k in RESULT_KEYS if k != "masses"] + ["policy"]
+    if any(r.rules != "ssm2025" for r in results):
+        cols += list(EXTRA_KEYS)
     return pd.DataFrame([{c: getattr(r, c) for c in cols} for r in results], columns=cols)
 
 
@@ -160,6 +186,7 @@ def aggregate(
     *,
     policy: str = "ef",
     threshold: float = SELECTION_THRESHOLD,
+    rules: str = "ssm2025",
 ) -> SSMResult:
     """Combine evidence models of one property in the given row order and select a label.
 
@@ -173,12 +200,15 @@ def aggregate(
     policy : {"ef", "santos"}
     threshold : float
         Selection share (default 0.75).
+    rules : {"ssm2025", "ssm2026"}
+        Rule set recorded on the result (notation of ``intensity``).
 
     Raises
     ------
     TotalConflictError
         When a step has ``K = 1``.
     """
+    rules = get_rules(rules).name
     if policy not in SELECTORS:
         raise InputError(f"unknown selection policy {policy!r}", expected=" or ".join(POLICIES))
     if prop is not None:
@@ -192,8 +222,11 @@ def aggregate(
     if models.empty:
         raise InputError(f"no evidence models for property {prop!r}")
     models = models.reset_index(drop=True)
-    pieces = [simple_support(_atoms_of_code(c), s) for c, s in zip(models["label_code"], models["belief"],
-                                                                   strict=True)]
+    try:
+        focal = [label_atoms(c) for c in models["label_code"]]
+    except ValueError as exc:
+        raise InputError(str(exc), column="label_code", expected="one of the 13 SSM labels, e.g. IF-WP") from None
+    pieces = [simple_support(h, s) for h, s in zip(focal, models["belief"], strict=True)]
     comb = combine_all(pieces, context=f"property {prop!r}")
     m = comb.masses
     sel = SELECTORS[policy](m, threshold)
@@ -213,6 +246,8 @@ def aggregate(
         models=models,
         policy=policy,
         threshold=threshold,
+        rules=rules,
+        selected=frozenset(sel.atoms),
     )
 
 
@@ -234,12 +269,13 @@ def synthesize(
     *,
     policy: str = "ef",
     belief_split: str = "none",
-    discount: str = "v1",
+    discount: str | None = None,
     thresholds: Thresholds = None,
     study_belief: Mapping[str, float] | None = None,
     order: Sequence[str] | None = None,
     threshold: float = SELECTION_THRESHOLD,
     rounding: bool = True,
+    rules: str = "ssm2025",
 ) -> SSMResult | list[SSMResult]:
     """SSM synthesis of one property, or of every property in the table.
 
@@ -263,22 +299,29 @@ def synthesize(
         the conflicts ``K`` depend on it.
     threshold : float
         Selection share, 0.75 by default.
+    rules : {"ssm2025", "ssm2026"}
+        Rule set: ``"ssm2025"`` (default) the ESEM 2025 paper, ``"ssm2026"``
+        the 21-study extension (discount ``v2`` by default, I/P/N notation and
+        the extension's fields in :meth:`SSMResult.to_dict`).  Both combine in
+        file order with Dempster's rule and select with ``policy``; the shipped
+        ``ssm2026`` rows are in the Evidence Factory's aggregation order.
 
     Returns
     -------
     SSMResult or list of SSMResult
     """
+    rs = get_rules(rules)
     is_models = isinstance(table, pd.DataFrame) and {"label_code", "belief", "comparison"} <= set(table.columns)
     if is_models:
-        if (thresholds is not None or discount != "v1" or belief_split != "none" or study_belief is not None
-                or not rounding):
+        if (thresholds is not None or discount not in (None, rs.discount) or belief_split != "none"
+                or study_belief is not None or not rounding):
             raise InputError("an evidence-model table already holds labels and beliefs",
                              expected="the effect table when thresholds, discount, belief_split, study_belief or "
                                       "rounding are changed")
         models = table
     else:
         models = evidence_models(table, thresholds=thresholds, discount=discount, belief_split=belief_split,
-                                 study_belief=study_belief, rounding=rounding)
+                                 study_belief=study_belief, rounding=rounding, rules=rs.name)
     if property is not None:
         try:
             name = schema.get_property(property).name
@@ -288,9 +331,9 @@ def synthesize(
             have = ", ".join(dict.fromkeys(models["property"]))
             raise InputError(f"no evidence models for property {name!r}", expected=f"one of: {have}")
         sub = _reorder(models[models["property"] == name].reset_index(drop=True), order, name)
-        return aggregate(sub, policy=policy, threshold=threshold)
+        return aggregate(sub, policy=policy, threshold=threshold, rules=rs.name)
     out = []
     for name in dict.fromkeys(models["property"]):
         sub = _reorder(models[models["property"] == name].reset_index(drop=True), order, name)
-        out.append(aggregate(sub, policy=policy, threshold=threshold))
+        out.append(aggregate(sub, policy=policy, threshold=threshold, rules=rs.name))
     return out
