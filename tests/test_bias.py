@@ -243,6 +243,9 @@ def test_bias_input_drops_unknown_variances_with_a_note():
     ("ours_bench_perplexity", "benchmarks", "perplexity"),
     ("ours_llmq_throughput", "llmq", "throughput"),
     ("ours_ssm_accuracy", "ssm2025", "accuracy"),
+    ("ours_ssm26_storage", "ssm2026", "storage_size"),
+    ("ours_ssm26_latency", "ssm2026", "inference_latency"),
+    ("ours_ssm26_accuracy", "ssm2026", "accuracy"),
 ])
 def test_shipped_data_are_the_fixture_inputs(name, data, prop):
     from metaquant.api import effect_table
