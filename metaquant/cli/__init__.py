@@ -53,6 +53,7 @@ _COMMANDS = {
     "plot": ("metaquant.cli.compare", "plot"),
     "report": ("metaquant.cli.compare", "report"),
     "predict": ("metaquant.cli.predict", "predict"),
+    "bias": ("metaquant.cli.bias", "bias"),
 }
 for _name, (_mod, _attr) in _COMMANDS.items():
     try:

@@ -1,0 +1,159 @@
+"""``metaquant bias``: small-study effects and publication bias of one property, with what each test assumes."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .show import num, pval
+
+_STEP_HELP = "Step-function selection model cut-points (one-sided p-values), comma-separated."
+
+
+def _steps(text: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise click.UsageError(f"--steps takes numbers between 0 and 1, e.g. 0.025,0.5; got {text!r}") from None
+    if not out or any(not 0 < s <= 1 for s in out):
+        raise click.UsageError(f"--steps takes numbers between 0 and 1, e.g. 0.025,0.5; got {text!r}")
+    return out
+
+
+def _ci(d: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
+    return f"[{num(d.get(lo))}, {num(d.get(hi))}]"
+
+
+def _print_report(d: dict) -> None:
+    from ..bias import ASSUMPTIONS
+
+    click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
+               f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
+    for note in d["notes"]:
+        click.echo(f"  note: {note}")
+    r = d["results"]
+    seen = set()
+
+    def section(title: str, key: str) -> None:
+        click.echo("")
+        click.echo(title)
+        if key not in seen:
+            seen.add(key)
+            click.echo(click.wrap_text(ASSUMPTIONS[key], initial_indent="  assumes: ", subsequent_indent="    "))
+
+    def notes(res: dict) -> None:
+        for n in res.get("notes", []):
+            click.echo(f"  note: {n}")
+
+    if "regtest" in r or "regtest_lm" in r:
+        section("Egger's regression test (predictor: standard error)", "regtest")
+        for key, what in (("regtest", "mixed-effects (rma)"), ("regtest_lm", "weighted regression (lm)")):
+            if key in r:
+                x = r[key]
+                stat = "z" if x["test"] == "z" else "t"
+                df = f", df = {x['df']}" if x.get("df") is not None else ""
+                click.echo(f"  {what}: {stat} = {num(x['stat'])}{df}, p {pval(x['pval'])}; limit estimate "
+                           f"{num(x['limit_estimate'])} {_ci(x, 'limit_ci_low', 'limit_ci_high')}")
+        notes(r.get("regtest") or r["regtest_lm"])
+    if "ranktest" in r:
+        x = r["ranktest"]
+        section("Rank correlation test (Begg & Mazumdar)", "ranktest")
+        click.echo(f"  Kendall's tau = {num(x['tau'])}, p {pval(x['pval'])} "
+                   f"({'exact' if x['exact'] else 'normal approximation'})")
+        notes(x)
+    fs = [k for k in ("fsn_rosenthal", "fsn_orwin", "fsn_rosenberg") if k in r]
+    if fs:
+        section("Fail-safe N", "fsn")
+        for k in fs:
+            x = r[k]
+            extra = (f" (target {num(x['target'])}, mean effect {num(x['meanes'])})" if x["type"] == "Orwin"
+                     else f" (p of the observed studies {pval(x['pval'])})")
+            click.echo(f"  {x['type']}: {x['fsnum']:g}{extra}")
+    if "trimfill" in r:
+        x = r["trimfill"]
+        section(f"Trim and fill (estimator {x['estimator']}, {x['method']})", "trimfill")
+        click.echo(f"  {x['k0']} studies estimated missing on the {x['side']} side (SE {num(x['se_k0'])})")
+        click.echo(f"  estimate {num(x['estimate_unadjusted'])} {_ci(x, 'ci_low_unadjusted', 'ci_high_unadjusted')}"
+                   f" -> with the filled studies {num(x['estimate'])} {_ci(x)}")
+        notes(x)
+    if "pet_peese" in r:
+        x = r["pet_peese"]
+        section("PET-PEESE (weighted least squares)", "pet_peese")
+        click.echo(f"  PET {num(x['pet']['limit_estimate'])} "
+                   f"{_ci(x['pet'], 'limit_ci_low', 'limit_ci_high')} (p {pval(x['pet']['limit_pval'])}); "
+                   f"PEESE {num(x['peese']['limit_estimate'])} {_ci(x['peese'], 'limit_ci_low', 'limit_ci_high')}")
+        click.echo(f"  conditional estimate ({x['chosen']}): {num(x['estimate'])} {_ci(x)}")
+        click.echo(f"  rule: {x['rule']}")
+    for key, title in (("selmodel_step", "Step-function selection model (Vevea & Hedges 1995)"),
+                       ("selmodel_beta", "Beta selection model (Citkowicz & Vevea 2017)")):
+        if key not in r:
+            continue
+        x = r[key]
+        section(title, "selmodel")
+        if x.get("ptable"):
+            click.echo("  p-values per interval: " + ", ".join(f"{p['interval']}: {p['k']}" for p in x["ptable"]))
+        if not x["fitted"]:
+            notes(x)
+            continue
+        click.echo(f"  adjusted estimate {num(x['estimate'])} {_ci(x)} (unadjusted ML {num(x['estimate_unadjusted'])})"
+                   f", tau² {num(x['tau2'])}")
+        click.echo("  selection weights: " + ", ".join(num(v) for v in x["delta"]))
+        click.echo(f"  LRT against no selection: chi²(df = {x['LRT_df']}) = {num(x['LRT'])}, p {pval(x['LRT_pval'])}")
+        notes(x)
+    if d["skipped"]:
+        click.echo("")
+        for k, why in d["skipped"].items():
+            click.echo(f"not run: {k}: {why}")
+
+
+@click.command("bias")
+@click.option("--data", "data", multiple=True, default=None, help="Evidence file(s) or dataset name(s).")
+@click.option("--property", "prop", required=True, help="Property, e.g. perplexity.")
+@click.option("--method", type=click.Choice(["fe", "dl", "reml", "ml", "pm"], case_sensitive=False), default="reml",
+              show_default=True, help="tau² estimator of the regression test and trim and fill.")
+@click.option("--estimator", type=click.Choice(["L0", "R0"], case_sensitive=False), default="L0", show_default=True,
+              help="Trim-and-fill estimator of the number of missing studies.")
+@click.option("--side", type=click.Choice(["auto", "left", "right"]), default="auto", show_default=True,
+              help="Side of the funnel where studies are missing (auto: from Egger's slope).")
+@click.option("--steps", default="0.025", show_default=True, help=_STEP_HELP)
+@click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater",
+              show_default=True, help="Direction of the p-values the selection models act on.")
+@click.option("--funnel", "funnel", type=click.Path(dir_okay=False), default=None,
+              help="Also write the contour-enhanced funnel plot (.png or .svg).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --funnel file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def bias(data, prop, method, estimator, side, steps, alternative, funnel, force, fmt):
+    """Funnel asymmetry tests, trim and fill, PET-PEESE, fail-safe N and selection models for one property.
+
+    Rows without a known sampling variance are left out (and counted).  Every test is
+    printed with what it assumes; with a handful of studies none of them has much power,
+    and a non-significant test is no evidence that there is no bias.
+
+    \b
+    metaquant bias --data benchmarks --property perplexity
+    metaquant bias --data llmq --property throughput --steps 0.025,0.5 --funnel funnel.png
+    """
+    from .. import api
+    from .. import bias as mb
+    from ..effects import for_property
+
+    table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
+    rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
+                     side=None if side == "auto" else side, steps=_steps(steps), alternative=alternative)
+    if funnel:
+        from ..frequentist import rma
+        from ..plots import save_figure
+        from ..plots_bias import funnel_plot
+
+        inp = mb.bias_input(table)
+        est = rma(inp.yi, inp.vi, method=method.upper()).estimate if inp.k >= 2 else None
+        save_figure(funnel_plot(inp.yi, inp.vi, study=inp.study, estimate=est, title=f"{rep.property}: funnel plot"),
+                    funnel, force=force)
+    d = rep.to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+        return
+    _print_report(d)
+    if funnel:
+        click.echo(f"\nwrote {funnel}")
