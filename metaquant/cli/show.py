@@ -205,6 +205,9 @@ def print_bma(d: dict) -> None:
     click.echo(f"  diagnostics: R-hat max {num(diag.get('r_hat_max'), 3)}, bulk ESS min "
                f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
                f"max {num(diag.get('bridge_re_max'), 4)}")
+    if d.get("ok") is False:
+        click.echo(click.style("  WARNING: diagnostics failed (R-hat, ESS, divergences or bridge-sampling error): "
+                               "draw more before reading these numbers", fg="red", bold=True))
     for note in d.get("notes") or []:
         click.echo(f"  note: {note}")
 
