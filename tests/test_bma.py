@@ -234,9 +234,9 @@ def test_bad_input_is_an_input_error(tab):
     with pytest.raises(InputError):
         bma.as_bma_priors({"mu_sdd": 1})
     # a variance imputed upstream is used, not dropped again
-    from metaquant.effects import handle_unknown_vi
+    from metaquant.spec import apply_variance_policy
 
-    imp, _ = handle_unknown_vi(for_property(tab, "accuracy"), "impute-max")
+    imp, _ = apply_variance_policy(for_property(tab, "accuracy"), "impute-max", engine="bma")
     assert bma._prepare(imp, None, "drop").k == 17
     assert bma._prepare(for_property(tab, "accuracy"), None, "drop").k == 4
 

@@ -38,6 +38,8 @@ def tour() -> list[list[str]]:
 def _uses_pymc(args: list[str]) -> bool:
     if args[0] in ("compare", "sensitivity", "report") or args[:2] == ["plot", "forest"]:
         return True
+    if args[0] in ("fit", "predict") and "--method" in args and args[args.index("--method") + 1] == "bma":
+        return True
     return args[0] in ("fit", "predict") and "--method" not in args
 
 

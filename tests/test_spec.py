@@ -110,7 +110,8 @@ def test_moderators_given_as_one_string_are_one_moderator(tab):
 
 
 def test_policy_table_lists_every_engine_and_its_default():
-    assert set(ENGINE_POLICIES) == {"frequentist", "bayes", "exact"}
+    assert set(ENGINE_POLICIES) == {"frequentist", "bayes", "exact", "bma"}
+    assert ENGINE_POLICIES["bma"]["default"] == "drop" and "model" not in ENGINE_POLICIES["bma"]["accepts"]
     assert ENGINE_POLICIES["frequentist"]["default"] == "refuse"
     assert "model" not in ENGINE_POLICIES["frequentist"]["accepts"]
 
