@@ -78,19 +78,13 @@ def fit_all(data: Any = "ssm2025", properties: Sequence[str] | None = None, *, s
     -------
     dict of property -> result
     """
-    from .fitting import fit_or_reason
+    from .fitting import fit_or_reason, properties_of
 
     # the spec is made for a placeholder property and then replaced for each one
     spec0, run = split_options(None if spec is not None else "accuracy", spec=spec, settings=settings, **options)
     table = effect_table(data, measure=spec0.measure, include_confounded=include_confounded)
-    if properties is None:
-        props = list(dict.fromkeys(table["property"]))
-    elif isinstance(properties, str):
-        props = [properties]
-    else:
-        props = list(properties)
     out = {}
-    for p in props:
+    for p in properties_of(table, properties):
         s = spec0.replace(property=p)
         out[s.property] = fit_or_reason(table, s, run)
         if progress is not None:

@@ -504,12 +504,7 @@ def compare(
         from .ssm import rules_for
 
         kw["rules"] = rules_for(data)
-    if properties is None:
-        props = list(dict.fromkeys(table["property"]))
-    elif isinstance(properties, str):
-        props = [properties]
-    else:
-        props = list(properties)
+    props = fitting.properties_of(table, properties)
     results = []
     for p in props:
         results.append(compare_property(for_property(table, p), **kw))

@@ -87,6 +87,13 @@ def priors_of(spec: FitSpec):
         raise InputError(str(exc)) from None
 
 
+def properties_of(table: pd.DataFrame, properties=None) -> list[str]:
+    """The properties to fit: those named (one or several), or every property of the table in order of appearance."""
+    if properties is None:
+        return list(dict.fromkeys(table["property"]))
+    return [properties] if isinstance(properties, str) else list(properties)
+
+
 def property_rows(table: pd.DataFrame, prop: str) -> pd.DataFrame:
     """The rows of one property, ``table`` itself when it holds only that property."""
     if "property" in table.columns and (table["property"] == prop).all():
@@ -191,4 +198,4 @@ def fit_ssm(table: pd.DataFrame, prop: str, *, thresholds=None, **options):
 
 
 __all__ = ["NotPooled", "as_bool", "effect_table", "exact_applicable", "fast_spec", "fit_or_reason", "fit_ssm",
-           "fit_table", "property_rows"]
+           "fit_table", "properties_of", "property_rows"]
