@@ -200,8 +200,10 @@ def build_report(
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed, "draws": draws,
-                     "tune": tune, "chains": chains, "sweep": SWEEP["fast" if fast else "normal"]},
+        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed,
+                     **dict(zip(("draws", "tune", "chains"), FAST_MAIN if fast else (draws, tune, chains),
+                                strict=True)),
+                     "sweep": SWEEP["fast" if fast else "normal"]},
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }

@@ -18,8 +18,15 @@ class _Group(click.Group):
     """A group that turns metaquant errors into one line and an exit code."""
 
     def invoke(self, ctx):
+        from ..progress import collect_warnings
+
         try:
-            return super().invoke(ctx)
+            # Python warnings raised inside a command are said once each, in words, after it
+            with collect_warnings() as caught:
+                out = super().invoke(ctx)
+            for sentence in dict.fromkeys(caught.sentences()):
+                click.echo(f"warning: {sentence}", err=True)
+            return out
         except MetaquantError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
