@@ -717,6 +717,8 @@ class TrimfillResult:
         )
 
 
+# Long on purpose: Duval & Tweedie's iteration as metafor's trimfill.rma.uni writes it (L0/R0, side, filling),
+# in one loop for traceability.
 def trimfill(
     yi,
     vi,
@@ -1047,6 +1049,8 @@ def selmodel_loglik(yi, vi, mu: float, tau2: float, delta, *, type: str = "stepf
     return _ll_beta(mu, tau2, d, yi, vi, np.clip(pvals, _PVAL_MIN_BETA, 1 - _PVAL_MIN_BETA), alternative)
 
 
+# Long on purpose: follows metafor's selmodel.rma.uni step by step (weight function, starting values,
+# optimisation with restarts, Hessian, LRT, studies per interval) so each number traces to metafor's source.
 def selmodel(
     yi,
     vi,

@@ -646,6 +646,7 @@ class RMAResult:
         df.index.name = "term"
         return df[["estimate", "se", "stat", "p", "ci_low", "ci_high"]]
 
+    # Long on purpose: writes metafor's print.rma.uni line by line.
     def __str__(self) -> str:
         lines: list[str] = [""]
         if self.is_fixed:
@@ -829,6 +830,8 @@ def _check_inputs(
 # --------------------------------------------------------------------------------------------
 # main entry point
 # --------------------------------------------------------------------------------------------
+# Long on purpose: one pass in metafor's order (inputs, tau², fixed effects, omnibus test, heterogeneity,
+# intervals); each step is a named function and what remains assembles the metafor-shaped result.
 def rma(
     yi,
     vi,
@@ -1298,6 +1301,8 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
 _BATCH_METHODS = ("FE", "EE", "DL", "HE", "HS", "SJ")
 
 
+# Long on purpose: vectorised over datasets, the estimators are inlined as array expressions; splitting them per
+# estimator would bring back the per-dataset loop this function exists to avoid.
 def rma_batch(yi, vi, *, method: str = "DL", test: str = "z", level: float = 95.0) -> dict[str, np.ndarray]:
     """Vectorised intercept-only meta-analysis of many datasets with the same k.
 

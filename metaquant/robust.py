@@ -173,6 +173,8 @@ def _mpow(x: np.ndarray, power: float) -> np.ndarray:
     return (vec * vp) @ vec.T
 
 
+# Long on purpose: metafor's robust.rma with clubSandwich's CR2 branch; both estimators and their degrees of
+# freedom in one place, as in the references.
 def robust(  # noqa: PLR0913
     result,
     cluster,

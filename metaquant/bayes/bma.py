@@ -1098,6 +1098,8 @@ def inclusion_bayes_factors(members: Sequence[Member], prior_probs, log_ml) -> t
     return post_p, inclusion
 
 
+# Long on purpose: build the ensemble, fit each member, bridge-sample and check it against quadrature, then
+# average; the sequence is the method (docs/methods/bma.md).
 def fit_bma(
     table: pd.DataFrame,
     *,

@@ -102,6 +102,8 @@ def _ess(x: np.ndarray) -> float:
     return e if math.isfinite(e) and e > 0 else float(x.size)
 
 
+# Long on purpose: Meng & Wong's iterative scheme as the R package bridgesampling implements it (proposal, split
+# halves, iteration, error estimate), kept in that order for comparison with its source.
 def bridge_sampler(
     samples: np.ndarray,
     log_posterior: Callable[[np.ndarray], np.ndarray],
