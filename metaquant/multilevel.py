@@ -638,9 +638,9 @@ def _single_blas(fn):
     return wrapper
 
 
-@_single_blas
 # Long on purpose: assembles an rma.mv result from the named steps (_inputs, _optimise, _coef_table,
 # _heterogeneity, _fitstats, confint_sigma2); what remains is the assembly of metafor's fields.
+@_single_blas
 def rma_mv(
     yi,
     V,
