@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -158,11 +159,9 @@ class BenchResult:
     schemes: dict[str, Scheme] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ rows
-    def _comparison_rows(self, v: VariantMeasurement, include_unmeasured: bool) -> list[dict]:
-        b = self.baselines[v.device]
-        s = self.schemes[v.scheme]
-        bs = v.batch_size or b.batch_size
-        common = {
+    def _common_fields(self, v: VariantMeasurement, s: Scheme, bs: int | None) -> dict:
+        """The columns shared by every row of one variant."""
+        return {
             "study": self.study,
             "comparison": f"{self.model}|{s.name}|{v.device}",
             "model": self.model,
@@ -178,56 +177,21 @@ class BenchResult:
             "provenance": self.provenance,
             "x_batch_size": bs,
         }
+
+    def _comparison_rows(self, v: VariantMeasurement, include_unmeasured: bool) -> list[dict]:
+        b = self.baselines[v.device]
+        s = self.schemes[v.scheme]
+        bs = v.batch_size or b.batch_size
+        common = self._common_fields(v, s, bs)
         scheme_note = "; ".join([s.description] + v.notes)
         out = []
-
-        def add(prop, metric, unit, bstat, qstat, method):
-            bm, bsd, bn = bstat
-            qm, qsd, qn = qstat
-            row = dict(common, property=prop, metric=metric, unit=unit,
-                       higher_is_better=schema.get_property(prop).higher_is_better)
-            if bm is None or qm is None or not (bm > 0 and qm > 0):
-                if not include_unmeasured:
-                    return
-                why = method if (bm is None or qm is None) else f"a value of {min(bm, qm):g} cannot enter a ratio"
-                row.update(baseline_mean=math.nan, baseline_sd=math.nan, baseline_n=math.nan, quant_mean=math.nan,
-                           quant_sd=math.nan, quant_n=math.nan, notes=f"not measured: {why}")
-            else:
-                row.update(baseline_mean=bm, baseline_sd=bsd, baseline_n=bn, quant_mean=qm, quant_sd=qsd,
-                           quant_n=qn, notes=f"{method}. Scheme: {scheme_note}")
-            out.append(row)
-
-        one = lambda x: (x, math.nan, 1)  # noqa: E731 - a single measurement: no spread
-        ev = f"held-out split of {v.n_eval} images, one evaluation (n = 1, no spread)"
-        add("accuracy", "top-1 accuracy", "%", one(100 * b.accuracy), one(100 * v.accuracy), "accuracy on the " + ev)
-        add("f1_score", "macro-F1", "%", one(100 * b.f1), one(100 * v.f1), "macro-F1 on the " + ev)
-        add("storage_size", "serialized state_dict size", "bytes", one(float(b.storage_bytes)),
-            one(float(v.storage_bytes)),
-            "bytes of torch.save(state_dict) to an in-memory buffer" + (" (bit-packed form)" if s.simulated else ""))
+        add = partial(_add_row, out, common, scheme_note, include_unmeasured)
+        _quality_rows(add, b, v, s)
         if s.simulated:
             return out
         runs = f"{len(v.latency_s)} timed runs of {v.batches_per_run} batches after warm-up; mean and sd over runs"
-        add("inference_latency", f"latency per batch of {bs}", "ms", _ms(b.latency_s), _ms(v.latency_s),
-            f"wall time per batch (time.perf_counter; device synchronized around each run); {runs}")
-        add("throughput", f"images per second (batch {bs})", "images/s", mean_sd_n(b.throughput),
-            mean_sd_n(v.throughput), f"batch size / latency of each run; {runs}")
-        add("peak_memory", "peak memory of one forward pass", "bytes",
-            one(b.peak_memory_bytes) if b.peak_memory_bytes is not None else (None, None, None),
-            one(v.peak_memory_bytes) if v.peak_memory_bytes is not None else (None, None, None),
-            v.memory_method or b.memory_method)
-        eprop = v.energy_property or b.energy_property or (
-            "gpu_energy_consumption" if v.device.startswith("cuda") else "inference_energy_consumption")
-        pprop = v.power_property or b.power_property or (
-            "gpu_power_draw" if v.device.startswith("cuda") else "inference_power_draw")
-        measured = v.energy_j is not None and b.energy_j is not None
-        missing = (None, None, None)
-        why = v.energy_note or b.energy_note or NO_METER
-        add(eprop, f"energy per batch of {bs}", "J", mean_sd_n(b.energy_j) if measured else missing,
-            mean_sd_n(v.energy_j) if measured else missing,
-            f"{v.energy_method}: counter difference over each run / batches in the run; {runs}" if measured else why)
-        add(pprop, "mean power while inferring", "W", mean_sd_n(b.power_w) if measured else missing,
-            mean_sd_n(v.power_w) if measured else missing,
-            f"{v.energy_method}: counter difference / wall time of each run; {runs}" if measured else why)
+        _speed_rows(add, b, v, bs, runs)
+        _energy_rows(add, b, v, bs, runs)
         return out
 
     def rows(self, include_unmeasured: bool = False) -> list[dict]:
@@ -319,6 +283,68 @@ def _ms(latency_s):
     return m, sd, n
 
 
+def _add_row(out: list[dict], common: dict, scheme_note: str, include_unmeasured: bool,
+             prop, metric, unit, bstat, qstat, method) -> None:
+    """Append the row of one property to ``out`` (a row with an unusable value only with ``include_unmeasured``)."""
+    bm, bsd, bn = bstat
+    qm, qsd, qn = qstat
+    row = dict(common, property=prop, metric=metric, unit=unit,
+               higher_is_better=schema.get_property(prop).higher_is_better)
+    if bm is None or qm is None or not (bm > 0 and qm > 0):
+        if not include_unmeasured:
+            return
+        why = method if (bm is None or qm is None) else f"a value of {min(bm, qm):g} cannot enter a ratio"
+        row.update(baseline_mean=math.nan, baseline_sd=math.nan, baseline_n=math.nan, quant_mean=math.nan,
+                   quant_sd=math.nan, quant_n=math.nan, notes=f"not measured: {why}")
+    else:
+        row.update(baseline_mean=bm, baseline_sd=bsd, baseline_n=bn, quant_mean=qm, quant_sd=qsd,
+                   quant_n=qn, notes=f"{method}. Scheme: {scheme_note}")
+    out.append(row)
+
+
+def _one(x):
+    return (x, math.nan, 1)  # a single measurement: no spread
+
+
+def _quality_rows(add, b: VariantMeasurement, v: VariantMeasurement, s: Scheme) -> None:
+    """Accuracy, macro-F1 and storage size (measured for every scheme, simulated ones included)."""
+    ev = f"held-out split of {v.n_eval} images, one evaluation (n = 1, no spread)"
+    add("accuracy", "top-1 accuracy", "%", _one(100 * b.accuracy), _one(100 * v.accuracy), "accuracy on the " + ev)
+    add("f1_score", "macro-F1", "%", _one(100 * b.f1), _one(100 * v.f1), "macro-F1 on the " + ev)
+    add("storage_size", "serialized state_dict size", "bytes", _one(float(b.storage_bytes)),
+        _one(float(v.storage_bytes)),
+        "bytes of torch.save(state_dict) to an in-memory buffer" + (" (bit-packed form)" if s.simulated else ""))
+
+
+def _speed_rows(add, b: VariantMeasurement, v: VariantMeasurement, bs, runs: str) -> None:
+    """Latency, throughput and peak memory."""
+    add("inference_latency", f"latency per batch of {bs}", "ms", _ms(b.latency_s), _ms(v.latency_s),
+        f"wall time per batch (time.perf_counter; device synchronized around each run); {runs}")
+    add("throughput", f"images per second (batch {bs})", "images/s", mean_sd_n(b.throughput),
+        mean_sd_n(v.throughput), f"batch size / latency of each run; {runs}")
+    add("peak_memory", "peak memory of one forward pass", "bytes",
+        _one(b.peak_memory_bytes) if b.peak_memory_bytes is not None else (None, None, None),
+        _one(v.peak_memory_bytes) if v.peak_memory_bytes is not None else (None, None, None),
+        v.memory_method or b.memory_method)
+
+
+def _energy_rows(add, b: VariantMeasurement, v: VariantMeasurement, bs, runs: str) -> None:
+    """Energy per batch and mean power (with the reason when no meter could be read)."""
+    eprop = v.energy_property or b.energy_property or (
+        "gpu_energy_consumption" if v.device.startswith("cuda") else "inference_energy_consumption")
+    pprop = v.power_property or b.power_property or (
+        "gpu_power_draw" if v.device.startswith("cuda") else "inference_power_draw")
+    measured = v.energy_j is not None and b.energy_j is not None
+    missing = (None, None, None)
+    why = v.energy_note or b.energy_note or NO_METER
+    add(eprop, f"energy per batch of {bs}", "J", mean_sd_n(b.energy_j) if measured else missing,
+        mean_sd_n(v.energy_j) if measured else missing,
+        f"{v.energy_method}: counter difference over each run / batches in the run; {runs}" if measured else why)
+    add(pprop, "mean power while inferring", "W", mean_sd_n(b.power_w) if measured else missing,
+        mean_sd_n(v.power_w) if measured else missing,
+        f"{v.energy_method}: counter difference / wall time of each run; {runs}" if measured else why)
+
+
 # --------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------
@@ -363,6 +389,126 @@ def _provenance(torch, config: BenchConfig, started: datetime) -> str:
             f"seed {config.seed}; {'quick; ' if config.quick else ''}started {started:%Y-%m-%dT%H:%M:%SZ}")
 
 
+def _check_sizes(config: BenchConfig, rc: dict) -> None:
+    if rc["runs"] < 1:
+        raise InputError(f"runs must be at least 1, not {rc['runs']}", column="--runs")
+    if config.batch_size < 1:
+        raise InputError(f"batch size must be at least 1, not {config.batch_size}", column="--batch-size")
+
+
+def _enter_measuring_mode(torch, config: BenchConfig, device: str):
+    """Set the thread count and (CUDA) turn TF32 off; return what to restore: (threads, TF32 flags or None)."""
+    threads_before = torch.get_num_threads()
+    if config.threads < 0:
+        raise InputError(f"threads must be 0 (torch's default) or more, not {config.threads}", column="--threads")
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    tf32 = None
+    if device == "cuda":  # FP32 must mean FP32: no TF32 tensor-core shortcuts in the baseline
+        tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return threads_before, tf32
+
+
+def _hardware_and_meters(torch, device: str, engine) -> tuple[dict, dict]:
+    """Device -> hardware description, and device -> (energy meter or None, note)."""
+    threads = torch.get_num_threads()
+    host = cpu_hardware(threads, engine)
+    hardware = {"cpu": host}
+    meters = {}
+    rapl, rapl_note = find_rapl()
+    meters["cpu"] = (rapl, rapl_note)
+    if device == "cuda":
+        idx = torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(idx)
+        hardware["cuda"] = gpu_hardware(torch.cuda.get_device_name(idx), props.total_memory,
+                                        torch.version.cuda, host)
+        uuid = str(getattr(props, "uuid", "")) or None
+        pci = None
+        if all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
+            pci = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
+        meters["cuda"] = find_nvml(idx, uuid, pci)
+    return hardware, meters
+
+
+def _run_devices(schemes: list[Scheme], device: str) -> list[str]:
+    """The devices the schemes run on, in first-use order."""
+    run_devices = []
+    for s in schemes:
+        d = s.run_device(device)
+        if d not in run_devices:
+            run_devices.append(d)
+    return run_devices
+
+
+def _measure_variant(measure, report: Progress, task, config: BenchConfig, rc: dict, hardware: dict, meters: dict,
+                     label: str, name: str, var, simulated: bool) -> VariantMeasurement:
+    t0 = time.perf_counter()
+    total = 1 + (0 if simulated else rc["runs"] + 2)
+    done = [0]
+
+    def step():
+        done[0] += 1
+        report(label, done[0], total)
+
+    acc, f1, n = measure.evaluate(var.model, task, var.device, var.input_dtype)
+    step()
+    m = VariantMeasurement(name, var.device, hardware[var.device], acc, f1, n, var.storage_bytes,
+                           notes=list(var.notes))
+    if not simulated:
+        batches = measure.make_batches(task.X_test, config.batch_size, var.device, var.input_dtype)
+        meter, note = meters[var.device]
+        tm = measure.time_runs(var.model, batches, device=var.device, runs=rc["runs"],
+                               run_seconds=rc["run_seconds"], warmup_seconds=rc["warmup_seconds"],
+                               meter=meter, meter_note=note, on_step=step)
+        m.latency_s, m.throughput = tm.latency_s, tm.throughput
+        m.batch_size, m.batches_per_run = tm.batch_size, tm.batches_per_run
+        m.energy_j, m.power_w, m.energy_note = tm.energy_j, tm.power_w, tm.energy_note
+        if meter is not None:
+            m.energy_property, m.power_property = meter.energy_property, meter.power_property
+            m.energy_method = f"{meter.name} ({meter.scope})"
+        m.peak_memory_bytes, m.memory_method = measure.peak_memory(var.model, batches[0], var.device)
+        step()
+    m.seconds = time.perf_counter() - t0
+    return m
+
+
+def _measure_baselines(torch, quantize, fp32, run_devices: list[str], report: Progress,
+                       measure_variant) -> dict[str, VariantMeasurement]:
+    """The FP32 model measured on every device a scheme runs on."""
+    baselines = {}
+    for d in run_devices:
+        label = f"fp32 [{d}]"
+        report(label, 0, 1)
+        var = quantize.Variant(copy.deepcopy(fp32).to(d).eval(), d, torch.float32,
+                               quantize.serialized_bytes(fp32.state_dict()))
+        baselines[d] = measure_variant(label, "fp32", var, simulated=False)
+    return baselines
+
+
+def _measure_schemes(quantize, schemes: list[Scheme], fp32, task, device: str, config: BenchConfig, rc: dict, engine,
+                     cpu_bf16: bool, report: Progress, measure_variant):
+    """Build and measure every scheme: (measurements, [(scheme, reason)] of those that failed)."""
+    variants, skipped = [], []
+    for s in schemes:
+        d = s.run_device(device)
+        label = f"{s.name} [{d}]"
+        report(label, 0, 1)
+        try:
+            var = quantize.build_variant(s, fp32, task, device=d, seed=config.seed, engine=engine,
+                                         qat_epochs=rc["qat_epochs"])
+            if d == "cpu" and s.name == "bf16" and not cpu_bf16:
+                var.notes.append("this CPU has no native bf16 instructions: bf16 arithmetic is emulated")
+            if d == "cpu" and s.name == "fp16":
+                var.notes.append("fp16 on a CPU runs largely emulated kernels")
+            variants.append(measure_variant(label, s.name, var, simulated=s.simulated))
+        except Exception as exc:  # one scheme failing (an unsupported backend op) must not lose the others
+            skipped.append((s.name, f"{exc.__class__.__name__}: {exc}".strip()))
+            report(label, 1, 1)
+    return variants, skipped
+
+
 def run_bench(config: BenchConfig | None = None, progress: Progress | None = None) -> BenchResult:
     """Train the FP32 model, quantize it with every scheme, and measure each variant.
 
@@ -394,10 +540,7 @@ def run_bench(config: BenchConfig | None = None, progress: Progress | None = Non
     t_start = time.perf_counter()
     started = datetime.now(UTC)
     rc = config.resolved()
-    if rc["runs"] < 1:
-        raise InputError(f"runs must be at least 1, not {rc['runs']}", column="--runs")
-    if config.batch_size < 1:
-        raise InputError(f"batch size must be at least 1, not {config.batch_size}", column="--batch-size")
+    _check_sizes(config, rc)
     device = _resolve_device(torch, config.device)
     spec = models.get_model_spec(config.model)
     cuda_bf16 = device == "cuda" and bool(torch.cuda.is_bf16_supported())
@@ -407,98 +550,16 @@ def run_bench(config: BenchConfig | None = None, progress: Progress | None = Non
     engine = quantize.select_engine()
     report = progress or (lambda label, done, total: None)
 
-    threads_before = torch.get_num_threads()
-    if config.threads < 0:
-        raise InputError(f"threads must be 0 (torch's default) or more, not {config.threads}", column="--threads")
-    if config.threads:
-        torch.set_num_threads(int(config.threads))
-    tf32 = None
-    if device == "cuda":  # FP32 must mean FP32: no TF32 tensor-core shortcuts in the baseline
-        tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    threads_before, tf32 = _enter_measuring_mode(torch, config, device)
     try:
         report(f"train {spec.name}", 0, 1)
         fp32, _ = models.trained_model(spec, task, config.seed)
         report(f"train {spec.name}", 1, 1)
-
-        threads = torch.get_num_threads()
-        host = cpu_hardware(threads, engine)
-        hardware = {"cpu": host}
-        meters = {}
-        rapl, rapl_note = find_rapl()
-        meters["cpu"] = (rapl, rapl_note)
-        if device == "cuda":
-            idx = torch.cuda.current_device()
-            props = torch.cuda.get_device_properties(idx)
-            hardware["cuda"] = gpu_hardware(torch.cuda.get_device_name(idx), props.total_memory,
-                                            torch.version.cuda, host)
-            uuid = str(getattr(props, "uuid", "")) or None
-            pci = None
-            if all(hasattr(props, a) for a in ("pci_domain_id", "pci_bus_id", "pci_device_id")):
-                pci = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
-            meters["cuda"] = find_nvml(idx, uuid, pci)
-
-        run_devices = []
-        for s in schemes:
-            d = s.run_device(device)
-            if d not in run_devices:
-                run_devices.append(d)
-
-        def measure_variant(label: str, name: str, var, simulated: bool) -> VariantMeasurement:
-            t0 = time.perf_counter()
-            total = 1 + (0 if simulated else rc["runs"] + 2)
-            done = [0]
-
-            def step():
-                done[0] += 1
-                report(label, done[0], total)
-
-            acc, f1, n = measure.evaluate(var.model, task, var.device, var.input_dtype)
-            step()
-            m = VariantMeasurement(name, var.device, hardware[var.device], acc, f1, n, var.storage_bytes,
-                                   notes=list(var.notes))
-            if not simulated:
-                batches = measure.make_batches(task.X_test, config.batch_size, var.device, var.input_dtype)
-                meter, note = meters[var.device]
-                tm = measure.time_runs(var.model, batches, device=var.device, runs=rc["runs"],
-                                       run_seconds=rc["run_seconds"], warmup_seconds=rc["warmup_seconds"],
-                                       meter=meter, meter_note=note, on_step=step)
-                m.latency_s, m.throughput = tm.latency_s, tm.throughput
-                m.batch_size, m.batches_per_run = tm.batch_size, tm.batches_per_run
-                m.energy_j, m.power_w, m.energy_note = tm.energy_j, tm.power_w, tm.energy_note
-                if meter is not None:
-                    m.energy_property, m.power_property = meter.energy_property, meter.power_property
-                    m.energy_method = f"{meter.name} ({meter.scope})"
-                m.peak_memory_bytes, m.memory_method = measure.peak_memory(var.model, batches[0], var.device)
-                step()
-            m.seconds = time.perf_counter() - t0
-            return m
-
-        baselines = {}
-        for d in run_devices:
-            label = f"fp32 [{d}]"
-            report(label, 0, 1)
-            var = quantize.Variant(copy.deepcopy(fp32).to(d).eval(), d, torch.float32,
-                                   quantize.serialized_bytes(fp32.state_dict()))
-            baselines[d] = measure_variant(label, "fp32", var, simulated=False)
-
-        variants, skipped = [], []
-        for s in schemes:
-            d = s.run_device(device)
-            label = f"{s.name} [{d}]"
-            report(label, 0, 1)
-            try:
-                var = quantize.build_variant(s, fp32, task, device=d, seed=config.seed, engine=engine,
-                                             qat_epochs=rc["qat_epochs"])
-                if d == "cpu" and s.name == "bf16" and not cpu_bf16:
-                    var.notes.append("this CPU has no native bf16 instructions: bf16 arithmetic is emulated")
-                if d == "cpu" and s.name == "fp16":
-                    var.notes.append("fp16 on a CPU runs largely emulated kernels")
-                variants.append(measure_variant(label, s.name, var, simulated=s.simulated))
-            except Exception as exc:  # one scheme failing (an unsupported backend op) must not lose the others
-                skipped.append((s.name, f"{exc.__class__.__name__}: {exc}".strip()))
-                report(label, 1, 1)
+        hardware, meters = _hardware_and_meters(torch, device, engine)
+        measure_variant = partial(_measure_variant, measure, report, task, config, rc, hardware, meters)
+        baselines = _measure_baselines(torch, quantize, fp32, _run_devices(schemes, device), report, measure_variant)
+        variants, skipped = _measure_schemes(quantize, schemes, fp32, task, device, config, rc, engine, cpu_bf16,
+                                             report, measure_variant)
     finally:
         torch.set_num_threads(threads_before)
         if tf32 is not None:

@@ -25,14 +25,13 @@ def _ci(d: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
     return f"[{num(d.get(lo))}, {num(d.get(hi))}]"
 
 
-def _print_report(d: dict) -> None:
-    from ..bias import ASSUMPTIONS
+def _notes(res: dict) -> None:
+    for n in res.get("notes", []):
+        click.echo(f"  note: {n}")
 
-    click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
-               f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
-    for note in d["notes"]:
-        click.echo(f"  note: {note}")
-    r = d["results"]
+
+def _section_printer(assumptions: dict):
+    """``section(title, key)``: a blank line, the title, and what the test assumes the first time ``key`` comes up."""
     seen = set()
 
     def section(title: str, key: str) -> None:
@@ -40,12 +39,12 @@ def _print_report(d: dict) -> None:
         click.echo(title)
         if key not in seen:
             seen.add(key)
-            click.echo(click.wrap_text(ASSUMPTIONS[key], initial_indent="  assumes: ", subsequent_indent="    "))
+            click.echo(click.wrap_text(assumptions[key], initial_indent="  assumes: ", subsequent_indent="    "))
 
-    def notes(res: dict) -> None:
-        for n in res.get("notes", []):
-            click.echo(f"  note: {n}")
+    return section
 
+
+def _print_regtest(r: dict, section) -> None:
     if "regtest" in r or "regtest_lm" in r:
         section("Egger's regression test (predictor: standard error)", "regtest")
         for key, what in (("regtest", "mixed-effects (rma)"), ("regtest_lm", "weighted regression (lm)")):
@@ -55,13 +54,19 @@ def _print_report(d: dict) -> None:
                 df = f", df = {x['df']}" if x.get("df") is not None else ""
                 click.echo(f"  {what}: {stat} = {num(x['stat'])}{df}, p {pval(x['pval'])}; limit estimate "
                            f"{num(x['limit_estimate'])} {_ci(x, 'limit_ci_low', 'limit_ci_high')}")
-        notes(r.get("regtest") or r["regtest_lm"])
+        _notes(r.get("regtest") or r["regtest_lm"])
+
+
+def _print_ranktest(r: dict, section) -> None:
     if "ranktest" in r:
         x = r["ranktest"]
         section("Rank correlation test (Begg & Mazumdar)", "ranktest")
         click.echo(f"  Kendall's tau = {num(x['tau'])}, p {pval(x['pval'])} "
                    f"({'exact' if x['exact'] else 'normal approximation'})")
-        notes(x)
+        _notes(x)
+
+
+def _print_fsn(r: dict, section) -> None:
     fs = [k for k in ("fsn_rosenthal", "fsn_orwin", "fsn_rosenberg") if k in r]
     if fs:
         section("Fail-safe N", "fsn")
@@ -70,13 +75,19 @@ def _print_report(d: dict) -> None:
             extra = (f" (target {num(x['target'])}, mean effect {num(x['meanes'])})" if x["type"] == "Orwin"
                      else f" (p of the observed studies {pval(x['pval'])})")
             click.echo(f"  {x['type']}: {x['fsnum']:g}{extra}")
+
+
+def _print_trimfill(r: dict, section) -> None:
     if "trimfill" in r:
         x = r["trimfill"]
         section(f"Trim and fill (estimator {x['estimator']}, {x['method']})", "trimfill")
         click.echo(f"  {x['k0']} studies estimated missing on the {x['side']} side (SE {num(x['se_k0'])})")
         click.echo(f"  estimate {num(x['estimate_unadjusted'])} {_ci(x, 'ci_low_unadjusted', 'ci_high_unadjusted')}"
                    f" -> with the filled studies {num(x['estimate'])} {_ci(x)}")
-        notes(x)
+        _notes(x)
+
+
+def _print_pet_peese(r: dict, section) -> None:
     if "pet_peese" in r:
         x = r["pet_peese"]
         section("PET-PEESE (weighted least squares)", "pet_peese")
@@ -85,6 +96,9 @@ def _print_report(d: dict) -> None:
                    f"PEESE {num(x['peese']['limit_estimate'])} {_ci(x['peese'], 'limit_ci_low', 'limit_ci_high')}")
         click.echo(f"  conditional estimate ({x['chosen']}): {num(x['estimate'])} {_ci(x)}")
         click.echo(f"  rule: {x['rule']}")
+
+
+def _print_selmodels(r: dict, section) -> None:
     for key, title in (("selmodel_step", "Step-function selection model (Vevea & Hedges 1995)"),
                        ("selmodel_beta", "Beta selection model (Citkowicz & Vevea 2017)")):
         if key not in r:
@@ -94,13 +108,26 @@ def _print_report(d: dict) -> None:
         if x.get("ptable"):
             click.echo("  p-values per interval: " + ", ".join(f"{p['interval']}: {p['k']}" for p in x["ptable"]))
         if not x["fitted"]:
-            notes(x)
+            _notes(x)
             continue
         click.echo(f"  adjusted estimate {num(x['estimate'])} {_ci(x)} (unadjusted ML {num(x['estimate_unadjusted'])})"
                    f", tau² {num(x['tau2'])}")
         click.echo("  selection weights: " + ", ".join(num(v) for v in x["delta"]))
         click.echo(f"  LRT against no selection: chi²(df = {x['LRT_df']}) = {num(x['LRT'])}, p {pval(x['LRT_pval'])}")
-        notes(x)
+        _notes(x)
+
+
+def _print_report(d: dict) -> None:
+    from ..bias import ASSUMPTIONS
+
+    click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
+               f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
+    for note in d["notes"]:
+        click.echo(f"  note: {note}")
+    r = d["results"]
+    section = _section_printer(ASSUMPTIONS)
+    for part in (_print_regtest, _print_ranktest, _print_fsn, _print_trimfill, _print_pet_peese, _print_selmodels):
+        part(r, section)
     if d["skipped"]:
         click.echo("")
         for k, why in d["skipped"].items():

@@ -181,6 +181,92 @@ def _groups(tab: pd.DataFrame, rounding: bool) -> list[dict]:
     return out
 
 
+def _checked_options(rules: str, discount: str | None, belief_split: str, thresholds: Thresholds):
+    """The rule set and the discount after its default; an unknown option is an :class:`InputError`."""
+    rs = _b.get_rules(rules)
+    if discount is None:
+        discount = rs.discount
+    if discount not in _b.DISCOUNTS:
+        raise InputError(f"unknown discount {discount!r}", expected=" or ".join(_b.DISCOUNTS))
+    if belief_split not in _b.BELIEF_SPLITS:
+        raise InputError(f"unknown belief split {belief_split!r}", expected=" or ".join(_b.BELIEF_SPLITS))
+    validate_override(thresholds)
+    return rs, discount
+
+
+def _models_per_study(entries: list[dict]) -> dict[tuple[str, str], int]:
+    """(study, property) -> number of evidence models the study gives to the property."""
+    n_models: dict[tuple[str, str], int] = {}
+    for e in entries:
+        n_models[(e["study"], e["property"])] = n_models.get((e["study"], e["property"]), 0) + 1
+    return n_models
+
+
+def _discount_of(e: dict, discount: str, rounding: bool) -> tuple[float, float, float]:
+    """``(d, α_n, α_v)`` of one evidence model; under ``v1`` and ``none`` ``α_n`` is NaN and ``α_v = 1 - d``."""
+    mean, iqr = e["pct"], e["iqr"]
+    if discount == "v1":
+        d = _b.discount_v1(iqr, mean, rounding=rounding)
+    elif discount == "v2":
+        r0 = e["rows"][0]
+        n, sd = e["n_units"], e["sd"]
+        if not np.isfinite(n):
+            raise _row_err(r0, "discount v2 needs the number of units behind the improvement", "n_units",
+                           "n_units (or use --discount v1)")
+        if n > _b.V2_CUTOFF and not np.isfinite(sd):
+            raise _row_err(r0, f"discount v2 needs the spread of the improvement over its {n:g} units",
+                           "improvement_sd", "improvement_sd (or use --discount v1)")
+        a_n, a_v = _b.reliability_v2(n, sd if np.isfinite(sd) else 0.0, mean, rounding=rounding)
+        return 1.0 - a_n * a_v, a_n, a_v
+    else:
+        d = 0.0
+    return d, np.nan, 1.0 - d
+
+
+def _model_row(e: dict, prop, b: float, n_study: int, position: dict[str, int], *, discount: str,
+               belief_split: str, rounding: bool, thresholds: Thresholds, rs) -> dict:
+    """One row of :func:`evidence_models`; counts the model in ``position`` (its order within the property)."""
+    b_split = _b.split_study_belief(b, n_study, belief_split)
+    mean, iqr = e["pct"], e["iqr"]
+    d, a_n, a_v = _discount_of(e, discount, rounding)
+    if discount == "v2":  # B' = B α_n α_v (the follow-up's discounted_belief)
+        s = b_split * a_n * a_v
+    else:
+        s = b_split * (1.0 - d)
+    s = _b.round3(s) if rounding else float(s)
+    factor = (1.0 - d) if discount != "v2" else a_n * a_v
+    pct_for_label = _b.round3(mean) if rounding else mean
+    code = intensity(pct_for_label, prop.name, thresholds)
+    position[prop.name] = position.get(prop.name, 0) + 1
+    return {
+        "study": e["study"],
+        "comparison": e["comparison"],
+        "property": prop.name,
+        "metric_class": prop.metric_class,
+        "order": position[prop.name],
+        "n_units": e["n_units"],
+        "pct": mean,
+        "sd": e["sd"],
+        "iqr": iqr,
+        "discount": float(d),
+        "study_belief": float(b),
+        "n_study_models": n_study,
+        "split_belief": float(b_split),
+        "belief": s,
+        "label_code": code,
+        "label": label_name(code),
+        "source_file": e["rows"][0].get("source_file"),
+        "source_rows": ",".join(str(int(r["source_row"])) for r in e["rows"] if r.get("source_row") is not None),
+        "note": e["note"],
+        "alpha_n": float(a_n),
+        "alpha_v": float(a_v),
+        "discount_factor": _b.round3(factor) if rounding else float(factor),
+        "p_value": _b.round3(1.0 - factor) if rounding else float(1.0 - factor),
+        "intensity": written_code(code, rs.notation),
+        "rules": rs.name,
+    }
+
+
 def evidence_models(
     table: Evidence | pd.DataFrame,
     *,
@@ -235,80 +321,18 @@ def evidence_models(
         A study without a study belief, an unknown option, or (``v2``) a row
         without the number of units or their spread.
     """
-    rs = _b.get_rules(rules)
-    if discount is None:
-        discount = rs.discount
-    if discount not in _b.DISCOUNTS:
-        raise InputError(f"unknown discount {discount!r}", expected=" or ".join(_b.DISCOUNTS))
-    if belief_split not in _b.BELIEF_SPLITS:
-        raise InputError(f"unknown belief split {belief_split!r}", expected=" or ".join(_b.BELIEF_SPLITS))
-    validate_override(thresholds)
+    rs, discount = _checked_options(rules, discount, belief_split, thresholds)
     tab = as_effect_table(table)
     if tab.empty:
         raise InputError("the effect table has no rows", expected="at least one effect")
     beliefs = _study_beliefs(tab, study_belief)
     entries = _groups(tab, rounding)
-    n_models: dict[tuple[str, str], int] = {}
-    for e in entries:
-        n_models[(e["study"], e["property"])] = n_models.get((e["study"], e["property"]), 0) + 1
+    n_models = _models_per_study(entries)
     position: dict[str, int] = {}
     rows = []
     for e in entries:
         prop = schema.get_property(e["property"])
-        b = beliefs[e["study"]]
-        n_study = n_models[(e["study"], e["property"])]
-        b_split = _b.split_study_belief(b, n_study, belief_split)
-        mean, iqr = e["pct"], e["iqr"]
-        if discount == "v1":
-            d = _b.discount_v1(iqr, mean, rounding=rounding)
-        elif discount == "v2":
-            r0 = e["rows"][0]
-            n, sd = e["n_units"], e["sd"]
-            if not np.isfinite(n):
-                raise _row_err(r0, "discount v2 needs the number of units behind the improvement", "n_units",
-                               "n_units (or use --discount v1)")
-            if n > _b.V2_CUTOFF and not np.isfinite(sd):
-                raise _row_err(r0, f"discount v2 needs the spread of the improvement over its {n:g} units",
-                               "improvement_sd", "improvement_sd (or use --discount v1)")
-            a_n, a_v = _b.reliability_v2(n, sd if np.isfinite(sd) else 0.0, mean, rounding=rounding)
-            d = 1.0 - a_n * a_v
-        else:
-            d = 0.0
-        if discount == "v2":  # B' = B α_n α_v (the follow-up's discounted_belief)
-            s = b_split * a_n * a_v
-        else:
-            a_n, a_v = np.nan, 1.0 - d
-            s = b_split * (1.0 - d)
-        s = _b.round3(s) if rounding else float(s)
-        factor = (1.0 - d) if discount != "v2" else a_n * a_v
-        pct_for_label = _b.round3(mean) if rounding else mean
-        code = intensity(pct_for_label, prop.name, thresholds)
-        position[prop.name] = position.get(prop.name, 0) + 1
-        rows.append({
-            "study": e["study"],
-            "comparison": e["comparison"],
-            "property": prop.name,
-            "metric_class": prop.metric_class,
-            "order": position[prop.name],
-            "n_units": e["n_units"],
-            "pct": mean,
-            "sd": e["sd"],
-            "iqr": iqr,
-            "discount": float(d),
-            "study_belief": float(b),
-            "n_study_models": n_study,
-            "split_belief": float(b_split),
-            "belief": s,
-            "label_code": code,
-            "label": label_name(code),
-            "source_file": e["rows"][0].get("source_file"),
-            "source_rows": ",".join(str(int(r["source_row"])) for r in e["rows"] if r.get("source_row") is not None),
-            "note": e["note"],
-            "alpha_n": float(a_n),
-            "alpha_v": float(a_v),
-            "discount_factor": _b.round3(factor) if rounding else float(factor),
-            "p_value": _b.round3(1.0 - factor) if rounding else float(1.0 - factor),
-            "intensity": written_code(code, rs.notation),
-            "rules": rs.name,
-        })
+        rows.append(_model_row(e, prop, beliefs[e["study"]], n_models[(e["study"], e["property"])], position,
+                               discount=discount, belief_split=belief_split, rounding=rounding,
+                               thresholds=thresholds, rs=rs))
     return pd.DataFrame(rows, columns=list(MODEL_COLUMNS))
