@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,301 @@ def _fmt_ci(est: float, lo: float | None, hi: float | None, digits: int) -> tupl
     return f.format(est), ("" if lo is None else f.format(lo)), ("" if hi is None else f.format(hi))
 
 
+@dataclass
+class _ForestRows:
+    """The evidence rows as the forest plot draws them (log-ratio scale; aligned with the table)."""
+
+    yi: np.ndarray
+    known: np.ndarray
+    lo_ci: np.ndarray
+    hi_ci: np.ndarray
+    ok_w: np.ndarray
+    psize: np.ndarray
+    w_pct: np.ndarray
+    show_w: bool
+
+
+def _forest_rows(t: pd.DataFrame, z: float, weights) -> _ForestRows:
+    """Each row's estimate, interval ``yi ± z sqrt(vi)``, weight and square size (metafor's ``psize``)."""
+    yi = t["yi"].to_numpy(float)
+    vi = t["vi"].to_numpy(float) if "vi" in t else np.full(len(t), np.nan)
+    known = (t["vi_known"].astype(bool).to_numpy() if "vi_known" in t else np.isfinite(vi)) & np.isfinite(vi)
+    se = np.where(known, np.sqrt(np.where(known, vi, 0.0)), np.nan)
+    lo_ci, hi_ci = yi - z * se, yi + z * se
+    if weights is None:
+        w = np.where(known, 1.0 / np.where(known & (vi > 0), vi, np.nan), np.nan)
+        show_w = False
+    elif isinstance(weights, Mapping):
+        w = np.array([float(weights.get(str(c), np.nan)) for c in t["comparison"]])
+        show_w = True
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(t),):
+            raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
+        show_w = True
+    ok_w = np.isfinite(w) & known
+    wi = np.sqrt(np.where(ok_w, w, np.nan))
+    if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
+        psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
+    else:
+        psize = np.ones(len(t))
+    w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
+    return _ForestRows(yi, known, lo_ci, hi_ci, ok_w, psize, w_pct, show_w)
+
+
+def _ssm_labels(ssm_models: pd.DataFrame | None) -> dict[str, str]:
+    """Each comparison's SSM label and belief as the SSM column shows it."""
+    if ssm_models is None or ssm_models.empty:
+        return {}
+    return {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
+        ssm_models["comparison"], ssm_models["label_code"], ssm_models["belief"], strict=True)}
+
+
+def _forest_xrange(xlim, on_pct: bool, hib: bool, rows: _ForestRows, summaries: list[dict]) -> tuple[float, float]:
+    """The axis range on the log-ratio scale: ``xlim`` carried over, or :func:`_axis_range`."""
+    if xlim is None:
+        return _axis_range(rows.yi, rows.known, rows.lo_ci, rows.hi_ci, summaries)
+    a, b = (float(log_from_pct(v, hib)) if on_pct else float(v) for v in xlim)
+    if not a < b:
+        raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
+    return a, b
+
+
+def _forest_layout(t: pd.DataFrame, summaries: list[dict],
+                   level: float) -> tuple[list[dict], float, float, float | None]:
+    """The rows of the figure, ``y`` decreasing downwards: header at 0, studies with their rows, a gap, pooled rows.
+
+    Returns the items, the lowest ``y``, the ``y`` of the last evidence row and
+    that of the line above the pooled rows (``None`` without pooled rows).
+    """
+    items: list[dict] = []
+    y = 0.0
+    for s in dict.fromkeys(t["study"]):
+        y -= 1.0
+        items.append({"kind": "study", "y": y, "left": _study_label(s)})
+        for i in np.flatnonzero((t["study"] == s).to_numpy()):
+            y -= 1.0
+            items.append({"kind": "row", "y": y, "i": int(i), "left": "  " + row_label(t["comparison"][i], s)})
+    y_last_row, y_sep = y, None
+    if summaries:
+        y -= 1.5
+        y_sep = y + 0.75
+        for sm in summaries:
+            y -= 1.0
+            items.append({"kind": "pooled", "y": y, "s": sm, "left": sm["label"]})
+            if sm["pi_low"] is not None and sm["pi_high"] is not None:
+                y -= 0.8
+                items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
+    return items, y, y_last_row, y_sep
+
+
+def _forest_numbers(items: list[dict], t: pd.DataFrame, rows: _ForestRows, ssm_lab: Mapping[str, str],
+                    shown, digits: int) -> None:
+    """Fill in each item's right-hand cells (``num``, ``num_s``, ``w``, ``ssm``), the numbers aligned."""
+    for it in items:
+        if it["kind"] == "row":
+            i = it["i"]
+            if rows.known[i]:
+                e, lo, hi = _fmt_ci(shown(rows.yi[i]), shown(rows.lo_ci[i]), shown(rows.hi_ci[i]), digits)
+            else:
+                e, lo, hi = _fmt_ci(shown(rows.yi[i]), None, None, digits)
+            it["num"] = (e, lo, hi)
+            it["w"] = f"{rows.w_pct[i]:.2f}%" if rows.show_w and rows.ok_w[i] else ""
+            it["ssm"] = ssm_lab.get(str(t["comparison"][i]), "")
+        elif it["kind"] == "pooled":
+            sm = it["s"]
+            it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
+            it["w"] = "100.00%" if rows.show_w else ""
+            it["ssm"] = sm.get("label_code") or ""
+        elif it["kind"] == "pi":
+            sm = it["s"]
+            _, lo, hi = _fmt_ci(0.0, shown(sm["pi_low"]), shown(sm["pi_high"]), digits)
+            it["num"] = ("", lo, hi)
+    nums = [it["num"] for it in items if "num" in it]
+    we = max((len(n[0]) for n in nums), default=1)
+    wl = max((len(n[1]) for n in nums), default=1)
+    wh = max((len(n[2]) for n in nums), default=1)
+    for it in items:
+        if "num" in it:
+            e, lo, hi = it["num"]
+            if lo or hi:
+                it["num_s"] = f"{e:>{we}} [{lo:>{wl}}, {hi:>{wh}}]"
+            else:
+                it["num_s"] = f"{e:>{we}} {'(no variance)':>{wl + wh + 4}}" if e else ""
+
+
+@dataclass
+class _ForestFrame:
+    """The drawn figure's geometry: axes, the blended transform and the columns' x positions (axes fraction)."""
+
+    fig: Figure
+    ax: Any
+    tr: Any
+    x_left: float
+    x_right_end: float
+    col_x: dict[str, float]
+    n_units: float
+
+
+def _forest_columns(fig: Figure, r, items: list[dict], num_head: str, show_w: bool,
+                    ssm_lab: Mapping[str, str]) -> tuple[float, list[tuple[str, float, float]]]:
+    """The measured width of the label column and of each right-hand column (cells, heading), in inches."""
+    left_in = max(_text_width_in(fig, r, [it["left"] for it in items if it["kind"] != "study"]),
+                  _text_width_in(fig, r, [it["left"] for it in items if it["kind"] == "study"], fontweight="bold"),
+                  _text_width_in(fig, r, ["Study / comparison"], fontweight="bold")) + _GAP_IN
+    cols = [("num", _text_width_in(fig, r, [it.get("num_s", "") for it in items], family="monospace"),
+             _text_width_in(fig, r, [num_head], fontweight="bold"))]
+    if show_w:
+        cols.insert(0, ("w", _text_width_in(fig, r, [it.get("w", "") for it in items] + ["100.00%"]),
+                        _text_width_in(fig, r, ["Weight"], fontweight="bold")))
+    if ssm_lab or any(it.get("ssm") for it in items):
+        cols.append(("ssm", _text_width_in(fig, r, [it.get("ssm", "") for it in items]),
+                     _text_width_in(fig, r, ["SSM"], fontweight="bold")))
+    return left_in, cols
+
+
+def _forest_frame(items: list[dict], num_head: str, show_w: bool, ssm_lab: Mapping[str, str], title,
+                  y: float, a: float, b: float) -> _ForestFrame:
+    """A figure sized from the measured columns, with its axes and the columns' positions."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import blended_transform_factory
+
+    fig = Figure(figsize=(8.0, 4.0))
+    FigureCanvasAgg(fig)
+    left_in, cols = _forest_columns(fig, fig.canvas.get_renderer(), items, num_head, show_w, ssm_lab)
+    col_w = [max(cw, hw) for _, cw, hw in cols]
+    right_in = sum(col_w) + _GAP_IN * (len(cols) + 0.5)
+    margin = 0.1
+    top_in, bottom_in = (0.75 if title is not False else 0.45), 0.95
+    n_units = -y + 1.0
+    height = top_in + bottom_in + _ROW_IN * n_units
+    width = margin * 2 + left_in + _PLOT_IN + right_in
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes([(margin + left_in) / width, bottom_in / height, _PLOT_IN / width, _ROW_IN * n_units / height])
+    ax.set_ylim(y - 0.5, 0.5)
+    ax.set_xlim(a, b)
+    x = 1.0 + _GAP_IN / _PLOT_IN
+    col_x = {}
+    for (name, _, _), cw in zip(cols, col_w, strict=True):
+        x += cw / _PLOT_IN
+        col_x[name] = x
+        x += _GAP_IN / _PLOT_IN
+    return _ForestFrame(fig, ax, blended_transform_factory(ax.transAxes, ax.transData), -left_in / _PLOT_IN,
+                        1.0 + right_in / _PLOT_IN, col_x, n_units)
+
+
+def _forest_header(fr: _ForestFrame, num_head: str, y_sep: float | None, title, prop: str) -> None:
+    """Column headings, the line under them, the line above the pooled rows and the title."""
+    ax, tr = fr.ax, fr.tr
+    _plain(ax, fr.x_left, 0.0, "Study / comparison", transform=tr, ha="left", va="center", fontweight="bold")
+    heads = {"num": num_head, "w": "Weight", "ssm": "SSM"}
+    for name in fr.col_x:
+        _plain(ax, fr.col_x[name], 0.0, heads[name], transform=tr, ha="right", va="center", fontweight="bold")
+    line_kw = dict(transform=tr, color="black", lw=0.8, clip_on=False)
+    ax.plot([fr.x_left, fr.x_right_end], [-0.55, -0.55], **line_kw)
+    if y_sep is not None:
+        ax.plot([fr.x_left, fr.x_right_end], [y_sep, y_sep], **line_kw)
+    if title is not False:
+        _plain(ax, fr.x_left, 1.6, title or f"{prop}: evidence rows and pooled effects", transform=tr, ha="left",
+               va="center", fontsize=10)
+
+
+def _clipped_arrow(ax, xe: float, yy: float, direction: int, colour="black", ms: float = 5.0) -> None:
+    """An arrow head at the axis edge ``xe``, for something beyond it."""
+    ax.plot([xe], [yy], marker="<" if direction < 0 else ">", ms=ms, color=colour, linestyle="none",
+            clip_on=False, zorder=4)
+
+
+def _interval_ends(ax, yy: float, lo: float, hi: float, a: float, b: float, colour, ms: float) -> None:
+    """End bars of an interval, or arrow heads where an end lies beyond the axis ``[a, b]``."""
+    for end, edge, d in ((lo, a, -1), (hi, b, 1)):
+        if (end < edge) if d < 0 else (end > edge):
+            _clipped_arrow(ax, edge, yy, d, colour=colour)
+        else:
+            ax.plot([end], [yy], marker="|", ms=ms, color=colour, linestyle="none", zorder=2)
+
+
+def _forest_row_text(fr: _ForestFrame, it: dict) -> None:
+    """An item's label on the left and its cells on the right."""
+    left_kw = dict(transform=fr.tr, ha="left", va="center")
+    if it["kind"] == "study":
+        _plain(fr.ax, fr.x_left, it["y"], it["left"], fontweight="bold", **left_kw)
+        return
+    colour = "0.35" if it["kind"] == "pi" else "black"
+    _plain(fr.ax, fr.x_left, it["y"], it["left"], color=colour, **left_kw)
+    for name in fr.col_x:
+        s = it.get("num_s" if name == "num" else name, "")
+        if s:
+            _plain(fr.ax, fr.col_x[name], it["y"], s, transform=fr.tr, ha="right", va="center", color=colour,
+                   family="monospace" if name == "num" else None)
+
+
+def _forest_row_marks(ax, yy: float, i: int, rows: _ForestRows, a: float, b: float) -> bool:
+    """One evidence row: its square (or open circle) and interval, clipped to ``[a, b]``; True when beyond it."""
+    base_ms = 5.5
+    e = rows.yi[i]
+    out = -1 if e < a else (1 if e > b else 0)
+    if rows.known[i]:
+        lo, hi = max(rows.lo_ci[i], a), min(rows.hi_ci[i], b)
+        if lo < hi:
+            ax.plot([lo, hi], [yy, yy], color="black", lw=0.9, solid_capstyle="butt", zorder=2)
+        _interval_ends(ax, yy, rows.lo_ci[i], rows.hi_ci[i], a, b, "black", 3.0)
+        if out == 0:
+            ax.plot([e], [yy], marker="s", ms=base_ms * rows.psize[i], color="black", linestyle="none", zorder=3)
+    elif out == 0:
+        ax.plot([e], [yy], marker="o", ms=base_ms * 0.8, mfc="white", mec="black", linestyle="none", zorder=3)
+    if out:
+        _clipped_arrow(ax, a if out < 0 else b, yy, out, ms=7.0)
+    return bool(out)
+
+
+def _forest_pooled_marks(ax, yy: float, sm: Mapping, a: float, b: float) -> None:
+    """A pooled effect's diamond and its prediction interval (dotted, with end bars), clipped to ``[a, b]``."""
+    lo, mid, hi = sm["ci_low"], sm["estimate"], sm["ci_high"]
+    clo, chi = max(lo, a), min(hi, b)
+    ax.add_patch(Polygon([[clo, yy], [min(max(mid, a), b), yy + 0.4], [chi, yy],
+                          [min(max(mid, a), b), yy - 0.4]], closed=True, facecolor="black",
+                         edgecolor="black", zorder=3))
+    plo, phi = sm["pi_low"], sm["pi_high"]
+    if plo is not None and phi is not None:
+        pi_kw = dict(color="0.35", lw=0.9, ls=":", zorder=2)
+        ax.plot([max(plo, a), clo], [yy, yy], **pi_kw)
+        ax.plot([chi, min(phi, b)], [yy, yy], **pi_kw)
+        _interval_ends(ax, yy, plo, phi, a, b, "0.35", 5.0)
+
+
+def _forest_axis(ax, a: float, b: float, y: float, y_zero_low: float, ticks: tuple[list[float], list[str]],
+                 on_pct: bool, th: Sequence[float] | None, hib: bool) -> None:
+    """The reference line at 0, the optional cut-point lines (``th``), the bottom spine, ticks and axis label."""
+    ax.plot([0.0, 0.0], [y_zero_low, -0.55], color="black", lw=0.8, ls=":", zorder=1)
+    for tv in th or ():
+        for v in (tv, -tv):
+            xv = float(log_from_pct(v, hib))
+            if a < xv < b:
+                ax.plot([xv, xv], [y - 0.5, -0.55], color="0.75", lw=0.6, ls=":", zorder=0)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_bounds(a, b)
+    ax.set_yticks([])
+    ax.set_xticks(ticks[0])
+    ax.set_xticklabels(ticks[1], fontsize=_FONT)
+    ax.set_xlabel("relative improvement, % (log-ratio axis; + = quantization helps)" if on_pct
+                  else "log ratio (+ = quantization helps)", fontsize=_FONT + 0.5)
+
+
+def _forest_notes(fr: _ForestFrame, rows: _ForestRows, n_clipped: int) -> None:
+    """The line under the axis: open circles, rows beyond the axis, what the square size follows."""
+    notes = []
+    if (~rows.known).any():
+        notes.append(f"open circles: {int((~rows.known).sum())} rows without a sampling variance (no interval)")
+    if n_clipped:
+        notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
+                     "(numbers on the right)")
+    notes.append(f"square size ~ sqrt({'weight' if rows.show_w else '1/vi'})")
+    _plain(fr.ax, fr.x_left, 0.0, "; ".join(notes), transform=fr.ax.transAxes, ha="left", va="top", fontsize=6.5,
+           color="0.35").set_position((fr.x_left, -0.62 / (_ROW_IN * fr.n_units)))
+
+
 def forest_plot(
     table: pd.DataFrame,
     *,
@@ -372,9 +668,6 @@ def forest_plot(
         For an empty table, an unknown ``scale``, an empty ``xlim``, weights
         that do not match the rows or a pooled effect without an estimate.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.transforms import blended_transform_factory
-
     if table.empty:
         raise InputError("no rows to plot")
     if scale not in ("pct", "log"):
@@ -388,238 +681,32 @@ def forest_plot(
     def shown(v):  # a log ratio on the scale of the numbers
         return None if v is None else (float(pct_from_log(v, hib)) if on_pct else float(v))
 
-    # ---- rows -------------------------------------------------------------
     t = table.reset_index(drop=True)
-    yi = t["yi"].to_numpy(float)
-    vi = t["vi"].to_numpy(float) if "vi" in t else np.full(len(t), np.nan)
-    known = (t["vi_known"].astype(bool).to_numpy() if "vi_known" in t else np.isfinite(vi)) & np.isfinite(vi)
-    se = np.where(known, np.sqrt(np.where(known, vi, 0.0)), np.nan)
-    lo_ci, hi_ci = yi - z * se, yi + z * se
-    if weights is None:
-        w = np.where(known, 1.0 / np.where(known & (vi > 0), vi, np.nan), np.nan)
-        show_w = False
-    elif isinstance(weights, Mapping):
-        w = np.array([float(weights.get(str(c), np.nan)) for c in t["comparison"]])
-        show_w = True
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (len(t),):
-            raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
-        show_w = True
-    ok_w = np.isfinite(w) & known
-    wi = np.sqrt(np.where(ok_w, w, np.nan))
-    if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
-        psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
-    else:
-        psize = np.ones(len(t))
-    w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
-
+    rows = _forest_rows(t, z, weights)
     summaries = [_given_summary(p) for p in pooled or []]
     summaries += [s for s in (pooled_summary(d, higher_is_better=hib) for d in (reml, bayes, exact) if d) if s]
-    ssm_lab = {}
-    if ssm_models is not None and not ssm_models.empty:
-        ssm_lab = {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
-            ssm_models["comparison"], ssm_models["label_code"], ssm_models["belief"], strict=True)}
-
-    if xlim is not None:
-        a, b = (float(log_from_pct(v, hib)) if on_pct else float(v) for v in xlim)
-        if not a < b:
-            raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
-    else:
-        a, b = _axis_range(yi, known, lo_ci, hi_ci, summaries)
+    ssm_lab = _ssm_labels(ssm_models)
+    a, b = _forest_xrange(xlim, on_pct, hib, rows, summaries)
     a, b, tick_pos, tick_labs = _axis_ticks(a, b, hib, on_pct)
 
-    # row layout (y decreases downwards): header at 0, a gap, studies with their rows, a gap, pooled rows
-    items: list[dict] = []
-    y = 0.0
-    order = list(dict.fromkeys(t["study"]))
-    for s in order:
-        y -= 1.0
-        items.append({"kind": "study", "y": y, "left": _study_label(s)})
-        for i in np.flatnonzero((t["study"] == s).to_numpy()):
-            y -= 1.0
-            items.append({"kind": "row", "y": y, "i": int(i), "left": "  " + row_label(t["comparison"][i], s)})
-    y_last_row = y
-    if summaries:
-        y -= 1.5
-        y_sep = y + 0.75
-        for sm in summaries:
-            y -= 1.0
-            items.append({"kind": "pooled", "y": y, "s": sm, "left": sm["label"]})
-            if sm["pi_low"] is not None and sm["pi_high"] is not None:
-                y -= 0.8
-                items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
-
-    # numbers column
-    for it in items:
-        if it["kind"] == "row":
-            i = it["i"]
-            if known[i]:
-                e, lo, hi = _fmt_ci(shown(yi[i]), shown(lo_ci[i]), shown(hi_ci[i]), digits)
-            else:
-                e, lo, hi = _fmt_ci(shown(yi[i]), None, None, digits)
-            it["num"] = (e, lo, hi)
-            it["w"] = f"{w_pct[i]:.2f}%" if show_w and ok_w[i] else ""
-            it["ssm"] = ssm_lab.get(str(t["comparison"][i]), "")
-        elif it["kind"] == "pooled":
-            sm = it["s"]
-            it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
-            it["w"] = "100.00%" if show_w else ""
-            it["ssm"] = sm.get("label_code") or ""
-        elif it["kind"] == "pi":
-            sm = it["s"]
-            _, lo, hi = _fmt_ci(0.0, shown(sm["pi_low"]), shown(sm["pi_high"]), digits)
-            it["num"] = ("", lo, hi)
-    nums = [it["num"] for it in items if "num" in it]
-    we = max((len(n[0]) for n in nums), default=1)
-    wl = max((len(n[1]) for n in nums), default=1)
-    wh = max((len(n[2]) for n in nums), default=1)
-    for it in items:
-        if "num" in it:
-            e, lo, hi = it["num"]
-            if lo or hi:
-                it["num_s"] = f"{e:>{we}} [{lo:>{wl}}, {hi:>{wh}}]"
-            else:
-                it["num_s"] = f"{e:>{we}} {'(no variance)':>{wl + wh + 4}}" if e else ""
+    items, y, y_last_row, y_sep = _forest_layout(t, summaries, level)
+    _forest_numbers(items, t, rows, ssm_lab, shown, digits)
     num_head = f"{'RI %' if on_pct else 'Log ratio'} [{level:g}% CI]"
+    fr = _forest_frame(items, num_head, rows.show_w, ssm_lab, title, y, a, b)
+    _forest_header(fr, num_head, y_sep, title, prop)
 
-    # ---- figure size from the measured columns -----------------------------
-    fig = Figure(figsize=(8.0, 4.0))
-    FigureCanvasAgg(fig)
-    r = fig.canvas.get_renderer()
-    left_in = max(_text_width_in(fig, r, [it["left"] for it in items if it["kind"] != "study"]),
-                  _text_width_in(fig, r, [it["left"] for it in items if it["kind"] == "study"], fontweight="bold"),
-                  _text_width_in(fig, r, ["Study / comparison"], fontweight="bold")) + _GAP_IN
-    cols = [("num", _text_width_in(fig, r, [it.get("num_s", "") for it in items], family="monospace"),
-             _text_width_in(fig, r, [num_head], fontweight="bold"))]
-    if show_w:
-        cols.insert(0, ("w", _text_width_in(fig, r, [it.get("w", "") for it in items] + ["100.00%"]),
-                        _text_width_in(fig, r, ["Weight"], fontweight="bold")))
-    if ssm_lab or any(it.get("ssm") for it in items):
-        cols.append(("ssm", _text_width_in(fig, r, [it.get("ssm", "") for it in items]),
-                     _text_width_in(fig, r, ["SSM"], fontweight="bold")))
-    col_w = [max(cw, hw) for _, cw, hw in cols]
-    right_in = sum(col_w) + _GAP_IN * (len(cols) + 0.5)
-    margin = 0.1
-    top_in, bottom_in = (0.75 if title is not False else 0.45), 0.95
-    n_units = -y + 1.0
-    height = top_in + bottom_in + _ROW_IN * n_units
-    width = margin * 2 + left_in + _PLOT_IN + right_in
-    fig.set_size_inches(width, height)
-    ax = fig.add_axes([(margin + left_in) / width, bottom_in / height, _PLOT_IN / width, _ROW_IN * n_units / height])
-    ax.set_ylim(y - 0.5, 0.5)
-    ax.set_xlim(a, b)
-    tr = blended_transform_factory(ax.transAxes, ax.transData)
-    x_left = -left_in / _PLOT_IN
-    x_right_end = 1.0 + right_in / _PLOT_IN
-
-    # ---- header and separators ------------------------------------------
-    _plain(ax, x_left, 0.0, "Study / comparison", transform=tr, ha="left", va="center", fontweight="bold")
-    x = 1.0 + _GAP_IN / _PLOT_IN
-    col_x = {}
-    for (name, _, _), cw in zip(cols, col_w, strict=True):
-        x += cw / _PLOT_IN
-        col_x[name] = x
-        x += _GAP_IN / _PLOT_IN
-    heads = {"num": num_head, "w": "Weight", "ssm": "SSM"}
-    for name in col_x:
-        _plain(ax, col_x[name], 0.0, heads[name], transform=tr, ha="right", va="center", fontweight="bold")
-    line_kw = dict(transform=tr, color="black", lw=0.8, clip_on=False)
-    ax.plot([x_left, x_right_end], [-0.55, -0.55], **line_kw)
-    if summaries:
-        ax.plot([x_left, x_right_end], [y_sep, y_sep], **line_kw)
-    if title is not False:
-        _plain(ax, x_left, 1.6, title or f"{prop}: evidence rows and pooled effects", transform=tr, ha="left",
-               va="center", fontsize=10)
-
-    # ---- the rows ---------------------------------------------------------
     n_clipped = 0
-
-    def clipped_arrow(xe, yy, direction, colour="black", ms=5.0):
-        ax.plot([xe], [yy], marker="<" if direction < 0 else ">", ms=ms, color=colour, linestyle="none",
-                clip_on=False, zorder=4)
-
-    base_ms = 5.5
     for it in items:
-        yy = it["y"]
-        left_kw = dict(transform=tr, ha="left", va="center")
-        if it["kind"] == "study":
-            _plain(ax, x_left, yy, it["left"], fontweight="bold", **left_kw)
-            continue
-        colour = "0.35" if it["kind"] == "pi" else "black"
-        _plain(ax, x_left, yy, it["left"], color=colour, **left_kw)
-        for name in col_x:
-            s = it.get("num_s" if name == "num" else name, "")
-            if s:
-                _plain(ax, col_x[name], yy, s, transform=tr, ha="right", va="center", color=colour,
-                       family="monospace" if name == "num" else None)
+        _forest_row_text(fr, it)
         if it["kind"] == "row":
-            i = it["i"]
-            e = yi[i]
-            out = -1 if e < a else (1 if e > b else 0)
-            if known[i]:
-                lo, hi = max(lo_ci[i], a), min(hi_ci[i], b)
-                if lo < hi:
-                    ax.plot([lo, hi], [yy, yy], color="black", lw=0.9, solid_capstyle="butt", zorder=2)
-                for end, edge, d in ((lo_ci[i], a, -1), (hi_ci[i], b, 1)):
-                    if (end < edge) if d < 0 else (end > edge):
-                        clipped_arrow(edge, yy, d)
-                    else:
-                        ax.plot([end], [yy], marker="|", ms=3.0, color="black", linestyle="none", zorder=2)
-                if out == 0:
-                    ax.plot([e], [yy], marker="s", ms=base_ms * psize[i], color="black", linestyle="none",
-                            zorder=3)
-            elif out == 0:
-                ax.plot([e], [yy], marker="o", ms=base_ms * 0.8, mfc="white", mec="black", linestyle="none",
-                        zorder=3)
-            if out:
-                n_clipped += 1
-                clipped_arrow(a if out < 0 else b, yy, out, ms=7.0)
+            n_clipped += _forest_row_marks(fr.ax, it["y"], it["i"], rows, a, b)
         elif it["kind"] == "pooled":
-            sm = it["s"]
-            lo, mid, hi = sm["ci_low"], sm["estimate"], sm["ci_high"]
-            clo, chi = max(lo, a), min(hi, b)
-            ax.add_patch(Polygon([[clo, yy], [min(max(mid, a), b), yy + 0.4], [chi, yy],
-                                  [min(max(mid, a), b), yy - 0.4]], closed=True, facecolor="black",
-                                 edgecolor="black", zorder=3))
-            plo, phi = sm["pi_low"], sm["pi_high"]
-            if plo is not None and phi is not None:
-                pi_kw = dict(color="0.35", lw=0.9, ls=":", zorder=2)
-                ax.plot([max(plo, a), clo], [yy, yy], **pi_kw)
-                ax.plot([chi, min(phi, b)], [yy, yy], **pi_kw)
-                for end, edge, d in ((plo, a, -1), (phi, b, 1)):
-                    if (end < edge) if d < 0 else (end > edge):
-                        clipped_arrow(edge, yy, d, colour="0.35")
-                    else:
-                        ax.plot([end], [yy], marker="|", ms=5.0, color="0.35", linestyle="none", zorder=2)
+            _forest_pooled_marks(fr.ax, it["y"], it["s"], a, b)
 
-    # ---- axis -------------------------------------------------------------
-    ax.plot([0.0, 0.0], [y_last_row - 0.5 if not summaries else y - 0.5, -0.55], color="black", lw=0.8,
-            ls=":", zorder=1)
-    if show_thresholds:
-        for tv in _thresholds(prop, thresholds):
-            for v in (tv, -tv):
-                xv = float(log_from_pct(v, hib))
-                if a < xv < b:
-                    ax.plot([xv, xv], [y - 0.5, -0.55], color="0.75", lw=0.6, ls=":", zorder=0)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_bounds(a, b)
-    ax.set_yticks([])
-    ax.set_xticks(tick_pos)
-    ax.set_xticklabels(tick_labs, fontsize=_FONT)
-    ax.set_xlabel("relative improvement, % (log-ratio axis; + = quantization helps)" if on_pct
-                  else "log ratio (+ = quantization helps)", fontsize=_FONT + 0.5)
-    notes = []
-    if (~known).any():
-        notes.append(f"open circles: {int((~known).sum())} rows without a sampling variance (no interval)")
-    if n_clipped:
-        notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
-                     "(numbers on the right)")
-    notes.append(f"square size ~ sqrt({'weight' if show_w else '1/vi'})")
-    _plain(ax, x_left, 0.0, "; ".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
-           color="0.35").set_position((x_left, -0.62 / (_ROW_IN * n_units)))
-    return fig
+    _forest_axis(fr.ax, a, b, y, y_last_row - 0.5 if not summaries else y - 0.5, (tick_pos, tick_labs), on_pct,
+                 _thresholds(prop, thresholds) if show_thresholds else None, hib)
+    _forest_notes(fr, rows, n_clipped)
+    return fr.fig
 
 
 # --------------------------------------------------------------------------
