@@ -747,6 +747,57 @@ def _mixture_pct_density(mix, hib: bool, n: int = 600) -> tuple[np.ndarray, np.n
     return p, fy * np.asarray(dlog_dpct(p, hib), dtype=float)
 
 
+def _posterior_density(source, prop: str, th: Sequence[float],
+                       zone_probabilities: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The curve ``(x, f)`` on the % scale and the zone probabilities: exact mixture, or a KDE of the draws."""
+    mix = getattr(source, "mixture", None)
+    if mix is not None and all(hasattr(mix, a) for a in ("w", "m", "s")):
+        x, f = _mixture_pct_density(mix, bool(schema.get_property(prop).higher_is_better))
+        return x, f, dict(zone_probabilities or getattr(source, "zone_probabilities", {}) or {})
+    d = _pct_draws(source, prop)
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        raise InputError("too few posterior draws to plot a density")
+    q_lo, q_hi = np.quantile(d, [0.0025, 0.9975])
+    span = max(q_hi - q_lo, 1e-6)
+    x = np.linspace(q_lo - 0.15 * span, q_hi + 0.15 * span, 512)
+    kd = d[:: int(np.ceil(d.size / 20_000))]  # a systematic thinning is plenty for the curve
+    f = stats.gaussian_kde(kd)(x) if np.std(kd) > 0 else np.zeros_like(x)
+    return x, f, dict(zone_probabilities or scale.zone_probabilities_from_draws(d, th))
+
+
+def _posterior_zones(ax, th: Sequence[float], lo: float, hi: float, ymax: float, zp: Mapping[str, float],
+                     label_code: str | None) -> list[int]:
+    """Shade the zones in view with their probabilities, outline the label's; returns the label's zone indices."""
+    from .compare import code_atoms
+
+    edges = scale.zone_edges(th)
+    inside = []
+    if label_code:
+        sel_atoms = code_atoms(label_code)
+        inside = [j for j, code in enumerate(scale.LABELS) if scale.label_atoms(code) <= sel_atoms]
+    if inside:
+        a, b = max(edges[inside[0]], lo), min(edges[inside[-1] + 1], hi)
+        if b > a:
+            ax.axvspan(a, b, facecolor="none", edgecolor="black", lw=1.5, zorder=4)
+    for j, code in enumerate(scale.LABELS):
+        a, b = max(edges[j], lo), min(edges[j + 1], hi)
+        if b <= a:
+            continue
+        ax.axvspan(a, b, color=_zone_colour(code), alpha=0.55, lw=0, zorder=0)
+        p = zp.get(code, 0.0)
+        if (b - a) > 0.035 * (hi - lo):
+            ax.text((a + b) / 2, ymax * 1.13, code, ha="center", va="bottom", fontsize=7, color="0.25")
+            ax.text((a + b) / 2, ymax * 1.04, f"{p:.2f}" if p >= 0.005 or p == 0 else "<.01", ha="center",
+                    va="bottom", fontsize=7.5, fontweight="bold" if p >= 0.25 else "normal")
+    hidden = [f"{code} {zp[code]:.2f}" for j, code in enumerate(scale.LABELS)
+              if zp.get(code, 0.0) >= 0.005 and (min(edges[j + 1], hi) - max(edges[j], lo)) <= 0.035 * (hi - lo)]
+    if hidden:
+        ax.text(0.0, -0.2, "zones beyond the view or too narrow to label: " + ", ".join(hidden),
+                transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3", wrap=True)
+    return inside
+
+
 def posterior_plot(
     source,
     prop: str,
@@ -785,52 +836,13 @@ def posterior_plot(
     matplotlib.figure.Figure
     """
     th = _thresholds(prop, thresholds)
-    mix = getattr(source, "mixture", None)
-    if mix is not None and all(hasattr(mix, a) for a in ("w", "m", "s")):
-        x, f = _mixture_pct_density(mix, bool(schema.get_property(prop).higher_is_better))
-        zp = dict(zone_probabilities or getattr(source, "zone_probabilities", {}) or {})
-    else:
-        d = _pct_draws(source, prop)
-        d = d[np.isfinite(d)]
-        if d.size < 2:
-            raise InputError("too few posterior draws to plot a density")
-        q_lo, q_hi = np.quantile(d, [0.0025, 0.9975])
-        span = max(q_hi - q_lo, 1e-6)
-        x = np.linspace(q_lo - 0.15 * span, q_hi + 0.15 * span, 512)
-        kd = d[:: int(np.ceil(d.size / 20_000))]  # a systematic thinning is plenty for the curve
-        f = stats.gaussian_kde(kd)(x) if np.std(kd) > 0 else np.zeros_like(x)
-        zp = dict(zone_probabilities or scale.zone_probabilities_from_draws(d, th))
+    x, f, zp = _posterior_density(source, prop, th, zone_probabilities)
     lo, hi = float(x.min()), float(x.max())
     lo, hi = min(lo, -th[0] * 1.5), max(hi, th[0] * 1.5)
     fig = Figure(figsize=(9.0, 3.8))
     ax = fig.add_subplot(1, 1, 1)
-    edges = scale.zone_edges(th)
     ymax = float(f.max()) if f.size and f.max() > 0 else 1.0
-    from .compare import code_atoms
-
-    inside = []
-    if label_code:
-        sel_atoms = code_atoms(label_code)
-        inside = [j for j, code in enumerate(scale.LABELS) if scale.label_atoms(code) <= sel_atoms]
-    if inside:
-        a, b = max(edges[inside[0]], lo), min(edges[inside[-1] + 1], hi)
-        if b > a:
-            ax.axvspan(a, b, facecolor="none", edgecolor="black", lw=1.5, zorder=4)
-    for j, code in enumerate(scale.LABELS):
-        a, b = max(edges[j], lo), min(edges[j + 1], hi)
-        if b <= a:
-            continue
-        ax.axvspan(a, b, color=_zone_colour(code), alpha=0.55, lw=0, zorder=0)
-        p = zp.get(code, 0.0)
-        if (b - a) > 0.035 * (hi - lo):
-            ax.text((a + b) / 2, ymax * 1.13, code, ha="center", va="bottom", fontsize=7, color="0.25")
-            ax.text((a + b) / 2, ymax * 1.04, f"{p:.2f}" if p >= 0.005 or p == 0 else "<.01", ha="center",
-                    va="bottom", fontsize=7.5, fontweight="bold" if p >= 0.25 else "normal")
-    hidden = [f"{code} {zp[code]:.2f}" for j, code in enumerate(scale.LABELS)
-              if zp.get(code, 0.0) >= 0.005 and (min(edges[j + 1], hi) - max(edges[j], lo)) <= 0.035 * (hi - lo)]
-    if hidden:
-        ax.text(0.0, -0.2, "zones beyond the view or too narrow to label: " + ", ".join(hidden),
-                transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3", wrap=True)
+    inside = _posterior_zones(ax, th, lo, hi, ymax, zp, label_code)
     ax.plot(x, f, color="black", lw=1.6, zorder=3)
     ax.fill_between(x, 0, f, color="black", alpha=0.08, zorder=2)
     ax.axvline(0.0, color="0.4", lw=0.8)
