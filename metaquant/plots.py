@@ -967,6 +967,126 @@ def _thin_band_notes(name: str, k: int, support: Mapping[float, int], min_rows: 
     return out
 
 
+def _bits_sources(regression: Mapping | None, predictions,
+                  bayes_band: Mapping | None) -> tuple[list[tuple[str, Mapping, str]], list[Mapping]]:
+    """The bands (name, band, colour) and the per-level predictions among what is given."""
+    bands: list[tuple[str, Mapping, str]] = []
+    levels: list[Mapping] = []
+    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
+        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
+            bands.append(("REML", src, colour))
+        elif src is not None and not isinstance(src, Mapping):
+            levels = [p for p in src if p.get("pct") is not None]
+    if bayes_band and bayes_band.get("grid_bits") is not None:
+        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    return bands, levels
+
+
+def _bits_points(ax, sub: pd.DataFrame) -> None:
+    """The rows as points, jittered in bits: one colour per study, open where the variance is unknown."""
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+    rng = np.random.default_rng(0)
+    for i, s in enumerate(dict.fromkeys(sub["study"])):
+        r = sub[sub["study"] == s]
+        jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
+        known = r["vi_known"].astype(bool).to_numpy()
+        c = palette[i % len(palette)]
+        xb = r["bits"].to_numpy(float) * jitter
+        y = r["yi"].to_numpy(float)
+        name = _study_label(s)
+        if known.any():
+            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
+        if (~known).any():
+            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
+                       label=None if known.any() else name)
+    if (~sub["vi_known"].astype(bool)).any():
+        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
+
+
+def _bits_band(ax, table: pd.DataFrame, name: str, band: Mapping, colour: str, hib: bool, missing_vi: str,
+               min_rows: int) -> tuple[list[str], list[float], bool]:
+    """One band as a line and its interval, segment by segment; returns its notes, its ends and whether any is thin."""
+    g = np.asarray(band["grid_bits"], dtype=float)
+    mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
+                   ("pct", "pct_ci_low", "pct_ci_high"))
+    used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
+    support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
+    k = int(band.get("k") or sum(support.values()))
+    notes = _thin_band_notes(name, k, support, min_rows)
+    label = band.get("label") or (
+        f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
+        f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
+    # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
+    cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
+    two = len(support) <= 2
+    lg = np.log2(g)
+    any_thin = False
+    for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
+        seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
+        thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
+        any_thin |= thin
+        ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
+                label=label if j == 0 else None)
+        ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
+    return notes, list(lo) + list(hi), any_thin
+
+
+def _bits_levels(ax, levels: Sequence[Mapping], hib: bool, min_rows: int) -> tuple[list[str], list[float]]:
+    """The pooled effect at each bit-width as a diamond with its interval; returns the notes and the interval ends."""
+    colour = _ENGINE_STYLE["REML"]["color"]
+    ys: list[float] = []
+    for p in levels:
+        b = float(p.get("level"))
+        m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
+                     for k in ("pct", "pct_ci_low", "pct_ci_high"))
+        if lo is not None and hi is not None:
+            ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
+            ys += [lo, hi]
+        ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
+    ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
+    support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
+    thin = {b: n for b, n in support.items() if n < min_rows}
+    if thin:
+        return [f"pooled estimates from fewer than {min_rows} rows: "
+                + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items())], ys
+    return [], ys
+
+
+def _bits_axes(ax, sub: pd.DataFrame, ys: Sequence, hib: bool, th: Sequence[float]) -> None:
+    """Bit-width ticks with their row counts, the %-labelled log-ratio axis and the faint cut-point lines."""
+    ax.set_xscale("log", base=2)
+    counts = _bits_support(sub)
+    ax.set_xticks(list(counts))
+    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
+    ax.minorticks_off()
+    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
+    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
+    pad = 0.06 * (y_hi - y_lo or 1.0)
+    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_yticks(pos)
+    ax.set_yticklabels(labs, fontsize=8)
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
+                    if (v > -100 if hib else v < 100)})
+    lines = [v for v in lines if y_lo < v < y_hi]
+    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
+        for v in lines:
+            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+
+
+def _bits_notes_legend(ax, notes: Sequence[str]) -> None:
+    """The notes under the axes (warnings in red-brown) and the legend outside them, its texts plain."""
+    for j, note in enumerate(notes):
+        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
+               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
+    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for txt in leg.get_texts():  # study ids as written, never mathtext
+        txt.set_parse_math(False)
+        txt.set_usetex(False)
+
+
 def bits_plot(
     table: pd.DataFrame,
     *,
@@ -1025,112 +1145,31 @@ def bits_plot(
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
     if sub.empty:
         raise InputError(f"no row of {prop!r} has a bit-width", column="bits")
-    bands: list[tuple[str, Mapping, str]] = []
-    levels: list[Mapping] = []
-    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
-        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
-            bands.append(("REML", src, colour))
-        elif src is not None and not isinstance(src, Mapping):
-            levels = [p for p in src if p.get("pct") is not None]
-    if bayes_band and bayes_band.get("grid_bits") is not None:
-        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    bands, levels = _bits_sources(regression, predictions, bayes_band)
     fig = Figure(figsize=(9.6, 4.4))
     ax = fig.add_axes([0.08, 0.2, 0.6, 0.72])
-    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
-    studies = list(dict.fromkeys(sub["study"]))
-    rng = np.random.default_rng(0)
+    _bits_points(ax, sub)
     ys = list(sub["yi"].to_numpy(float))
-    for i, s in enumerate(studies):
-        r = sub[sub["study"] == s]
-        jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
-        known = r["vi_known"].astype(bool).to_numpy()
-        c = palette[i % len(palette)]
-        xb = r["bits"].to_numpy(float) * jitter
-        y = r["yi"].to_numpy(float)
-        name = _study_label(s)
-        if known.any():
-            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
-        if (~known).any():
-            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
-                       label=None if known.any() else name)
-    if (~sub["vi_known"].astype(bool)).any():
-        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
     notes = []
     any_thin = False
     for name, band, colour in bands:
-        g = np.asarray(band["grid_bits"], dtype=float)
-        mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
-                       ("pct", "pct_ci_low", "pct_ci_high"))
-        used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
-        support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
-        k = int(band.get("k") or sum(support.values()))
-        notes += _thin_band_notes(name, k, support, min_rows)
-        label = band.get("label") or (
-            f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
-            f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
-        # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
-        cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
-        two = len(support) <= 2
-        lg = np.log2(g)
-        for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
-            xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
-            seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
-            thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
-            any_thin |= thin
-            ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
-                    label=label if j == 0 else None)
-            ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
-        ys += list(lo) + list(hi)
+        band_notes, ends, thin = _bits_band(ax, table, name, band, colour, hib, missing_vi, min_rows)
+        notes += band_notes
+        ys += ends
+        any_thin |= thin
     if any_thin:
         ax.plot([], [], color="0.3", lw=1.2, ls="--", label="dashed: few rows there")
     if levels:
-        colour = _ENGINE_STYLE["REML"]["color"]
-        for p in levels:
-            b = float(p.get("level"))
-            m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
-                         for k in ("pct", "pct_ci_low", "pct_ci_high"))
-            if lo is not None and hi is not None:
-                ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
-                ys += [lo, hi]
-            ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
-        ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
-        support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
-        if support:
-            thin = {b: n for b, n in support.items() if n < min_rows}
-            if thin:
-                notes.append(f"pooled estimates from fewer than {min_rows} rows: "
-                             + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items()))
-    ax.set_xscale("log", base=2)
-    counts = _bits_support(sub)
-    ax.set_xticks(list(counts))
-    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
-    ax.minorticks_off()
-    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
-    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
-    pad = 0.06 * (y_hi - y_lo or 1.0)
-    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
-    ax.set_ylim(y_lo, y_hi)
-    ax.set_yticks(pos)
-    ax.set_yticklabels(labs, fontsize=8)
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
-                    if (v > -100 if hib else v < 100)})
-    lines = [v for v in lines if y_lo < v < y_hi]
-    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
-        for v in lines:
-            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+        level_notes, ends = _bits_levels(ax, levels, hib, min_rows)
+        notes += level_notes
+        ys += ends
+    _bits_axes(ax, sub, ys, hib, th)
     ax.set_xlabel("weight bit-width (log scale; n = rows)")
     ax.set_ylabel("relative improvement, % (log-ratio axis)")
     ax.set_title(title or f"{prop}: effect against bit-width", fontsize=10)
     if regression is not None and not regression.get("estimable", True):
         notes.append(f"no REML slope: {regression.get('reason')}")
-    for j, note in enumerate(notes):
-        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
-               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
-    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    for txt in leg.get_texts():  # study ids as written, never mathtext
-        txt.set_parse_math(False)
-        txt.set_usetex(False)
+    _bits_notes_legend(ax, notes)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
