@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -293,6 +294,301 @@ def _fmt_ci(est: float, lo: float | None, hi: float | None, digits: int) -> tupl
     return f.format(est), ("" if lo is None else f.format(lo)), ("" if hi is None else f.format(hi))
 
 
+@dataclass
+class _ForestRows:
+    """The evidence rows as the forest plot draws them (log-ratio scale; aligned with the table)."""
+
+    yi: np.ndarray
+    known: np.ndarray
+    lo_ci: np.ndarray
+    hi_ci: np.ndarray
+    ok_w: np.ndarray
+    psize: np.ndarray
+    w_pct: np.ndarray
+    show_w: bool
+
+
+def _forest_rows(t: pd.DataFrame, z: float, weights) -> _ForestRows:
+    """Each row's estimate, interval ``yi ± z sqrt(vi)``, weight and square size (metafor's ``psize``)."""
+    yi = t["yi"].to_numpy(float)
+    vi = t["vi"].to_numpy(float) if "vi" in t else np.full(len(t), np.nan)
+    known = (t["vi_known"].astype(bool).to_numpy() if "vi_known" in t else np.isfinite(vi)) & np.isfinite(vi)
+    se = np.where(known, np.sqrt(np.where(known, vi, 0.0)), np.nan)
+    lo_ci, hi_ci = yi - z * se, yi + z * se
+    if weights is None:
+        w = np.where(known, 1.0 / np.where(known & (vi > 0), vi, np.nan), np.nan)
+        show_w = False
+    elif isinstance(weights, Mapping):
+        w = np.array([float(weights.get(str(c), np.nan)) for c in t["comparison"]])
+        show_w = True
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(t),):
+            raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
+        show_w = True
+    ok_w = np.isfinite(w) & known
+    wi = np.sqrt(np.where(ok_w, w, np.nan))
+    if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
+        psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
+    else:
+        psize = np.ones(len(t))
+    w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
+    return _ForestRows(yi, known, lo_ci, hi_ci, ok_w, psize, w_pct, show_w)
+
+
+def _ssm_labels(ssm_models: pd.DataFrame | None) -> dict[str, str]:
+    """Each comparison's SSM label and belief as the SSM column shows it."""
+    if ssm_models is None or ssm_models.empty:
+        return {}
+    return {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
+        ssm_models["comparison"], ssm_models["label_code"], ssm_models["belief"], strict=True)}
+
+
+def _forest_xrange(xlim, on_pct: bool, hib: bool, rows: _ForestRows, summaries: list[dict]) -> tuple[float, float]:
+    """The axis range on the log-ratio scale: ``xlim`` carried over, or :func:`_axis_range`."""
+    if xlim is None:
+        return _axis_range(rows.yi, rows.known, rows.lo_ci, rows.hi_ci, summaries)
+    a, b = (float(log_from_pct(v, hib)) if on_pct else float(v) for v in xlim)
+    if not a < b:
+        raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
+    return a, b
+
+
+def _forest_layout(t: pd.DataFrame, summaries: list[dict],
+                   level: float) -> tuple[list[dict], float, float, float | None]:
+    """The rows of the figure, ``y`` decreasing downwards: header at 0, studies with their rows, a gap, pooled rows.
+
+    Returns the items, the lowest ``y``, the ``y`` of the last evidence row and
+    that of the line above the pooled rows (``None`` without pooled rows).
+    """
+    items: list[dict] = []
+    y = 0.0
+    for s in dict.fromkeys(t["study"]):
+        y -= 1.0
+        items.append({"kind": "study", "y": y, "left": _study_label(s)})
+        for i in np.flatnonzero((t["study"] == s).to_numpy()):
+            y -= 1.0
+            items.append({"kind": "row", "y": y, "i": int(i), "left": "  " + row_label(t["comparison"][i], s)})
+    y_last_row, y_sep = y, None
+    if summaries:
+        y -= 1.5
+        y_sep = y + 0.75
+        for sm in summaries:
+            y -= 1.0
+            items.append({"kind": "pooled", "y": y, "s": sm, "left": sm["label"]})
+            if sm["pi_low"] is not None and sm["pi_high"] is not None:
+                y -= 0.8
+                items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
+    return items, y, y_last_row, y_sep
+
+
+def _forest_numbers(items: list[dict], t: pd.DataFrame, rows: _ForestRows, ssm_lab: Mapping[str, str],
+                    shown, digits: int) -> None:
+    """Fill in each item's right-hand cells (``num``, ``num_s``, ``w``, ``ssm``), the numbers aligned."""
+    for it in items:
+        if it["kind"] == "row":
+            i = it["i"]
+            if rows.known[i]:
+                e, lo, hi = _fmt_ci(shown(rows.yi[i]), shown(rows.lo_ci[i]), shown(rows.hi_ci[i]), digits)
+            else:
+                e, lo, hi = _fmt_ci(shown(rows.yi[i]), None, None, digits)
+            it["num"] = (e, lo, hi)
+            it["w"] = f"{rows.w_pct[i]:.2f}%" if rows.show_w and rows.ok_w[i] else ""
+            it["ssm"] = ssm_lab.get(str(t["comparison"][i]), "")
+        elif it["kind"] == "pooled":
+            sm = it["s"]
+            it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
+            it["w"] = "100.00%" if rows.show_w else ""
+            it["ssm"] = sm.get("label_code") or ""
+        elif it["kind"] == "pi":
+            sm = it["s"]
+            _, lo, hi = _fmt_ci(0.0, shown(sm["pi_low"]), shown(sm["pi_high"]), digits)
+            it["num"] = ("", lo, hi)
+    nums = [it["num"] for it in items if "num" in it]
+    we = max((len(n[0]) for n in nums), default=1)
+    wl = max((len(n[1]) for n in nums), default=1)
+    wh = max((len(n[2]) for n in nums), default=1)
+    for it in items:
+        if "num" in it:
+            e, lo, hi = it["num"]
+            if lo or hi:
+                it["num_s"] = f"{e:>{we}} [{lo:>{wl}}, {hi:>{wh}}]"
+            else:
+                it["num_s"] = f"{e:>{we}} {'(no variance)':>{wl + wh + 4}}" if e else ""
+
+
+@dataclass
+class _ForestFrame:
+    """The drawn figure's geometry: axes, the blended transform and the columns' x positions (axes fraction)."""
+
+    fig: Figure
+    ax: Any
+    tr: Any
+    x_left: float
+    x_right_end: float
+    col_x: dict[str, float]
+    n_units: float
+
+
+def _forest_columns(fig: Figure, r, items: list[dict], num_head: str, show_w: bool,
+                    ssm_lab: Mapping[str, str]) -> tuple[float, list[tuple[str, float, float]]]:
+    """The measured width of the label column and of each right-hand column (cells, heading), in inches."""
+    left_in = max(_text_width_in(fig, r, [it["left"] for it in items if it["kind"] != "study"]),
+                  _text_width_in(fig, r, [it["left"] for it in items if it["kind"] == "study"], fontweight="bold"),
+                  _text_width_in(fig, r, ["Study / comparison"], fontweight="bold")) + _GAP_IN
+    cols = [("num", _text_width_in(fig, r, [it.get("num_s", "") for it in items], family="monospace"),
+             _text_width_in(fig, r, [num_head], fontweight="bold"))]
+    if show_w:
+        cols.insert(0, ("w", _text_width_in(fig, r, [it.get("w", "") for it in items] + ["100.00%"]),
+                        _text_width_in(fig, r, ["Weight"], fontweight="bold")))
+    if ssm_lab or any(it.get("ssm") for it in items):
+        cols.append(("ssm", _text_width_in(fig, r, [it.get("ssm", "") for it in items]),
+                     _text_width_in(fig, r, ["SSM"], fontweight="bold")))
+    return left_in, cols
+
+
+def _forest_frame(items: list[dict], num_head: str, show_w: bool, ssm_lab: Mapping[str, str], title,
+                  y: float, a: float, b: float) -> _ForestFrame:
+    """A figure sized from the measured columns, with its axes and the columns' positions."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import blended_transform_factory
+
+    fig = Figure(figsize=(8.0, 4.0))
+    FigureCanvasAgg(fig)
+    left_in, cols = _forest_columns(fig, fig.canvas.get_renderer(), items, num_head, show_w, ssm_lab)
+    col_w = [max(cw, hw) for _, cw, hw in cols]
+    right_in = sum(col_w) + _GAP_IN * (len(cols) + 0.5)
+    margin = 0.1
+    top_in, bottom_in = (0.75 if title is not False else 0.45), 0.95
+    n_units = -y + 1.0
+    height = top_in + bottom_in + _ROW_IN * n_units
+    width = margin * 2 + left_in + _PLOT_IN + right_in
+    fig.set_size_inches(width, height)
+    ax = fig.add_axes([(margin + left_in) / width, bottom_in / height, _PLOT_IN / width, _ROW_IN * n_units / height])
+    ax.set_ylim(y - 0.5, 0.5)
+    ax.set_xlim(a, b)
+    x = 1.0 + _GAP_IN / _PLOT_IN
+    col_x = {}
+    for (name, _, _), cw in zip(cols, col_w, strict=True):
+        x += cw / _PLOT_IN
+        col_x[name] = x
+        x += _GAP_IN / _PLOT_IN
+    return _ForestFrame(fig, ax, blended_transform_factory(ax.transAxes, ax.transData), -left_in / _PLOT_IN,
+                        1.0 + right_in / _PLOT_IN, col_x, n_units)
+
+
+def _forest_header(fr: _ForestFrame, num_head: str, y_sep: float | None, title, prop: str) -> None:
+    """Column headings, the line under them, the line above the pooled rows and the title."""
+    ax, tr = fr.ax, fr.tr
+    _plain(ax, fr.x_left, 0.0, "Study / comparison", transform=tr, ha="left", va="center", fontweight="bold")
+    heads = {"num": num_head, "w": "Weight", "ssm": "SSM"}
+    for name in fr.col_x:
+        _plain(ax, fr.col_x[name], 0.0, heads[name], transform=tr, ha="right", va="center", fontweight="bold")
+    line_kw = dict(transform=tr, color="black", lw=0.8, clip_on=False)
+    ax.plot([fr.x_left, fr.x_right_end], [-0.55, -0.55], **line_kw)
+    if y_sep is not None:
+        ax.plot([fr.x_left, fr.x_right_end], [y_sep, y_sep], **line_kw)
+    if title is not False:
+        _plain(ax, fr.x_left, 1.6, title or f"{prop}: evidence rows and pooled effects", transform=tr, ha="left",
+               va="center", fontsize=10)
+
+
+def _clipped_arrow(ax, xe: float, yy: float, direction: int, colour="black", ms: float = 5.0) -> None:
+    """An arrow head at the axis edge ``xe``, for something beyond it."""
+    ax.plot([xe], [yy], marker="<" if direction < 0 else ">", ms=ms, color=colour, linestyle="none",
+            clip_on=False, zorder=4)
+
+
+def _interval_ends(ax, yy: float, lo: float, hi: float, a: float, b: float, colour, ms: float) -> None:
+    """End bars of an interval, or arrow heads where an end lies beyond the axis ``[a, b]``."""
+    for end, edge, d in ((lo, a, -1), (hi, b, 1)):
+        if (end < edge) if d < 0 else (end > edge):
+            _clipped_arrow(ax, edge, yy, d, colour=colour)
+        else:
+            ax.plot([end], [yy], marker="|", ms=ms, color=colour, linestyle="none", zorder=2)
+
+
+def _forest_row_text(fr: _ForestFrame, it: dict) -> None:
+    """An item's label on the left and its cells on the right."""
+    left_kw = dict(transform=fr.tr, ha="left", va="center")
+    if it["kind"] == "study":
+        _plain(fr.ax, fr.x_left, it["y"], it["left"], fontweight="bold", **left_kw)
+        return
+    colour = "0.35" if it["kind"] == "pi" else "black"
+    _plain(fr.ax, fr.x_left, it["y"], it["left"], color=colour, **left_kw)
+    for name in fr.col_x:
+        s = it.get("num_s" if name == "num" else name, "")
+        if s:
+            _plain(fr.ax, fr.col_x[name], it["y"], s, transform=fr.tr, ha="right", va="center", color=colour,
+                   family="monospace" if name == "num" else None)
+
+
+def _forest_row_marks(ax, yy: float, i: int, rows: _ForestRows, a: float, b: float) -> bool:
+    """One evidence row: its square (or open circle) and interval, clipped to ``[a, b]``; True when beyond it."""
+    base_ms = 5.5
+    e = rows.yi[i]
+    out = -1 if e < a else (1 if e > b else 0)
+    if rows.known[i]:
+        lo, hi = max(rows.lo_ci[i], a), min(rows.hi_ci[i], b)
+        if lo < hi:
+            ax.plot([lo, hi], [yy, yy], color="black", lw=0.9, solid_capstyle="butt", zorder=2)
+        _interval_ends(ax, yy, rows.lo_ci[i], rows.hi_ci[i], a, b, "black", 3.0)
+        if out == 0:
+            ax.plot([e], [yy], marker="s", ms=base_ms * rows.psize[i], color="black", linestyle="none", zorder=3)
+    elif out == 0:
+        ax.plot([e], [yy], marker="o", ms=base_ms * 0.8, mfc="white", mec="black", linestyle="none", zorder=3)
+    if out:
+        _clipped_arrow(ax, a if out < 0 else b, yy, out, ms=7.0)
+    return bool(out)
+
+
+def _forest_pooled_marks(ax, yy: float, sm: Mapping, a: float, b: float) -> None:
+    """A pooled effect's diamond and its prediction interval (dotted, with end bars), clipped to ``[a, b]``."""
+    lo, mid, hi = sm["ci_low"], sm["estimate"], sm["ci_high"]
+    clo, chi = max(lo, a), min(hi, b)
+    ax.add_patch(Polygon([[clo, yy], [min(max(mid, a), b), yy + 0.4], [chi, yy],
+                          [min(max(mid, a), b), yy - 0.4]], closed=True, facecolor="black",
+                         edgecolor="black", zorder=3))
+    plo, phi = sm["pi_low"], sm["pi_high"]
+    if plo is not None and phi is not None:
+        pi_kw = dict(color="0.35", lw=0.9, ls=":", zorder=2)
+        ax.plot([max(plo, a), clo], [yy, yy], **pi_kw)
+        ax.plot([chi, min(phi, b)], [yy, yy], **pi_kw)
+        _interval_ends(ax, yy, plo, phi, a, b, "0.35", 5.0)
+
+
+def _forest_axis(ax, a: float, b: float, y: float, y_zero_low: float, ticks: tuple[list[float], list[str]],
+                 on_pct: bool, th: Sequence[float] | None, hib: bool) -> None:
+    """The reference line at 0, the optional cut-point lines (``th``), the bottom spine, ticks and axis label."""
+    ax.plot([0.0, 0.0], [y_zero_low, -0.55], color="black", lw=0.8, ls=":", zorder=1)
+    for tv in th or ():
+        for v in (tv, -tv):
+            xv = float(log_from_pct(v, hib))
+            if a < xv < b:
+                ax.plot([xv, xv], [y - 0.5, -0.55], color="0.75", lw=0.6, ls=":", zorder=0)
+    for side in ("left", "right", "top"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_bounds(a, b)
+    ax.set_yticks([])
+    ax.set_xticks(ticks[0])
+    ax.set_xticklabels(ticks[1], fontsize=_FONT)
+    ax.set_xlabel("relative improvement, % (log-ratio axis; + = quantization helps)" if on_pct
+                  else "log ratio (+ = quantization helps)", fontsize=_FONT + 0.5)
+
+
+def _forest_notes(fr: _ForestFrame, rows: _ForestRows, n_clipped: int) -> None:
+    """The line under the axis: open circles, rows beyond the axis, what the square size follows."""
+    notes = []
+    if (~rows.known).any():
+        notes.append(f"open circles: {int((~rows.known).sum())} rows without a sampling variance (no interval)")
+    if n_clipped:
+        notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
+                     "(numbers on the right)")
+    notes.append(f"square size ~ sqrt({'weight' if rows.show_w else '1/vi'})")
+    _plain(fr.ax, fr.x_left, 0.0, "; ".join(notes), transform=fr.ax.transAxes, ha="left", va="top", fontsize=6.5,
+           color="0.35").set_position((fr.x_left, -0.62 / (_ROW_IN * fr.n_units)))
+
+
 def forest_plot(
     table: pd.DataFrame,
     *,
@@ -372,9 +668,6 @@ def forest_plot(
         For an empty table, an unknown ``scale``, an empty ``xlim``, weights
         that do not match the rows or a pooled effect without an estimate.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.transforms import blended_transform_factory
-
     if table.empty:
         raise InputError("no rows to plot")
     if scale not in ("pct", "log"):
@@ -388,238 +681,32 @@ def forest_plot(
     def shown(v):  # a log ratio on the scale of the numbers
         return None if v is None else (float(pct_from_log(v, hib)) if on_pct else float(v))
 
-    # ---- rows -------------------------------------------------------------
     t = table.reset_index(drop=True)
-    yi = t["yi"].to_numpy(float)
-    vi = t["vi"].to_numpy(float) if "vi" in t else np.full(len(t), np.nan)
-    known = (t["vi_known"].astype(bool).to_numpy() if "vi_known" in t else np.isfinite(vi)) & np.isfinite(vi)
-    se = np.where(known, np.sqrt(np.where(known, vi, 0.0)), np.nan)
-    lo_ci, hi_ci = yi - z * se, yi + z * se
-    if weights is None:
-        w = np.where(known, 1.0 / np.where(known & (vi > 0), vi, np.nan), np.nan)
-        show_w = False
-    elif isinstance(weights, Mapping):
-        w = np.array([float(weights.get(str(c), np.nan)) for c in t["comparison"]])
-        show_w = True
-    else:
-        w = np.asarray(weights, dtype=float)
-        if w.shape != (len(t),):
-            raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
-        show_w = True
-    ok_w = np.isfinite(w) & known
-    wi = np.sqrt(np.where(ok_w, w, np.nan))
-    if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
-        psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
-    else:
-        psize = np.ones(len(t))
-    w_pct = 100.0 * w / np.nansum(np.where(ok_w, w, np.nan)) if show_w and ok_w.any() else w
-
+    rows = _forest_rows(t, z, weights)
     summaries = [_given_summary(p) for p in pooled or []]
     summaries += [s for s in (pooled_summary(d, higher_is_better=hib) for d in (reml, bayes, exact) if d) if s]
-    ssm_lab = {}
-    if ssm_models is not None and not ssm_models.empty:
-        ssm_lab = {str(c): f"{lc} ({b:.2f})" if lc else "" for c, lc, b in zip(
-            ssm_models["comparison"], ssm_models["label_code"], ssm_models["belief"], strict=True)}
-
-    if xlim is not None:
-        a, b = (float(log_from_pct(v, hib)) if on_pct else float(v) for v in xlim)
-        if not a < b:
-            raise InputError(f"empty axis range {xlim}", expected="(low, high) with low < high")
-    else:
-        a, b = _axis_range(yi, known, lo_ci, hi_ci, summaries)
+    ssm_lab = _ssm_labels(ssm_models)
+    a, b = _forest_xrange(xlim, on_pct, hib, rows, summaries)
     a, b, tick_pos, tick_labs = _axis_ticks(a, b, hib, on_pct)
 
-    # row layout (y decreases downwards): header at 0, a gap, studies with their rows, a gap, pooled rows
-    items: list[dict] = []
-    y = 0.0
-    order = list(dict.fromkeys(t["study"]))
-    for s in order:
-        y -= 1.0
-        items.append({"kind": "study", "y": y, "left": _study_label(s)})
-        for i in np.flatnonzero((t["study"] == s).to_numpy()):
-            y -= 1.0
-            items.append({"kind": "row", "y": y, "i": int(i), "left": "  " + row_label(t["comparison"][i], s)})
-    y_last_row = y
-    if summaries:
-        y -= 1.5
-        y_sep = y + 0.75
-        for sm in summaries:
-            y -= 1.0
-            items.append({"kind": "pooled", "y": y, "s": sm, "left": sm["label"]})
-            if sm["pi_low"] is not None and sm["pi_high"] is not None:
-                y -= 0.8
-                items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
-
-    # numbers column
-    for it in items:
-        if it["kind"] == "row":
-            i = it["i"]
-            if known[i]:
-                e, lo, hi = _fmt_ci(shown(yi[i]), shown(lo_ci[i]), shown(hi_ci[i]), digits)
-            else:
-                e, lo, hi = _fmt_ci(shown(yi[i]), None, None, digits)
-            it["num"] = (e, lo, hi)
-            it["w"] = f"{w_pct[i]:.2f}%" if show_w and ok_w[i] else ""
-            it["ssm"] = ssm_lab.get(str(t["comparison"][i]), "")
-        elif it["kind"] == "pooled":
-            sm = it["s"]
-            it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
-            it["w"] = "100.00%" if show_w else ""
-            it["ssm"] = sm.get("label_code") or ""
-        elif it["kind"] == "pi":
-            sm = it["s"]
-            _, lo, hi = _fmt_ci(0.0, shown(sm["pi_low"]), shown(sm["pi_high"]), digits)
-            it["num"] = ("", lo, hi)
-    nums = [it["num"] for it in items if "num" in it]
-    we = max((len(n[0]) for n in nums), default=1)
-    wl = max((len(n[1]) for n in nums), default=1)
-    wh = max((len(n[2]) for n in nums), default=1)
-    for it in items:
-        if "num" in it:
-            e, lo, hi = it["num"]
-            if lo or hi:
-                it["num_s"] = f"{e:>{we}} [{lo:>{wl}}, {hi:>{wh}}]"
-            else:
-                it["num_s"] = f"{e:>{we}} {'(no variance)':>{wl + wh + 4}}" if e else ""
+    items, y, y_last_row, y_sep = _forest_layout(t, summaries, level)
+    _forest_numbers(items, t, rows, ssm_lab, shown, digits)
     num_head = f"{'RI %' if on_pct else 'Log ratio'} [{level:g}% CI]"
+    fr = _forest_frame(items, num_head, rows.show_w, ssm_lab, title, y, a, b)
+    _forest_header(fr, num_head, y_sep, title, prop)
 
-    # ---- figure size from the measured columns -----------------------------
-    fig = Figure(figsize=(8.0, 4.0))
-    FigureCanvasAgg(fig)
-    r = fig.canvas.get_renderer()
-    left_in = max(_text_width_in(fig, r, [it["left"] for it in items if it["kind"] != "study"]),
-                  _text_width_in(fig, r, [it["left"] for it in items if it["kind"] == "study"], fontweight="bold"),
-                  _text_width_in(fig, r, ["Study / comparison"], fontweight="bold")) + _GAP_IN
-    cols = [("num", _text_width_in(fig, r, [it.get("num_s", "") for it in items], family="monospace"),
-             _text_width_in(fig, r, [num_head], fontweight="bold"))]
-    if show_w:
-        cols.insert(0, ("w", _text_width_in(fig, r, [it.get("w", "") for it in items] + ["100.00%"]),
-                        _text_width_in(fig, r, ["Weight"], fontweight="bold")))
-    if ssm_lab or any(it.get("ssm") for it in items):
-        cols.append(("ssm", _text_width_in(fig, r, [it.get("ssm", "") for it in items]),
-                     _text_width_in(fig, r, ["SSM"], fontweight="bold")))
-    col_w = [max(cw, hw) for _, cw, hw in cols]
-    right_in = sum(col_w) + _GAP_IN * (len(cols) + 0.5)
-    margin = 0.1
-    top_in, bottom_in = (0.75 if title is not False else 0.45), 0.95
-    n_units = -y + 1.0
-    height = top_in + bottom_in + _ROW_IN * n_units
-    width = margin * 2 + left_in + _PLOT_IN + right_in
-    fig.set_size_inches(width, height)
-    ax = fig.add_axes([(margin + left_in) / width, bottom_in / height, _PLOT_IN / width, _ROW_IN * n_units / height])
-    ax.set_ylim(y - 0.5, 0.5)
-    ax.set_xlim(a, b)
-    tr = blended_transform_factory(ax.transAxes, ax.transData)
-    x_left = -left_in / _PLOT_IN
-    x_right_end = 1.0 + right_in / _PLOT_IN
-
-    # ---- header and separators ------------------------------------------
-    _plain(ax, x_left, 0.0, "Study / comparison", transform=tr, ha="left", va="center", fontweight="bold")
-    x = 1.0 + _GAP_IN / _PLOT_IN
-    col_x = {}
-    for (name, _, _), cw in zip(cols, col_w, strict=True):
-        x += cw / _PLOT_IN
-        col_x[name] = x
-        x += _GAP_IN / _PLOT_IN
-    heads = {"num": num_head, "w": "Weight", "ssm": "SSM"}
-    for name in col_x:
-        _plain(ax, col_x[name], 0.0, heads[name], transform=tr, ha="right", va="center", fontweight="bold")
-    line_kw = dict(transform=tr, color="black", lw=0.8, clip_on=False)
-    ax.plot([x_left, x_right_end], [-0.55, -0.55], **line_kw)
-    if summaries:
-        ax.plot([x_left, x_right_end], [y_sep, y_sep], **line_kw)
-    if title is not False:
-        _plain(ax, x_left, 1.6, title or f"{prop}: evidence rows and pooled effects", transform=tr, ha="left",
-               va="center", fontsize=10)
-
-    # ---- the rows ---------------------------------------------------------
     n_clipped = 0
-
-    def clipped_arrow(xe, yy, direction, colour="black", ms=5.0):
-        ax.plot([xe], [yy], marker="<" if direction < 0 else ">", ms=ms, color=colour, linestyle="none",
-                clip_on=False, zorder=4)
-
-    base_ms = 5.5
     for it in items:
-        yy = it["y"]
-        left_kw = dict(transform=tr, ha="left", va="center")
-        if it["kind"] == "study":
-            _plain(ax, x_left, yy, it["left"], fontweight="bold", **left_kw)
-            continue
-        colour = "0.35" if it["kind"] == "pi" else "black"
-        _plain(ax, x_left, yy, it["left"], color=colour, **left_kw)
-        for name in col_x:
-            s = it.get("num_s" if name == "num" else name, "")
-            if s:
-                _plain(ax, col_x[name], yy, s, transform=tr, ha="right", va="center", color=colour,
-                       family="monospace" if name == "num" else None)
+        _forest_row_text(fr, it)
         if it["kind"] == "row":
-            i = it["i"]
-            e = yi[i]
-            out = -1 if e < a else (1 if e > b else 0)
-            if known[i]:
-                lo, hi = max(lo_ci[i], a), min(hi_ci[i], b)
-                if lo < hi:
-                    ax.plot([lo, hi], [yy, yy], color="black", lw=0.9, solid_capstyle="butt", zorder=2)
-                for end, edge, d in ((lo_ci[i], a, -1), (hi_ci[i], b, 1)):
-                    if (end < edge) if d < 0 else (end > edge):
-                        clipped_arrow(edge, yy, d)
-                    else:
-                        ax.plot([end], [yy], marker="|", ms=3.0, color="black", linestyle="none", zorder=2)
-                if out == 0:
-                    ax.plot([e], [yy], marker="s", ms=base_ms * psize[i], color="black", linestyle="none",
-                            zorder=3)
-            elif out == 0:
-                ax.plot([e], [yy], marker="o", ms=base_ms * 0.8, mfc="white", mec="black", linestyle="none",
-                        zorder=3)
-            if out:
-                n_clipped += 1
-                clipped_arrow(a if out < 0 else b, yy, out, ms=7.0)
+            n_clipped += _forest_row_marks(fr.ax, it["y"], it["i"], rows, a, b)
         elif it["kind"] == "pooled":
-            sm = it["s"]
-            lo, mid, hi = sm["ci_low"], sm["estimate"], sm["ci_high"]
-            clo, chi = max(lo, a), min(hi, b)
-            ax.add_patch(Polygon([[clo, yy], [min(max(mid, a), b), yy + 0.4], [chi, yy],
-                                  [min(max(mid, a), b), yy - 0.4]], closed=True, facecolor="black",
-                                 edgecolor="black", zorder=3))
-            plo, phi = sm["pi_low"], sm["pi_high"]
-            if plo is not None and phi is not None:
-                pi_kw = dict(color="0.35", lw=0.9, ls=":", zorder=2)
-                ax.plot([max(plo, a), clo], [yy, yy], **pi_kw)
-                ax.plot([chi, min(phi, b)], [yy, yy], **pi_kw)
-                for end, edge, d in ((plo, a, -1), (phi, b, 1)):
-                    if (end < edge) if d < 0 else (end > edge):
-                        clipped_arrow(edge, yy, d, colour="0.35")
-                    else:
-                        ax.plot([end], [yy], marker="|", ms=5.0, color="0.35", linestyle="none", zorder=2)
+            _forest_pooled_marks(fr.ax, it["y"], it["s"], a, b)
 
-    # ---- axis -------------------------------------------------------------
-    ax.plot([0.0, 0.0], [y_last_row - 0.5 if not summaries else y - 0.5, -0.55], color="black", lw=0.8,
-            ls=":", zorder=1)
-    if show_thresholds:
-        for tv in _thresholds(prop, thresholds):
-            for v in (tv, -tv):
-                xv = float(log_from_pct(v, hib))
-                if a < xv < b:
-                    ax.plot([xv, xv], [y - 0.5, -0.55], color="0.75", lw=0.6, ls=":", zorder=0)
-    for side in ("left", "right", "top"):
-        ax.spines[side].set_visible(False)
-    ax.spines["bottom"].set_bounds(a, b)
-    ax.set_yticks([])
-    ax.set_xticks(tick_pos)
-    ax.set_xticklabels(tick_labs, fontsize=_FONT)
-    ax.set_xlabel("relative improvement, % (log-ratio axis; + = quantization helps)" if on_pct
-                  else "log ratio (+ = quantization helps)", fontsize=_FONT + 0.5)
-    notes = []
-    if (~known).any():
-        notes.append(f"open circles: {int((~known).sum())} rows without a sampling variance (no interval)")
-    if n_clipped:
-        notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
-                     "(numbers on the right)")
-    notes.append(f"square size ~ sqrt({'weight' if show_w else '1/vi'})")
-    _plain(ax, x_left, 0.0, "; ".join(notes), transform=ax.transAxes, ha="left", va="top", fontsize=6.5,
-           color="0.35").set_position((x_left, -0.62 / (_ROW_IN * n_units)))
-    return fig
+    _forest_axis(fr.ax, a, b, y, y_last_row - 0.5 if not summaries else y - 0.5, (tick_pos, tick_labs), on_pct,
+                 _thresholds(prop, thresholds) if show_thresholds else None, hib)
+    _forest_notes(fr, rows, n_clipped)
+    return fr.fig
 
 
 # --------------------------------------------------------------------------
@@ -660,6 +747,57 @@ def _mixture_pct_density(mix, hib: bool, n: int = 600) -> tuple[np.ndarray, np.n
     return p, fy * np.asarray(dlog_dpct(p, hib), dtype=float)
 
 
+def _posterior_density(source, prop: str, th: Sequence[float],
+                       zone_probabilities: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The curve ``(x, f)`` on the % scale and the zone probabilities: exact mixture, or a KDE of the draws."""
+    mix = getattr(source, "mixture", None)
+    if mix is not None and all(hasattr(mix, a) for a in ("w", "m", "s")):
+        x, f = _mixture_pct_density(mix, bool(schema.get_property(prop).higher_is_better))
+        return x, f, dict(zone_probabilities or getattr(source, "zone_probabilities", {}) or {})
+    d = _pct_draws(source, prop)
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        raise InputError("too few posterior draws to plot a density")
+    q_lo, q_hi = np.quantile(d, [0.0025, 0.9975])
+    span = max(q_hi - q_lo, 1e-6)
+    x = np.linspace(q_lo - 0.15 * span, q_hi + 0.15 * span, 512)
+    kd = d[:: int(np.ceil(d.size / 20_000))]  # a systematic thinning is plenty for the curve
+    f = stats.gaussian_kde(kd)(x) if np.std(kd) > 0 else np.zeros_like(x)
+    return x, f, dict(zone_probabilities or scale.zone_probabilities_from_draws(d, th))
+
+
+def _posterior_zones(ax, th: Sequence[float], lo: float, hi: float, ymax: float, zp: Mapping[str, float],
+                     label_code: str | None) -> list[int]:
+    """Shade the zones in view with their probabilities, outline the label's; returns the label's zone indices."""
+    from .compare import code_atoms
+
+    edges = scale.zone_edges(th)
+    inside = []
+    if label_code:
+        sel_atoms = code_atoms(label_code)
+        inside = [j for j, code in enumerate(scale.LABELS) if scale.label_atoms(code) <= sel_atoms]
+    if inside:
+        a, b = max(edges[inside[0]], lo), min(edges[inside[-1] + 1], hi)
+        if b > a:
+            ax.axvspan(a, b, facecolor="none", edgecolor="black", lw=1.5, zorder=4)
+    for j, code in enumerate(scale.LABELS):
+        a, b = max(edges[j], lo), min(edges[j + 1], hi)
+        if b <= a:
+            continue
+        ax.axvspan(a, b, color=_zone_colour(code), alpha=0.55, lw=0, zorder=0)
+        p = zp.get(code, 0.0)
+        if (b - a) > 0.035 * (hi - lo):
+            ax.text((a + b) / 2, ymax * 1.13, code, ha="center", va="bottom", fontsize=7, color="0.25")
+            ax.text((a + b) / 2, ymax * 1.04, f"{p:.2f}" if p >= 0.005 or p == 0 else "<.01", ha="center",
+                    va="bottom", fontsize=7.5, fontweight="bold" if p >= 0.25 else "normal")
+    hidden = [f"{code} {zp[code]:.2f}" for j, code in enumerate(scale.LABELS)
+              if zp.get(code, 0.0) >= 0.005 and (min(edges[j + 1], hi) - max(edges[j], lo)) <= 0.035 * (hi - lo)]
+    if hidden:
+        ax.text(0.0, -0.2, "zones beyond the view or too narrow to label: " + ", ".join(hidden),
+                transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3", wrap=True)
+    return inside
+
+
 def posterior_plot(
     source,
     prop: str,
@@ -698,52 +836,13 @@ def posterior_plot(
     matplotlib.figure.Figure
     """
     th = _thresholds(prop, thresholds)
-    mix = getattr(source, "mixture", None)
-    if mix is not None and all(hasattr(mix, a) for a in ("w", "m", "s")):
-        x, f = _mixture_pct_density(mix, bool(schema.get_property(prop).higher_is_better))
-        zp = dict(zone_probabilities or getattr(source, "zone_probabilities", {}) or {})
-    else:
-        d = _pct_draws(source, prop)
-        d = d[np.isfinite(d)]
-        if d.size < 2:
-            raise InputError("too few posterior draws to plot a density")
-        q_lo, q_hi = np.quantile(d, [0.0025, 0.9975])
-        span = max(q_hi - q_lo, 1e-6)
-        x = np.linspace(q_lo - 0.15 * span, q_hi + 0.15 * span, 512)
-        kd = d[:: int(np.ceil(d.size / 20_000))]  # a systematic thinning is plenty for the curve
-        f = stats.gaussian_kde(kd)(x) if np.std(kd) > 0 else np.zeros_like(x)
-        zp = dict(zone_probabilities or scale.zone_probabilities_from_draws(d, th))
+    x, f, zp = _posterior_density(source, prop, th, zone_probabilities)
     lo, hi = float(x.min()), float(x.max())
     lo, hi = min(lo, -th[0] * 1.5), max(hi, th[0] * 1.5)
     fig = Figure(figsize=(9.0, 3.8))
     ax = fig.add_subplot(1, 1, 1)
-    edges = scale.zone_edges(th)
     ymax = float(f.max()) if f.size and f.max() > 0 else 1.0
-    from .compare import code_atoms
-
-    inside = []
-    if label_code:
-        sel_atoms = code_atoms(label_code)
-        inside = [j for j, code in enumerate(scale.LABELS) if scale.label_atoms(code) <= sel_atoms]
-    if inside:
-        a, b = max(edges[inside[0]], lo), min(edges[inside[-1] + 1], hi)
-        if b > a:
-            ax.axvspan(a, b, facecolor="none", edgecolor="black", lw=1.5, zorder=4)
-    for j, code in enumerate(scale.LABELS):
-        a, b = max(edges[j], lo), min(edges[j + 1], hi)
-        if b <= a:
-            continue
-        ax.axvspan(a, b, color=_zone_colour(code), alpha=0.55, lw=0, zorder=0)
-        p = zp.get(code, 0.0)
-        if (b - a) > 0.035 * (hi - lo):
-            ax.text((a + b) / 2, ymax * 1.13, code, ha="center", va="bottom", fontsize=7, color="0.25")
-            ax.text((a + b) / 2, ymax * 1.04, f"{p:.2f}" if p >= 0.005 or p == 0 else "<.01", ha="center",
-                    va="bottom", fontsize=7.5, fontweight="bold" if p >= 0.25 else "normal")
-    hidden = [f"{code} {zp[code]:.2f}" for j, code in enumerate(scale.LABELS)
-              if zp.get(code, 0.0) >= 0.005 and (min(edges[j + 1], hi) - max(edges[j], lo)) <= 0.035 * (hi - lo)]
-    if hidden:
-        ax.text(0.0, -0.2, "zones beyond the view or too narrow to label: " + ", ".join(hidden),
-                transform=ax.transAxes, ha="left", va="top", fontsize=7, color="0.3", wrap=True)
+    inside = _posterior_zones(ax, th, lo, hi, ymax, zp, label_code)
     ax.plot(x, f, color="black", lw=1.6, zorder=3)
     ax.fill_between(x, 0, f, color="black", alpha=0.08, zorder=2)
     ax.axvline(0.0, color="0.4", lw=0.8)
@@ -868,6 +967,126 @@ def _thin_band_notes(name: str, k: int, support: Mapping[float, int], min_rows: 
     return out
 
 
+def _bits_sources(regression: Mapping | None, predictions,
+                  bayes_band: Mapping | None) -> tuple[list[tuple[str, Mapping, str]], list[Mapping]]:
+    """The bands (name, band, colour) and the per-level predictions among what is given."""
+    bands: list[tuple[str, Mapping, str]] = []
+    levels: list[Mapping] = []
+    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
+        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
+            bands.append(("REML", src, colour))
+        elif src is not None and not isinstance(src, Mapping):
+            levels = [p for p in src if p.get("pct") is not None]
+    if bayes_band and bayes_band.get("grid_bits") is not None:
+        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    return bands, levels
+
+
+def _bits_points(ax, sub: pd.DataFrame) -> None:
+    """The rows as points, jittered in bits: one colour per study, open where the variance is unknown."""
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+    rng = np.random.default_rng(0)
+    for i, s in enumerate(dict.fromkeys(sub["study"])):
+        r = sub[sub["study"] == s]
+        jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
+        known = r["vi_known"].astype(bool).to_numpy()
+        c = palette[i % len(palette)]
+        xb = r["bits"].to_numpy(float) * jitter
+        y = r["yi"].to_numpy(float)
+        name = _study_label(s)
+        if known.any():
+            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
+        if (~known).any():
+            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
+                       label=None if known.any() else name)
+    if (~sub["vi_known"].astype(bool)).any():
+        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
+
+
+def _bits_band(ax, table: pd.DataFrame, name: str, band: Mapping, colour: str, hib: bool, missing_vi: str,
+               min_rows: int) -> tuple[list[str], list[float], bool]:
+    """One band as a line and its interval, segment by segment; returns its notes, its ends and whether any is thin."""
+    g = np.asarray(band["grid_bits"], dtype=float)
+    mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
+                   ("pct", "pct_ci_low", "pct_ci_high"))
+    used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
+    support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
+    k = int(band.get("k") or sum(support.values()))
+    notes = _thin_band_notes(name, k, support, min_rows)
+    label = band.get("label") or (
+        f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
+        f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
+    # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
+    cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
+    two = len(support) <= 2
+    lg = np.log2(g)
+    any_thin = False
+    for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
+        seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
+        thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
+        any_thin |= thin
+        ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
+                label=label if j == 0 else None)
+        ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
+    return notes, list(lo) + list(hi), any_thin
+
+
+def _bits_levels(ax, levels: Sequence[Mapping], hib: bool, min_rows: int) -> tuple[list[str], list[float]]:
+    """The pooled effect at each bit-width as a diamond with its interval; returns the notes and the interval ends."""
+    colour = _ENGINE_STYLE["REML"]["color"]
+    ys: list[float] = []
+    for p in levels:
+        b = float(p.get("level"))
+        m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
+                     for k in ("pct", "pct_ci_low", "pct_ci_high"))
+        if lo is not None and hi is not None:
+            ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
+            ys += [lo, hi]
+        ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
+    ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
+    support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
+    thin = {b: n for b, n in support.items() if n < min_rows}
+    if thin:
+        return [f"pooled estimates from fewer than {min_rows} rows: "
+                + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items())], ys
+    return [], ys
+
+
+def _bits_axes(ax, sub: pd.DataFrame, ys: Sequence, hib: bool, th: Sequence[float]) -> None:
+    """Bit-width ticks with their row counts, the %-labelled log-ratio axis and the faint cut-point lines."""
+    ax.set_xscale("log", base=2)
+    counts = _bits_support(sub)
+    ax.set_xticks(list(counts))
+    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
+    ax.minorticks_off()
+    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
+    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
+    pad = 0.06 * (y_hi - y_lo or 1.0)
+    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
+    ax.set_ylim(y_lo, y_hi)
+    ax.set_yticks(pos)
+    ax.set_yticklabels(labs, fontsize=8)
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
+                    if (v > -100 if hib else v < 100)})
+    lines = [v for v in lines if y_lo < v < y_hi]
+    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
+        for v in lines:
+            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+
+
+def _bits_notes_legend(ax, notes: Sequence[str]) -> None:
+    """The notes under the axes (warnings in red-brown) and the legend outside them, its texts plain."""
+    for j, note in enumerate(notes):
+        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
+               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
+    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    for txt in leg.get_texts():  # study ids as written, never mathtext
+        txt.set_parse_math(False)
+        txt.set_usetex(False)
+
+
 def bits_plot(
     table: pd.DataFrame,
     *,
@@ -926,112 +1145,31 @@ def bits_plot(
     sub = table[np.isfinite(table["bits"].to_numpy(dtype=float))]
     if sub.empty:
         raise InputError(f"no row of {prop!r} has a bit-width", column="bits")
-    bands: list[tuple[str, Mapping, str]] = []
-    levels: list[Mapping] = []
-    for src, colour in ((regression, _ENGINE_STYLE["REML"]["color"]), (predictions, _ENGINE_STYLE["REML"]["color"])):
-        if isinstance(src, Mapping) and src.get("grid_bits") is not None:
-            bands.append(("REML", src, colour))
-        elif src is not None and not isinstance(src, Mapping):
-            levels = [p for p in src if p.get("pct") is not None]
-    if bayes_band and bayes_band.get("grid_bits") is not None:
-        bands.append(("Bayes", bayes_band, _ENGINE_STYLE["Bayes"]["color"]))
+    bands, levels = _bits_sources(regression, predictions, bayes_band)
     fig = Figure(figsize=(9.6, 4.4))
     ax = fig.add_axes([0.08, 0.2, 0.6, 0.72])
-    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
-    studies = list(dict.fromkeys(sub["study"]))
-    rng = np.random.default_rng(0)
+    _bits_points(ax, sub)
     ys = list(sub["yi"].to_numpy(float))
-    for i, s in enumerate(studies):
-        r = sub[sub["study"] == s]
-        jitter = 2 ** (rng.uniform(-0.06, 0.06, len(r)))
-        known = r["vi_known"].astype(bool).to_numpy()
-        c = palette[i % len(palette)]
-        xb = r["bits"].to_numpy(float) * jitter
-        y = r["yi"].to_numpy(float)
-        name = _study_label(s)
-        if known.any():
-            ax.scatter(xb[known], y[known], color=c, s=30, zorder=3, label=name)
-        if (~known).any():
-            ax.scatter(xb[~known], y[~known], facecolors="white", edgecolors=c, s=30, zorder=3,
-                       label=None if known.any() else name)
-    if (~sub["vi_known"].astype(bool)).any():
-        ax.scatter([], [], facecolors="white", edgecolors="0.3", s=30, label="open: variance unknown")
     notes = []
     any_thin = False
     for name, band, colour in bands:
-        g = np.asarray(band["grid_bits"], dtype=float)
-        mid, lo, hi = (np.asarray(log_from_pct(np.asarray(band[k], dtype=float), hib)) for k in
-                       ("pct", "pct_ci_low", "pct_ci_high"))
-        used = _band_rows(table, band, missing_vi if name == "REML" else "model")  # Bayes models unknown vi
-        support = _bits_support(used[(used["bits"] >= g.min() - 1e-9) & (used["bits"] <= g.max() + 1e-9)])
-        k = int(band.get("k") or sum(support.values()))
-        notes += _thin_band_notes(name, k, support, min_rows)
-        label = band.get("label") or (
-            f"{name}: slope {band['slope']:+.3f} per log2(bits) [{band['slope_ci_low']:+.3f}, "
-            f"{band['slope_ci_high']:+.3f}], k={k}" if band.get("slope") is not None else f"{name}, k={k}")
-        # the line between adjacent bit-widths: solid where both ends have min_rows rows, dashed otherwise
-        cuts = sorted({float(g.min()), float(g.max()), *[b for b in support if g.min() < b < g.max()]})
-        two = len(support) <= 2
-        lg = np.log2(g)
-        for j, (u, v) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
-            xs = np.concatenate([[u], g[(g > u) & (g < v)], [v]])
-            seg = [np.interp(np.log2(xs), lg, arr) for arr in (mid, lo, hi)]  # the ends join the next segment
-            thin = two or any(support.get(e, 0) < min_rows for e in (u, v))
-            any_thin |= thin
-            ax.plot(xs, seg[0], color=colour, lw=1.6, ls="--" if thin else "-", zorder=2,
-                    label=label if j == 0 else None)
-            ax.fill_between(xs, seg[1], seg[2], color=colour, alpha=0.06 if thin else 0.15, lw=0, zorder=1)
-        ys += list(lo) + list(hi)
+        band_notes, ends, thin = _bits_band(ax, table, name, band, colour, hib, missing_vi, min_rows)
+        notes += band_notes
+        ys += ends
+        any_thin |= thin
     if any_thin:
         ax.plot([], [], color="0.3", lw=1.2, ls="--", label="dashed: few rows there")
     if levels:
-        colour = _ENGINE_STYLE["REML"]["color"]
-        for p in levels:
-            b = float(p.get("level"))
-            m, lo, hi = (float(log_from_pct(float(p[k]), hib)) if p.get(k) is not None else None
-                         for k in ("pct", "pct_ci_low", "pct_ci_high"))
-            if lo is not None and hi is not None:
-                ax.plot([b, b], [lo, hi], color=colour, lw=1.4, zorder=4)
-                ys += [lo, hi]
-            ax.plot([b], [m], marker="D", ms=7, color=colour, linestyle="none", zorder=5)
-        ax.plot([], [], marker="D", color=colour, linestyle="none", label="pooled at each bit-width")
-        support = {float(p["level"]): int(p["k"]) for p in levels if p.get("k") is not None}
-        if support:
-            thin = {b: n for b, n in support.items() if n < min_rows}
-            if thin:
-                notes.append(f"pooled estimates from fewer than {min_rows} rows: "
-                             + ", ".join(f"{b:g}-bit (k = {n})" for b, n in thin.items()))
-    ax.set_xscale("log", base=2)
-    counts = _bits_support(sub)
-    ax.set_xticks(list(counts))
-    ax.set_xticklabels([f"{b:g}\nn={n}" for b, n in counts.items()], fontsize=8)
-    ax.minorticks_off()
-    ys = np.asarray([v for v in ys if v is not None and np.isfinite(v)])
-    y_lo, y_hi = min(float(ys.min()), 0.0), max(float(ys.max()), 0.0)
-    pad = 0.06 * (y_hi - y_lo or 1.0)
-    y_lo, y_hi, pos, labs = _axis_ticks(y_lo - pad, y_hi + pad, hib, True)
-    ax.set_ylim(y_lo, y_hi)
-    ax.set_yticks(pos)
-    ax.set_yticklabels(labs, fontsize=8)
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    lines = sorted({float(log_from_pct(v, hib)) for t in th for v in (t, -t)
-                    if (v > -100 if hib else v < 100)})
-    lines = [v for v in lines if y_lo < v < y_hi]
-    if lines and min(np.diff([y_lo, *lines, y_hi])) > 0.03 * (y_hi - y_lo):
-        for v in lines:
-            ax.axhline(v, color="0.8", lw=0.6, ls=":", zorder=0)
+        level_notes, ends = _bits_levels(ax, levels, hib, min_rows)
+        notes += level_notes
+        ys += ends
+    _bits_axes(ax, sub, ys, hib, th)
     ax.set_xlabel("weight bit-width (log scale; n = rows)")
     ax.set_ylabel("relative improvement, % (log-ratio axis)")
     ax.set_title(title or f"{prop}: effect against bit-width", fontsize=10)
     if regression is not None and not regression.get("estimable", True):
         notes.append(f"no REML slope: {regression.get('reason')}")
-    for j, note in enumerate(notes):
-        _plain(ax, 0.0, -0.2 - 0.07 * j, note, transform=ax.transAxes, ha="left", va="top", fontsize=7,
-               color="#8c2d04" if note.startswith(("the ", "pooled")) else "0.3")
-    leg = ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    for txt in leg.get_texts():  # study ids as written, never mathtext
-        txt.set_parse_math(False)
-        txt.set_usetex(False)
+    _bits_notes_legend(ax, notes)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
