@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 
 from .outputs import json_safe
+from .results import FitStatistics
 
 __all__ = [
     "METHODS",
@@ -500,7 +501,7 @@ def _fmt_p(p: float | None) -> str:
 
 
 @dataclass
-class RMAResult:
+class RMAResult(FitStatistics):
     """Result of :func:`rma`, mirroring the fields of a metafor ``rma.uni`` object.
 
     ``estimate``, ``se``, ``zval``/``tval``, ``pval``, ``ci_low``, ``ci_high`` refer to the first
@@ -561,22 +562,6 @@ class RMAResult:
     fitstats: dict = field(default_factory=dict)
     #: pseudo-R² (percent) of a meta-regression, as metafor prints; ``None`` without moderators
     R2: float | None = None
-
-    @property
-    def logLik(self) -> float:  # noqa: N802 - metafor's name
-        return self.fitstats["ll"]
-
-    @property
-    def AIC(self) -> float:  # noqa: N802
-        return self.fitstats["AIC"]
-
-    @property
-    def BIC(self) -> float:  # noqa: N802
-        return self.fitstats["BIC"]
-
-    @property
-    def AICc(self) -> float:  # noqa: N802
-        return self.fitstats["AICc"]
 
     @property
     def tau(self) -> float:

@@ -47,6 +47,7 @@ from . import scale, schema
 from .effects import pct_from_log
 from .errors import InputError
 from .outputs import json_safe
+from .results import FitStatistics
 
 __all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "is_nested", "parse_random", "predict_mv", "rma_mv"]
 
@@ -281,7 +282,7 @@ def _start(y: np.ndarray, X: np.ndarray, vi: np.ndarray, L: int) -> np.ndarray:
 # result
 # --------------------------------------------------------------------------------------------
 @dataclass
-class RMAMVResult:
+class RMAMVResult(FitStatistics):
     """Result of :func:`rma_mv`, mirroring a metafor ``rma.mv`` object.
 
     ``coefficients`` has one dict per coefficient (``name, estimate, se, stat, df, p, ci_low,
@@ -371,30 +372,6 @@ class RMAMVResult:
     def is_fixed(self) -> bool:
         """Always False (a multilevel model has random effects); as ``RMAResult.is_fixed``."""
         return False
-
-    @property
-    def logLik(self) -> float:  # noqa: N802 - metafor's name
-        return self.fitstats["ll"]
-
-    @property
-    def deviance(self) -> float:
-        return self.fitstats["deviance"]
-
-    @property
-    def AIC(self) -> float:  # noqa: N802
-        return self.fitstats["AIC"]
-
-    @property
-    def BIC(self) -> float:  # noqa: N802
-        return self.fitstats["BIC"]
-
-    @property
-    def AICc(self) -> float:  # noqa: N802
-        return self.fitstats["AICc"]
-
-    @property
-    def parms(self) -> int:
-        return int(self.fitstats["parms"])
 
     # --- result protocol (metaquant.results) ----------------------------------------------
     @property

@@ -75,6 +75,37 @@ class EngineResult(Protocol):
     def to_frame(self) -> pd.DataFrame: ...
 
 
+class FitStatistics:
+    """metafor's fit statistics by name, read from a result's ``fitstats`` dict (``ll, deviance, AIC, BIC, AICc,
+    parms``); shared by the two-level and the multilevel classical results."""
+
+    fitstats: dict
+
+    @property
+    def logLik(self) -> float:  # noqa: N802 - metafor's name
+        return self.fitstats["ll"]
+
+    @property
+    def deviance(self) -> float:
+        return self.fitstats["deviance"]
+
+    @property
+    def AIC(self) -> float:  # noqa: N802
+        return self.fitstats["AIC"]
+
+    @property
+    def BIC(self) -> float:  # noqa: N802
+        return self.fitstats["BIC"]
+
+    @property
+    def AICc(self) -> float:  # noqa: N802
+        return self.fitstats["AICc"]
+
+    @property
+    def parms(self) -> int:
+        return int(self.fitstats["parms"])
+
+
 def tidy_frame(rows: list[dict], *, prop: str, engine: str) -> pd.DataFrame:
     """A tidy frame from ``[{"term": ..., "estimate": ..., "ci_low": ..., "ci_high": ...}, ...]``."""
     df = pd.DataFrame(rows)
