@@ -248,23 +248,8 @@ def robust(  # noqa: PLR0913
     if adjust:
         vb *= n / (n - p)
     se = np.sqrt(np.diag(vb))
-    stat = beta / se
     dfs = float(n - p)
-    pv = 2 * stats.t.sf(np.abs(stat), dfs)
-    crit = stats.t.isf(alpha / 2, dfs)
-    coefs = [
-        {
-            "name": names[j],
-            "estimate": float(beta[j]),
-            "se": float(se[j]),
-            "stat": float(stat[j]),
-            "df": dfs,
-            "p": float(pv[j]),
-            "ci_low": float(beta[j] - crit * se[j]),
-            "ci_high": float(beta[j] + crit * se[j]),
-        }
-        for j in range(p)
-    ]
+    coefs = _t_coefficients(names, beta, se, np.full(p, dfs), alpha)
     bsub = beta[btt]
     QM = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub)) / len(btt)
     QMp = float(stats.f.sf(QM, len(btt), dfs))
@@ -299,29 +284,24 @@ def _cr2(result, y, X, beta, M, e, idx, names, btt, alpha, lev, msgs) -> RobustR
     ME = [B @ Ej for Ej in E]
     Gs = [me @ low for me, low in zip(ME, Lb, strict=True)]  # p x n_j
     H = np.stack([me @ X[i] @ muct for me, i in zip(ME, idx, strict=True)], axis=2)  # p x p x n
-    stat = beta / se
     dfs = np.empty(p)
     for j in range(p):
         Pj = -H[j].T @ H[j]
         Pj[np.diag_indices(n)] += np.array([float(g[j] @ g[j]) for g in Gs])
         dfs[j] = np.trace(Pj) ** 2 / np.sum(Pj * Pj)
-    pv = 2 * stats.t.sf(np.abs(stat), dfs)
-    crit = stats.t.isf(alpha / 2, dfs)
-    coefs = [
-        {
-            "name": names[j],
-            "estimate": float(beta[j]),
-            "se": float(se[j]),
-            "stat": float(stat[j]),
-            "df": float(dfs[j]),
-            "p": float(pv[j]),
-            "ci_low": float(beta[j] - crit[j] * se[j]),
-            "ci_high": float(beta[j] + crit[j] * se[j]),
-        }
-        for j in range(p)
-    ]
+    coefs = _t_coefficients(names, beta, se, dfs, alpha)
     F, q, ddf, pF = _htz(beta, vb, Gs, H, btt)
     return RobustResult("CR2", n, lev, coefs, vb, F, q, ddf, pF, [b + 1 for b in btt], msgs, result)
+
+
+def _t_coefficients(names, beta, se, dfs, alpha) -> list[dict]:
+    """One dict per coefficient: estimate, robust se, t statistic, its df, p and the t interval."""
+    stat = beta / se
+    pv = 2 * stats.t.sf(np.abs(stat), dfs)
+    crit = stats.t.isf(alpha / 2, dfs)
+    return [{"name": names[j], "estimate": float(beta[j]), "se": float(se[j]), "stat": float(stat[j]),
+             "df": float(dfs[j]), "p": float(pv[j]), "ci_low": float(beta[j] - crit[j] * se[j]),
+             "ci_high": float(beta[j] + crit[j] * se[j])} for j in range(len(names))]
 
 
 def _htz(beta, vb, Gs, H, btt) -> tuple[float, int, float, float]:
