@@ -216,6 +216,8 @@ def wants_multilevel(table: pd.DataFrame, spec) -> bool:
     """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows)."""
     from .multilevel import is_nested
 
+    if spec.known_cov:  # a known V is fitted by rma.mv, nested or not
+        return True
     if spec.model == "random-effects" or spec.is_fixed:
         return False
     if spec.model == "multilevel":
@@ -244,13 +246,20 @@ def _fit_uni(table: pd.DataFrame, spec, X, names):
 
 
 def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
-    from .multilevel import fit_table
+    from .multilevel import fit_table, is_nested
 
     test = {"z": "z", "t": "t", "knha": "t"}[spec.test]
     levels = ("study", "comparison") if "comparison" in table.columns else ("study",)
+    if spec.model == "random-effects" or not is_nested(table):  # rma.mv(yi, V, random = ~ 1 | comparison)
+        t = table.reset_index(drop=True)
+        if "comparison" not in t.columns or t["comparison"].nunique() < len(t):
+            t = t.assign(comparison=[f"row{i + 1}" for i in range(len(t))])
+        table, levels = t, ("comparison",)
+    if spec.shared_baseline and "baseline_group" not in table.columns:
+        raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
     return fit_table(table, levels=levels, method=spec.method.upper(), test=test, mods=X if names else None,
                      mod_names=names or None, robust=spec.robust, level=spec.level, profile=profile,
-                     thresholds=spec.cut_points())
+                     thresholds=spec.cut_points(), rho=spec.rho, shared_baseline=spec.shared_baseline)
 
 
 def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile: bool = True) -> ClassicalResult:

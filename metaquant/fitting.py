@@ -143,7 +143,7 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     else:
         res = bayes.fit(pooled, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
                         priors=priors_of(spec), thresholds=th, min_probability=spec.min_probability,
-                        **settings.mcmc())
+                        rho=spec.rho, shared_baseline=spec.shared_baseline, **settings.mcmc())
     if note:
         res.notes.append(note)
     if len(spec.moderators) == 1:

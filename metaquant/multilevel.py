@@ -1191,8 +1191,9 @@ def fit_table(
     if rho is not None and shared_baseline:
         raise InputError("give either rho or shared_baseline, not both")
     if rho is not None:
-        V = covariance.constant_rho(t["vi"].to_numpy(float), t[levels[0]].to_numpy(), rho)
-        notes.append(f"sampling errors within a {levels[0]} correlated at rho = {rho:g}")
+        cluster = "study" if "study" in t.columns else levels[0]
+        V = covariance.constant_rho(t["vi"].to_numpy(float), t[cluster].to_numpy(), rho)
+        notes.append(f"sampling errors within a {cluster} correlated at rho = {rho:g}")
     elif shared_baseline and "baseline_group" in t.columns:
         V = covariance.shared_baseline(t["vi"].to_numpy(float), t["baseline_group"].to_numpy())
         notes.append("arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)")

@@ -162,6 +162,15 @@ class FitSpec:
         Bayesian engines: the posterior probability a label's zones must hold
         for the label to be stated (0.75); below it the result says "no
         label: the evidence does not decide" and shows the zone probabilities.
+    rho : float, optional
+        Known sampling covariance: the sampling errors of the rows of one
+        study correlated at ``rho`` (metafor's ``vcalc(vi, cluster=study,
+        rho=rho)``; :func:`metaquant.covariance.constant_rho`).  The
+        classical multilevel model (REML/ML) and the PyMC model use it.
+    shared_baseline : bool
+        Known sampling covariance from the data: arms that share a baseline
+        (equal ``baseline_group``) correlated through it
+        (:func:`metaquant.covariance.shared_baseline`).
     """
 
     property: str
@@ -178,6 +187,8 @@ class FitSpec:
     test: str = "z"
     robust: str | None = None
     min_probability: float = 0.75
+    rho: float | None = None
+    shared_baseline: bool = False
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
@@ -214,11 +225,38 @@ class FitSpec:
             isinstance(self.threshold_scale, (int, float)) and self.threshold_scale > 0
         ):
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
+        self._check_sampling_cov()
         if self.engine in ("exact", "bma") and self.moderators:
             raise UsageError(
                 f"the {self.engine} engine fits models without moderators",
                 expected="method='bayes' for meta-regression",
             )
+
+    def _check_sampling_cov(self) -> None:
+        if not isinstance(self.shared_baseline, bool):
+            raise UsageError(f"shared_baseline must be True or False, not {self.shared_baseline!r}")
+        if self.rho is None and not self.shared_baseline:
+            return
+        if self.rho is not None:
+            if isinstance(self.rho, bool) or not isinstance(self.rho, (int, float)) or not -1 < self.rho < 1:
+                raise UsageError(f"rho must be a correlation in (-1, 1), got {self.rho!r}")
+            object.__setattr__(self, "rho", float(self.rho))
+            if self.shared_baseline:
+                raise UsageError("give either rho or shared_baseline, not both")
+        if self.engine in ("exact", "bma"):
+            raise UsageError(f"the {self.engine} engine takes independent sampling errors",
+                             expected="method='bayes' or 'reml' for a known sampling covariance")
+        if self.engine == "frequentist" and self.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"a known sampling covariance is used by the multilevel model (REML or ML), not "
+                             f"{self.method.upper()}", expected="method='reml' or 'ml'")
+        if self.engine == "bayes" and self.rho is not None and self.rho < 0:
+            raise UsageError(f"the Bayesian model takes rho >= 0, got {self.rho:g}",
+                             expected="a non-negative correlation, or method='reml'")
+
+    @property
+    def known_cov(self) -> bool:
+        """Whether a known sampling covariance is asked for."""
+        return self.rho is not None or self.shared_baseline
 
     # ------------------------------------------------------------------ derived
     @property

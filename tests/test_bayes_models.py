@@ -25,41 +25,77 @@ from metaquant.bayes.models import Structure, conditional_draws, marginal_loglik
 pytestmark = pytest.mark.filterwarnings("ignore:.*BLAS.*:UserWarning")
 
 
-def _design(rng, moderators: bool):
+def _table(rng, moderators: bool, correlated: bool = False):
     k = 9
     study = ["a", "a", "a", "b", "c", "c", "d", "d", "e"]
     bits = np.array([2, 4, 8, 8, 4, 16, 8, 32, 4.0])
     vi = rng.uniform(0.002, 0.02, k)
     known = np.array([True, False, True, True, False, True, False, True, True])
+    if correlated:  # study a: rows 1 and 3 share a baseline; study c: row 6 alone; study d: row 8 alone
+        known = np.array([True, True, True, True, False, True, False, True, True])
     t = pd.DataFrame({"study": study, "yi": rng.normal(0.1, 0.2, k), "vi": np.where(known, vi, np.nan),
                       "vi_known": known, "bits": bits,
-                      "technique": ["qat", "ptq", "qat", "ptq", "qat", "qat", "ptq", "qat", "ptq"]})
-    return prepare(t, model="multilevel", moderators=["bits", "technique"] if moderators else None)
+                      "technique": ["qat", "ptq", "qat", "ptq", "qat", "qat", "ptq", "qat", "ptq"],
+                      "baseline_group": ["a1", "a1", "a1", "b1", "c1", "c1", "d1", "d2", None]})
+    return t, dict(model="multilevel", moderators=["bits", "technique"] if moderators else None)
+
+
+def _design(rng, moderators: bool, correlated: bool = False, **kw):
+    t, opts = _table(rng, moderators, correlated)
+    return prepare(t, **opts, **kw)
+
+
+def _dense_V(md, sig):
+    from metaquant.covariance import from_factor
+
+    ve = np.where(md.known, md.v, sig**2)
+    return from_factor(ve, md.group_idx, md.omega)
 
 
 def _dense_loglik(md, m0, s0, tw, ts, sig):
     Z = np.eye(md.n_studies)[md.study_idx]
-    ve = np.where(md.known, md.v, sig**2)
-    cov = np.diag(ve + tw**2) + ts**2 * Z @ Z.T + md.X @ np.diag(s0**2) @ md.X.T
+    cov = _dense_V(md, sig) + tw**2 * np.eye(md.k) + ts**2 * Z @ Z.T + md.X @ np.diag(s0**2) @ md.X.T
     return stats.multivariate_normal(md.X @ m0, cov).logpdf(md.y)
 
 
+def _loglik_function(md, pri):
+    from metaquant.bayes.models import loglik_inputs
+
+    st = Structure.of(md, pri, "marginal")
+    data = {k: pt.as_tensor(v) for k, v in loglik_inputs(md, pri, st).items()}
+    tw_, ts_, sig_ = pt.dscalars("tw", "ts", "sig")
+    ll = marginal_loglik(data, tw_, ts=ts_, sig=sig_ if st.unknown else None, intercept_only=md.p == 1)
+    # the Python linker: this checks the algebra, and skips compiling C code for the test
+    return pytensor.function([tw_, ts_, sig_], ll, on_unused_input="ignore",
+                             mode=pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile"))
+
+
 @pytest.mark.parametrize("moderators", [False, True])
-def test_marginal_loglik_equals_the_dense_multivariate_normal(moderators):
+@pytest.mark.parametrize("cov", [{}, {"shared_baseline": True}, {"rho": 0.6}])
+def test_marginal_loglik_equals_the_dense_multivariate_normal(moderators, cov):
     rng = np.random.default_rng(3)
-    md = _design(rng, moderators)
+    md = _design(rng, moderators, correlated=bool(cov), **cov)
+    assert md.correlated == bool(cov)
     p = md.p
+    pri = Priors(mu_mean=0.05, mu_sd=1.0, beta_sd=0.7)
     m0 = np.r_[0.05, np.zeros(p - 1)]
     s0 = np.r_[1.0, np.full(p - 1, 0.7)]
-    tw_, ts_, sig_ = pt.dscalars("tw", "ts", "sig")
-    ll = marginal_loglik(pt.as_tensor(md.y), pt.as_tensor(md.v), pt.as_tensor((~md.known).astype(float)),
-                         pt.as_tensor(md.X), pt.as_tensor(m0), pt.as_tensor(s0), tw_, ts=ts_, sig=sig_,
-                         study_idx=pt.as_tensor(md.study_idx), study_ones=pt.as_tensor(np.ones(md.n_studies)),
-                         intercept_only=not moderators)
-    # the Python linker: this checks the algebra, and skips compiling C code for the test
-    f = pytensor.function([tw_, ts_, sig_], ll, mode=pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile"))
+    f = _loglik_function(md, pri)
     for tw, ts, sig in [(0.1, 0.3, 0.05), (1e-4, 0.8, 0.2), (0.5, 1e-5, 0.01), (0.02, 0.02, 0.4)]:
         assert float(f(tw, ts, sig)) == pytest.approx(_dense_loglik(md, m0, s0, tw, ts, sig), rel=1e-10, abs=1e-9)
+
+
+def test_marginal_loglik_with_scatter_sums_equals_the_dense_products(monkeypatch):
+    """The scatter-add form used for very large tables gives the same numbers as the 0/1 products."""
+    from metaquant.bayes import models
+
+    rng = np.random.default_rng(5)
+    md = _design(rng, True, correlated=True, shared_baseline=True)
+    pri = Priors(mu_mean=0.05, mu_sd=1.0, beta_sd=0.7)
+    dense = _loglik_function(md, pri)(0.1, 0.3, 0.05)
+    monkeypatch.setattr(models, "DENSE_SEGMENTS", 0)
+    assert Structure.of(md, pri, "marginal").segments == "index"
+    assert float(_loglik_function(md, pri)(0.1, 0.3, 0.05)) == pytest.approx(float(dense), rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -111,9 +147,10 @@ def test_polar_coordinates_reproduce_the_two_independent_priors():
     assert moment(lambda t, s: t * t) == pytest.approx(a * a, rel=1e-5)
 
 
-def test_conditional_draws_match_the_dense_gaussian_conditional():
+@pytest.mark.parametrize("cov", [{}, {"shared_baseline": True}, {"rho": 0.6}])
+def test_conditional_draws_match_the_dense_gaussian_conditional(cov):
     rng = np.random.default_rng(11)
-    md = _design(rng, moderators=True)
+    md = _design(rng, moderators=True, correlated=bool(cov), **cov)
     pri = Priors(mu_sd=1.0, beta_sd=0.7)
     st = Structure.of(md, pri, "marginal")
     S = 40_000
@@ -124,10 +161,10 @@ def test_conditional_draws_match_the_dense_gaussian_conditional():
     Z = np.eye(ns)[md.study_idx]
     A = np.hstack([md.X, Z, np.eye(k)])
     prior_var = np.r_[1.0, np.full(p - 1, 0.7**2), np.full(ns, 0.3**2), np.full(k, 0.1**2)]
-    ve = np.where(md.known, md.v, 0.05**2)
-    prec = np.diag(1 / prior_var) + A.T @ np.diag(1 / ve) @ A
+    Vi = np.linalg.inv(_dense_V(md, 0.05))
+    prec = np.diag(1 / prior_var) + A.T @ Vi @ A
     cov = np.linalg.inv(prec)
-    mean = cov @ (A.T @ (md.y / ve))
+    mean = cov @ (A.T @ (Vi @ md.y))
     b_mean, b_cov = mean[:p], cov[:p, :p]
     se = np.sqrt(np.diag(b_cov) / S)
     np.testing.assert_array_less(np.abs(cd["b"].mean(0) - b_mean), 5 * se)
@@ -136,3 +173,8 @@ def test_conditional_draws_match_the_dense_gaussian_conditional():
     np.testing.assert_array_less(np.abs(cd["theta"].mean(0) - theta_mean), 5 * cd["theta"].std(0) / math.sqrt(S))
     u_se = float(np.sqrt(np.diag(cov)[p:p + ns].max() / S))
     np.testing.assert_allclose(cd["u"].mean(0), mean[p:p + ns], atol=5 * u_se)
+    # the joint covariance of the row effects (correlated within a shared baseline)
+    theta_cov = A @ cov @ A.T
+    dg = np.diag(theta_cov)
+    mc_se = np.sqrt((np.outer(dg, dg) + theta_cov**2) / S)  # standard error of a sample covariance
+    np.testing.assert_array_less(np.abs(np.cov(cd["theta"].T) - theta_cov), 5 * mc_se)

@@ -43,6 +43,11 @@ class MetaData:
     higher_is_better : bool
     thresholds : tuple of float
         SSM cut-points in %.
+    group_idx, omega : ndarray
+        Correlated sampling errors: rows with equal ``group_idx >= 0`` have
+        ``Cov(e_i, e_j) = omega_i omega_j`` (a shared baseline or a constant
+        correlation, :mod:`metaquant.covariance`); ``-1`` and ``omega = 0``
+        for independent rows.  ``sampling_cov`` says how they were built.
     """
 
     y: np.ndarray
@@ -60,6 +65,24 @@ class MetaData:
     thresholds: tuple[float, ...]
     moderators: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    group_idx: np.ndarray | None = None
+    omega: np.ndarray | None = None
+    sampling_cov: str = "independent"
+
+    def __post_init__(self):
+        if self.group_idx is None:
+            self.group_idx = np.full(self.y.size, -1, dtype=np.int64)
+        if self.omega is None:
+            self.omega = np.zeros(self.y.size)
+
+    @property
+    def n_groups(self) -> int:
+        """Groups of rows with correlated sampling errors."""
+        return int(self.group_idx.max()) + 1 if self.group_idx.size else 0
+
+    @property
+    def correlated(self) -> bool:
+        return self.n_groups > 0
 
     @property
     def k(self) -> int:
@@ -130,6 +153,8 @@ def prepare(
     model: str = "auto",
     moderators: Sequence[str] | None = None,
     thresholds: Sequence[float] | None = None,
+    rho: float | None = None,
+    shared_baseline: bool = False,
 ) -> MetaData:
     """Validate one property's effect table and build the model arrays.
 
@@ -146,6 +171,12 @@ def prepare(
         their mean over these rows, text columns are treatment-coded.
     thresholds : sequence of 6 floats, optional
         SSM cut-points in %; the property's by default.
+    rho : float, optional
+        Sampling errors of the rows of one study correlated at ``rho``
+        (:func:`metaquant.covariance.constant_rho`).
+    shared_baseline : bool
+        Arms that share a baseline (equal ``baseline_group``) correlated as
+        :func:`metaquant.covariance.shared_baseline` says.
     """
     table = _checked_table(table)
     prop, hib, th = property_info(table, thresholds)
@@ -163,11 +194,43 @@ def prepare(
                      "sum of squares (and the priors); model='re' is the simpler equivalent")
     if names and X.shape[1] > len(y):
         notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
+    group, omega, how = _sampling_cov(table, study, v, known, rho, shared_baseline, kind)
     return MetaData(
         y=y, v=v, known=known, study_idx=study_idx.astype(np.int64), studies=[str(s) for s in studies],
         comparisons=comp, X=X, coef_names=names, centres=centres, model=kind, prop=prop,
-        higher_is_better=hib, thresholds=th, moderators=mods, notes=notes,
+        higher_is_better=hib, thresholds=th, moderators=mods, notes=notes, group_idx=group, omega=omega,
+        sampling_cov=how,
     )
+
+
+def _sampling_cov(table, study, v, known, rho, shared_baseline, kind):
+    """``(group_idx, omega, description)`` of the rows' correlated sampling errors (known variances only)."""
+    from .. import covariance
+
+    k = v.size
+    group, omega = np.full(k, -1, dtype=np.int64), np.zeros(k)
+    if rho is None and not shared_baseline:
+        return group, omega, "independent"
+    if rho is not None and shared_baseline:
+        raise InputError("give either rho or shared_baseline, not both")
+    if rho is not None:
+        g_k, w_k = covariance.constant_rho_factor(v[known], study[known], rho)
+        how = f"sampling errors within a study correlated at rho = {float(rho):g}"
+    else:
+        if "baseline_group" not in table.columns:
+            raise InputError("shared_baseline needs a 'baseline_group' column", column="baseline_group")
+        g_k, w_k = covariance.shared_baseline_factor(v[known], table["baseline_group"].to_numpy(object)[known])
+        how = "arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)"
+    group[known], omega[known] = g_k, w_k
+    if kind == "multilevel" and (group >= 0).any():
+        per = pd.DataFrame({"g": group, "s": study})[group >= 0].groupby("g")["s"].nunique()
+        if (per > 1).any():
+            g = int(per.index[per > 1][0])
+            rows = np.flatnonzero(group == g)
+            raise InputError(f"rows {rows[0] + 1} and {rows[-1] + 1} share a baseline but belong to different "
+                             "studies; the multilevel model needs correlated rows nested in one study",
+                             column="baseline_group", **_where(table, int(rows[-1])))
+    return group, omega, how
 
 
 def _checked_table(table) -> pd.DataFrame:

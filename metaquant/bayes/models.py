@@ -69,6 +69,9 @@ from .priors import Priors
 
 PARAMETRIZATIONS = ("marginal", "noncentered")
 LOG_2PI = math.log(2.0 * math.pi)
+#: Sums over the rows of a study (or a group) are products with a dense 0/1 matrix up to this many
+#: entries (BLAS, and so is their gradient), scatter-adds beyond it.
+DENSE_SEGMENTS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,21 @@ class Structure:
     sigma_family: str
     moderators: bool
     shape: tuple = ()
+    known_rows: bool = True
+    correlated: bool = False
+    segments: str = "dense"
 
     @classmethod
     def of(cls, md: MetaData, priors: Priors, parametrization: str) -> Structure:
         ml = md.model == "multilevel"
         unknown = md.n_unknown > 0
+        kk = md.k - md.n_unknown
+        if parametrization == "noncentered" and md.correlated:
+            from ..errors import InputError
+
+            raise InputError("the non-centred parametrization takes independent sampling errors",
+                             expected="parametrization='marginal' with correlated rows")
+        dense = kk * max(md.n_studies if ml else 0, md.n_groups) <= DENSE_SEGMENTS
         return cls(
             model=md.model,
             parametrization=parametrization,
@@ -102,6 +115,9 @@ class Structure:
             sigma_family=priors.sigma_resid.family if unknown else "",
             moderators=md.p > 1,
             shape=(md.k, md.n_studies, md.p) if parametrization == "noncentered" else (),
+            known_rows=kk > 0,
+            correlated=md.correlated,
+            segments="dense" if dense else "index",
         )
 
 
@@ -195,69 +211,155 @@ def scales_from_raw(st: Structure, raw: dict, scales: dict, lib=np):
 # --------------------------------------------------------------------------
 
 
-def marginal_loglik(y, v, unk, X, m0, s0, tw, ts=None, sig=None, study_idx=None, study_ones=None,
-                    intercept_only=False):
-    r"""Log density of ``y ~ N(X m0, D + ts^2 Z Z' + X S0 X')`` (pytensor).
+def _onehot(idx: np.ndarray, n: int) -> np.ndarray:
+    """(len(idx), n) 0/1 matrix; rows with ``idx < 0`` are zero."""
+    out = np.zeros((idx.size, n))
+    ok = idx >= 0
+    out[np.flatnonzero(ok), idx[ok]] = 1.0
+    return out
 
-    With ``d_j = v_j + [unknown_j] sig^2 + tw^2`` and, per study ``i``,
-    ``W_i = sum_j 1/d_j`` and ``c_i = ts^2 / (1 + ts^2 W_i)``:
 
-    * ``a' Sigma1^{-1} b = sum_j a_j b_j / d_j - sum_i c_i A_i B_i`` where
-      ``Sigma1 = D + ts^2 Z Z'`` and ``A_i = sum_{j in i} a_j/d_j``;
-    * ``log det Sigma1 = sum_j log d_j + sum_i log(1 + ts^2 W_i)``;
-    * with ``G = X' Sigma1^{-1} X``, ``q = X' Sigma1^{-1} r``, ``r = y - X m0``
-      and ``A = S0^{-1} + G = L L'``:
-      ``log det Sigma = log det Sigma1 + 2 sum log diag L + sum log s0^2`` and
-      ``r' Sigma^{-1} r = r' Sigma1^{-1} r - |L^{-1} q|^2``.
+def loglik_inputs(md: MetaData, priors: Priors, st: Structure) -> dict[str, np.ndarray]:
+    r"""The arrays the collapsed likelihood reads (the ``pm.Data`` containers of the marginal model).
 
-    ``intercept_only=True`` (X a column of ones) uses the scalar form of the
-    same formulas, a graph about six times cheaper to evaluate.
+    Rows with a known variance enter one by one: ``rk = y - X m0``, ``ek``
+    (the variance left after the rank-one terms, ``v - omega^2``), ``Xk``,
+    ``wk`` (``omega``) and their study / group memberships, as dense 0/1
+    matrices (``Zk``, ``Gk``, ``Gs``: group -> study) or as indices (``sk``,
+    ``gk``, ``gs``).  Rows with an unknown variance all have the same
+    ``d = tau_low^2 + sigma_resid^2``, so they enter only through sufficient
+    statistics: per study their number ``nu``, ``SXu = sum x``, ``Sru = sum
+    r``, and in total ``XXu = sum x x'``, ``Xru = sum x r``, ``rru = sum
+    r^2`` and ``n_unk``.  This makes the cost of a likelihood evaluation
+    independent of the number of such rows.
     """
-    ve = v + unk * sig**2 if sig is not None else v
-    d = ve + tw**2
-    w = 1.0 / d
-    logdet = pt.sum(pt.log(d))
-    if intercept_only:
-        r = y - m0[0]
-        rw = r * w
-        G = pt.sum(w)
-        q = pt.sum(rw)
-        rr = pt.sum(r * rw)
-        if ts is not None:
-            t2 = ts**2
-            zero = pt.zeros_like(study_ones)
-            W = pt.inc_subtensor(zero[study_idx], w)
-            Sr = pt.inc_subtensor(zero[study_idx], rw)
-            c = t2 / (1.0 + t2 * W)
-            G = G - pt.sum(c * W * W)
-            q = q - pt.sum(c * W * Sr)
-            rr = rr - pt.sum(c * Sr**2)
-            logdet = logdet + pt.sum(pt.log1p(t2 * W))
-        A = G + 1.0 / s0[0] ** 2
-        return -0.5 * (y.shape[0] * LOG_2PI + logdet + pt.log(A * s0[0] ** 2) + rr - q**2 / A)
-    r = y - pt.dot(X, m0)
-    Xw = X * w[:, None]
-    rw = r * w
-    G = pt.dot(X.T, Xw)
-    q = pt.dot(X.T, rw)
-    rr = pt.sum(r * rw)
-    if ts is not None:
+    ml = st.model == "multilevel"
+    m0 = np.r_[priors.mu_mean, np.zeros(md.p - 1)]
+    r = md.y - md.X @ m0
+    kn = md.known
+    out: dict[str, np.ndarray] = {"n_rows": np.asarray(float(md.k)),
+                                  "s0": np.r_[priors.mu_sd, np.full(md.p - 1, priors.beta_sd)]}
+    ns, ng = md.n_studies, md.n_groups
+    if st.known_rows:
+        om = md.omega[kn]
+        out.update(rk=r[kn], ek=md.v[kn] - om**2, Xk=md.X[kn])
+        sk, gk = md.study_idx[kn], md.group_idx[kn]
+        if ml:
+            out.update(Zk=_onehot(sk, ns)) if st.segments == "dense" else out.update(sk=sk, study_ones=np.ones(ns))
+        if st.correlated:
+            out["wk"] = om
+            gstudy = np.full(ng, -1, dtype=np.int64)
+            gstudy[gk[gk >= 0]] = sk[gk >= 0]
+            if st.segments == "dense":
+                out["Gk"] = _onehot(gk, ng)
+                if ml:
+                    out["Gs"] = _onehot(gstudy, ns)
+            else:  # independent rows go to a last, empty group (their omega is 0)
+                out.update(gk=np.where(gk >= 0, gk, ng), group_ones=np.ones(ng + 1))
+                if ml:
+                    out["gs"] = np.r_[gstudy, 0]
+    if st.unknown:
+        un = ~kn
+        Xu, ru = md.X[un], r[un]
+        out.update(XXu=Xu.T @ Xu, Xru=Xu.T @ ru, rru=np.asarray(float(ru @ ru)), n_unk=np.asarray(float(un.sum())))
+        if ml:
+            su = md.study_idx[un]
+            out.update(nu=np.bincount(su, minlength=ns).astype(float),
+                       SXu=np.stack([np.bincount(su, weights=Xu[:, j], minlength=ns) for j in range(md.p)], 1),
+                       Sru=np.bincount(su, weights=ru, minlength=ns))
+    return out
+
+
+def _seg(d: dict, x, dense: str, index: str, ones: str):
+    """Sums of ``x`` (rows first) within the segments given by ``d[dense]`` (0/1 matrix) or ``d[index]``."""
+    if dense in d:
+        return pt.dot(d[dense].T, x)
+    n = d[ones].shape[0]
+    zero = pt.zeros((n,)) if x.ndim == 1 else pt.zeros((n, x.shape[1]))
+    return pt.inc_subtensor(zero[d[index]], x)
+
+
+def marginal_loglik(d: dict, tw, ts=None, sig=None, *, intercept_only: bool = False):
+    r"""Log density of ``y ~ N(X m0, V + tw^2 I + ts^2 Z Z' + X S0 X')`` (pytensor).
+
+    ``d`` holds the tensors of :func:`loglik_inputs`; ``V = diag(e) + sum_g
+    omega_g omega_g'`` (one rank-one term per group of rows with correlated
+    sampling errors, nested in studies), ``ts`` is ``None`` in the
+    random-effects model and ``sig`` when every variance is known.  The
+    inverse and determinant are taken level by level (Woodbury and the
+    matrix determinant lemma; Searle, Casella & McCulloch 1992, ch. 6).
+    With ``d_j = e_j + tw^2``:
+
+    * rows: ``<a, b>_D = sum a_j b_j / d_j``, ``log det D = sum log d_j``;
+    * groups: ``O_g(a) = sum_{j in g} omega_j a_j / d_j``, ``H_g = O_g(omega)``,
+      ``gamma_g = 1 / (1 + H_g)``: ``<a, b>_A = <a, b>_D - sum_g gamma_g O_g(a)
+      O_g(b)``, ``log det A = log det D + sum log(1 + H_g)``;
+    * studies: ``U_i(a) = 1_i' A^{-1} a = sum_{j in i} a_j / d_j - sum_{g in i}
+      gamma_g O_g(1) O_g(a)``, ``W_i = U_i(1)``, ``c_i = ts^2 / (1 + ts^2 W_i)``:
+      ``<a, b>_Sigma1 = <a, b>_A - sum_i c_i U_i(a) U_i(b)``, ``log det Sigma1 =
+      log det A + sum log(1 + ts^2 W_i)``;
+    * the coefficients: with ``G = <X, X>``, ``q = <X, r>``, ``r = y - X m0``
+      and ``S0^{-1} + G = L L'``: ``log det Sigma = log det Sigma1 + 2 sum log
+      diag L + sum log s0^2``, ``r' Sigma^{-1} r = <r, r> - |L^{-1} q|^2``.
+
+    Rows of unknown variance share ``d = tw^2 + sig^2`` and add their
+    sufficient statistics to each sum.  ``intercept_only=True`` (one
+    coefficient) uses the scalar form of the last step.
+    """
+    ml = ts is not None
+    logdet = G = q = rr = 0.0
+    TW = TX = Tr = 0.0
+    if "rk" in d:
+        dk = d["ek"] + tw**2
+        w = 1.0 / dk
+        Xw = d["Xk"] * w[:, None]
+        rw = d["rk"] * w
+        logdet = pt.sum(pt.log(dk))
+        G = pt.dot(d["Xk"].T, Xw)
+        q = pt.dot(Xw.T, d["rk"])
+        rr = pt.sum(d["rk"] * rw)
+        if ml:
+            TW, TX, Tr = (_seg(d, x, "Zk", "sk", "study_ones") for x in (w, Xw, rw))
+        if "wk" in d:
+            ww = d["wk"] * w
+            H, O1, Or = (_seg(d, x, "Gk", "gk", "group_ones") for x in (d["wk"] * ww, ww, ww * d["rk"]))
+            OX = _seg(d, d["Xk"] * ww[:, None], "Gk", "gk", "group_ones")
+            gam = 1.0 / (1.0 + H)
+            logdet = logdet + pt.sum(pt.log1p(H))
+            G = G - pt.dot(OX.T, OX * gam[:, None])
+            q = q - pt.dot(OX.T, gam * Or)
+            rr = rr - pt.sum(gam * Or**2)
+            if ml:
+                g1 = gam * O1
+                TW = TW - _seg(d, g1 * O1, "Gs", "gs", "study_ones")
+                TX = TX - _seg(d, OX * g1[:, None], "Gs", "gs", "study_ones")
+                Tr = Tr - _seg(d, g1 * Or, "Gs", "gs", "study_ones")
+    if sig is not None:
+        du = tw**2 + sig**2
+        logdet = logdet + d["n_unk"] * pt.log(du)
+        G = G + d["XXu"] / du
+        q = q + d["Xru"] / du
+        rr = rr + d["rru"] / du
+        if ml:
+            TW = TW + d["nu"] / du
+            TX = TX + d["SXu"] / du
+            Tr = Tr + d["Sru"] / du
+    if ml:
         t2 = ts**2
-        zero = pt.zeros_like(study_ones)
-        W = pt.inc_subtensor(zero[study_idx], w)
-        c = t2 / (1.0 + t2 * W)
-        SX = pt.inc_subtensor(pt.zeros((study_ones.shape[0], X.shape[1]))[study_idx], Xw)
-        Sr = pt.inc_subtensor(zero[study_idx], rw)
-        cSX = SX * c[:, None]
-        G = G - pt.dot(cSX.T, SX)
-        q = q - pt.dot(cSX.T, Sr)
-        rr = rr - pt.sum(c * Sr**2)
-        logdet = logdet + pt.sum(pt.log1p(t2 * W))
+        c = t2 / (1.0 + t2 * TW)
+        G = G - pt.dot(TX.T, TX * c[:, None])
+        q = q - pt.dot(TX.T, c * Tr)
+        rr = rr - pt.sum(c * Tr**2)
+        logdet = logdet + pt.sum(pt.log1p(t2 * TW))
+    s0 = d["s0"]
+    if intercept_only:  # the scalar form, without a Cholesky factor
+        A = G[0, 0] + 1.0 / s0[0] ** 2
+        return -0.5 * (d["n_rows"] * LOG_2PI + logdet + pt.log(A * s0[0] ** 2) + rr - q[0] ** 2 / A)
     A = G + pt.diag(1.0 / s0**2)
     L = pt.linalg.cholesky(A)
     Lq = pt.linalg.solve_triangular(L, q, lower=True)
     logdet = logdet + 2.0 * pt.sum(pt.log(pt.diag(L))) + 2.0 * pt.sum(pt.log(s0))
-    return -0.5 * (y.shape[0] * LOG_2PI + logdet + rr - pt.sum(Lq**2))
+    return -0.5 * (d["n_rows"] * LOG_2PI + logdet + rr - pt.sum(Lq**2))
 
 
 # --------------------------------------------------------------------------
@@ -276,26 +378,19 @@ class BuiltModel:
 
     def data_values(self, md: MetaData, priors: Priors) -> dict[str, np.ndarray]:
         """Values of every data container for ``md`` and ``priors``."""
-        vals = {
-            "y": md.y,
-            "v": md.v,
-            "unknown": (~md.known).astype(float),
-            "study_idx": md.study_idx,
-            "study_ones": np.ones(md.n_studies),
-            "X": md.X,
-            "m0": np.r_[priors.mu_mean, np.zeros(md.p - 1)],
-            "s0": np.r_[priors.mu_sd, np.full(md.p - 1, priors.beta_sd)],
-            "tau_scale": np.asarray(priors.tau.scale),
-            "tau_within_scale": np.asarray(priors.tau_within_prior.scale),
-            "sigma_scale": np.asarray(priors.sigma_resid.scale),
-        }
+        vals = _scales(priors)
+        if self.structure.parametrization == "marginal":
+            vals.update(loglik_inputs(md, priors, self.structure))
+        else:
+            vals.update({k: v for k, (v, _) in _data(md, priors).items()})
         return {k: v for k, v in vals.items() if k in self.model.named_vars}
 
     def set_data(self, md: MetaData, priors: Priors) -> None:
         """Load ``md`` and the prior scales into the shared containers (no recompilation)."""
-        coords = {"comparison": md.comparisons, "study": md.studies, "coef": ["mu", *md.coef_names]}
+        coords = None
         if self.structure.parametrization == "noncentered":
-            coords["slope"] = md.coef_names
+            coords = {"comparison": md.comparisons, "study": md.studies, "coef": ["mu", *md.coef_names],
+                      "slope": md.coef_names}
         pm.set_data(self.data_values(md, priors), model=self.model, coords=coords)
 
     def initial_point(self) -> dict[str, np.ndarray]:
@@ -306,7 +401,13 @@ class BuiltModel:
         return {k: v.copy() for k, v in self.compiled["initial_point"].items()}
 
 
+def _scales(priors: Priors) -> dict[str, np.ndarray]:
+    return {"tau_scale": np.asarray(priors.tau.scale), "tau_within_scale": np.asarray(priors.tau_within_prior.scale),
+            "sigma_scale": np.asarray(priors.sigma_resid.scale)}
+
+
 def _data(md: MetaData, priors: Priors) -> dict:
+    """Data containers of the non-centred model, with their dims."""
     return {
         "y": (md.y, "comparison"),
         "v": (md.v, "comparison"),
@@ -341,11 +442,15 @@ def build(md: MetaData, priors: Priors, parametrization: str = "marginal") -> Bu
 
         raise InputError(f"unknown parametrization {parametrization!r}", expected=" | ".join(PARAMETRIZATIONS))
     st = Structure.of(md, priors, parametrization)
-    coords = {"comparison": md.comparisons, "study": md.studies, "coef": ["mu", *md.coef_names]}
+    coords = None
     if parametrization == "noncentered":
-        coords["slope"] = md.coef_names
+        coords = {"comparison": md.comparisons, "study": md.studies, "coef": ["mu", *md.coef_names],
+                  "slope": md.coef_names}
     with pm.Model(coords=coords) as model:
-        d = {name: pm.Data(name, val, dims=dims) for name, (val, dims) in _data(md, priors).items()}
+        if parametrization == "marginal":
+            d = {name: pm.Data(name, val) for name, val in loglik_inputs(md, priors, st).items()}
+        else:
+            d = {name: pm.Data(name, val, dims=dims) for name, (val, dims) in _data(md, priors).items()}
         scales = {
             "tau": pm.Data("tau_scale", float(priors.tau.scale)),
             "tau_within": pm.Data("tau_within_scale", float(priors.tau_within_prior.scale)),
@@ -358,12 +463,7 @@ def build(md: MetaData, priors: Priors, parametrization: str = "marginal") -> Bu
         ts = vals.get(top) if top else None
         sig = vals.get(res) if res else None
         if parametrization == "marginal":
-            pm.Potential(
-                "loglik",
-                marginal_loglik(d["y"], d["v"], d["unknown"], d["X"], d["m0"], d["s0"], vals[low], ts=ts, sig=sig,
-                                study_idx=d["study_idx"], study_ones=d["study_ones"],
-                                intercept_only=not st.moderators),
-            )
+            pm.Potential("loglik", marginal_loglik(d, vals[low], ts=ts, sig=sig, intercept_only=not st.moderators))
         else:
             mu = pm.Normal("mu", d["m0"][0], d["s0"][0])
             loc = mu + pt.zeros_like(d["y"])
@@ -387,26 +487,110 @@ def build(md: MetaData, priors: Priors, parametrization: str = "marginal") -> Bu
 
 
 def _segment_sum(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
-    """Sum ``x[..., j, ...]`` over rows ``j`` with equal ``idx`` (axis 1 of a (S, k, ...) array)."""
-    out = np.zeros((x.shape[0], n) + x.shape[2:])
-    np.add.at(out, (slice(None), idx), x)
-    return out
+    """Sum ``x[:, j, ...]`` over rows ``j`` with equal ``idx >= 0`` (axis 1 of a (S, k, ...) array).
+
+    A product with the 0/1 membership matrix (BLAS) where that matrix is small, else a scatter-add.
+    """
+    if idx.size * n <= DENSE_SEGMENTS:
+        M = _onehot(idx, n)
+        if x.ndim == 2:
+            return x @ M
+        return np.swapaxes(np.swapaxes(x, 1, 2) @ M, 1, 2)
+    out = np.zeros((x.shape[0], n + 1) + x.shape[2:])
+    np.add.at(out, (slice(None), np.where(idx >= 0, idx, n)), x)
+    return out[:, :n]
 
 
+class _Levels:
+    r"""``Sigma1 = diag(d) + sum_g omega_g omega_g' + ts^2 Z Z'`` for a block of draws (numpy).
+
+    ``d`` is (n, k); inner products ``<a, b>`` with ``Sigma1^{-1}`` and the
+    study sums ``U_i(a) = 1_i' A^{-1} a`` follow :func:`marginal_loglik`.
+    """
+
+    def __init__(self, md: MetaData, d: np.ndarray, t2: np.ndarray | None):
+        self.md, self.d, self.t2 = md, d, t2
+        self.w = 1.0 / d
+        self.corr = md.correlated
+        if self.corr:
+            self.ww = md.omega[None, :] * self.w
+            H = _segment_sum(md.omega[None, :] * self.ww, md.group_idx, md.n_groups)
+            self.gam = 1.0 / (1.0 + H)
+            self.O1 = _segment_sum(self.ww, md.group_idx, md.n_groups)
+            self.gstudy = np.full(md.n_groups, -1, dtype=np.int64)
+            ok = md.group_idx >= 0
+            self.gstudy[md.group_idx[ok]] = md.study_idx[ok]
+        if t2 is not None:
+            self.W = self.study_sum(np.ones_like(d))
+            self.c = t2 / (1.0 + t2 * self.W)
+
+    def group_sum(self, a: np.ndarray) -> np.ndarray:
+        """``O_g(a)``: (n, n_groups[, p])."""
+        ww = self.ww if a.ndim == 2 else self.ww[:, :, None]
+        return _segment_sum(ww * a, self.md.group_idx, self.md.n_groups)
+
+    def study_sum(self, a: np.ndarray) -> np.ndarray:
+        """``U_i(a)``: (n, n_studies[, p])."""
+        w = self.w if a.ndim == 2 else self.w[:, :, None]
+        U = _segment_sum(w * a, self.md.study_idx, self.md.n_studies)
+        if self.corr:
+            f = self.gam * self.O1
+            U = U - _segment_sum(f[..., None] * self.group_sum(a) if a.ndim == 3 else f * self.group_sum(a),
+                                 self.gstudy, self.md.n_studies)
+        return U
+
+    def solve_groups(self, s: np.ndarray) -> np.ndarray:
+        """``A^{-1} s`` for (n, k) ``s`` (groups only, no study level)."""
+        out = s * self.w
+        if self.corr:
+            Og = self.group_sum(s) * self.gam
+            gi = self.md.group_idx
+            out = out - self.ww * np.where(gi >= 0, Og[:, np.maximum(gi, 0)], 0.0)
+        return out
+
+
+def _b_system(lv: _Levels, X: np.ndarray, y: np.ndarray, top) -> tuple[np.ndarray, np.ndarray]:
+    """``G = X' Sigma1^{-1} X`` (n, p, p) and ``h = X' Sigma1^{-1} y`` (n, p)."""
+    Xw = X[None, :, :] * lv.w[:, :, None]
+    G = np.einsum("kp,nkq->npq", X, Xw)
+    h = np.einsum("nkp,k->np", Xw, y)
+    if lv.corr:
+        OX = lv.group_sum(np.broadcast_to(X, lv.w.shape + (X.shape[1],)))
+        Oy = lv.group_sum(np.broadcast_to(y, lv.w.shape))
+        G = G - np.einsum("ng,ngp,ngq->npq", lv.gam, OX, OX)
+        h = h - np.einsum("ng,ngp,ng->np", lv.gam, OX, Oy)
+    if top:
+        SX = lv.study_sum(np.broadcast_to(X, lv.w.shape + (X.shape[1],)))
+        Sy = lv.study_sum(np.broadcast_to(y, lv.w.shape))
+        G = G - np.einsum("ni,nip,niq->npq", lv.c, SX, SX)
+        h = h - np.einsum("ni,nip,ni->np", lv.c, SX, Sy)
+    return G, h
+
+
+# Long on purpose: the three exact conditional draws (b, u, theta) share one block of per-draw arrays; split up,
+# each step would recompute or pass around the same half-dozen (draws x rows) matrices.
 def conditional_draws(
     md: MetaData, priors: Priors, st: Structure, sd: dict[str, np.ndarray], rng: np.random.Generator,
     *, keep_effects: bool = True, chunk: int = 2_000_000,
 ) -> dict[str, np.ndarray]:
     r"""One exact draw of ``b`` (and ``u``, ``theta``) per draw of the standard deviations.
 
-    Given the standard deviations, the model is linear-Gaussian:
+    Given the standard deviations, the model is linear-Gaussian; with
+    ``Sigma1`` the covariance of ``y`` given ``b`` (see :func:`marginal_loglik`):
 
     * ``b | sd, y ~ N(A^{-1} (S0^{-1} m0 + X' Sigma1^{-1} y), A^{-1})``,
       ``A = S0^{-1} + X' Sigma1^{-1} X``;
-    * ``u_i | b, sd, y ~ N(ts^2 R_i / (1 + ts^2 W_i), ts^2 / (1 + ts^2 W_i))``
-      with ``R_i = sum_{j in i} (y_j - x_j'b)/d_j``;
-    * ``w_j | b, u, sd, y ~ N(tw^2 e_j / (tw^2 + ve_j), tw^2 ve_j / (tw^2 + ve_j))``
-      with ``e_j = y_j - x_j'b - u_i(j)`` and ``ve_j`` the row's variance;
+    * ``u_i | b, sd, y ~ N(c_i U_i(e), c_i)``, ``c_i = ts^2 / (1 + ts^2 W_i)``,
+      with ``e = y - X b`` and ``U_i``, ``W_i`` the study sums of
+      :func:`marginal_loglik` (``U_i(e) = sum_{j in i} e_j / d_j`` for
+      independent rows);
+    * ``w | b, u, sd, y``: for independent rows ``w_j ~ N(tw^2 e_j / d_j, tw^2
+      ve_j / d_j)`` with ``e_j = y_j - x_j'b - u_i(j)`` and ``d_j = ve_j +
+      tw^2``; for rows with correlated sampling errors (covariance ``M =
+      diag(d) + omega omega'`` within a group) by Matheron's rule: ``w = w* +
+      tw^2 M^{-1} (e - w* - eps*)`` with ``w* ~ N(0, tw^2 I)`` and ``eps*`` a
+      draw of the sampling errors (Hoffman & Ribak 1991; Wilson et al. 2020,
+      ICML), an exact draw from the Gaussian conditional.
       ``theta_j = x_j'b + u_i(j) + w_j``.
 
     Parameters
@@ -429,10 +613,11 @@ def conditional_draws(
     ts = np.asarray(sd[top], dtype=float) if top else None
     sig = np.asarray(sd[res], dtype=float) if res else None
     k, p, ns = md.k, md.p, md.n_studies
-    X, y, idx = md.X, md.y, md.study_idx
+    X, y = md.X, md.y
     m0 = np.r_[priors.mu_mean, np.zeros(p - 1)]
     s0 = np.r_[priors.mu_sd, np.full(p - 1, priors.beta_sd)]
     unk = (~md.known).astype(float)
+    e_known = md.v - md.omega**2  # the variance left after the rank-one terms (= v for independent rows)
     out = {"b": np.empty((S, p))}
     if top:  # the study effects are kept always: the pointwise log-likelihood needs them
         out["u"] = np.empty((S, ns))
@@ -442,21 +627,10 @@ def conditional_draws(
     for a in range(0, S, step):
         sl = slice(a, min(S, a + step))
         n = sl.stop - sl.start
-        ve = md.v[None, :] + (unk[None, :] * sig[sl, None] ** 2 if sig is not None else 0.0)
+        ve = e_known[None, :] + (unk[None, :] * sig[sl, None] ** 2 if sig is not None else 0.0)
         ve = np.maximum(ve, 1e-300)
-        d = ve + tw[sl, None] ** 2
-        w = 1.0 / d
-        Xw = X[None, :, :] * w[:, :, None]  # (n, k, p)
-        G = np.einsum("kp,nkq->npq", X, Xw)
-        h = np.einsum("nkp,k->np", Xw, y)
-        if top:
-            t2 = ts[sl, None] ** 2
-            W = _segment_sum(w, idx, ns)
-            c = t2 / (1.0 + t2 * W)
-            SX = _segment_sum(Xw, idx, ns)  # (n, ns, p)
-            Sy = _segment_sum(w * y[None, :], idx, ns)
-            G = G - np.einsum("ni,nip,niq->npq", c, SX, SX)
-            h = h - np.einsum("ni,nip,ni->np", c, SX, Sy)
+        lv = _Levels(md, ve + tw[sl, None] ** 2, ts[sl, None] ** 2 if top else None)
+        G, h = _b_system(lv, X, y, top)
         A = G + np.diag(1.0 / s0**2)[None]
         rhs = (m0 / s0**2)[None] + h
         L = np.linalg.cholesky(A)
@@ -467,15 +641,20 @@ def conditional_draws(
         out["b"][sl] = b
         e = y[None, :] - b @ X.T  # (n, k)
         if top:
-            R = _segment_sum(e * w, idx, ns)
-            var_u = t2 / (1.0 + t2 * W)
-            u = var_u * R + np.sqrt(var_u) * rng.standard_normal((n, ns))
+            u = lv.c * lv.study_sum(e) + np.sqrt(lv.c) * rng.standard_normal((n, ns))
             out["u"][sl] = u
-            e = e - u[:, idx]
+            e = e - u[:, md.study_idx]
         if not keep_effects:
             continue
         t2w = tw[sl, None] ** 2
-        frac = t2w / (t2w + ve)
-        wj = frac * e + np.sqrt(frac * ve) * rng.standard_normal((n, k))
+        if not md.correlated:
+            frac = t2w / (t2w + ve)
+            wj = frac * e + np.sqrt(frac * ve) * rng.standard_normal((n, k))
+        else:
+            w_star = np.sqrt(t2w) * rng.standard_normal((n, k))
+            z_g = rng.standard_normal((n, md.n_groups))
+            eps = np.sqrt(ve) * rng.standard_normal((n, k)) + md.omega[None, :] * np.where(
+                md.group_idx >= 0, z_g[:, np.maximum(md.group_idx, 0)], 0.0)
+            wj = w_star + t2w * lv.solve_groups(e - w_star - eps)
         out["theta"][sl] = y[None, :] - e + wj
     return out

@@ -203,9 +203,9 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     groups = {"posterior": post}
     if S * md.k <= MAX_EFFECT_NUMBERS:
         loc, var = row_predictive(md, st, b, u, sd)
-        groups["log_likelihood"] = _dataset({"y": (("comparison",), _normal_logpdf(md.y[None, :], loc, var))},
-                                            coords, md, cd_)
-        ppv["y"] = (("comparison",), loc + np.sqrt(var) * rng.standard_normal(loc.shape))
+        groups["log_likelihood"] = _dataset({"y": (("comparison",), pointwise_loglik(md, loc, var))}, coords, md,
+                                            cd_)
+        ppv["y"] = (("comparison",), replicate(md, loc, var, rng))
     groups["posterior_predictive"] = _dataset(ppv, coords, md, cd_)
     if prior:
         pr, prp = prior_draws(md, priors, st, S, np.random.default_rng([seed, 3]))
@@ -280,6 +280,49 @@ def _normal_logpdf(y, loc, var):
     return -0.5 * (LOG_2PI + np.log(var) + (y - loc) ** 2 / var)
 
 
+def _in_group(md: MetaData, G: np.ndarray) -> np.ndarray:
+    """(S, n_groups) -> (S, k): each row's group value, 0 for independent rows."""
+    gi = md.group_idx
+    return np.where(gi >= 0, G[:, np.maximum(gi, 0)], 0.0)
+
+
+def pointwise_loglik(md: MetaData, loc: np.ndarray, var: np.ndarray) -> np.ndarray:
+    r"""Pointwise log-likelihood (S, k) of the rows given ``b``, ``u`` and the scales.
+
+    Independent rows: ``log N(y_j | loc_j, var_j)``.  Rows whose sampling
+    errors are correlated (covariance ``M = diag(var - omega^2) + omega
+    omega'`` within a group) do not factorise, so each row's term is its
+    leave-one-out predictive density given the other rows of its group,
+    ``log N(y_j | y_j - (P r)_j / P_jj, 1 / P_jj)`` with ``P = M^{-1}`` and
+    ``r = y - loc`` (the non-factorised form of Bürkner, Gabry & Vehtari
+    2021, Comput. Stat. 36, 1243-1261, as brms computes it); ArviZ's PSIS-LOO
+    then estimates exact leave-one-out.
+    """
+    from .models import _segment_sum
+
+    y = md.y[None, :]
+    if not md.correlated:
+        return _normal_logpdf(y, loc, var)
+    om = md.omega[None, :]
+    d = var - om**2
+    r = y - loc
+    ww = om / d
+    gam = 1.0 / (1.0 + _segment_sum(om * ww, md.group_idx, md.n_groups))
+    Or = _segment_sum(ww * r, md.group_idx, md.n_groups)
+    Pr = r / d - ww * _in_group(md, gam * Or)
+    Pjj = 1.0 / d - _in_group(md, gam) * ww**2
+    return -0.5 * (LOG_2PI - np.log(Pjj) + Pr**2 / Pjj)
+
+
+def replicate(md: MetaData, loc: np.ndarray, var: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Replicated ``y`` (S, k) given ``b``, ``u`` and the scales, with the rows' correlated sampling errors."""
+    if not md.correlated:
+        return loc + np.sqrt(var) * rng.standard_normal(loc.shape)
+    om = md.omega[None, :]
+    z_g = rng.standard_normal((loc.shape[0], md.n_groups))
+    return loc + np.sqrt(var - om**2) * rng.standard_normal(loc.shape) + om * _in_group(md, z_g)
+
+
 def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: dict) -> tuple[np.ndarray, np.ndarray]:
     r"""Mean and variance (S, k) of each row given the coefficients, the study effects and the scales.
 
@@ -322,7 +365,7 @@ def prior_draws(md: MetaData, priors: Priors, st, S: int, rng: np.random.Generat
     u = sd[top][:, None] * rng.standard_normal((S, md.n_studies)) if top else None
     tot = np.sqrt(sd[top] ** 2 + sd[low] ** 2) if top else sd[low]
     loc, var = row_predictive(md, st, b, u, sd)
-    return _scale_vars(md, b, sd, tot), {"y": (("comparison",), loc + np.sqrt(var) * rng.standard_normal(loc.shape))}
+    return _scale_vars(md, b, sd, tot), {"y": (("comparison",), replicate(md, loc, var, rng))}
 
 
 # --------------------------------------------------------------------------
@@ -371,6 +414,8 @@ def fit(
     min_probability: float = SELECTION_THRESHOLD,
     prior: bool = False,
     grid: int = 801,
+    rho: float | None = None,
+    shared_baseline: bool = False,
 ) -> BayesResult:
     """Bayesian pooling of one property's effect table (NUTS, or the exact quadrature).
 
@@ -433,6 +478,12 @@ def fit(
         ``prior_predictive`` groups of the InferenceData.
     grid : int
         Quadrature nodes of the exact engine.
+    rho, shared_baseline :
+        Correlated sampling errors (the known ``V`` of the classical
+        multilevel model): rows of one study correlated at ``rho``, or arms
+        sharing a baseline (``baseline_group``) as
+        :func:`metaquant.covariance.shared_baseline`; see
+        :func:`metaquant.bayes.data.prepare`.  PyMC engine only.
 
     Returns
     -------
@@ -445,6 +496,9 @@ def fit(
     if not 0.0 < float(min_probability) <= 1.0:
         raise InputError(f"min_probability must be in (0, 1], got {min_probability!r}", column="min_probability")
     if engine == "exact":
+        if rho is not None or shared_baseline:
+            raise InputError("the exact engine takes independent sampling errors",
+                             expected="engine='pymc' for correlated rows (rho / shared_baseline)")
         if moderators:
             raise InputError("the exact engine fits the random-effects model without moderators",
                              expected="engine='pymc' for meta-regression")
@@ -458,7 +512,10 @@ def fit(
                          min_probability=min_probability)
     pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
     md, used = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the Bayesian model", model=model,
-                                   moderators=moderators, thresholds=thresholds)
+                                   moderators=moderators, thresholds=thresholds, rho=rho,
+                                   shared_baseline=shared_baseline)
+    if md.correlated:
+        md.notes.append(md.sampling_cov)
     res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                         target_accept=target_accept, progressbar=progressbar, cores=cores,
                         parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,

@@ -33,6 +33,11 @@ from .show import print_result, summary_frame
                    "e.g. 'log2(bits)*technique'.")
 @click.option("--robust", type=click.Choice(["cr1", "cr2"]), default=None,
               help="Classical methods: cluster-robust inference by study (cr2: clubSandwich's CR2 + Satterthwaite).")
+@click.option("--rho", type=float, default=None,
+              help="Known sampling covariance: errors of one study's rows correlated at RHO (metafor's vcalc); "
+                   "REML/ML multilevel and the PyMC model.")
+@click.option("--shared-baseline", is_flag=True,
+              help="Known sampling covariance: arms sharing a baseline (baseline_group) correlated through it.")
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM",
               show_default=True, help="Effect size for measurement rows.")
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None,
