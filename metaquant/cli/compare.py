@@ -338,20 +338,29 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @_mcmc_options(1000, 1000, 4)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for sensitivity fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet):
-    """One self-contained HTML page plus report.json: comparison, plots, diagnostics, sensitivity."""
+def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, bias, strict,
+           quiet):
+    """One self-contained HTML page plus report.json: comparison, plots, funnel, diagnostics, sensitivity.
+
+    \b
+    metaquant report --out report/
+    metaquant report --out report/ --fast --bias      with the bias-adjusted ensemble and label survival
+    """
     from .. import report as rep
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
-                            chains=chains, jobs=jobs, scheduler=scheduler, log=log)
+                            chains=chains, jobs=jobs, scheduler=scheduler, log=log, bias=bias)
     click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     _strict(strict, [c["property"] for c in doc.get("comparison", [])
-                     if c["bayes"].get("ok") is False and c["bayes"].get("estimable")])
+                     if c["bayes"].get("ok") is False and c["bayes"].get("estimable")]
+            + [f"{c['property']} (bias-adjusted ensemble)" for c in doc.get("comparison", [])
+               if (c.get("bias_adjustment") or {}).get("ok") is False])
 
 
 __all__ = ["compare", "plot", "report", "sensitivity"]
