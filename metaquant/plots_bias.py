@@ -106,7 +106,7 @@ def funnel_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("standard error")
     ax.set_title(title or f"Funnel plot (k = {yi.size})")
-    ax.legend(loc="lower right", fontsize=7, frameon=True, title="study" if clustered else None)
+    ax.legend(loc="best", fontsize=7, frameon=True, title="study" if clustered else None)
     return fig
 
 
@@ -212,7 +212,7 @@ def model_probability_plot(result, *, by: str = "both", title: str | None = None
             ax.set_title("inclusion: prior and posterior probability", fontsize=9)
         ax.grid(axis="x", color="0.9", lw=0.6)
         ax.set_axisbelow(True)
-        ax.legend(loc="lower right", fontsize=7)
-    fig.suptitle(title or f"{d.get('property', '')}: Bayesian model averaging", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(title or f"{d.get('property', '')}: Bayesian model averaging", fontsize=10, x=0.02, ha="left")
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="upper right", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / height))
     return fig
