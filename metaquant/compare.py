@@ -677,8 +677,9 @@ def format_bias_table(comp: Comparison) -> list[str]:
     head = ("property", "plain RE label (P)", "bias-adjusted label (P)", "model-averaged % [95% CrI]", "BF bias",
             "label")
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
+    policy = next((r.bma.get("missing_vi") for r in comp if r.bma is not None and r.bma.get("missing_vi")), "drop")
     lines = ["bias adjustment (Bayesian model averaging: effect x heterogeneity x no bias / selection / PET / "
-             "PEESE; rows with a known variance):"]
+             f"PEESE; missing_vi={policy}):"]
     lines += ["  ".join(str(x[i]).ljust(widths[i]) for i in range(len(head))).rstrip() for x in [head, *rows]]
     lines.insert(2, "  ".join("-" * w for w in widths))
     lines += ["plain RE: the random-effects model without bias on the same rows, inside the ensemble;",

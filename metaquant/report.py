@@ -440,9 +440,10 @@ def _bias_table(rows: list[dict]) -> str:
             "BF effect", "BF heterogeneity", "BF bias", "label")
     out = ["<h2 id='bias-adjustment'>Bias adjustment</h2>",
            "<p>The Bayesian model-averaged ensemble (effect present/absent × heterogeneity present/absent × no bias, "
-           "step-function selection on p-values, PET or PEESE; RoBMA-PSMA) on the rows with a known sampling "
-           "variance. <em>plain RE</em>: its random-effects model without bias; the label <em>survives</em> when "
-           "the model-averaged label is the same. BF: inclusion Bayes factors (posterior over prior odds).</p>",
+           "step-function selection on p-values, PET or PEESE; RoBMA-PSMA) on the rows with a sampling variance "
+           "(REML's missing_vi policy). <em>plain RE</em>: its random-effects model without bias; the label "
+           "<em>survives</em> when the model-averaged label is the same. BF: inclusion Bayes factors (posterior "
+           "over prior odds).</p>",
            "<div class='scroll'><table id='bias'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
            + "</tr></thead><tbody>"]
     for r in rows:
