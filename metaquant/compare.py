@@ -16,7 +16,12 @@ For every property :func:`compare` runs
   stated policy (``missing_vi="drop"`` by default) is applied and reported, and
   a property without any known variance is reported as *not estimable*.
 
-and classifies how the labels relate (:func:`classify_labels`):
+With ``bias=True`` it also fits the bias-adjusted Bayesian model-averaged
+ensemble (``FitSpec(method="bma")``, :mod:`metaquant.bayes.bma`, through
+:func:`metaquant.fitting.fit_or_reason`) and reports whether the plain
+random-effects label survives bias adjustment (:func:`bias_summary`).
+
+It classifies how the labels relate (:func:`classify_labels`):
 
 ``same``
     identical label codes;
@@ -219,6 +224,48 @@ def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | Non
     return d, (None if isinstance(res, fitting.NotPooled) else res)
 
 
+def fit_bias_adjusted(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
+    """The bias-adjusted model-averaged ensemble of ``spec`` (``method="bma"``) as a dict (plus the result object).
+
+    The fit takes the one road (:func:`metaquant.fitting.fit_or_reason`), so its numbers are those of
+    ``metaquant fit --method bma`` with the same spec and settings; ``estimable: False`` with the reason
+    where the ensemble cannot be fitted (fewer than two rows with a known sampling variance).
+    """
+    if spec.engine != "bma":
+        raise InputError(f"the bias-adjusted fit needs method='bma', got {spec.method!r}")
+    res = fitting.fit_or_reason(table, spec, settings)
+    d = _engine_dict(res)
+    d.update(missing_vi=spec.policy, k_total=len(table))
+    return d, (None if isinstance(res, fitting.NotPooled) else res)
+
+
+def bias_summary(bma: Mapping | None) -> dict | None:
+    """The label-survival reading of a bias-adjusted fit's dict (:func:`fit_bias_adjusted`), read, not recomputed.
+
+    Returns ``None`` without a fit; otherwise ``estimable`` and, where estimable, the plain
+    random-effects label and its probability (the known-variance model inside the ensemble),
+    the ensemble's label, probability and model-averaged % with its 95 % credible interval,
+    the inclusion Bayes factors of effect, heterogeneity and bias, ``survives`` (the fit's
+    ``label_survives``), its ``verdict`` in words and ``ok``.
+    """
+    if bma is None:
+        return None
+    if bma.get("estimable") is False:
+        return {"estimable": False, "reason": bma.get("reason")}
+    plain, ens, inc = bma.get("label_plain") or {}, bma.get("label_ensemble") or {}, bma.get("inclusion") or {}
+    survives = bool(bma.get("label_survives"))
+    return {
+        "estimable": True, "plain_label": plain.get("code"), "plain_selected": plain.get("selected"),
+        "plain_probability": plain.get("probability"), "label": ens.get("code"), "selected": ens.get("selected"),
+        "probability": ens.get("probability"), "pct": bma.get("pct"), "pct_ci_low": bma.get("pct_ci_low"),
+        "pct_ci_high": bma.get("pct_ci_high"), "bias_bf": (inc.get("bias") or {}).get("bf"),
+        "bias_posterior": (inc.get("bias") or {}).get("posterior"), "effect_bf": (inc.get("effect") or {}).get("bf"),
+        "heterogeneity_bf": (inc.get("heterogeneity") or {}).get("bf"), "survives": survives,
+        "verdict": "survives" if survives else "does not survive", "n_models": len(bma.get("members") or []),
+        "k": bma.get("k"), "ok": bma.get("ok"),
+    }
+
+
 # --------------------------------------------------------------------------
 # Explaining disagreement
 # --------------------------------------------------------------------------
@@ -331,7 +378,10 @@ class PropertyComparison:
     table : DataFrame
         The property's effect table.
     objects : dict
-        Engine result objects (``"ssm"``, ``"bayes"``) for plots; not serialised.
+        Engine result objects (``"ssm"``, ``"bayes"``, ``"bma"``) for plots; not serialised.
+    bma : dict, optional
+        The bias-adjusted ensemble (``compare(..., bias=True)``, :func:`fit_bias_adjusted`):
+        the ``to_dict()`` of ``metaquant fit --method bma``; ``None`` when not asked for.
     """
 
     property: str
@@ -341,10 +391,19 @@ class PropertyComparison:
     agreement: dict
     table: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     objects: dict = field(repr=False, default_factory=dict)
+    bma: dict | None = None
+
+    @property
+    def bias(self) -> dict | None:
+        """Whether the label survives bias adjustment (:func:`bias_summary`); ``None`` without the ensemble."""
+        return bias_summary(self.bma)
 
     def to_dict(self) -> dict:
-        return json_safe({"property": self.property, "ssm": self.ssm, "bayes": self.bayes,
-                          "frequentist": self.frequentist, "agreement": self.agreement})
+        d = {"property": self.property, "ssm": self.ssm, "bayes": self.bayes, "frequentist": self.frequentist,
+             "agreement": self.agreement}
+        if self.bma is not None:
+            d.update(bma=self.bma, bias_adjustment=self.bias)
+        return json_safe(d)
 
     def row(self) -> dict:
         """One flat row for :meth:`Comparison.summary`."""
@@ -362,7 +421,17 @@ class PropertyComparison:
             "reml_cr2_high": (f.get("robust") or {}).get("pct_ci_high"), "reml_k": f.get("k"),
             "k_total": f.get("k_total"),
             "agreement": self.agreement["status"], "reason": self.agreement["reason"],
+            **_bias_columns(self.bias),
         }
+
+
+def _bias_columns(bias: dict | None) -> dict:
+    """The flat columns of the bias adjustment in a summary row (none without the ensemble)."""
+    if bias is None:
+        return {}
+    keys = ("plain_label", "plain_probability", "label", "probability", "pct", "pct_ci_low", "pct_ci_high",
+            "bias_bf", "survives", "ok")
+    return {f"bma_{k}": bias.get(k) for k in keys}
 
 
 @dataclass
@@ -426,9 +495,10 @@ def compare_property(
     policy: str = "ef",
     belief_split: str = "none",
     rules: str = "ssm2025",
+    bias: bool = False,
     **options,
 ) -> PropertyComparison:
-    """SSM, Bayesian and REML pooling of one property's effect table.
+    """SSM, Bayesian and REML pooling of one property's effect table (and, with ``bias``, the bias-adjusted ensemble).
 
     Parameters
     ----------
@@ -451,6 +521,12 @@ def compare_property(
     policy, belief_split, rules
         SSM selection rule, dependence split and rule set (``"ssm2025"``;
         ``"ssm2026"`` for the extension's discounts, see :mod:`metaquant.ssm`).
+    bias : bool
+        Also fit the bias-adjusted Bayesian model-averaged ensemble (``FitSpec(method="bma")``
+        through :func:`metaquant.fitting.fit_or_reason`, with the Bayesian fit's priors and
+        ``settings``, at most 2 chains, and REML's variance policy) and say whether the plain
+        random-effects label survives bias adjustment (:attr:`PropertyComparison.bias`).  Slow:
+        the ensemble samples about 24 models.
     **options
         Fields of :class:`FitSpec` / :class:`RunSettings` for the Bayesian fit
         (``method``, ``draws``, ``seed``, ...); ``method_bayes`` and
@@ -466,8 +542,14 @@ def compare_property(
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
     freq_d, freq_obj = fit_classical(table, fspec, RunSettings(profile=False))
     agr = agreement(table, ssm_d, bayes_d, freq_d)
-    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table,
-                              objects={"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj})
+    objects = {"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj}
+    bma_d = None
+    if bias:
+        mspec = FitSpec(prop, method="bma", variance_policy=fspec.policy, thresholds=bspec.thresholds,
+                        prior_mu_sd=bspec.prior_mu_sd, prior_tau=bspec.prior_tau, level=bspec.level,
+                        min_probability=bspec.min_probability)
+        bma_d, objects["bma"] = fit_bias_adjusted(table, mspec, run)
+    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table, objects=objects, bma=bma_d)
 
 
 def compare(
@@ -567,11 +649,54 @@ def format_table(comp: Comparison) -> str:
     if bad:
         lines += ["", f"{MCMC_MARK} MCMC diagnostics failed (R-hat, ESS or divergences) for {', '.join(bad)}: "
                       "do not read these numbers before drawing more"]
+    if any(r.bma is not None for r in comp):
+        lines += ["", *format_bias_table(comp)]
     return "\n".join(lines)
+
+
+def format_bias_table(comp: Comparison) -> list[str]:
+    """Lines of the bias-adjustment section of :func:`format_table` (properties fitted with ``bias=True``)."""
+
+    def num(v, f):
+        return "NA" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, f)
+
+    rows, notes = [], []
+    for r in comp:
+        b = r.bias
+        if b is None:
+            continue
+        if not b["estimable"]:
+            rows.append((r.property, "not estimable", "", "", "", ""))
+            notes.append(f"  {r.property}: {b['reason']}")
+            continue
+        mark = f" {MCMC_MARK}" if b.get("ok") is False else ""
+        rows.append((r.property, f"{b['plain_selected']} (P {num(b.get('plain_probability'), '.2f')})",
+                     f"{b['selected']} (P {num(b.get('probability'), '.2f')}){mark}",
+                     f"{num(b.get('pct'), '+.1f')} % [{num(b.get('pct_ci_low'), '+.1f')}, "
+                     f"{num(b.get('pct_ci_high'), '+.1f')}]{mark}", num(b.get("bias_bf"), ".3g"), b["verdict"]))
+    head = ("property", "plain RE label (P)", "bias-adjusted label (P)", "model-averaged % [95% CrI]", "BF bias",
+            "label")
+    widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
+    policy = next((r.bma.get("missing_vi") for r in comp if r.bma is not None and r.bma.get("missing_vi")), "drop")
+    lines = ["bias adjustment (Bayesian model averaging: effect x heterogeneity x no bias / selection / PET / "
+             f"PEESE; missing_vi={policy}):"]
+    lines += ["  ".join(str(x[i]).ljust(widths[i]) for i in range(len(head))).rstrip() for x in [head, *rows]]
+    lines.insert(2, "  ".join("-" * w for w in widths))
+    lines += ["plain RE: the random-effects model without bias on the same rows, inside the ensemble;",
+              "'does not survive': the model-averaged label differs from it; BF bias: the inclusion Bayes factor "
+              "of the bias components"]
+    if notes:
+        lines += ["bias adjustment not estimable:", *notes]
+    bad = [r.property for r in comp if (r.bias or {}).get("ok") is False]
+    if bad:
+        lines.append(f"{MCMC_MARK} ensemble diagnostics failed (R-hat, ESS, divergences or bridge-sampling error) "
+                     f"for {', '.join(bad)}: draw more before reading these numbers")
+    return lines
 
 
 __all__ = [
     "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
-    "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain", "fit_bayesian",
-    "fit_classical", "fit_reml", "fit_ssm", "format_table", "models_per_study", "worst_status",
+    "bias_summary", "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain",
+    "fit_bayesian", "fit_bias_adjusted", "fit_classical", "fit_reml", "fit_ssm", "format_bias_table", "format_table",
+    "models_per_study", "worst_status",
 ]

@@ -106,7 +106,7 @@ def funnel_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("standard error")
     ax.set_title(title or f"Funnel plot (k = {yi.size})")
-    ax.legend(loc="lower right", fontsize=7, frameon=True, title="study" if clustered else None)
+    ax.legend(loc="best", fontsize=7, frameon=True, title="study" if clustered else None)
     return fig
 
 
@@ -134,4 +134,85 @@ def trimfill_funnel(result, *, contours: Sequence[float] = CONTOURS, title: str 
     ax.set_ylabel("standard error")
     ax.set_title(title or f"Trim and fill ({result.estimator}): {result.k0} studies filled")
     ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+#: The components of the ensemble whose inclusion is tested, in the order drawn.
+COMPONENTS = ("effect", "heterogeneity", "bias")
+_PRIOR_COLOUR, _POST_COLOUR = "#bdbdbd", "#1f77b4"
+
+
+def _bma_dict(result) -> dict:
+    """The JSON-ready dict of a :class:`metaquant.bayes.bma.BMAResult` (or the dict itself)."""
+    d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    members = [m for m in d.get("members") or [] if m.get("in_ensemble", True)]
+    if not members or not d.get("inclusion"):
+        raise InputError("a model-probability plot needs the members and inclusion Bayes factors of a BMA result "
+                         "(metaquant fit --method bma)")
+    return {**d, "members": members}
+
+
+def _paired_bars(ax, names: Sequence[str], prior: Sequence[float], post: Sequence[float], height: float = 0.38):
+    """Prior (grey) and posterior (blue) probability of each name as horizontal bars, first name on top."""
+    pos = np.arange(len(names))[::-1].astype(float)
+    ax.barh(pos + height / 2, prior, height=height, color=_PRIOR_COLOUR, edgecolor="black", linewidth=0.4,
+            label="prior")
+    ax.barh(pos - height / 2, post, height=height, color=_POST_COLOUR, edgecolor="black", linewidth=0.4,
+            label="posterior")
+    ax.set_yticks(pos)
+    ax.set_yticklabels(names, fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability")
+    return pos
+
+
+def model_probability_plot(result, *, by: str = "both", title: str | None = None) -> Figure:
+    """Prior against posterior probabilities of a model-averaged ensemble.
+
+    Parameters
+    ----------
+    result : BMAResult or dict
+        A :class:`metaquant.bayes.bma.BMAResult` or its ``to_dict()`` (as stored in a
+        comparison or a report): the members with ``prior_prob`` and ``post_prob``, and
+        ``inclusion`` with the effect, heterogeneity and bias inclusion probabilities and Bayes factors.
+    by : {"both", "members", "components"}
+        ``members``: one pair of bars (prior, posterior) per member of the ensemble;
+        ``components``: one pair per component (effect, heterogeneity, bias: the summed
+        probability of the members that include it), each labelled with its inclusion Bayes
+        factor; ``both``: the two panels side by side.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two bars per member and/or per component, prior (grey) above posterior (blue).
+    """
+    if by not in ("both", "members", "components"):
+        raise InputError(f"by must be 'both', 'members' or 'components', got {by!r}")
+    d = _bma_dict(result)
+    members = d["members"]
+    panels = ["members", "components"] if by == "both" else [by]
+    height = max(3.0, 0.22 * len(members) + 1.2) if "members" in panels else 2.8
+    fig = Figure(figsize=(6.4 * len(panels), height))
+    for j, panel in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), j)
+        if panel == "members":
+            _paired_bars(ax, [m["name"] for m in members], [float(m.get("prior_prob") or 0.0) for m in members],
+                         [float(m.get("post_prob") or 0.0) for m in members], height=0.4)
+            ax.set_title(f"{len(members)} models: prior and posterior probability", fontsize=9)
+        else:
+            inc = d["inclusion"]
+            comps = [c for c in COMPONENTS if c in inc]
+            pos = _paired_bars(ax, comps, [float(inc[c]["prior"]) for c in comps],
+                               [float(inc[c]["posterior"]) for c in comps])
+            for c, y in zip(comps, pos, strict=True):
+                bf = inc[c].get("bf")
+                txt = "BF n/a" if bf is None or not np.isfinite(bf) else f"BF {bf:.3g}"
+                ax.text(1.0, y, f" {txt}", va="center", ha="left", fontsize=8, clip_on=False)
+            ax.set_title("inclusion: prior and posterior probability", fontsize=9)
+        ax.grid(axis="x", color="0.9", lw=0.6)
+        ax.set_axisbelow(True)
+    fig.suptitle(title or f"{d.get('property', '')}: Bayesian model averaging", fontsize=10, x=0.02, ha="left")
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="upper right", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.25 / height))
     return fig

@@ -2,9 +2,13 @@
 
 :func:`build_report` runs, for each property, the comparison of SSM, the
 Bayesian model and REML (:func:`metaquant.compare.compare_property`), draws
-the forest plot, the posterior over SSM's zones, SSM's final masses and the
-effect against bit-width, and runs the leave-one-study-out, threshold-scaling
-and belief-split analyses (:mod:`metaquant.sensitivity`).  :func:`write_report`
+the forest plot, the posterior over SSM's zones, SSM's final masses, the
+effect against bit-width and the contour-enhanced funnel plot
+(:mod:`metaquant.plots_bias`), and runs the leave-one-study-out,
+threshold-scaling and belief-split analyses (:mod:`metaquant.sensitivity`).
+With ``bias=True`` it also fits the bias-adjusted model-averaged ensemble per
+property (``compare_property(..., bias=True)``) and shows whether the label
+survives bias adjustment, with a model-probability plot.  :func:`write_report`
 writes ``report.html`` (figures embedded as base64 PNG, no external resource)
 and ``report.json`` (every number shown, and more) into a folder, atomically:
 both files are built in a temporary folder beside the target, which is then
@@ -23,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, compare, fitting, plots, predict, sensitivity
+from . import __version__, compare, fitting, plots, plots_bias, predict, sensitivity
 from .effects import for_property
 from .errors import InputError
 from .outputs import json_safe, replace_dir
@@ -77,6 +81,29 @@ def _png(fig) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def funnel_figure(table: pd.DataFrame, frequentist: dict | None = None):
+    """The contour-enhanced funnel plot of the rows with a known sampling variance, and what it shows.
+
+    The vertical line and its pseudo-confidence funnel are the comparison's REML estimate
+    (``frequentist``, when estimable); rows of one study are coloured alike
+    (:func:`metaquant.plots_bias.funnel_plot`).  Returns ``(None, reason)`` with fewer than two such rows.
+    """
+    known = table["vi_known"].astype(bool) & (pd.to_numeric(table["vi"], errors="coerce") > 0)
+    rows = table[known]
+    info = {"k": int(len(rows)), "k_total": int(len(table)), "estimate": None}
+    if len(rows) < 2:
+        return None, {**info, "reason": f"{len(rows)} row(s) with a known sampling variance; a funnel needs 2"}
+    f = frequentist or {}
+    est = f.get("estimate") if f.get("estimable") else None
+    info.update(estimate=est, estimate_from=f"REML ({f.get('model')}, missing_vi = {f.get('missing_vi')})"
+                if est is not None else None)
+    prop = str(table["property"].iloc[0])
+    fig = plots_bias.funnel_plot(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float),
+                                 study=rows["study"].astype(str).tolist(), estimate=est,
+                                 title=f"{prop}: funnel plot (k = {len(rows)} of {len(table)} rows)")
+    return fig, info
+
+
 def property_section(
     table: pd.DataFrame,
     *,
@@ -90,14 +117,19 @@ def property_section(
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
     rules: str = "ssm2025",
+    bias: bool = False,
 ) -> tuple[dict, dict[str, str]]:
-    """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data)."""
+    """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data).
+
+    ``bias``: also the bias-adjusted ensemble (:func:`metaquant.compare.compare_property` with
+    ``bias=True``, the main fit's MCMC sizes), its label survival and model-probability plot.
+    """
     prop = str(table["property"].iloc[0])
-    _log(log, f"{prop}: comparing engines")
+    _log(log, f"{prop}: comparing engines" + (" and fitting the bias-adjusted ensemble" if bias else ""))
     main = FAST_MAIN if fast else (draws, tune, chains)
     sw = SWEEP["fast" if fast else "normal"]
     pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
-                                  tune=main[1], chains=main[2], rules=rules)
+                                  tune=main[1], chains=main[2], rules=rules, bias=bias)
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
@@ -118,6 +150,13 @@ def property_section(
             notes.append(f"no posterior plot: {exc}")
     if ssm_obj is not None:
         figs["masses"] = _png(plots.masses_plot(ssm_obj))
+    funnel_fig, funnel = funnel_figure(table, pc.frequentist)
+    if funnel_fig is not None:
+        figs["funnel"] = _png(funnel_fig)
+    else:
+        notes.append(f"no funnel plot: {funnel['reason']}")
+    if pc.bma is not None and pc.bma.get("estimable") is not False:
+        figs["model_probabilities"] = _png(plots_bias.model_probability_plot(pc.bma))
     bits_reg = None
     if table["bits"].notna().sum() >= 2 and table["bits"].nunique() >= 2:
         bits_reg = predict.bits_regression(table, FitSpec(prop, method="reml", variance_policy=missing_vi))
@@ -135,6 +174,7 @@ def property_section(
         "bits_regression": None if bits_reg is None else {k: v for k, v in bits_reg.items()
                                                            if k not in ("grid_bits", "pct", "pct_ci_low",
                                                                         "pct_ci_high")},
+        "funnel": funnel,
         "sensitivity": {"loo": loo.to_dict(), "thresholds": thr.to_dict(), "belief": bel.to_dict()},
         "evidence_models": [] if ssm_obj is None else json_safe(
             ssm_obj.models[["study", "comparison", "pct", "iqr", "discount", "belief", "label_code"]]
@@ -158,6 +198,7 @@ def build_report(
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
+    bias: bool = False,
 ) -> tuple[str, dict]:
     """Compute everything and render the page.
 
@@ -174,6 +215,11 @@ def build_report(
         As :func:`metaquant.compare.compare_property`.
     jobs, scheduler
         Parallel execution of the sensitivity fits (:func:`metaquant.sensitivity.run_tasks`).
+    bias : bool
+        Also fit the bias-adjusted Bayesian model-averaged ensemble per property (``metaquant fit
+        --method bma`` with the main fit's MCMC sizes, at most 2 chains): the page gains the
+        label-survival table and a model-probability plot per property.  Slow (about a minute
+        per property).  The funnel plot is always drawn.
 
     Returns
     -------
@@ -194,13 +240,13 @@ def build_report(
         name = str(t["property"].iloc[0])
         sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
                                                          tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
-                                                         log=log, rules=rules)
+                                                         log=log, rules=rules, bias=bias)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed,
+        "settings": {"fast": fast, "bias": bias, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed,
                      **dict(zip(("draws", "tune", "chains"), FAST_MAIN if fast else (draws, tune, chains),
                                 strict=True)),
                      "sweep": SWEEP["fast" if fast else "normal"]},
@@ -278,6 +324,7 @@ def _comparison_table(rows: list[dict]) -> str:
 #: What each report setting means, for the header table.
 _SETTING_NAMES = {
     "fast": "exact engine wherever it is the same model as PyMC",
+    "bias": "bias-adjusted model-averaged ensemble (BMA)",
     "missing_vi": "REML: rows without a sampling variance",
     "ssm_rules": "SSM rule set (discounts, belief)",
     "seed": "random seed",
@@ -372,9 +419,79 @@ _CAPTIONS = {
                  "posterior probabilities; the outlined band is the selected label.",
     "masses": "SSM's final mass function after Dempster's rule; dark: the selected label, light: focal elements "
               "inside it (they add up to its belief).",
+    "funnel": "Contour-enhanced funnel plot of the rows with a known sampling variance: log ratio (+ = "
+              "quantization helps) across, standard error down; grey regions: a row alone is significant at 10 %, "
+              "5 %, 1 % (two-sided); solid line and dashed funnel: the REML estimate and its 95 % pseudo-confidence "
+              "region; rows of one study share a colour. With a handful of rows asymmetry is hard to read.",
+    "model_probabilities": "The bias-adjusted ensemble: prior (grey) and posterior (blue) probability of each "
+                           "model (left) and of the effect, heterogeneity and bias components with their inclusion "
+                           "Bayes factors (right).",
     "bits": "Relative improvement against the weight bit-width (log scale); filled points have a known variance and "
             "enter the REML meta-regression on log2(bits), drawn with its 95% confidence band.",
 }
+
+
+def _bias_table(rows: list[dict]) -> str:
+    """The label-survival table of the summary (properties fitted with the bias-adjusted ensemble)."""
+    rows = [r for r in rows if r.get("bias_adjustment") is not None]
+    if not rows:
+        return ""
+    head = ("property", "plain RE label", "P", "bias-adjusted label", "P", "model-averaged %", "95% CrI",
+            "BF effect", "BF heterogeneity", "BF bias", "label")
+    out = ["<h2 id='bias-adjustment'>Bias adjustment</h2>",
+           "<p>The Bayesian model-averaged ensemble (effect present/absent × heterogeneity present/absent × no bias, "
+           "step-function selection on p-values, PET or PEESE; RoBMA-PSMA) on the rows with a sampling variance "
+           "(REML's missing_vi policy). <em>plain RE</em>: its random-effects model without bias; the label "
+           "<em>survives</em> when the model-averaged label is the same. BF: inclusion Bayes factors (posterior "
+           "over prior odds).</p>",
+           "<div class='scroll'><table id='bias'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
+           + "</tr></thead><tbody>"]
+    for r in rows:
+        b = r["bias_adjustment"]
+        link = f"<a href='#{_e(r['property'])}'>{_e(r['property'])}</a>"
+        if not b.get("estimable"):
+            cells = [link, f"not estimable: {_e(b.get('reason'))}"] + [""] * (len(head) - 2)
+        else:
+            mark = _mcmc_mark({"ok": b.get("ok")})
+            cls = "same" if b["survives"] else "conflicting"
+            cells = [link, _e(b.get("plain_selected")), _n(b.get("plain_probability"), ".3f"),
+                     _e(b.get("selected")) + mark, _n(b.get("probability"), ".3f"), _n(b.get("pct"), "+.2f") + mark,
+                     _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _n(b.get("effect_bf"), ".3g"),
+                     _n(b.get("heterogeneity_bf"), ".3g"), _n(b.get("bias_bf"), ".3g"),
+                     f"<span class='{cls}'>{_e(b['verdict'])}</span>"]
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _figure(p: str, name: str, figures: dict[str, dict[str, str]]) -> str:
+    if name not in figures.get(p, {}):
+        return ""
+    return (f"<figure><img alt='{_e(p)} {name.replace('_', ' ')} plot' src='data:image/png;base64,"
+            f"{figures[p][name]}'><figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>")
+
+
+def _bias_section(p: str, sec: dict, figures: dict[str, dict[str, str]]) -> str:
+    """The bias-adjusted ensemble of one property: the verdict, its notes and the model-probability plot."""
+    c = sec["comparison"]
+    b = c.get("bias_adjustment")
+    if b is None:
+        return ""
+    out = ["<h3>Bias adjustment (Bayesian model averaging)</h3>"]
+    if not b.get("estimable"):
+        return "".join(out) + f"<p class='note'>Not estimable: {_e(b.get('reason'))}.</p>"
+    out.append(f"<p>Plain random-effects label {_e(b['plain_selected'])} (P {_n(b.get('plain_probability'), '.3f')});"
+               f" bias-adjusted ({_e(b.get('n_models'))} models, k = {_e(b.get('k'))}) {_e(b['selected'])} "
+               f"(P {_n(b.get('probability'), '.3f')}), model-averaged {_n(b.get('pct'), '+.2f')} % "
+               f"{_iv(b.get('pct_ci_low'), b.get('pct_ci_high'))}: the label <strong>{_e(b['verdict'])}</strong> "
+               f"bias adjustment. Inclusion BF: effect {_n(b.get('effect_bf'), '.3g')}, heterogeneity "
+               f"{_n(b.get('heterogeneity_bf'), '.3g')}, bias {_n(b.get('bias_bf'), '.3g')}."
+               f"{_mcmc_mark({'ok': b.get('ok')})}</p>")
+    notes = (c.get("bma") or {}).get("notes") or []
+    if notes:
+        out.append("<ul>" + "".join(f"<li class='note'>{_e(n)}</li>" for n in notes) + "</ul>")
+    out.append(_figure(p, "model_probabilities", figures))
+    return "".join(out)
 
 
 def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
@@ -395,7 +512,7 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
              "posterior probability P. REML: the label of the point estimate, pooled from the rows with a known "
              "sampling variance only. <em>same</em>: identical labels; <em>adjacent</em>: the labels overlap or are "
              "neighbours; <em>conflicting</em>: further apart.</p>",
-             _comparison_table(doc["comparison"])]
+             _comparison_table(doc["comparison"]), _bias_table(doc["comparison"])]
     for p in props:
         sec = doc["properties"][p]
         c = sec["comparison"]
@@ -403,10 +520,7 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
         a = c["agreement"]
         parts.append(f"<p>Agreement: <span class='{_e(a['status'])}'>{_e(a['status'])}</span>"
                      + (f" — {_e(a['reason'])}" if a.get("reason") else "") + "</p>")
-        for name in ("forest", "posterior", "masses", "bits"):
-            if name in figures.get(p, {}):
-                parts.append(f"<figure><img alt='{_e(p)} {name} plot' src='data:image/png;base64,"
-                             f"{figures[p][name]}'><figcaption>{_e(_CAPTIONS[name])}</figcaption></figure>")
+        parts += [_figure(p, name, figures) for name in ("forest", "posterior", "masses", "bits")]
         reg = sec.get("bits_regression")
         if reg:
             if reg.get("estimable"):
@@ -415,6 +529,9 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
                              f"{_iv(reg['slope_ci_low'], reg['slope_ci_high'], '+.4f')}, p = {reg['slope_p']:.3g}.</p>")
             else:
                 parts.append(f"<p class='note'>No REML slope on bits: {_e(reg.get('reason'))}.</p>")
+        parts.append("<h3>Small-study effects</h3>" + (_figure(p, "funnel", figures) or
+                     f"<p class='note'>No funnel plot: {_e((sec.get('funnel') or {}).get('reason'))}.</p>"))
+        parts.append(_bias_section(p, sec, figures))
         parts.append("<h3>Diagnostics</h3>" + _diagnostics(sec))
         sens = sec["sensitivity"]
         for key, title in (("loo", "Leave one study out"), ("thresholds", "SSM cut-points scaled ×0.5 … ×2"),

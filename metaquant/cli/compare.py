@@ -37,6 +37,13 @@ def _mcmc_options(draws: int, tune: int, chains: int):
     return deco
 
 
+def _bias_option(f):
+    return click.option("--bias", is_flag=True,
+                        help="Also fit the bias-adjusted Bayesian model-averaged ensemble (fit --method bma, with "
+                             "--draws/--tune/--seed, at most 2 chains) and say whether the label survives bias "
+                             "adjustment; slow: about a minute per property.")(f)
+
+
 def _missing_vi_option(f):
     return click.option("--missing-vi", type=click.Choice(REML_POLICIES), default="drop", show_default=True,
                         help="REML: what to do with rows without a sampling variance (the Bayesian engines "
@@ -72,17 +79,19 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @click.option("--fast", is_flag=True, help="Use the exact engine wherever it fits the same model as PyMC.")
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
+@_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
-def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, strict, quiet, fmt):
+def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, bias, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
     \b
     metaquant compare                                   every property of the shipped data
     metaquant compare --property accuracy --format json
     metaquant compare --fast                            exact engine where it applies
+    metaquant compare --property gpu_power_draw --bias  does the label survive bias adjustment?
     """
     from .. import compare as cmp
 
@@ -95,14 +104,15 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
         comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
-                           reml_policy=missing_vi, progress=bar.done)
+                           reml_policy=missing_vi, progress=bar.done, bias=bias)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
     elif fmt != "table":
         click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
         click.echo(cmp.format_table(comp))
-    _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")])
+    _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")]
+            + [f"{r.property} (bias-adjusted ensemble)" for r in comp if (r.bias or {}).get("ok") is False])
 
 
 def _strict(strict: bool, failed: list[str]) -> None:
@@ -328,20 +338,29 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @_mcmc_options(1000, 1000, 4)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for sensitivity fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet):
-    """One self-contained HTML page plus report.json: comparison, plots, diagnostics, sensitivity."""
+def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, bias, strict,
+           quiet):
+    """One self-contained HTML page plus report.json: comparison, plots, funnel, diagnostics, sensitivity.
+
+    \b
+    metaquant report --out report/
+    metaquant report --out report/ --fast --bias      with the bias-adjusted ensemble and label survival
+    """
     from .. import report as rep
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
-                            chains=chains, jobs=jobs, scheduler=scheduler, log=log)
+                            chains=chains, jobs=jobs, scheduler=scheduler, log=log, bias=bias)
     click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     _strict(strict, [c["property"] for c in doc.get("comparison", [])
-                     if c["bayes"].get("ok") is False and c["bayes"].get("estimable")])
+                     if c["bayes"].get("ok") is False and c["bayes"].get("estimable")]
+            + [f"{c['property']} (bias-adjusted ensemble)" for c in doc.get("comparison", [])
+               if (c.get("bias_adjustment") or {}).get("ok") is False])
 
 
 __all__ = ["compare", "plot", "report", "sensitivity"]
