@@ -480,7 +480,7 @@ def _specs(prop: str, spec: FitSpec | None, settings: RunSettings | None, reml_p
                          expected=" | ".join(BAYES_METHODS))
     bspec = bspec.replace(thresholds=th)
     fspec = FitSpec(prop, method="reml", variance_policy=reml_policy, thresholds=th, level=bspec.level,
-                    robust="cr2")
+                    robust="cr2", rho=bspec.rho, shared_baseline=bspec.shared_baseline)
     return bspec, run, fspec
 
 

@@ -178,6 +178,8 @@ def fast_spec(table: pd.DataFrame, spec: FitSpec) -> tuple[FitSpec, str | None]:
     """``spec`` with the exact engine where it is the same model as the PyMC default, and why not otherwise."""
     if spec.engine != "bayes" or spec.moderators or spec.model == "multilevel":
         return spec, None
+    if spec.known_cov:
+        return spec, "PyMC model used: correlated sampling errors (the exact engine takes independent ones)"
     ok, why = exact_applicable(property_rows(table, spec.property))
     return (spec.replace(method="exact"), None) if ok else (spec, f"PyMC model used: {why}")
 

@@ -192,6 +192,9 @@ def prepare(
     if kind == "multilevel" and len(studies) == len(y):
         notes.append("every study gives one row, so tau_study and tau_within are identified only through their "
                      "sum of squares (and the priors); model='re' is the simpler equivalent")
+    if kind == "multilevel" and len(studies) == 1:
+        notes.append("a single study: tau_study is identified by its prior only (the between-study spread "
+                     "cannot be learnt from one study)")
     if names and X.shape[1] > len(y):
         notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
     group, omega, how = _sampling_cov(table, study, v, known, rho, shared_baseline, kind)

@@ -80,11 +80,16 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
 @_bias_option
+@click.option("--rho", type=float, default=None,
+              help="Known sampling covariance for REML and PyMC: errors of one study's rows correlated at RHO.")
+@click.option("--shared-baseline", is_flag=True,
+              help="Known sampling covariance for REML and PyMC: arms sharing a baseline correlated through it.")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
-def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, bias, strict, quiet, fmt):
+def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, bias, rho, shared_baseline,
+            strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
     \b
@@ -102,7 +107,8 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     table = _table(data)
     n = 1 if prop else table["property"].nunique()
     with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
-        comp = cmp.compare(table, prop, spec=FitSpec(prop or "accuracy", method=method_bayes), rules=_rules(data),
+        spec = FitSpec(prop or "accuracy", method=method_bayes, rho=rho, shared_baseline=shared_baseline)
+        comp = cmp.compare(table, prop, spec=spec, rules=_rules(data),
                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
                            reml_policy=missing_vi, progress=bar.done, bias=bias)
     if fmt == "json":
