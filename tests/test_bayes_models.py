@@ -178,3 +178,25 @@ def test_conditional_draws_match_the_dense_gaussian_conditional(cov):
     dg = np.diag(theta_cov)
     mc_se = np.sqrt((np.outer(dg, dg) + theta_cov**2) / S)  # standard error of a sample covariance
     np.testing.assert_array_less(np.abs(np.cov(cd["theta"].T) - theta_cov), 5 * mc_se)
+
+
+@pytest.mark.parametrize("cov", [{"shared_baseline": True}, {"rho": 0.4}])
+def test_random_effects_loglik_with_correlated_errors_equals_the_dense_normal(cov):
+    """The random-effects model (no study level) with correlated sampling errors."""
+    from metaquant.bayes.models import loglik_inputs
+
+    rng = np.random.default_rng(9)
+    t, _ = _table(rng, moderators=True, correlated=True)
+    md = prepare(t, model="re", moderators=["bits"], **cov)
+    assert md.correlated and md.model == "re"
+    pri = Priors(mu_mean=-0.02, mu_sd=0.8, beta_sd=0.5)
+    st = Structure.of(md, pri, "marginal")
+    data = {k: pt.as_tensor(v) for k, v in loglik_inputs(md, pri, st).items()}
+    tau_, sig_ = pt.dscalars("tau", "sig")
+    f = pytensor.function([tau_, sig_], marginal_loglik(data, tau_, sig=sig_), on_unused_input="ignore",
+                          mode=pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile"))
+    m0, s0 = np.r_[-0.02, 0.0], np.r_[0.8, 0.5]
+    for tau, sig in [(0.1, 0.05), (1e-5, 0.3), (0.6, 0.01)]:
+        cov_ = _dense_V(md, sig) + tau**2 * np.eye(md.k) + md.X @ np.diag(s0**2) @ md.X.T
+        ref = stats.multivariate_normal(md.X @ m0, cov_).logpdf(md.y)
+        assert float(f(tau, sig)) == pytest.approx(ref, rel=1e-10, abs=1e-9)
