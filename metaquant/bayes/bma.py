@@ -26,13 +26,16 @@ decrease with the p-value.
 
 Prior model probabilities follow RoBMA: 1/2 on effect, 1/2 on heterogeneity,
 1/2 on bias (split over the bias members, equally unless ``bias_weights`` says
-otherwise), multiplied.  The marginal likelihood of every member is computed
-by bridge sampling on its PyMC posterior (:mod:`metaquant.bayes.bridge`); for
-the members where it is tractable it is also computed by quadrature
-(``mu`` integrated analytically, ``tau`` and the PET/PEESE slope on grids;
-the selection weights on a grid when the member has no other parameter), and
-the two are reported side by side.  Posterior model probabilities give the
-inclusion Bayes factors and the model-averaged ``mu`` (draws of ``mu = 0``
+otherwise), multiplied.  By default (``marginal_likelihood="exact"``) the marginal
+likelihood of every member where it is tractable is computed by quadrature (``mu``
+integrated analytically, ``tau`` and the PET/PEESE slope on grids; the selection weights
+on a grid when the member has no other parameter), with exact posterior draws of ``mu``;
+the other members (selection models with an effect or heterogeneity) are fitted in PyMC and
+their marginal likelihood is computed by bridge sampling on the posterior
+(:mod:`metaquant.bayes.bridge`).  The plain member is bridge-sampled as well, so every fit
+checks the bridge sampler against quadrature on its own data.  ``marginal_likelihood="bridge"``
+bridge-samples every member and reports quadrature alongside where tractable.  Posterior model
+probabilities give the inclusion Bayes factors and the model-averaged ``mu`` (draws of ``mu = 0``
 for the effect-absent members mixed in by posterior probability).
 
 The SSM label is read as a hypothesis: for each of the 13 zones, the posterior
