@@ -9,13 +9,16 @@ Every fit runs in a fresh Python process (imports excluded from the timing), as 
 Numba caches are as they are.  The configurations of one repetition run back to back, so they
 see the same load; the report gives the median over the repetitions of wall and CPU seconds.
 
-* ``exact`` -- the default, ``fit_bma(table)``: the 15 quadrature-tractable members by quadrature,
+* ``exact`` -- the default, ``fit_bma(table)``: the 15 tractable members by quadrature (or in closed form),
   the 9 selection members with an effect or heterogeneity by PyMC NUTS + bridge sampling, and the
   plain member bridge-sampled as well (the live check of bridge sampling against quadrature);
 * ``bridge`` -- ``fit_bma(table, marginal_likelihood="bridge")``: every member by PyMC + bridge
   sampling, the 14 tractable ones also by quadrature (their gaps are reported);
 * ``before`` -- with ``--before PATH``: ``fit_bma(table)`` of the metaquant checkout at PATH (an
   older version), timed in the same run.
+
+``--cold`` gives every fit an empty PyTensor cache (the one-time cost of a fresh install), and a
+configuration suffixed ``:C`` compiles with PyTensor's C backend instead of Numba.
 
 Per member: seconds (median over repetitions), how its marginal likelihood was computed, whether
 it compiled a model, bulk ESS, divergences, bridge-sampling error and, where available, the gap
@@ -33,6 +36,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,12 +48,15 @@ KEYS = ("name", "seconds", "log_ml_method", "compiled", "r_hat_max", "ess_bulk_m
 def _child(root: str, prop: str, config: str) -> None:
     """One fit in this process; prints a JSON line."""
     sys.path.insert(0, root)
+    import pymc  # noqa: F401  (import outside the timing)
+
     import metaquant as mq
     from metaquant.bayes import bma
 
-    import pymc  # noqa: F401  (import outside the timing)
-
     table = mq.for_property(mq.compute_effects(mq.load("ssm2025")), prop)
+    config, _, backend = config.partition(":")
+    if backend:  # e.g. "exact:C": PyTensor's C backend instead of Numba
+        bma.PYTENSOR_MODE = backend
     kw = {"marginal_likelihood": "bridge"} if config == "bridge" else {}
     load = os.getloadavg()[0]
     c0, t0 = time.process_time(), time.perf_counter()
@@ -63,9 +70,11 @@ def _child(root: str, prop: str, config: str) -> None:
     print("BENCH " + json.dumps(mq.outputs.json_safe(out)))
 
 
-def _run(root: str, prop: str, config: str) -> dict:
+def _run(root: str, prop: str, config: str, cold: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", root, "--property", prop, "--config", config]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if cold:  # an empty PyTensor cache (C and Numba): what a fresh install pays once
+        env["PYTENSOR_FLAGS"] = f"base_compiledir={tempfile.mkdtemp(prefix='bench_bma_')}"
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
@@ -113,7 +122,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--property", default="accuracy")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--configs", default="exact,bridge", help="comma-separated: exact, bridge")
+    ap.add_argument("--configs", default="exact,bridge",
+                    help="comma-separated: exact, bridge; a suffix :C uses PyTensor's C backend (exact:C)")
+    ap.add_argument("--cold", action="store_true", help="every fit with an empty PyTensor cache")
     ap.add_argument("--before", default=None, help="an older metaquant checkout, timed in the same run")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -129,7 +140,7 @@ def main(argv=None):
                           "load_start": os.getloadavg()}, "property": a.property, "repeat": a.repeat, "runs": {}}
     for rep in range(a.repeat):
         for root, config in plan:
-            r = _run(root, a.property, config)
+            r = _run(root, a.property, config, a.cold)
             report["runs"].setdefault(config, []).append(r)
             print(f"[{rep + 1}/{a.repeat}] {config:<7} {r['wall_s']:6.1f} s wall {r['cpu_s']:6.1f} s CPU  "
                   f"load {r['load_before']:.2f}-{r['load_after']:.2f}", flush=True)
@@ -144,7 +155,8 @@ def main(argv=None):
               f"BF {', '.join(f'{k} {v:.3f}' for k, v in s['inclusion_bf'].items())}; "
               f"labels {s['label_plain']} -> {s['label_ensemble']}")
         for k, v in s["per_kind"].items():
-            print(f"  {k:<28} {v['n']:2d} members, {v['seconds_total']:6.1f} s, median {v['seconds_each_median']:.2f} s")
+            print(f"  {k:<28} {v['n']:2d} members, {v['seconds_total']:6.1f} s, "
+                  f"median {v['seconds_each_median']:.2f} s")
         for m in s["members"]:
             gap = m["log_ml_gap"]
             print(f"    {m['name']:<46} {m['seconds']:6.2f} s  {m['method']:<11} "

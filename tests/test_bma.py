@@ -365,6 +365,7 @@ def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_membe
     assert abs(res.members[0]["log_ml_gap"]) < 4 * chk["log_ml_error"] + 0.01
     assert res.diagnostics["bridge_vs_exact_max"] == pytest.approx(abs(res.members[0]["log_ml_gap"]))
     assert not any("bridge-sampling check" in n for n in res.notes)
+    assert json.loads(json.dumps(res.to_dict()))["members"][0]["bridge_check"]["log_ml"] == pytest.approx(chk["log_ml"])
     again = bma.fit_bma(acc, **kw)
     assert [m["log_ml"] for m in again.members] == [m["log_ml"] for m in res.members]
     assert again.mu == res.mu

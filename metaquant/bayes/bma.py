@@ -1343,7 +1343,9 @@ def fit_bma(
     settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed, "target_accept": target_accept,
                 "sampler": "pymc", "compilations": compiles,
                 "marginal_likelihood": "bridge sampling (normal proposal)" if not exact_where_tractable
-                else "quadrature where tractable, bridge sampling (normal proposal) elsewhere"}
+                else "quadrature where tractable, bridge sampling (normal proposal) elsewhere"
+                + ("; the plain member bridge-sampled as a check" if exact_check else ""),
+                "pytensor_mode": _compile_kwargs().get("mode", "default")}
     res = BMAResult(property=d.prop, higher_is_better=d.hib, thresholds=d.thresholds, k=d.k, members=rows,
                     inclusion=inclusion, mu=mu_sum, mu_conditional=mu_cond, zones=zones, label_plain=lab_plain,
                     label_ensemble=lab_ens, priors=pri, settings=settings, notes=notes, mu_draws=mix_draws,
