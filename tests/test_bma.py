@@ -268,7 +268,8 @@ def test_plain_member_bridge_sampling_against_quadrature_and_result_protocol(tab
     from metaquant.results import FRAME_COLUMNS
 
     acc = for_property(tab, "accuracy")
-    res = bma.fit_bma(acc, members=[M(True, True), M(False, False)], draws=1000, tune=500, chains=2, seed=5)
+    res = bma.fit_bma(acc, members=[M(True, True), M(False, False)], draws=1000, tune=500, chains=2, seed=5,
+                      marginal_likelihood="bridge")
     plain = res.members[0]
     assert plain["log_ml_method"] == "bridge" and plain["log_ml_exact"] is not None
     assert abs(plain["log_ml"] - plain["log_ml_exact"]) < 4 * plain["log_ml_error"] + 0.01
@@ -303,7 +304,7 @@ def test_default_ensemble_bridge_sampling_against_quadrature(tab):
     """Every quadrature-tractable member of the default ensemble, bridge sampling vs quadrature."""
     from metaquant.effects import for_property
 
-    res = bma.fit_bma(for_property(tab, "accuracy"), draws=2000, tune=1000, seed=11)
+    res = bma.fit_bma(for_property(tab, "accuracy"), draws=2000, tune=1000, seed=11, marginal_likelihood="bridge")
     checked = [m for m in res.members if m["log_ml_method"] == "bridge" and m["log_ml_exact"] is not None]
     assert len(checked) >= 11
     for m in checked:
@@ -318,7 +319,8 @@ def test_robma_psma_bem_matches_robma_readme():
             "selection:one:0.05,0.5", "selection:one:0.025,0.05,0.5", "pet", "peese"]
     res = bma.fit_bma(pd.DataFrame({"yi": BEM_D, "vi": BEM_SE**2}), priors="robma", bias=bias,
                       bias_weights=[1, 1, 1, 1, 1, 1, 3, 3], draws=2000, tune=1000, seed=1)
-    # measured: 0.474, 0.142, 16.6, mu 0.037 [-0.043, 0.216]
+    # measured (default mode: 17 members by quadrature, 19 bridge-sampled): 0.473, 0.142, 16.60,
+    # mu 0.037 [-0.035, 0.216]
     assert res.inclusion["effect"]["bf"] == pytest.approx(0.479, rel=0.1)
     assert res.inclusion["heterogeneity"]["bf"] == pytest.approx(0.143, rel=0.1)
     assert res.inclusion["bias"]["bf"] == pytest.approx(16.32, rel=0.1)
@@ -335,9 +337,9 @@ def test_exact_mode_draws_match_the_exact_engine(tab):
 
     acc = for_property(tab, "accuracy")
     res = bma.fit_bma(acc, members=[M(True, True), M(False, False), M(True, False, "pet")],
-                      marginal_likelihood="exact", draws=4000, chains=2, seed=3)
+                      marginal_likelihood="exact", draws=4000, chains=2, seed=3, exact_check=False)
     assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "quadrature"]
-    assert res.settings["compilations"] == 0
+    assert res.settings["compilations"] == 0 and "bridge_check" not in res.members[0]
     ex = fit_exact(acc, unknown_vi="drop").to_dict()
     plain = res.members[0]
     sd = (plain["mu_ci_high"] - plain["mu_ci_low"]) / 3.92
@@ -346,3 +348,25 @@ def test_exact_mode_draws_match_the_exact_engine(tab):
     zp = {z: v["posterior"] for z, v in res.zones["plain"].items()}
     for z, p in ex["zone_probabilities"].items():
         assert zp[z] == pytest.approx(p, abs=0.02)
+
+
+def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_member(tab):
+    """The default: quadrature where tractable, PyMC + bridge sampling for the rest, and the plain member
+    bridge-sampled as well, its gap to quadrature within 4 RE + 0.01; the same seed gives the same numbers."""
+    from metaquant.effects import for_property
+
+    acc = for_property(tab, "accuracy")
+    wf = W("one", (0.05,))
+    mem = [M(True, True), M(False, False), M(True, True, "selection", wf), M(False, False, "selection", wf)]
+    kw = dict(members=mem, draws=500, tune=500, chains=2, seed=4)
+    res = bma.fit_bma(acc, **kw)
+    assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "bridge", "quadrature"]
+    chk = res.members[0]["bridge_check"]
+    assert res.members[0]["log_ml_gap"] == pytest.approx(chk["log_ml"] - res.members[0]["log_ml_exact"])
+    assert abs(res.members[0]["log_ml_gap"]) < 4 * chk["log_ml_error"] + 0.01
+    assert res.diagnostics["bridge_vs_exact_max"] == pytest.approx(abs(res.members[0]["log_ml_gap"]))
+    assert not any("bridge-sampling check" in n for n in res.notes)
+    assert json.loads(json.dumps(res.to_dict()))["members"][0]["bridge_check"]["log_ml"] == pytest.approx(chk["log_ml"])
+    again = bma.fit_bma(acc, **kw)
+    assert [m["log_ml"] for m in again.members] == [m["log_ml"] for m in res.members]
+    assert again.mu == res.mu
