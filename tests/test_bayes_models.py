@@ -200,3 +200,13 @@ def test_random_effects_loglik_with_correlated_errors_equals_the_dense_normal(co
         cov_ = _dense_V(md, sig) + tau**2 * np.eye(md.k) + md.X @ np.diag(s0**2) @ md.X.T
         ref = stats.multivariate_normal(md.X @ m0, cov_).logpdf(md.y)
         assert float(f(tau, sig)) == pytest.approx(ref, rel=1e-10, abs=1e-9)
+
+
+def test_formula_moderators_reach_the_bayesian_design():
+    """A formula (formulaic may hand back a read-only array) is centred like a column moderator."""
+    rng = np.random.default_rng(2)
+    t, _ = _table(rng, moderators=False)
+    by_column = prepare(t, model="multilevel", moderators=["bits"])
+    by_formula = prepare(t, model="multilevel", moderators=["log2(bits)"])
+    np.testing.assert_allclose(by_formula.X, by_column.X, rtol=1e-12)
+    assert abs(by_formula.X[:, 1].mean()) < 1e-12

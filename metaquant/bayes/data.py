@@ -291,6 +291,7 @@ def _design(table: pd.DataFrame, mods: list[str]) -> tuple[np.ndarray, list[str]
     """Design matrix (intercept first), moderator column names and the centres of the numeric ones."""
     k = len(table)
     X1, names = moderator_matrix(table, mods)
+    X1 = np.array(X1, dtype=float)  # a copy: formulaic may return a read-only view, and it is centred in place
     for spec in mods:
         base = str(spec).partition(":")[0]
         if not any(n == base or n == f"log2({base})" or n.startswith(f"{base}[") for n in names):
