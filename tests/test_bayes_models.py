@@ -210,3 +210,11 @@ def test_formula_moderators_reach_the_bayesian_design():
     by_formula = prepare(t, model="multilevel", moderators=["log2(bits)"])
     np.testing.assert_allclose(by_formula.X, by_column.X, rtol=1e-12)
     assert abs(by_formula.X[:, 1].mean()) < 1e-12
+
+
+def test_formula_with_an_interaction_reaches_the_bayesian_design():
+    rng = np.random.default_rng(2)
+    t, _ = _table(rng, moderators=False)
+    md = prepare(t, model="multilevel", moderators=["log2(bits)*technique"])
+    assert md.coef_names[:2] == ["log2(bits)", "technique[qat]"] and len(md.coef_names) == 3
+    assert md.X.shape == (9, 4)
