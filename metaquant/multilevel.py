@@ -1199,6 +1199,9 @@ def fit_table(
         notes.append("arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)")
     else:
         V = t["vi"].to_numpy(float)
+    if V.ndim == 2 and not np.any(V - np.diag(np.diag(V))):
+        notes[-1] = ("no two rows share a baseline (baseline_group)" if shared_baseline else
+                     "no study gives two rows with a known variance") + ": the sampling errors stay independent"
     if moderators and mods is not None:
         raise InputError("give either moderators (column names) or mods (a design), not both")
     if moderators:

@@ -87,3 +87,21 @@ def test_cli_fit_takes_shared_baseline():
     assert any("correlated" in n for n in d["notes"])
     r = CliRunner().invoke(main, ["fit", "--property", "accuracy", "--method", "dl", "--rho", "0.5"])
     assert r.exit_code == 2 and "REML or ML" in r.output
+
+
+def test_a_known_v_without_shared_rows_says_so():
+    """ssm2025 has no baseline groups: asking for shared baselines changes nothing, and the notes say it."""
+    t = _rows("ssm2025_accuracy")
+    plain = fit_table(t, FitSpec("accuracy", method="reml"), RunSettings(profile=False))
+    asked = fit_table(t, FitSpec("accuracy", method="reml", shared_baseline=True), RunSettings(profile=False))
+    assert float(asked.rma.se) == pytest.approx(float(plain.rma.se), rel=1e-12)
+    assert any("no two rows share a baseline" in n for n in asked.notes)
+    assert not any("correlated at" in n for n in asked.notes)
+
+
+def test_the_bayesian_model_says_when_no_rows_share_a_baseline():
+    from metaquant import bayes
+
+    t = _rows("ssm2025_accuracy")
+    res = bayes.fit(t, shared_baseline=True, draws=50, tune=50, chains=1)
+    assert any("no two rows share a baseline" in n for n in res.notes)
