@@ -501,6 +501,11 @@ def _segment_sum(x: np.ndarray, idx: np.ndarray, n: int) -> np.ndarray:
     return out[:, :n]
 
 
+def per_row(G: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(S, n) values of segments -> (S, k): each row's segment value, 0 for rows with ``idx < 0``."""
+    return np.where(idx >= 0, G[:, np.maximum(idx, 0)], 0.0)
+
+
 class _Levels:
     r"""``Sigma1 = diag(d) + sum_g omega_g omega_g' + ts^2 Z Z'`` for a block of draws (numpy).
 
@@ -535,17 +540,15 @@ class _Levels:
         U = _segment_sum(w * a, self.md.study_idx, self.md.n_studies)
         if self.corr:
             f = self.gam * self.O1
-            U = U - _segment_sum(f[..., None] * self.group_sum(a) if a.ndim == 3 else f * self.group_sum(a),
-                                 self.gstudy, self.md.n_studies)
+            f = f if a.ndim == 2 else f[..., None]
+            U = U - _segment_sum(f * self.group_sum(a), self.gstudy, self.md.n_studies)
         return U
 
     def solve_groups(self, s: np.ndarray) -> np.ndarray:
         """``A^{-1} s`` for (n, k) ``s`` (groups only, no study level)."""
         out = s * self.w
         if self.corr:
-            Og = self.group_sum(s) * self.gam
-            gi = self.md.group_idx
-            out = out - self.ww * np.where(gi >= 0, Og[:, np.maximum(gi, 0)], 0.0)
+            out = out - self.ww * per_row(self.group_sum(s) * self.gam, self.md.group_idx)
         return out
 
 
@@ -653,8 +656,7 @@ def conditional_draws(
         else:
             w_star = np.sqrt(t2w) * rng.standard_normal((n, k))
             z_g = rng.standard_normal((n, md.n_groups))
-            eps = np.sqrt(ve) * rng.standard_normal((n, k)) + md.omega[None, :] * np.where(
-                md.group_idx >= 0, z_g[:, np.maximum(md.group_idx, 0)], 0.0)
+            eps = np.sqrt(ve) * rng.standard_normal((n, k)) + md.omega[None, :] * per_row(z_g, md.group_idx)
             wj = w_star + t2w * lv.solve_groups(e - w_star - eps)
         out["theta"][sl] = y[None, :] - e + wj
     return out

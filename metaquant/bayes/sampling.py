@@ -280,12 +280,6 @@ def _normal_logpdf(y, loc, var):
     return -0.5 * (LOG_2PI + np.log(var) + (y - loc) ** 2 / var)
 
 
-def _in_group(md: MetaData, G: np.ndarray) -> np.ndarray:
-    """(S, n_groups) -> (S, k): each row's group value, 0 for independent rows."""
-    gi = md.group_idx
-    return np.where(gi >= 0, G[:, np.maximum(gi, 0)], 0.0)
-
-
 def pointwise_loglik(md: MetaData, loc: np.ndarray, var: np.ndarray) -> np.ndarray:
     r"""Pointwise log-likelihood (S, k) of the rows given ``b``, ``u`` and the scales.
 
@@ -298,19 +292,14 @@ def pointwise_loglik(md: MetaData, loc: np.ndarray, var: np.ndarray) -> np.ndarr
     2021, Comput. Stat. 36, 1243-1261, as brms computes it); ArviZ's PSIS-LOO
     then estimates exact leave-one-out.
     """
-    from .models import _segment_sum
+    from .models import _Levels, per_row
 
     y = md.y[None, :]
     if not md.correlated:
         return _normal_logpdf(y, loc, var)
-    om = md.omega[None, :]
-    d = var - om**2
-    r = y - loc
-    ww = om / d
-    gam = 1.0 / (1.0 + _segment_sum(om * ww, md.group_idx, md.n_groups))
-    Or = _segment_sum(ww * r, md.group_idx, md.n_groups)
-    Pr = r / d - ww * _in_group(md, gam * Or)
-    Pjj = 1.0 / d - _in_group(md, gam) * ww**2
+    lv = _Levels(md, var - md.omega[None, :] ** 2, None)  # M = diag(d) + omega omega' per group
+    Pr = lv.solve_groups(y - loc)
+    Pjj = lv.w - per_row(lv.gam, md.group_idx) * lv.ww**2
     return -0.5 * (LOG_2PI - np.log(Pjj) + Pr**2 / Pjj)
 
 
@@ -318,9 +307,11 @@ def replicate(md: MetaData, loc: np.ndarray, var: np.ndarray, rng: np.random.Gen
     """Replicated ``y`` (S, k) given ``b``, ``u`` and the scales, with the rows' correlated sampling errors."""
     if not md.correlated:
         return loc + np.sqrt(var) * rng.standard_normal(loc.shape)
+    from .models import per_row
+
     om = md.omega[None, :]
     z_g = rng.standard_normal((loc.shape[0], md.n_groups))
-    return loc + np.sqrt(var - om**2) * rng.standard_normal(loc.shape) + om * _in_group(md, z_g)
+    return loc + np.sqrt(var - om**2) * rng.standard_normal(loc.shape) + om * per_row(z_g, md.group_idx)
 
 
 def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: dict) -> tuple[np.ndarray, np.ndarray]:
