@@ -255,8 +255,6 @@ def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
         if "comparison" not in t.columns or t["comparison"].nunique() < len(t):
             t = t.assign(comparison=[f"row{i + 1}" for i in range(len(t))])
         table, levels = t, ("comparison",)
-    if spec.shared_baseline and "baseline_group" not in table.columns:
-        raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
     return fit_table(table, levels=levels, method=spec.method.upper(), test=test, mods=X if names else None,
                      mod_names=names or None, robust=spec.robust, level=spec.level, profile=profile,
                      thresholds=spec.cut_points(), rho=spec.rho, shared_baseline=spec.shared_baseline)

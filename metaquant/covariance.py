@@ -21,7 +21,8 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["constant_rho", "constant_rho_factor", "from_factor", "shared_baseline", "shared_baseline_factor"]
+__all__ = ["constant_rho", "constant_rho_factor", "describe", "from_factor", "shared_baseline",
+           "shared_baseline_factor"]
 
 
 def _groups(cluster, k: int, name: str) -> np.ndarray:
@@ -190,3 +191,18 @@ def from_factor(vi, group, omega) -> np.ndarray:
     V = np.where(same, np.outer(w, w), 0.0)
     np.fill_diagonal(V, v)
     return V
+
+
+def describe(rho: float | None, correlated: bool, cluster: str = "study") -> str:
+    """The note a fit states about its sampling covariance (``rho`` None: shared baselines).
+
+    ``correlated`` says whether any two rows were in fact correlated; where none were, the note
+    says the errors stay independent rather than claiming a correlation.
+    """
+    if not correlated:
+        who = "no two rows share a baseline (baseline_group)" if rho is None else \
+            f"no {cluster} gives two rows with a known variance"
+        return who + ": the sampling errors stay independent"
+    if rho is None:
+        return "arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)"
+    return f"sampling errors within a {cluster} correlated at rho = {float(rho):g}"

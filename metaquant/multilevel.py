@@ -1190,18 +1190,17 @@ def fit_table(
         raise InputError("no grouping level with more than one group: use rma() for these rows")
     if rho is not None and shared_baseline:
         raise InputError("give either rho or shared_baseline, not both")
+    cluster = "study" if "study" in t.columns else levels[0]
     if rho is not None:
-        cluster = "study" if "study" in t.columns else levels[0]
         V = covariance.constant_rho(t["vi"].to_numpy(float), t[cluster].to_numpy(), rho)
-        notes.append(f"sampling errors within a {cluster} correlated at rho = {rho:g}")
-    elif shared_baseline and "baseline_group" in t.columns:
+    elif shared_baseline:
+        if "baseline_group" not in t.columns:
+            raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
         V = covariance.shared_baseline(t["vi"].to_numpy(float), t["baseline_group"].to_numpy())
-        notes.append("arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)")
     else:
         V = t["vi"].to_numpy(float)
-    if V.ndim == 2 and not np.any(V - np.diag(np.diag(V))):
-        notes[-1] = ("no two rows share a baseline (baseline_group)" if shared_baseline else
-                     "no study gives two rows with a known variance") + ": the sampling errors stay independent"
+    if V.ndim == 2:
+        notes.append(covariance.describe(rho, bool(np.any(V - np.diag(np.diag(V)))), cluster))
     if moderators and mods is not None:
         raise InputError("give either moderators (column names) or mods (a design), not both")
     if moderators:

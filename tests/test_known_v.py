@@ -85,6 +85,12 @@ def test_cli_fit_takes_shared_baseline():
     assert r.exit_code == 0, r.output
     d = json.loads(r.output)
     assert any("correlated" in n for n in d["notes"])
+    import metaquant as mq  # the Python API gives the same numbers for the same specification
+
+    api = mq.api.fit("benchmarks", spec=FitSpec("perplexity", method="reml", shared_baseline=True,
+                                                 variance_policy="drop"))
+    assert d["estimate"] == pytest.approx(api.to_dict()["estimate"], rel=1e-12)
+    assert d["ci_low"] == pytest.approx(api.to_dict()["ci_low"], rel=1e-12)
     r = CliRunner().invoke(main, ["fit", "--property", "accuracy", "--method", "dl", "--rho", "0.5"])
     assert r.exit_code == 2 and "REML or ML" in r.output
 

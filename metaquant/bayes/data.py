@@ -47,7 +47,8 @@ class MetaData:
         Correlated sampling errors: rows with equal ``group_idx >= 0`` have
         ``Cov(e_i, e_j) = omega_i omega_j`` (a shared baseline or a constant
         correlation, :mod:`metaquant.covariance`); ``-1`` and ``omega = 0``
-        for independent rows.  ``sampling_cov`` says how they were built.
+        for independent rows.  ``sampling_cov`` is the note on how they were
+        built (``"independent"`` when no covariance was asked for).
     """
 
     y: np.ndarray
@@ -218,13 +219,12 @@ def _sampling_cov(table, study, v, known, rho, shared_baseline, kind):
         raise InputError("give either rho or shared_baseline, not both")
     if rho is not None:
         g_k, w_k = covariance.constant_rho_factor(v[known], study[known], rho)
-        how = f"sampling errors within a study correlated at rho = {float(rho):g}"
     else:
         if "baseline_group" not in table.columns:
-            raise InputError("shared_baseline needs a 'baseline_group' column", column="baseline_group")
+            raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
         g_k, w_k = covariance.shared_baseline_factor(v[known], table["baseline_group"].to_numpy(object)[known])
-        how = "arms sharing a baseline correlated at rho = 0.5 (equal contributions of the baseline)"
     group[known], omega[known] = g_k, w_k
+    how = covariance.describe(rho, bool((group >= 0).any()))
     if kind == "multilevel" and (group >= 0).any():
         per = pd.DataFrame({"g": group, "s": study})[group >= 0].groupby("g")["s"].nunique()
         if (per > 1).any():

@@ -505,11 +505,8 @@ def fit(
     md, used = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the Bayesian model", model=model,
                                    moderators=moderators, thresholds=thresholds, rho=rho,
                                    shared_baseline=shared_baseline)
-    if md.correlated:
+    if md.sampling_cov != "independent":
         md.notes.append(md.sampling_cov)
-    elif rho is not None or shared_baseline:
-        md.notes.append(("no two rows share a baseline (baseline_group)" if shared_baseline else
-                         "no study gives two rows with a known variance") + ": the sampling errors stay independent")
     res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                         target_accept=target_accept, progressbar=progressbar, cores=cores,
                         parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,
