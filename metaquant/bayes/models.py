@@ -245,7 +245,10 @@ def loglik_inputs(md: MetaData, priors: Priors, st: Structure) -> dict[str, np.n
         out.update(rk=r[kn], ek=md.v[kn] - om**2, Xk=md.X[kn])
         sk, gk = md.study_idx[kn], md.group_idx[kn]
         if ml:
-            out.update(Zk=_onehot(sk, ns)) if st.segments == "dense" else out.update(sk=sk, study_ones=np.ones(ns))
+            if st.segments == "dense":
+                out["Zk"] = _onehot(sk, ns)
+            else:
+                out.update(sk=sk, study_ones=np.ones(ns))
         if st.correlated:
             out["wk"] = om
             gstudy = np.full(ng, -1, dtype=np.int64)
