@@ -165,6 +165,10 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     from .. import bias as mb
     from ..effects import for_property
 
+    if funnel:  # checked before any work: an unwritable place, an input file, an existing file without --force
+        from ..outputs import check_writable_target
+
+        check_writable_target(funnel, force=force, inputs=list(data))
     table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
                      side=None if side == "auto" else side, steps=_steps(steps), alternative=alternative)
