@@ -285,8 +285,9 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     multi = wants_multilevel(table, spec)
     try:
         res, rob = _fit_multi(table, spec, X, names, profile) if multi else _fit_uni(table, spec, X, names)
-    except ValueError as exc:  # the file(s) the rows come from, and the engine's reason
-        files = " + ".join(dict.fromkeys(table["source_file"].dropna().astype(str))) if "source_file" in table else None
+    except ValueError as exc:  # a refusal about the data (a DataError) also names the file(s) of the rows
+        files = (" + ".join(dict.fromkeys(table["source_file"].dropna().astype(str)))
+                 if isinstance(exc, InputError) and "source_file" in table else None)
         raise InputError(f"{prop.name}: {exc}", path=files or None) from None
     th = spec.cut_points()
     preds = (predict_levels(res, table, spec.moderators[0], th, prop.higher_is_better)
