@@ -74,7 +74,10 @@ def _print_fsn(r: dict, section) -> None:
             x = r[k]
             extra = (f" (target {num(x['target'])}, mean effect {num(x['meanes'])})" if x["type"] == "Orwin"
                      else f" (p of the observed studies {pval(x['pval'])})")
-            click.echo(f"  {x['type']}: {x['fsnum']:g}{extra}")
+            value = "not defined" if x["fsnum"] is None else f"{x['fsnum']:g}"
+            click.echo(f"  {x['type']}: {value}{extra}")
+            if x["fsnum"] is None:  # undefined or infinite: the first note says which and why
+                click.echo(f"  note: {x['notes'][0]}")
 
 
 def _print_trimfill(r: dict, section) -> None:
