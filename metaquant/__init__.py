@@ -16,7 +16,8 @@ package's own: :class:`InputError` (and :class:`DataError`) for bad data,
 located by file, row and column, :class:`UsageError` for a wrong argument.
 """
 
-from . import api, compare, sensitivity
+# _home first: caches that work when HOME does not, set before ArviZ or PyTensor load
+from . import _home, api, compare, sensitivity  # noqa: F401
 from .api import effect_table, fit, fit_all, synthesize
 from .classical import ClassicalResult
 from .effects import compute_effects, for_property, log_from_pct, pct_from_log

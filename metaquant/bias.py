@@ -533,7 +533,7 @@ class FsnResult:
 
 def _round_fsn(x: float) -> float:
     # metafor: ceiling unless within sqrt(eps) of an integer
-    if math.isinf(x):
+    if not math.isfinite(x):
         return x
     return float(math.ceil(x)) if abs(x - round(x)) >= np.finfo(float).eps ** 0.5 else float(round(x))
 
@@ -585,6 +585,22 @@ def _zeroin(f, a: float, b: float, fa: float, fb: float, tol: float, maxit: int 
     return b
 
 
+def _orwin(yi, vi, target, weighted: bool) -> tuple[float, float, float, str]:
+    """Orwin's fail-safe N (unrounded), the mean effect, the target and why N is not finite (if so)."""
+    k = yi.size
+    meanes = float(np.sum(yi / vi) / np.sum(1 / vi)) if weighted else float(np.mean(yi))
+    tgt = meanes / 2 if target is None else float(target)
+    if meanes == 0:  # metafor: 0/0
+        return math.nan, meanes, tgt, "undefined: the mean effect is 0, so there is no effect for unseen null " \
+                                      "studies to reduce"
+    if tgt == 0:
+        return math.inf, meanes, tgt, "infinite: null studies bring the mean effect towards the target 0 but " \
+                                      "never reach it"
+    if np.sign(tgt) != np.sign(meanes):
+        tgt = -tgt
+    return max(0.0, k * (meanes - tgt) / tgt), meanes, tgt, ""
+
+
 def fsn(
     yi,
     vi,
@@ -615,7 +631,7 @@ def fsn(
     yi, vi = _check(yi, vi, k_min=1, what="the fail-safe N")
     k = yi.size
     pval = meanes = tgt = None
-    used_test = None
+    used_test, why = None, ""
     if type == "Rosenthal":
         used_test = test
         zi = yi / np.sqrt(vi)
@@ -646,14 +662,7 @@ def fsn(
         else:
             raise InputError(f"unknown test {test!r}", expected="Stouffer | Fisher")
     elif type == "Orwin":
-        meanes = float(np.sum(yi / vi) / np.sum(1 / vi)) if weighted else float(np.mean(yi))
-        tgt = meanes / 2 if target is None else float(target)
-        if tgt == 0:
-            num = math.inf
-        else:
-            if np.sign(tgt) != np.sign(meanes):
-                tgt = -tgt
-            num = max(0.0, k * (meanes - tgt) / tgt)
+        num, meanes, tgt, why = _orwin(yi, vi, target, weighted)
     else:  # Rosenberg
         wi = 1 / vi
         meanes = float(np.sum(wi * yi) / np.sum(wi))
@@ -662,6 +671,8 @@ def fsn(
         pval = float(2 * stats.norm.sf(abs(zval)))
         num = max(0.0, k * wp / np.sum(wi))
     notes = [n for n in (_few_note(k),) if n]
+    if not math.isfinite(num):
+        notes.insert(0, f"fail-safe N is {why}")
     return FsnResult(type=type, fsnum=_round_fsn(float(num)), alpha=alpha, pval=pval, meanes=meanes, target=tgt,
                      test=used_test, k=k, property=prop, notes=notes)
 

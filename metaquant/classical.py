@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from . import scale, schema
-from .effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
+from .effects import check_levels, level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
 from .errors import InputError, UsageError
 from .outputs import json_safe
-from .results import tidy_frame
+from .results import design_rows, tidy_frame
 from .spec import MULTILEVEL_METHODS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
@@ -173,7 +173,8 @@ class ClassicalResult:
         """
         from . import frequentist
 
-        pr = frequentist.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
+        names = [c["name"] for c in self.rma.coefficients][1:]  # the intercept comes first
+        pr = frequentist.predict(self.rma, design_rows(x, names, argument="x")).to_frame()
         return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
@@ -280,11 +281,14 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     """
     prop = schema.get_property(spec.property)
     X, names = moderator_matrix(table, list(spec.moderators))
+    check_levels(table, list(spec.moderators), names)
     multi = wants_multilevel(table, spec)
     try:
         res, rob = _fit_multi(table, spec, X, names, profile) if multi else _fit_uni(table, spec, X, names)
-    except ValueError as exc:
-        raise InputError(f"{prop.name}: {exc}") from None
+    except ValueError as exc:  # a refusal about the data (a DataError) also names the file(s) of the rows
+        files = (" + ".join(dict.fromkeys(table["source_file"].dropna().astype(str)))
+                 if isinstance(exc, InputError) and "source_file" in table else None)
+        raise InputError(f"{prop.name}: {exc}", path=files or None) from None
     th = spec.cut_points()
     preds = (predict_levels(res, table, spec.moderators[0], th, prop.higher_is_better)
              if len(spec.moderators) == 1 else [])

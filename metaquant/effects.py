@@ -358,7 +358,7 @@ def _evidence_frame(evidence) -> pd.DataFrame:
     elif isinstance(evidence, pd.DataFrame):
         if len(evidence) == 0:
             raise UsageError("has no rows", argument="evidence", expected="at least one evidence row")
-        df = evidence if "form" in evidence.columns else validate(evidence, "<DataFrame>")
+        df = evidence if "form" in evidence.columns else validate(evidence, "DataFrame")
     else:
         raise UsageError(
             f"is a {type(evidence).__name__}",
@@ -372,7 +372,7 @@ def _evidence_frame(evidence) -> pd.DataFrame:
         raise UsageError(f"lacks the column(s) {', '.join(missing)}", argument="evidence",
                          expected="the rows of metaquant.load(...).data")  # fmt: skip
     if "source_file" not in df.columns or "source_row" not in df.columns:
-        df = df.assign(source_file="<DataFrame>", source_row=np.arange(1, len(df) + 1))
+        df = df.assign(source_file="DataFrame", source_row=np.arange(1, len(df) + 1))
     return df
 
 
@@ -565,6 +565,28 @@ def level_count(table: pd.DataFrame, spec: str, level_row: pd.Series) -> int:
     """Rows of ``table`` at the level (combination) of ``level_row``."""
     cols = moderator_columns(spec)
     return int((table[cols] == level_row[cols]).all(axis=1).sum())
+
+
+def check_levels(table: pd.DataFrame, moderators, names: list[str]) -> None:
+    """Refuse a moderator that takes one level in the pooled rows (its design column vanished).
+
+    ``names`` are the columns :func:`moderator_matrix` gave; formulas are checked by the engines.
+    """
+    for spec in moderators:
+        if is_formula(str(spec)):
+            continue
+        base = str(spec).partition(":")[0]
+        if not any(n == base or n == f"log2({base})" or n.startswith(f"{base}[") for n in names):
+            level = table[base].iloc[0] if base in table.columns and len(table) else None
+            where = (" + ".join(dict.fromkeys(table["source_file"].dropna().astype(str)))
+                     if "source_file" in table.columns else None) or None
+            prop = f" of {table['property'].iloc[0]!r}" if "property" in table.columns and len(table) else ""
+            raise InputError(
+                f"moderator {base!r} has one level ({level!r}) in the {len(table)} pooled rows{prop}, so its "
+                "effect cannot be estimated",
+                path=where, column=base,
+                expected="a moderator with at least two levels among the pooled rows (or drop --moderator)",
+            )  # fmt: skip
 
 
 def moderator_matrix(table: pd.DataFrame, moderators) -> tuple[np.ndarray, list[str]]:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from .effects import compute_effects, for_property
 from .errors import InputError, UsageError
-from .io import as_bool, load
+from .io import _drop_confounded, as_bool, load, validate
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
 
@@ -44,12 +44,64 @@ def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: 
     include_confounded : bool
         Keep rows flagged ``confounded``.
     """
-    if isinstance(data, pd.DataFrame) and "yi" in data.columns:
-        return data
+    if isinstance(data, pd.DataFrame):
+        if _is_effect_table(data):
+            return _checked_effect_table(data)
+        # rows as a file holds them (pd.read_csv(FILE), or metafor's yi/vi columns): validated
+        # exactly like that file, with "DataFrame" in place of its name
+        evidence = validate(data, "DataFrame")
+        if "confounded" in evidence.columns and not as_bool(include_confounded, "include_confounded"):
+            evidence = _drop_confounded(evidence, ["DataFrame"])
+        return compute_effects(evidence, measure=measure)
     if data is None:
         raise UsageError("data is None", expected="a shipped dataset name, a file or an effect table")
     return compute_effects(load(data, include_confounded=as_bool(include_confounded, "include_confounded")),
                            measure=measure)
+
+
+#: Columns only :func:`metaquant.compute_effects` writes: a frame with one of them is an effect table.
+_EFFECT_TABLE_MARKS = ("vi_known", "measure", "metric_class")
+#: What the engines read from an effect table.
+_EFFECT_TABLE_NEEDS = ("study", "property", "yi", "vi", "higher_is_better")
+
+
+def _is_effect_table(df: pd.DataFrame) -> bool:
+    """An effect table (from ``compute_effects``), as opposed to evidence rows as a file holds them.
+
+    A frame of ``study, property, yi, vi`` alone -- what a user of metafor's
+    ``escalc`` has in hand -- is evidence in effects form: it is validated like
+    a file and its effect table computed (``vi_known``, orientation, ``pct``),
+    so nothing is made up and a bad ``vi`` is named by row and column.
+    """
+    return any(c in df.columns for c in _EFFECT_TABLE_MARKS)
+
+
+def _checked_effect_table(df: pd.DataFrame) -> pd.DataFrame:
+    """An effect table with the columns the engines read, or a clear error; derivable columns filled.
+
+    ``vi_known`` (a finite ``vi``), ``vi_note``, ``comparison`` (one per row) and the
+    source columns follow from the others, as ``compute_effects`` would give them.
+    """
+    missing = [c for c in _EFFECT_TABLE_NEEDS if c not in df.columns]
+    if missing:
+        raise UsageError(
+            f"looks like an effect table but lacks the column(s) {', '.join(missing)}", argument="data",
+            expected="the table metaquant.compute_effects returns, or evidence rows as a file holds them "
+                     "(study, property and yi/vi or measurements)",
+        )  # fmt: skip
+    fill = {}
+    if "vi_known" not in df.columns:
+        fill["vi_known"] = pd.to_numeric(df["vi"], errors="coerce").notna().to_numpy()
+    if "vi_note" not in df.columns:
+        fill["vi_note"] = None
+    if "source_file" not in df.columns:
+        fill["source_file"] = "DataFrame"
+    if "source_row" not in df.columns:
+        fill["source_row"] = range(1, len(df) + 1)
+    if "comparison" not in df.columns:
+        fill["comparison"] = df["study"].astype("str") + "|row" + pd.Series(range(1, len(df) + 1),
+                                                                              index=df.index).astype("str")
+    return df.assign(**fill) if fill else df
 
 
 @dataclass

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema
-from .errors import DataError, InputError, UsageError
+from .errors import DataError, InputError, UsageError, set_line_map
 
 #: User moderator columns may be added with this prefix (e.g. ``x_batch``).
 USER_COLUMN_PREFIX = "x_"
@@ -226,7 +226,7 @@ def _check_file(path: Path, label: str) -> None:
         raise InputError("is a folder, not a data file", path=label)
     if not os.access(path, os.R_OK):
         raise InputError("cannot be read (permission denied)", path=label, expected="a readable file")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:  # a pipe (``<(cat f.csv)``) has no size: read it
         raise InputError("the file is empty", path=label, expected="a header line and at least one row")
 
 
@@ -317,8 +317,39 @@ def _check_names(names: list[str], label: str) -> list[str]:
     return out
 
 
+def _line_breaks(raw: bytes) -> bytes:
+    """``raw`` with old-Mac line ends (CR only, no LF anywhere) turned into LF; other files unchanged."""
+    if b"\n" not in raw and b"\r" in raw:
+        return raw.replace(b"\r", b"\n")
+    return raw
+
+
+def _row_lines(raw: bytes, sep: str, encoding: str) -> np.ndarray | None:
+    """The file line where each data row starts, or None when it is ``row + 1`` throughout.
+
+    Rows and lines part ways after a blank line (skipped, as pandas does) or a
+    quoted field that holds a line break; only such files are walked row by
+    row (the ``csv`` module counts the physical lines).
+    """
+    if b"\n\n" not in raw and b"\n\r\n" not in raw and b'"' not in raw:
+        return None
+    reader = csv.reader(_io.TextIOWrapper(_io.BytesIO(raw), encoding=encoding, newline=""), delimiter=sep)
+    lines, start = [], 1
+    try:
+        for k, rec in enumerate(reader):
+            if rec and k > 0:
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error:
+        return None  # malformed: the field-count check names the row
+    lines = np.asarray(lines, dtype=np.int64)
+    return None if np.array_equal(lines, np.arange(2, len(lines) + 2)) else lines
+
+
 def _read_csv(path: Path, label: str) -> pd.DataFrame:
-    raw = _read_bytes(path, label)
+    raw = _line_breaks(_read_bytes(path, label))
+    if not raw:
+        raise InputError("the file is empty", path=label, expected="a header line and at least one row")
     sep = _sniff_separator(raw, label)
     encoding = _check_text(raw, label, sep.encode())
     try:
@@ -326,6 +357,7 @@ def _read_csv(path: Path, label: str) -> pd.DataFrame:
     except (StopIteration, csv.Error):
         raise InputError("the file is empty", path=label, expected="a header line and at least one row") from None
     names = _check_names(header, label)
+    set_line_map(label, _row_lines(raw, sep, encoding))
     fast = _read_csv_arrow(raw, sep, encoding, names)
     if fast is not None:
         return fast
@@ -445,6 +477,7 @@ def _read_parquet(path: Path, label: str) -> pd.DataFrame:
 
 
 def _read_table(path: Path, label: str) -> pd.DataFrame:
+    set_line_map(label, None)
     _check_file(path, label)
     if path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, label)
@@ -775,6 +808,95 @@ def _check_duplicates(t: _Table) -> None:
     t.fail(dup, None, lambda i: f"duplicates row {t.rows[first[i]]}", "each comparison once", np.arange(len(t.df)))
 
 
+#: Columns that tell two comparisons of a study and property apart (a descriptor given on
+#: both rows must agree for them to be the same comparison).
+_COMPARISON_KEYS = ("comparison", "quant_precision")
+_DESCRIPTORS = ("model", "task", "hardware", "technique", "granularity", "baseline_precision", "bits", "act_bits")
+
+
+def _same_comparison_pairs(df: pd.DataFrame) -> list[tuple[int, int]]:
+    """(measurement row, summary row) index pairs that describe the same comparison.
+
+    Same study, property and comparison id (``comparison``, else
+    ``quant_precision``, where the table has them), and no descriptor
+    (model, task, hardware, ...) that both rows give and that differs.  Only
+    groups that hold both forms are walked row by row.
+    """
+    if "form" not in df.columns or df["form"].nunique() < 2:
+        return []
+    keys = ["study", "property"] + [c for c in _COMPARISON_KEYS if c in df.columns][:1]
+    form = df["form"].to_numpy(dtype=object)
+    gid = df.groupby(keys, dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    mixed = pd.Series(form).groupby(gid).transform("nunique").to_numpy() > 1
+    desc = [c for c in _DESCRIPTORS if c in df.columns]
+    pairs = []
+    for g in pd.unique(gid[mixed]):
+        idx = np.flatnonzero(gid == g)
+        for i in idx[form[idx] == "measurements"]:
+            for j in idx[form[idx] == "summary"]:
+                a, b = df.iloc[i], df.iloc[j]
+                if all(pd.isna(a[c]) or pd.isna(b[c]) or a[c] == b[c] for c in desc):
+                    pairs.append((int(i), int(j)))
+    return pairs
+
+
+def _refuse_twice_pooled(df: pd.DataFrame, problems: Problems, *, across: bool = False) -> None:
+    """Refuse a comparison given once as measurements and once as a summary row (it would be pooled twice).
+
+    ``across``: only pairs from two different inputs (pairs within a file were refused when it was read).
+    """
+    src, row = df["source_file"].to_numpy(dtype=object), df["source_row"].to_numpy()
+    pairs = [(i, j) for i, j in _same_comparison_pairs(df) if not across or src[i] != src[j]]
+    for i, j in pairs[: problems.limit if problems.collect else 1]:
+        there = "" if src[i] == src[j] else f"{src[i]} "
+        what = ", ".join(f"{c} {df[c].iloc[j]!r}" for c in ("study", "property", *_COMPARISON_KEYS)
+                         if c in df.columns and pd.notna(df[c].iloc[j]))  # fmt: skip
+        problems.add(DataError(
+            f"summary row for the same comparison ({what}) that {there}row {row[i]} gives as measurements; "
+            "it would be pooled twice",
+            path=src[j], row=int(row[j]),
+            expected="each comparison in one form only (drop the summary row or the measurement row)",
+        ))  # fmt: skip
+    problems.total += max(0, len(pairs) - (problems.limit if problems.collect else 1))
+    problems.checkpoint()
+
+
+def _study_spellings(df: pd.DataFrame) -> list[str]:
+    """One sentence per set of study names that differ only in case or spacing (``Smith2020``/``smith2020``)."""
+    if "study" not in df.columns:
+        return []
+    names = pd.Series(df["study"].dropna().unique())
+    if names.empty:
+        return []
+    folded = names.map(lambda v: " ".join(str(v).split()).casefold())
+    out = []
+    src = df["source_file"] if "source_file" in df.columns else None
+    for _, group in names.groupby(folded.to_numpy(), sort=False):
+        if len(group) < 2:
+            continue
+        parts = []
+        for name in group:
+            rows = df.index[df["study"] == name]
+            where = df.loc[rows, "source_row"].tolist()[:3] if "source_row" in df.columns else list(rows[:3] + 1)
+            files = sorted(set(src.loc[rows])) if src is not None else []
+            lab = "row" if len(where) == 1 else "rows"
+            extra = ", ..." if len(rows) > 3 else ""
+            parts.append(f"{name!r} ({' + '.join(files)} {lab} {', '.join(map(str, where))}{extra})".replace("( ", "("))
+        out.append(
+            f"studies {' and '.join(parts)} differ only in case or spacing and are pooled as "
+            f"{len(group)} separate studies; if they are one study, rename one so both read the same"
+        )
+    return out
+
+
+def warn_study_spellings(df: pd.DataFrame) -> None:
+    """Warn (once per set) about study names that differ only in case or spacing."""
+    import warnings
+
+    for sentence in _study_spellings(df):
+        warnings.warn(sentence, UserWarning, stacklevel=3)
+
+
 def _validate(t: _Table) -> pd.DataFrame | None:
     """The pipeline; returns the typed table, or None when the columns make rows meaningless (collect mode)."""
     if not _check_columns(t):
@@ -795,6 +917,7 @@ def _validate(t: _Table) -> pd.DataFrame | None:
     df["source_row"] = t.rows
     _check_duplicates(t)
     t.problems.checkpoint()
+    _refuse_twice_pooled(df[~t.bad].reset_index(drop=True) if t.bad.any() else df, t.problems)
     return df[~t.bad].reset_index(drop=True) if t.bad.any() else df.reset_index(drop=True)
 
 
@@ -827,7 +950,11 @@ def validate(df: pd.DataFrame, label: str, *, problems: Problems | None = None) 
     if not isinstance(df, pd.DataFrame):
         raise UsageError(f"is a {type(df).__name__}, not a table", argument="df", expected="a pandas DataFrame")
     t = _Table(df.copy(), str(label), problems if problems is not None else Problems())
-    return _validate(t)
+    set_line_map(str(label), None)  # a frame's rows are its lines
+    out = _validate(t)
+    if out is not None:
+        warn_study_spellings(out)
+    return out
 
 
 def read(path: str | Path, *, label: str | None = None, problems: Problems | None = None) -> pd.DataFrame | None:
@@ -959,6 +1086,8 @@ def load(
         raise DataError("cannot combine an effects file with measurement files", path=" + ".join(labels))
     if len(frames) > 1:
         _check_across(df, collect if collect is not None else Problems())
+        _refuse_twice_pooled(df, collect if collect is not None else Problems(), across=True)
+    warn_study_spellings(df)
     if "confounded" in df.columns and not include_confounded:
         df = _drop_confounded(df, labels)
     return Evidence(df, labels)

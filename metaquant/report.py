@@ -551,6 +551,10 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
 # --------------------------------------------------------------------------
 
 
+#: The files a report folder holds (a folder of these alone, written before manifests, may be replaced).
+REPORT_FILES = ("report.html", "report.json", "report.csv")
+
+
 def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False, **kw) -> Path:
     """Build the report and write ``report.html``, ``report.json`` and ``report.csv`` into ``out`` atomically.
 
@@ -560,7 +564,10 @@ def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False,
     a run at the same time into the same folder is refused); the folder is
     assembled as a temporary sibling and renamed into place.  An existing
     ``out`` that is not empty is refused unless ``force`` (then it is
-    replaced as a whole, after the new report is complete).
+    replaced as a whole, after the new report is complete), and even then
+    when it holds anything metaquant did not write there (its manifest,
+    ``.metaquant-manifest.json``, lists what it wrote) or one of the input
+    files of ``data``.
 
     Returns
     -------
@@ -574,7 +581,7 @@ def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False,
         (tmp / "report.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.csv").write_text(format_table(tidy_long(doc), "csv"), encoding="utf-8")
 
-    return replace_dir(out, build, force=force)
+    return replace_dir(out, build, force=force, inputs=data, known=REPORT_FILES)
 
 
 __all__ = ["bayes_bits_band", "build_report", "property_section", "render_html", "write_report"]

@@ -106,6 +106,41 @@ class FitStatistics:
         return int(self.fitstats["parms"])
 
 
+def design_rows(x, names: list[str], *, argument: str = "x"):
+    """``x`` as a float matrix of design rows for ``names`` (the fit's moderator columns), or a clear error.
+
+    Raises
+    ------
+    UsageError
+        The model has no moderators; ``x`` is None, not numeric, not finite or
+        has the wrong number of columns (named as ``argument``).
+    """
+    import numpy as np
+
+    from .errors import UsageError
+
+    cols = ", ".join(names)
+    want = f"one value per moderator column ({cols}) in each row, e.g. [[{', '.join('0' for _ in names)}]]"
+    if not names:
+        raise UsageError(
+            "the model has no moderators, so there is nothing to set", argument=argument,
+            expected="a fit with moderators (moderators=[...] / --moderator); read the pooled effect from the "
+                     "result itself",
+        )  # fmt: skip
+    if x is None:
+        raise UsageError("is None", argument=argument, expected=want)
+    try:
+        arr = np.atleast_2d(np.asarray(x, dtype=float))
+    except (TypeError, ValueError):
+        raise UsageError(f"{x!r} is not numeric", argument=argument, expected=want) from None
+    if arr.ndim != 2 or arr.shape[1] != len(names) or arr.shape[0] == 0:
+        raise UsageError(f"has shape {np.shape(x)} for {len(names)} moderator column(s)", argument=argument,
+                         expected=want)  # fmt: skip
+    if not np.isfinite(arr).all():
+        raise UsageError("holds a value that is not a finite number", argument=argument, expected=want)
+    return arr
+
+
 def tidy_frame(rows: list[dict], *, prop: str, engine: str) -> pd.DataFrame:
     """A tidy frame from ``[{"term": ..., "estimate": ..., "ci_low": ..., "ci_high": ...}, ...]``."""
     df = pd.DataFrame(rows)

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy import linalg, stats
 
 from .effects import pct_from_log
-from .errors import InputError
+from .errors import DataError, InputError
 from .outputs import json_safe
 
 __all__ = ["RobustResult", "che", "robust"]
@@ -237,6 +237,12 @@ def robust(  # noqa: PLR0913
         if clubSandwich:
             raise InputError("the random effects are not nested within the clusters (CR2 needs them to be)")
     e = y - X @ beta
+    if np.all(np.abs(e) <= 1e-10 * max(1.0, float(np.max(np.abs(y))))):
+        raise DataError(
+            "cluster-robust inference is undefined: every effect equals its fitted value (all residuals are 0), "
+            "so the robust variance is 0",
+            expected="effects that differ between clusters, or the model-based intervals (no --robust)",
+        )
     idx = [np.flatnonzero(codes == j) for j in range(n)]
     if clubSandwich:
         return _cr2(result, y, X, beta, M, e, idx, names, btt, alpha, lev, msgs)

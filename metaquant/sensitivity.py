@@ -45,7 +45,7 @@ import pandas as pd
 
 from . import compare, fitting, scale, schema
 from .effects import for_property, pct_from_log
-from .errors import InputError
+from .errors import InputError, UsageError
 from .outputs import json_safe
 from .spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
 
@@ -701,7 +701,13 @@ def belief_policies(table, prop: str, *, policies: Sequence[str] = BELIEF_POLICI
 def run(table, prop: str, kind: str, **kw) -> SensitivityResult:
     """Dispatch by name: ``by`` (with ``moderator=``), ``loo``, ``priors``, ``thresholds`` or ``belief``."""
     if kind == "by":
-        return by_moderator(table, prop, kw.pop("moderator"), **kw)
+        moderator = kw.pop("moderator", None)
+        if not isinstance(moderator, str) or not moderator.strip():
+            raise UsageError(
+                "is missing" if moderator is None else f"is {moderator!r}", argument="moderator",
+                expected="moderator='COLUMN' naming the column to split by (e.g. 'technique') for kind='by'",
+            )  # fmt: skip
+        return by_moderator(table, prop, moderator, **kw)
     funcs = {"loo": leave_one_out, "priors": prior_grid, "thresholds": threshold_scaling, "belief": belief_policies}
     if kind not in funcs:
         raise InputError(f"unknown sensitivity analysis {kind!r}", expected=" | ".join(KINDS))

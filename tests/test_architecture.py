@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[1] / "metaquant"
 
 #: Layers from the bottom; a module may import its own layer's family and anything below.
 LAYERS = [
-    {"errors"},
+    {"errors", "_home"},
     {"results", "schema", "scale", "outputs", "progress"},
     {"tables"},
     {"io"},

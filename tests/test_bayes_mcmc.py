@@ -196,7 +196,7 @@ def test_bad_settings_are_input_errors(tab):
         fit(t, model="fixed")
     with pytest.raises(InputError, match="unknown moderator column"):
         fit(t, moderators=["nope"])
-    with pytest.raises(InputError, match="one value"):
+    with pytest.raises(InputError, match="has one level"):
         fit(mq.for_property(tab, "f1_score"), moderators=["technique"])
     with pytest.raises(InputError, match="target_accept"):
         fit(t, target_accept=1.0)

@@ -342,7 +342,7 @@ def test_compute_effects_refuses_bad_effects(over, column, validated):
 
 def test_compute_effects_raw_frame_is_validated():
     tab = compute_effects(_effects_frame())
-    assert tab["yi"].tolist() == [0.1, 0.2] and tab["source_file"].iloc[0] == "<DataFrame>"
+    assert tab["yi"].tolist() == [0.1, 0.2] and tab["source_file"].iloc[0] == "DataFrame"
 
 
 @pytest.mark.parametrize(

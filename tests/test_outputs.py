@@ -118,7 +118,7 @@ def test_replace_dir_checks_before_building(tmp_path):
         outputs.replace_dir(tmp_path / "afile" / "rep", lambda tmp: built.append(tmp))
     assert built == []
     out = outputs.replace_dir(tmp_path / "rep", lambda tmp: (tmp / "report.html").write_text("<p>"))
-    assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [outputs.MANIFEST, "report.html"]
     with pytest.raises(InputError, match="not empty"):
         outputs.replace_dir(out, lambda tmp: built.append(tmp))
     assert built == []
@@ -155,7 +155,7 @@ def test_fit_out_writes_json_and_refuses_a_second_time(tmp_path):
     out = tmp_path / "res"
     args = ["fit", "--property", "storage_size", "--method", "reml", "--missing-vi", "drop", "--out", str(out)]
     assert CliRunner().invoke(main, args).exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["storage_size.json"]
+    assert sorted(p.name for p in out.iterdir()) == [outputs.MANIFEST, "storage_size.json"]
     _one_line_error(CliRunner().invoke(main, args), "not empty")
     assert CliRunner().invoke(main, [*args, "--force"]).exit_code == 0
 

@@ -66,7 +66,8 @@ def built(tmp_path_factory):
 
 def test_report_html_parses_and_every_figure_is_embedded(built):
     out, _ = built
-    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.html", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".metaquant-manifest.json", "report.csv", "report.html",
+                                                     "report.json"]
     page = (out / "report.html").read_text(encoding="utf-8")
     doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
     p = _Collector()
@@ -116,8 +117,13 @@ def test_existing_report_is_not_overwritten_without_force(built, tmp_path):
     assert (target / "keep.txt").read_text() == "mine"
     shutil.copytree(out, tmp_path / "copy")
     res = CliRunner().invoke(main, ["report", "--out", str(target), "--data", data, "--fast", "--quiet", "--force"])
+    assert res.exit_code == 2 and "did not write (keep.txt)" in res.output  # --force never removes a user's file
+    assert (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()
+    res = CliRunner().invoke(main, ["report", "--out", str(target), "--data", data, "--fast", "--quiet", "--force"])
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in target.iterdir()) == ["report.csv", "report.html", "report.json"]
+    assert sorted(p.name for p in target.iterdir()) == [".metaquant-manifest.json", "report.csv", "report.html",
+                                                        "report.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left behind
 
 

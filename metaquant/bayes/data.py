@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import scale, schema
-from ..effects import is_formula, moderator_matrix
+from ..effects import check_levels, moderator_matrix
 from ..errors import InputError
 
 MODELS = ("auto", "re", "multilevel")
@@ -292,18 +292,7 @@ def _design(table: pd.DataFrame, mods: list[str]) -> tuple[np.ndarray, list[str]
     k = len(table)
     X1, names = moderator_matrix(table, mods)
     X1 = np.array(X1, dtype=float)  # a copy: formulaic may return a read-only view, and it is centred in place
-    for spec in mods:
-        if is_formula(str(spec)):  # its columns are checked below, one by one
-            continue
-        base = str(spec).partition(":")[0]
-        if not any(n == base or n == f"log2({base})" or n.startswith(f"{base}[") for n in names):
-            level = table[base].iloc[0]
-            raise InputError(
-                f"moderator {base!r} takes one value ({level!r}) in all {k} rows, so its effect cannot be "
-                "estimated",
-                column=base,
-                expected="a moderator with at least two levels",
-            )
+    check_levels(table, mods, names)
     centres: dict[str, float] = {}
     for j, name in enumerate(names):
         if "[" not in name:  # numeric column: centre

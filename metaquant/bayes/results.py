@@ -18,6 +18,7 @@ from .. import scale
 from ..effects import pct_from_log
 from ..errors import ConvergenceWarning, DiagnosticsError, InputError
 from ..outputs import json_safe as clean
+from ..results import design_rows
 from .data import MetaData
 from .priors import Priors
 
@@ -434,9 +435,7 @@ class BayesResult:
         the same numbers.
         """
         md = self.data
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        if X.shape[1] != len(md.coef_names):
-            raise InputError(f"predict_new needs {len(md.coef_names)} moderator column(s), got {X.shape[1]}")
+        X = design_rows(X, list(md.coef_names), argument="X")
         if self.idata is None:
             raise InputError(f"the {self.engine} engine has no posterior draws to predict from",
                              expected="engine='pymc'")

@@ -68,7 +68,10 @@ def _print_fsn(r: dict, section) -> None:
             x = r[k]
             extra = (f" (target {num(x['target'])}, mean effect {num(x['meanes'])})" if x["type"] == "Orwin"
                      else f" (p of the observed studies {pval(x['pval'])})")
-            click.echo(f"  {x['type']}: {x['fsnum']:g}{extra}")
+            value = "not defined" if x["fsnum"] is None else f"{x['fsnum']:g}"
+            click.echo(f"  {x['type']}: {value}{extra}")
+            if x["fsnum"] is None:  # undefined or infinite: the first note says which and why
+                click.echo(f"  note: {x['notes'][0]}")
 
 
 def _print_trimfill(r: dict, section) -> None:
@@ -159,6 +162,10 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     from .. import bias as mb
     from ..effects import for_property
 
+    if funnel:  # checked before any work: an unwritable place, an input file, an existing file without --force
+        from ..outputs import check_writable_target
+
+        check_writable_target(funnel, force=force, inputs=list(data))
     table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
                      side=None if side == "auto" else side, steps=tuple(steps), alternative=alternative)

@@ -233,7 +233,7 @@ def _out_options(f):
     return _data_option(f)
 
 
-def _check_out(out: str, force: bool) -> None:
+def _check_out(out: str, force: bool, data=()) -> None:
     """Refuse a bad extension, an existing file or an unwritable place before any fitting."""
     from pathlib import Path
 
@@ -244,7 +244,7 @@ def _check_out(out: str, force: bool) -> None:
     if p.suffix.lower().lstrip(".") not in FORMATS:
         raise InputError(f"cannot write a figure as {p.suffix or 'a file without extension'!r}", path=out,
                          expected=".png or .svg")
-    check_writable_target(p, force=force)
+    check_writable_target(p, force=force, inputs=list(data))
 
 
 @click.group("plot")
@@ -262,7 +262,7 @@ def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, s
     from .. import compare as cmp
     from .. import plots
 
-    _check_out(out, force)
+    _check_out(out, force, data)
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
     reml = cmp.fit_classical(t, FitSpec(name, method="reml", variance_policy=missing_vi))[0]
@@ -287,7 +287,7 @@ def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws
     from .. import compare as cmp
     from .. import plots
 
-    _check_out(out, force)
+    _check_out(out, force, data)
     t = for_property(_table(data), prop)
     d, res = cmp.fit_bayesian(t, FitSpec(str(t["property"].iloc[0]), method=method_bayes),
                               RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast)
@@ -307,7 +307,7 @@ def plot_masses(data, prop, out, force, belief_split):
     from .. import compare as cmp
     from .. import plots
 
-    _check_out(out, force)
+    _check_out(out, force, data)
     t = for_property(_table(data), prop)
     d, res = cmp.fit_ssm(t, belief_split=belief_split)
     if res is None:
@@ -325,7 +325,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
     from .. import plots, report
     from ..predict import bits_regression
 
-    _check_out(out, force)
+    _check_out(out, force, data)
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
     reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
@@ -343,7 +343,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @click.command("report")
 @_data_option
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--force", is_flag=True, help="Replace an existing non-empty folder.")
+@click.option("--force", is_flag=True, help="Replace an earlier report in --out (never files metaquant did not write).")
 @click.option("--fast", is_flag=True, help="Exact engine where it applies and small MCMC runs elsewhere.")
 @click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
 @_missing_vi_option

@@ -61,7 +61,7 @@ from .show import print_result, summary_frame
 @click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")
-@click.option("--force", is_flag=True, help="Allow --out into an existing non-empty folder.")
+@click.option("--force", is_flag=True, help="Replace what metaquant wrote in an existing --out folder (nothing else).")
 @click.option("--strict", is_flag=True, help="Exit 3 when a diagnostic fails or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -83,7 +83,8 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     from ..progress import Progress, collect_warnings
 
     source = list(data) or "ssm2025"
-    with output_dir(out, force=force) if out else contextlib.nullcontext() as outdir, \
+    claim = output_dir(out, force=force, inputs=list(data), known=_known_names()) if out else contextlib.nullcontext()
+    with claim as outdir, \
             collect_warnings() as caught:
         if all_:
             with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
@@ -123,14 +124,25 @@ def _say_warnings(caught, quiet: bool) -> None:
             click.echo(f"warning: {sentence}", err=True)
 
 
-def _write(outdir, results, dicts, force) -> None:
-    from ..outputs import atomic_write, atomic_write_text
+def _known_names() -> set[str]:
+    """What ``fit --out`` writes for the shipped properties (recognised in a folder written before manifests)."""
+    from ..schema import PROPERTIES
 
-    for p, r in results.items():
-        idata = getattr(r, "idata", None)
-        if idata is not None:
-            atomic_write(outdir / f"{p}.nc", lambda tmp, idata=idata: idata.to_netcdf(tmp), overwrite=force)
-        atomic_write_text(outdir / f"{p}.json", json.dumps(dicts[p], indent=2) + "\n", overwrite=force)
+    return {f"{p}.{ext}" for p in PROPERTIES for ext in ("json", "nc")}
+
+
+def _write(outdir, results, dicts, force) -> None:
+    """Every result file assembled in a temporary folder that takes the place of ``outdir`` at once."""
+    from ..outputs import publish
+
+    def build(tmp):
+        for p, r in results.items():
+            idata = getattr(r, "idata", None)
+            if idata is not None:
+                idata.to_netcdf(str(tmp / f"{p}.nc"))
+            (tmp / f"{p}.json").write_text(json.dumps(dicts[p], indent=2) + "\n", encoding="utf-8")
+
+    publish(outdir, build)
 
 
 __all__ = ["fit"]
