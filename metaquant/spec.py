@@ -224,7 +224,7 @@ class FitSpec:
         if self.threshold_scale is not None and not (
             isinstance(self.threshold_scale, (int, float)) and 0 < self.threshold_scale < float("inf")
         ):
-            raise UsageError(f"threshold_scale must be a positive finite number, got {self.threshold_scale!r}")
+            raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
         self._check_sampling_cov()
         if self.engine in ("exact", "bma") and self.moderators:
             raise UsageError(
