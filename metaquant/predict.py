@@ -118,17 +118,65 @@ def design_at(table: pd.DataFrame, moderators, at: Mapping[str, object]) -> np.n
                 v = float(v)
             except (TypeError, ValueError):
                 raise UsageError(f"{k} must be a number, got {v!r}") from None
+            if not np.isfinite(v):
+                raise UsageError(f"must be a finite number, got {v!r}", argument=k)
         elif not (table[k].astype(str) == str(v)).any():
             seen = ", ".join(sorted(table[k].dropna().astype(str).unique())[:12])
             raise InputError(f"{k} = {v!r} is not in the data, so the model says nothing about it",
                              expected=f"one of: {seen}")
         new[k] = v
     both = pd.concat([table, new], ignore_index=True)
-    X, _ = moderator_matrix(both, list(moderators))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X, names = moderator_matrix(both, list(moderators))
     X0, _ = moderator_matrix(table, list(moderators))
     if X.shape[1] != X0.shape[1]:
         raise InputError("a setting to predict at adds a level the data do not have")
+    bad = [n for n, x in zip(names, X[-1], strict=True) if not np.isfinite(x)]
+    if bad:
+        where = ", ".join(f"{k}={_show(v)}" for k, v in at.items())
+        raise UsageError(f"the setting {where} gives no finite value of the moderator {bad[0]}",
+                         expected="a value inside the moderator's domain (a positive value where it enters as a log)")
     return X[-1:]
+
+
+def _show(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v)
+
+
+def extrapolations(table: pd.DataFrame, at: Mapping[str, object]) -> list[str]:
+    """A caution for each numeric setting outside the range of the pooled rows' values.
+
+    >>> t = pd.DataFrame({"bits": [2.0, 4.0, 8.0]})
+    >>> extrapolations(t, {"bits": 1})
+    ['bits 1 is outside the pooled range 2–8: an extrapolation']
+    """
+    out = []
+    for k, v in at.items():
+        if k not in table.columns or not pd.api.types.is_numeric_dtype(table[k]):
+            continue
+        seen = pd.to_numeric(table[k], errors="coerce").to_numpy(dtype=float)
+        seen = seen[np.isfinite(seen)]
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if seen.size and not seen.min() <= x <= seen.max():
+            out.append(f"{k} {x:g} is outside the pooled range {seen.min():g}–{seen.max():g}: an extrapolation")
+    return out
+
+
+def _check_scale(out: Mapping[str, float], at: Mapping[str, object]) -> None:
+    """Refuse a prediction whose log ratio (or interval bound) is beyond the effect scale (|y| <= 50)."""
+    bound = schema.MAX_ABS_LOG_EFFECT
+    worst = max(("pred", "ci_low", "ci_high", "pi_low", "pi_high"),
+                key=lambda k: abs(out[k]) if np.isfinite(out[k]) else np.inf)
+    y = out[worst]
+    if not (np.isfinite(y) and abs(y) <= bound):
+        where = ", ".join(f"{k}={_show(v)}" for k, v in at.items())
+        what = {"pred": "the expected effect", "ci": "its 95% interval", "pi": "the prediction interval"}[worst[:2]]
+        raise InputError(f"at {where} {what} reaches a log ratio of {y:.4g}, beyond what the effect scale can hold "
+                         f"(|log ratio| <= {bound:g}, a {np.exp(bound):.0e}-fold change)",
+                         expected="a setting nearer the values of the pooled rows")
 
 
 @dataclass
@@ -139,7 +187,8 @@ class PredictionResult:
     ``pct_pi_*`` the interval of the effect in one new study; ``label_code``
     and ``label_probability`` the SSM reading of the new study's effect
     (the probability is the engine's: ``None`` for the classical engine,
-    whose label is that of the point prediction).
+    whose label is that of the point prediction); ``cautions`` name the
+    settings outside the range of the pooled rows (an extrapolation).
     """
 
     property: str
@@ -158,6 +207,7 @@ class PredictionResult:
     label_probability: float | None = None
     zone_probabilities: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)
 
     def _pct(self, v):
         return float(pct_from_log(v, self.higher_is_better))
@@ -171,7 +221,7 @@ class PredictionResult:
             "pct_pi_high": self._pct(self.pi_high), "label_code": self.label_code,
             "label": scale.label_name(self.label_code) if self.label_code else "no label: the evidence does not decide",
             "label_probability": self.label_probability, "zone_probabilities": self.zone_probabilities,
-            "notes": self.notes,
+            "notes": self.notes, "cautions": self.cautions,
         })
 
 
@@ -191,6 +241,16 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     Returns
     -------
     PredictionResult
+        With a caution for each numeric setting outside the pooled rows' range.
+
+    Raises
+    ------
+    InputError
+        The prediction (or an interval bound) is beyond the effect scale:
+        a log ratio above :data:`metaquant.schema.MAX_ABS_LOG_EFFECT` in size.
+    UsageError
+        A setting is not finite, or outside a moderator's domain (``bits=0``
+        where bits enter as ``log2``).
     """
     from .fitting import fit_table, property_rows
     from .spec import apply_variance_policy
@@ -207,13 +267,15 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     prop = schema.get_property(spec.property)
     out = {k: (float(v[0]) if k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high") else v)
            for k, v in res.predict_new(x).items()}
+    _check_scale(out, at)
     th = spec.cut_points()
     pr = PredictionResult(property=prop.name, engine=res.engine, at=dict(at), moderators=spec.moderators,
                           k=int(res.to_dict().get("k") or 0), higher_is_better=prop.higher_is_better, thresholds=th,
-                          notes=list(res.notes), **out)
+                          notes=list(res.notes), cautions=extrapolations(pooled, at), **out)
     if pr.label_code is None and pr.label_probability is None and not pr.zone_probabilities:
         pr.label_code = scale.label_from_pct(pr._pct(pr.pred), th)
     return pr
 
 
-__all__ = ["PredictionResult", "band", "bits_regression", "default_moderators", "design_at", "design_grid", "predict"]
+__all__ = ["PredictionResult", "band", "bits_regression", "default_moderators", "design_at", "design_grid",
+           "extrapolations", "predict"]

@@ -122,7 +122,7 @@ def code_from_name(name: str) -> str:
 def validate_thresholds(thresholds: Sequence[float]) -> tuple[float, ...]:
     """Check six strictly increasing positive cut-points and return them."""
     t = tuple(float(x) for x in thresholds)
-    if len(t) != 6 or t[0] <= 0 or any(b <= a for a, b in zip(t, t[1:], strict=False)):
+    if len(t) != 6 or not all(np.isfinite(t)) or t[0] <= 0 or any(b <= a for a, b in zip(t, t[1:], strict=False)):
         raise ValueError(f"thresholds must be 6 increasing positive percentages (I, W, WM, M, SM, S); got {t}")
     return t
 

@@ -618,8 +618,9 @@ def threshold_scaling(
     prop = str(t["property"].iloc[0])
     base = schema.get_property(prop).thresholds
     factors = [float(f) for f in factors]
-    if any(f <= 0 for f in factors):
-        raise InputError("threshold factors must be positive", expected="e.g. 0.5 0.75 1 1.25 1.5 2")
+    if not all(np.isfinite(f) and f > 0 for f in factors):
+        raise InputError(f"threshold factors must be positive finite numbers, got {factors}",
+                         expected="e.g. 0.5 0.75 1 1.25 1.5 2")
     if 1.0 not in factors:
         factors = sorted([1.0, *factors])
     ths = [scale.scale_thresholds(base, f) for f in factors]

@@ -222,7 +222,7 @@ class FitSpec:
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
-            isinstance(self.threshold_scale, (int, float)) and self.threshold_scale > 0
+            isinstance(self.threshold_scale, (int, float)) and 0 < self.threshold_scale < float("inf")
         ):
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
         self._check_sampling_cov()

@@ -360,4 +360,4 @@ def test_cli_bias_bad_steps_is_one_line():
 
     res = CliRunner().invoke(main, ["bias", "--property", "accuracy", "--steps", "0.5,x"])
     assert res.exit_code == 2
-    assert "--steps takes numbers" in res.output
+    assert "Invalid value for '--steps': 'x' is not a finite number in (0, 1]" in res.output

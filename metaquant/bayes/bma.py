@@ -872,11 +872,14 @@ def _sample(member: Member, pri: BMAPriors, d: _Data, *, draws, tune, chains, se
     # pm.sample resets the adaptation of a reused step only when it runs the chains itself; the
     # processes of cores > 1 take the step as it is, so reset it here (mass matrix, tune flag)
     step.reset_tuning()
-    with model, warnings.catch_warnings():
+    from .sampling import InterruptGuard
+
+    with model, warnings.catch_warnings(), InterruptGuard(chains=chains, draws=draws) as guard:
         warnings.simplefilter("ignore")
         idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=cores, step=step, random_seed=int(seed),
                           progressbar=False, compute_convergence_checks=False, quiet=True,
-                          idata_kwargs={"log_likelihood": False})
+                          idata_kwargs={"log_likelihood": False}, callback=guard.callback)
+        guard.check(idata.posterior)  # Ctrl-C: PyMC returns the draws it has; no member from a partial trace
     post = {v: np.asarray(idata.posterior[v].values) for v in idata.posterior.data_vars}
     div = int(np.asarray(idata.sample_stats["diverging"].values).sum())
     return post, div, compiled

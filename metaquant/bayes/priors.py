@@ -19,7 +19,8 @@ informative on that scale:
   (one doubling of the bit-width for ``log2(bits)``).
 
 The strings accepted by :func:`parse_scale_prior` are ``"halfnormal:S"`` and
-``"halfcauchy:S"`` (S > 0, the scale); Röver (2020, JSS 93(6), §2.4) discusses
+``"halfcauchy:S"`` (the scale S in [0.001, 1000], :data:`PRIOR_SCALE_RANGE`, as is the sd of
+``mu``); Röver (2020, JSS 93(6), §2.4) discusses
 both families for the heterogeneity of a normal-normal hierarchical model.
 """
 
@@ -31,6 +32,12 @@ from dataclasses import asdict, dataclass, field, replace
 from ..errors import InputError
 
 SCALE_FAMILIES = ("halfnormal", "halfcauchy")
+#: Accepted prior standard deviations and scales (``mu_sd``, ``beta_sd``, the ``S`` of a scale prior), on the
+#: log-ratio scale.  Beyond them the exact engine's grids, which span 1e-13 to 3e6 prior scales, and the
+#: squared scales leave float64 (a division by zero at 1e-200, an overflow at 1e200, an empty grid at
+#: 1e300); within them a prior runs from a near point mass (0.001, a 0.1 % change) to flat over any
+#: physical ratio (1000).
+PRIOR_SCALE_RANGE = (1e-3, 1e3)
 
 
 class PriorSpecError(InputError, ValueError):
@@ -104,12 +111,15 @@ class ScalePrior:
 
 
 def _positive_float(value, what: str) -> float:
+    lo, hi = PRIOR_SCALE_RANGE
     try:
         x = float(value)
     except (TypeError, ValueError):
         raise PriorSpecError(f"{what} must be a positive number, got {value!r}") from None
     if not math.isfinite(x) or x <= 0:
         raise PriorSpecError(f"{what} must be a positive finite number, got {value!r}")
+    if not lo <= x <= hi:
+        raise PriorSpecError(f"{what} {x:g} is outside the accepted range", expected=f"{lo:g} <= {what} <= {hi:g}")
     return x
 
 
@@ -138,6 +148,10 @@ def parse_scale_prior(spec: str | ScalePrior, *, option: str = "prior") -> Scale
                              expected="a positive number after ':'") from None
     if not math.isfinite(scale) or scale <= 0:
         raise PriorSpecError(f"the scale in {option}={text!r} must be positive and finite", expected="S > 0")
+    lo, hi = PRIOR_SCALE_RANGE
+    if not lo <= scale <= hi:
+        raise PriorSpecError(f"the scale in {option}={text!r} is outside the accepted range",
+                             expected=f"{lo:g} <= S <= {hi:g}")
     return ScalePrior(fam, scale)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -77,6 +79,65 @@ def _quiet(active: bool):
             lg.setLevel(lev)
 
 
+class SamplingInterrupted(KeyboardInterrupt):
+    """Sampling ended before every chain drew every draw asked for (Ctrl-C): no result is returned."""
+
+
+class InterruptGuard:
+    """Ctrl-C during sampling ends the fit: a trace from fewer chains or draws is never returned.
+
+    PyMC catches ``KeyboardInterrupt`` inside its sampling loop and returns the
+    draws it has, then goes on with the next chain: a run interrupted in its
+    first chain would come back as a one-chain result.  Inside the guard a
+    SIGINT is recorded before it is raised (in the main thread, where Python
+    delivers it, and only while the default handler is in force), the
+    ``callback`` stops every later chain at its first draw, and on leaving the
+    guard the interrupt is raised again; :meth:`check` refuses a posterior
+    whose chains or draws fall short of those asked for, whatever stopped it.
+
+    >>> with InterruptGuard(chains=2, draws=10) as guard:
+    ...     guard.interrupted
+    False
+    """
+
+    def __init__(self, *, chains: int, draws: int):
+        self.chains, self.draws = int(chains), int(draws)
+        self.interrupted = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def callback(self, trace=None, draw=None) -> None:
+        """PyMC's per-draw callback: end a chain at once after an interrupt."""
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        if self.interrupted and not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            # PyMC may fail after the interrupt it swallowed ("Not enough samples to build a trace"): an interrupt
+            raise SamplingInterrupted("sampling was interrupted; no result is returned") from exc
+
+    def check(self, posterior) -> None:
+        """Raise :class:`SamplingInterrupted` unless ``posterior`` holds every chain and draw asked for."""
+        sizes = dict(getattr(posterior, "sizes", {}))
+        chains, draws = int(sizes.get("chain", 0)), int(sizes.get("draw", 0))
+        if self.interrupted or chains < self.chains or draws < self.draws:
+            self.interrupted = True
+            raise SamplingInterrupted(f"sampling stopped early ({chains} of {self.chains} chains, {draws} of "
+                                      f"{self.draws} draws); no result is returned")
+
+
 def _missing_extra(sampler: str, extra: str, exc: Exception) -> ImportError:
     return ImportError(
         f"sampler={sampler!r} needs the optional package(s) for it ({exc}); "
@@ -95,7 +156,7 @@ def _jitter(bm: BuiltModel, chains: int, rng: np.random.Generator) -> list[dict]
     return [{k: v + rng.uniform(-1.0, 1.0, size=np.shape(v)) for k, v in ip.items()} for _ in range(chains)]
 
 
-def _sample_pymc(bm, *, draws, tune, chains, seed, target_accept, progressbar, cores):
+def _sample_pymc(bm, *, draws, tune, chains, seed, target_accept, progressbar, cores, callback=None):
     import pymc as pm
     from pymc.step_methods.step_sizes import DualAverageAdaptation
 
@@ -117,6 +178,7 @@ def _sample_pymc(bm, *, draws, tune, chains, seed, target_accept, progressbar, c
             draws=draws, tune=tune, chains=chains, cores=cores, step=step, initvals=init,
             random_seed=int(rng.integers(2**31 - 1)), progressbar=progressbar, compute_convergence_checks=False,
             return_inferencedata=True, quiet=not progressbar, idata_kwargs={"log_likelihood": False},
+            callback=callback,
         )
     return idata.posterior, idata.sample_stats
 
@@ -528,13 +590,15 @@ def _fit_prepared(md, pri, *, draws, tune, chains, seed, sampler, target_accept,
         bm = _get_model(md, pri, parametrization)
         kw = dict(draws=int(draws), tune=int(tune), chains=int(chains), seed=seed, target_accept=float(target_accept),
                   progressbar=progressbar, cores=cores)
-        if sampler == "pymc":
-            kw["cores"] = 1 if kw["cores"] is None else int(kw["cores"])
-            posterior, stats = _sample_pymc(bm, **kw)
-        elif sampler == "nutpie":
-            posterior, stats = _sample_nutpie(bm, md, pri, **kw)
-        else:
-            posterior, stats = _sample_numpyro(bm, **kw)
+        with InterruptGuard(chains=int(chains), draws=int(draws)) as guard:
+            if sampler == "pymc":
+                kw["cores"] = 1 if kw["cores"] is None else int(kw["cores"])
+                posterior, stats = _sample_pymc(bm, callback=guard.callback, **kw)
+            elif sampler == "nutpie":
+                posterior, stats = _sample_nutpie(bm, md, pri, **kw)
+            else:
+                posterior, stats = _sample_numpyro(bm, **kw)
+            guard.check(posterior)
         idata = _assemble(md, pri, bm, posterior, stats, seed, keep_effects, prior=prior)
     settings = {
         "sampler": sampler, "parametrization": parametrization, "draws": int(draws), "tune": int(tune),

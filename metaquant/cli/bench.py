@@ -13,6 +13,7 @@ from ..bench import records
 from ..bench._torch import INSTALL_HINT, TorchMissingError, require_torch
 from ..bench.data import MODELS
 from ..bench.schemes import ALL_NAMES, get_scheme
+from .options import MAX_JOBS, count_option, number_option, seed_option
 
 
 class _Progress:
@@ -92,18 +93,18 @@ def _print_table(res) -> None:
               help="Network and task (the *-digits ones need scikit-learn).")
 @click.option("--schemes", default=None, metavar="LIST",
               help="Comma list of schemes, 'all' or 'default' (see --list-schemes).")
-@click.option("--runs", type=click.IntRange(1, 1000), default=None,
+@count_option("--runs", high=1000, default=None,
               help="Timed runs per variant [default: 10; 3 with --quick].")
 @click.option("--study", default=None, help="Study id of the rows [default: bench-<hostname>-<YYYYMMDD>].")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Append the rows to this CSV measurements file (created when absent).")
 @click.option("--quick", is_flag=True, help="Short runs (3 x 0.2 s per variant): a smoke test in well under a minute.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the task, the weights and training.")
-@click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True, help="Images per timed batch.")
-@click.option("--threads", type=click.IntRange(0), default=1, show_default=True,
+@seed_option("--seed", default=0, show_default=True, help="Seeds the task, the weights and training.")
+@count_option("--batch-size", high=65536, default=256, show_default=True, help="Images per timed batch.")
+@count_option("--threads", low=0, high=MAX_JOBS, default=1, show_default=True,
               help="CPU threads while measuring (0 = torch's default, one per core).")
-@click.option("--run-seconds", type=click.FloatRange(0.01), default=None,
-              help="Length of one timed run [default: 1.0; 0.2 with --quick].")
+@number_option("--run-seconds", low=0.01, high=3600, default=None,
+               help="Length of one timed run [default: 1.0; 0.2 with --quick].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--list-schemes", is_flag=True, help="List the schemes and exit.")

@@ -6,19 +6,13 @@ import json
 
 import click
 
+from .options import Number, NumberList, accepted
 from .show import num, pval
 
 _STEP_HELP = "Step-function selection model cut-points (one-sided p-values), comma-separated."
 
 
-def _steps(text: str) -> tuple[float, ...]:
-    try:
-        out = tuple(float(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise click.UsageError(f"--steps takes numbers between 0 and 1, e.g. 0.025,0.5; got {text!r}") from None
-    if not out or any(not 0 < s <= 1 for s in out):
-        raise click.UsageError(f"--steps takes numbers between 0 and 1, e.g. 0.025,0.5; got {text!r}")
-    return out
+_STEPS = NumberList(Number(0, 1, low_open=True))
 
 
 def _ci(d: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
@@ -146,7 +140,7 @@ def _print_report(d: dict) -> None:
               help="Trim-and-fill estimator of the number of missing studies.")
 @click.option("--side", type=click.Choice(["auto", "left", "right"]), default="auto", show_default=True,
               help="Side of the funnel where studies are missing (auto: from Egger's slope).")
-@click.option("--steps", default="0.025", show_default=True, help=_STEP_HELP)
+@click.option("--steps", type=_STEPS, default="0.025", show_default=True, help=f"{_STEP_HELP} {accepted(_STEPS)}")
 @click.option("--alternative", type=click.Choice(["greater", "less", "two.sided"]), default="greater",
               show_default=True, help="Direction of the p-values the selection models act on.")
 @click.option("--funnel", "funnel", type=click.Path(dir_okay=False), default=None,
@@ -174,7 +168,7 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
         check_writable_target(funnel, force=force, inputs=list(data))
     table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
-                     side=None if side == "auto" else side, steps=_steps(steps), alternative=alternative)
+                     side=None if side == "auto" else side, steps=tuple(steps), alternative=alternative)
     if funnel:
         from ..frequentist import rma
         from ..plots import save_figure

@@ -12,10 +12,22 @@ import sys
 import click
 
 from .. import api
+from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..effects import for_property
 from ..errors import DiagnosticsError, InputError
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
 from ..tables import FORMATS, format_table
+from .options import (
+    FACTOR_RANGE,
+    MAX_JOBS,
+    Number,
+    NumberList,
+    ScalePriorParam,
+    accepted,
+    count_option,
+    mcmc_options,
+    number_option,
+)
 
 #: REML's policies for rows without a sampling variance ('model' is for the Bayesian engines).
 REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
@@ -27,14 +39,11 @@ def _data_option(f):
 
 
 def _mcmc_options(draws: int, tune: int, chains: int):
-    def deco(f):
-        f = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="MCMC seed.")(f)
-        f = click.option("--chains", type=int, default=chains, show_default=True)(f)
-        f = click.option("--tune", type=int, default=tune, show_default=True)(f)
-        f = click.option("--draws", type=int, default=draws, show_default=True, help="MCMC draws per chain.")(f)
-        return f
+    return mcmc_options(draws, tune, chains, seed_default=DEFAULT_SEED)
 
-    return deco
+
+def _jobs_option(text: str):
+    return count_option("--jobs", high=MAX_JOBS, default=1, show_default=True, help=text)
 
 
 def _bias_option(f):
@@ -80,8 +89,8 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
 @_bias_option
-@click.option("--rho", type=float, default=None,
-              help="Known sampling covariance for REML and PyMC: errors of one study's rows correlated at RHO.")
+@number_option("--rho", low=-1, high=1, low_open=True, high_open=True, default=None,
+               help="Known sampling covariance for REML and PyMC: errors of one study's rows correlated at RHO.")
 @click.option("--shared-baseline", is_flag=True,
               help="Known sampling covariance for REML and PyMC: arms sharing a baseline correlated through it.")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
@@ -131,13 +140,8 @@ def _strict(strict: bool, failed: list[str]) -> None:
 # --------------------------------------------------------------------------
 
 
-def _floats(text: str | None, name: str):
-    if text is None:
-        return None
-    try:
-        return [float(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise InputError(f"{name} must be numbers separated by commas, got {text!r}") from None
+_FACTORS = NumberList(Number(*FACTOR_RANGE))
+_MU_SDS = NumberList(Number(*PRIOR_SCALE_RANGE))
 
 
 @click.command("sensitivity")
@@ -149,15 +153,17 @@ def _floats(text: str | None, name: str):
 @click.option("--priors", "priors_", is_flag=True, help="A grid of priors on mu and tau (Bayesian).")
 @click.option("--thresholds", "thresholds_", is_flag=True, help="SSM's cut-points scaled x0.5 ... x2.")
 @click.option("--belief", is_flag=True, help="SSM under the belief splits none / equitable / mass-preserving.")
-@click.option("--factors", default=None, help="Threshold factors, e.g. '0.5,0.75,1,1.25,1.5,2'.")
-@click.option("--mu-sd", default=None, help="Prior sds of mu for --priors, e.g. '0.25,1,4'.")
-@click.option("--prior-tau", "prior_taus", multiple=True, help="Priors on tau for --priors (repeatable), "
-              "e.g. halfnormal:0.5.")
+@click.option("--factors", type=_FACTORS, default=None,
+              help=f"Threshold factors, e.g. '0.5,0.75,1,1.25,1.5,2'. {accepted(_FACTORS)}")
+@click.option("--mu-sd", type=_MU_SDS, default=None,
+              help=f"Prior sds of mu for --priors, e.g. '0.25,1,4'. {accepted(_MU_SDS)}")
+@click.option("--prior-tau", "prior_taus", type=ScalePriorParam(), multiple=True,
+              help=f"Priors on tau for --priors (repeatable). {accepted(ScalePriorParam())}")
 @click.option("--bayes-engine", type=click.Choice(["auto", "pymc", "exact"]), default="auto", show_default=True,
               help="auto: the exact engine where the rows allow it, PyMC otherwise.")
 @_missing_vi_option
 @_mcmc_options(1000, 500, 2)
-@click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for the fits.")
+@_jobs_option("Local worker processes for the fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress.")
@@ -194,13 +200,13 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     elif priors_:
         kw = {}
         if mu_sd:
-            kw["mu_sds"] = _floats(mu_sd, "--mu-sd")
+            kw["mu_sds"] = mu_sd
         if prior_taus:
             kw["tau_priors"] = list(prior_taus)
         mcmc.pop("rules")  # the prior grid is Bayesian only
         res = sens.prior_grid(table, prop, **kw, **mcmc)
     elif thresholds_:
-        kw = {"factors": _floats(factors, "--factors")} if factors else {}
+        kw = {"factors": factors} if factors else {}
         res = sens.threshold_scaling(table, prop, **kw, **mcmc)
     else:
         res = sens.belief_policies(table, prop, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
@@ -342,7 +348,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
-@click.option("--jobs", type=int, default=1, show_default=True, help="Local worker processes for sensitivity fits.")
+@_jobs_option("Local worker processes for sensitivity fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")

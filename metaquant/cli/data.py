@@ -12,6 +12,7 @@ import pandas as pd
 from .. import io, schema
 from ..effects import compute_effects
 from ..errors import InputError
+from .options import BITS_RANGE, count_option, number_option
 
 
 @click.group("data")
@@ -94,11 +95,12 @@ _TEXT_FILTERS = {"source": "source", "study": "study", "model": "model", "task":
 @click.option("--task", "tasks", multiple=True, help="Only rows whose task contains this text (repeatable).")
 @click.option("--technique", "techniques", multiple=True, help="Only this technique (substring, repeatable).")
 @click.option("--hardware", "hardwares", multiple=True, help="Only rows whose hardware contains this text.")
-@click.option("--bits", "bits", multiple=True, type=float, help="Only these weight bit-widths (repeatable).")
+@number_option("--bits", "bits", multiple=True, low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True,
+               help="Only these weight bit-widths (repeatable).")
 @click.option("--include-confounded/--drop-confounded", default=True, show_default=True,
               help="Keep rows flagged as confounded.")  # fmt: skip
 @click.option("--columns", default=None, help="Comma-separated columns to print (table and csv formats).")
-@click.option("--limit", type=int, default=None, help="Print at most this many rows.")
+@count_option("--limit", high=None, default=None, help="Print at most this many rows.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 def show(name, effects, prop, sources, studies, models, tasks, techniques, hardwares, bits, include_confounded,
          columns, limit, fmt):  # fmt: skip
@@ -167,7 +169,7 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
 @data.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM")
-@click.option("--max-errors", type=click.IntRange(min=1), default=io.MAX_REPORTED, show_default=True,
+@count_option("--max-errors", high=None, default=io.MAX_REPORTED, show_default=True,
               help="List at most this many problems per file (all are counted).")  # fmt: skip
 def validate(files, measure, max_errors):
     """Check evidence files: every problem on its own line (file, row, column), exit code 2 if any."""

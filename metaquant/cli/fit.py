@@ -14,9 +14,11 @@ import sys
 import click
 
 from .. import api
+from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
 from ..tables import FORMATS, format_table
+from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
 from .show import print_result, summary_frame
 
 
@@ -33,9 +35,9 @@ from .show import print_result, summary_frame
                    "e.g. 'log2(bits)*technique'.")
 @click.option("--robust", type=click.Choice(["cr1", "cr2"]), default=None,
               help="Classical methods: cluster-robust inference by study (cr2: clubSandwich's CR2 + Satterthwaite).")
-@click.option("--rho", type=float, default=None,
-              help="Known sampling covariance: errors of one study's rows correlated at RHO (metafor's vcalc); "
-                   "REML/ML multilevel and the PyMC model.")
+@number_option("--rho", low=-1, high=1, low_open=True, high_open=True, default=None,
+               help="Known sampling covariance: errors of one study's rows correlated at RHO (metafor's vcalc); "
+                    "REML/ML multilevel and the PyMC model.")
 @click.option("--shared-baseline", is_flag=True,
               help="Known sampling covariance: arms sharing a baseline (baseline_group) correlated through it.")
 @click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM",
@@ -46,16 +48,16 @@ from .show import print_result, summary_frame
               "model them.")
 @click.option("--include-confounded", is_flag=True, help="Keep rows flagged as confounded.")
 @click.option("--model", type=click.Choice(MODELS), default="auto", show_default=True)
-@click.option("--prior-mu-sd", type=float, default=None, help="mu ~ N(0, S) on the log-ratio scale.")
-@click.option("--prior-tau", default=None, help="halfnormal:S or halfcauchy:S.")
-@click.option("--draws", type=int, default=1000, show_default=True)
-@click.option("--tune", type=int, default=1000, show_default=True)
-@click.option("--chains", type=int, default=4, show_default=True)
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@number_option("--prior-mu-sd", low=PRIOR_SCALE_RANGE[0], high=PRIOR_SCALE_RANGE[1], default=None,
+               help="mu ~ N(0, S) on the log-ratio scale.")
+@click.option("--prior-tau", type=ScalePriorParam(), default=None,
+              help=f"Prior of the between-study sd tau. {accepted(ScalePriorParam())}")
+@mcmc_options(1000, 1000, 4, seed_default=DEFAULT_SEED)
 @click.option("--sampler", type=click.Choice(["pymc", "nutpie", "numpyro"]), default="pymc", show_default=True)
-@click.option("--threshold-scale", type=float, default=None, help="Multiply SSM's cut-points by this factor.")
-@click.option("--min-probability", type=float, default=0.75, show_default=True,
-              help="Bayesian engines: state a label only when its zones hold this posterior probability.")
+@number_option("--threshold-scale", low=FACTOR_RANGE[0], high=FACTOR_RANGE[1], default=None,
+               help="Multiply SSM's cut-points by this factor.")
+@number_option("--min-probability", low=0, high=1, low_open=True, default=0.75, show_default=True,
+               help="Bayesian engines: state a label only when its zones hold this posterior probability.")
 @click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")

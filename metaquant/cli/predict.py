@@ -8,6 +8,7 @@ import click
 
 from .. import api
 from ..spec import DEFAULT_SEED, METHODS, VARIANCE_POLICIES
+from .options import BITS_RANGE, PARAMS_RANGE, mcmc_options, number_option
 from .show import num, pct
 
 #: Shortcut flags and the data column each sets.
@@ -30,11 +31,15 @@ def _settings(at_pairs, shortcuts) -> dict:
 @click.command("predict")
 @click.option("--data", "data", multiple=True, default=None, help="Evidence file(s) or dataset name(s).")
 @click.option("--property", "prop", required=True, help="Property, e.g. accuracy.")
-@click.option("--bits", type=float, default=None, help="Weight bit-width.")
-@click.option("--act-bits", type=float, default=None, help="Activation bit-width.")
-@click.option("--kv-bits", type=float, default=None, help="KV-cache bit-width.")
+@number_option("--bits", low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True, default=None,
+               help="Weight bit-width.")
+@number_option("--act-bits", low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True, default=None,
+               help="Activation bit-width.")
+@number_option("--kv-bits", low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True, default=None,
+               help="KV-cache bit-width.")
 @click.option("--technique", default=None, help="Quantization technique, e.g. gptq.")
-@click.option("--params", type=float, default=None, help="Parameter count, e.g. 7e9 (enters as log10).")
+@number_option("--params", low=PARAMS_RANGE[0], high=PARAMS_RANGE[1], low_open=True, default=None,
+               help="Parameter count, e.g. 7e9 (enters as log10).")
 @click.option("--task", default=None, help="Task.")
 @click.option("--hardware", default=None, help="Hardware.")
 @click.option("--at", "at_pairs", multiple=True, help="Any other setting as COLUMN=VALUE (repeatable).")
@@ -42,10 +47,7 @@ def _settings(at_pairs, shortcuts) -> dict:
               help="The regression's moderators (default: one per setting; bits as log2, params as log10).")
 @click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None)
-@click.option("--draws", type=int, default=1000, show_default=True)
-@click.option("--tune", type=int, default=1000, show_default=True)
-@click.option("--chains", type=int, default=4, show_default=True)
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
+@mcmc_options(1000, 1000, 4, seed_default=DEFAULT_SEED)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, at_pairs, moderators, method,
             variance_policy, draws, tune, chains, seed, fmt):
@@ -73,6 +75,8 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
     click.echo(f"{d['property']} at {where} ({d['engine']}, moderators {', '.join(d['moderators'])}, k={d['k']})")
     for note in d["notes"]:
         click.echo(f"  note: {note}")
+    for caution in d["cautions"]:
+        click.echo(f"  caution: {caution}")
     interval = "CI" if d["engine"] == "frequentist" else "CrI"
     click.echo(f"  expected effect: {pct(d['pct'])} % (log ratio {num(d['pred'])}), 95% {interval} "
                f"[{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %")
