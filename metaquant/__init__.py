@@ -16,15 +16,16 @@ package's own: :class:`InputError` (and :class:`DataError`) for bad data,
 located by file, row and column, :class:`UsageError` for a wrong argument.
 """
 
-from . import api, compare, sensitivity
+from . import api
 from .api import effect_table, fit, fit_all, synthesize
-from .classical import ClassicalResult
-from .effects import compute_effects, for_property, log_from_pct, pct_from_log
+from .classical.engine import ClassicalResult
 from .errors import ConvergenceWarning, DataError, DiagnosticsError, InputError, MetaquantError, UsageError
+from .evidence.effects import compute_effects, for_property, log_from_pct, pct_from_log
+from .evidence.io import Evidence, load, validate
 from .fitting import NotPooled
-from .io import Evidence, load, validate
 from .results import EngineResult
 from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .workbench import compare, sensitivity
 
 __version__ = "0.1.0"
 

@@ -101,15 +101,15 @@ def synthesize(data: Any = "ssm2025", prop: str | None = None, *, include_confou
 
 
 def compare(data: Any = "ssm2025", properties: Sequence[str] | str | None = None, **options):
-    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.compare.compare`)."""
-    from . import compare as compare_mod
+    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.workbench.compare.compare`)."""
+    from .workbench import compare as compare_mod
 
     return compare_mod.compare(data, properties, **options)
 
 
 def sensitivity(data: Any, prop: str, kind: str, **options):
-    """One sensitivity analysis of one property (:func:`metaquant.sensitivity.run`)."""
-    from . import sensitivity as sens
+    """One sensitivity analysis of one property (:func:`metaquant.workbench.sensitivity.run`)."""
+    from .workbench import sensitivity as sens
 
     return sens.run(effect_table(data), prop, kind, **options)
 

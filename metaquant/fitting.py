@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .effects import compute_effects, for_property
 from .errors import InputError, UsageError
-from .io import as_bool, load
+from .evidence.effects import compute_effects, for_property
+from .evidence.io import as_bool, load
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
 
@@ -123,7 +123,7 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     pooled, note = apply_variance_policy(rows, spec.policy, engine=spec.engine)
     pooled.attrs["k_total"] = len(rows)
     if spec.engine == "frequentist":
-        from .classical import fit_classical
+        from .classical.engine import fit_classical
 
         return fit_classical(pooled, spec, note, profile=settings.profile)
     from . import bayes

@@ -1,4 +1,7 @@
-"""metaquant.multilevel.rma_mv against metafor 3.8 rma.mv (fixtures: tests/fixtures/metafor_mv/make_fixtures.R)."""
+"""metaquant.classical.rma_mv.rma_mv against metafor 3.8 rma.mv.
+
+Fixtures: tests/fixtures/metafor_mv/make_fixtures.R.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metaquant.classical.rma_mv import predict_mv, rma_mv
 from metaquant.errors import InputError
-from metaquant.multilevel import predict_mv, rma_mv
 
 FIX = Path(__file__).parent / "fixtures" / "metafor_mv"
 CASES = sorted(p.stem[3:] for p in FIX.glob("mv_*.json"))
@@ -210,7 +213,7 @@ def test_bad_v():
 
 def test_unstructured_multivariate_berkey():
     """random = ~ outcome | trial, struct = "UN" with known V (metafor's dat.berkey1998 example)."""
-    from metaquant.robust import robust
+    from metaquant.classical.robust import robust
 
     fx = json.loads((FIX / "un_berkey.json").read_text())
     d = pd.read_csv(FIX / "berkey1998.csv")
@@ -246,7 +249,7 @@ def test_unstructured_multivariate_berkey():
 
 
 def test_fit_table_on_shipped_rows():
-    from metaquant.multilevel import fit_table, is_nested
+    from metaquant.classical.rma_mv import fit_table, is_nested
 
     t = pd.read_csv(FIX / "bench_perplexity.csv")
     assert is_nested(t) and not is_nested(t.drop_duplicates("study"))
@@ -284,8 +287,8 @@ PROTOCOL = (
 
 
 def test_result_protocol_and_orientation():
-    from metaquant.effects import pct_from_log
-    from metaquant.multilevel import fit_table
+    from metaquant.classical.rma_mv import fit_table
+    from metaquant.evidence.effects import pct_from_log
 
     t = pd.read_csv(FIX / "bench_perplexity.csv")
     mv = rma_mv(t["yi"], t["vi"], random="study/comparison", data=t, profile=False, prop="perplexity")
@@ -306,7 +309,7 @@ def test_result_protocol_and_orientation():
 
 
 def test_fit_table_moderators():
-    from metaquant.multilevel import fit_table
+    from metaquant.classical.rma_mv import fit_table
 
     fx, d = load_case("bench_perplexity_bits")
     a, _ = fit_table(d, levels=("study", "model", "es"), moderators=("bits",), test="t", dfs="contain", profile=False)
@@ -328,7 +331,7 @@ def test_fit_table_moderators():
 
 
 def test_frequentist_predict_dispatches_to_multilevel():
-    from metaquant.frequentist import predict
+    from metaquant.classical.rma import predict
 
     fx, _, r = fit_case("kon_year", profile=False)
     p = predict(r, [[-10.0], [0.0], [5.0]])
@@ -339,8 +342,9 @@ def test_frequentist_predict_dispatches_to_multilevel():
 
 
 def test_label_of_the_multilevel_estimate():
-    from metaquant import scale, schema
-    from metaquant.multilevel import fit_table
+    from metaquant import scale
+    from metaquant.classical.rma_mv import fit_table
+    from metaquant.evidence import schema
 
     t = pd.read_csv(FIX / "ssm2025_accuracy.csv")
     fit, _ = fit_table(t, profile=False)

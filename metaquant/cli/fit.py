@@ -15,8 +15,8 @@ import click
 
 from .. import api
 from ..errors import DiagnosticsError, InputError
+from ..present.tables import FORMATS, format_table
 from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
-from ..tables import FORMATS, format_table
 from .show import print_result, summary_frame
 
 

@@ -1,7 +1,7 @@
 """The classical engine on one property: metafor's ``rma()`` read on SSM's scale.
 
 :func:`fit_classical` pools one property's effect table with
-:func:`metaquant.frequentist.rma` and returns a :class:`ClassicalResult`, which
+:func:`metaquant.classical.rma.rma` and returns a :class:`ClassicalResult`, which
 follows the result protocol of :mod:`metaquant.results`: the pooled effect in
 %, its SSM label (of the point estimate), the effect at each level of a
 single moderator, notes and diagnostics.  The variance policy has been applied
@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import scale, schema
-from .effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
-from .errors import InputError, UsageError
-from .outputs import json_safe
-from .results import tidy_frame
-from .spec import MULTILEVEL_METHODS
+from .. import scale
+from ..errors import InputError, UsageError
+from ..evidence import schema
+from ..evidence.effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
+from ..outputs import json_safe
+from ..results import tidy_frame
+from ..spec import MULTILEVEL_METHODS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
 FEW_ROWS = 3
@@ -43,11 +44,11 @@ def predict_levels(res, table: pd.DataFrame, spec: str, thresholds, hib: bool) -
     hib : bool
         Whether higher values of the property are better.
     """
-    from . import frequentist
+    from . import rma
 
     levels, names = moderator_levels(table, spec)
     Xn, _ = moderator_matrix(levels, [spec])
-    pr = frequentist.predict(res, Xn).to_frame()
+    pr = rma.predict(res, Xn).to_frame()
     mod = ", ".join(moderator_columns(spec))
     out = []
     for lev, (_, lrow), (_, row) in zip(names, levels.iterrows(), pr.iterrows(), strict=True):
@@ -171,9 +172,9 @@ class ClassicalResult:
         Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
         value per row of ``x``.
         """
-        from . import frequentist
+        from . import rma
 
-        pr = frequentist.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
+        pr = rma.predict(self.rma, np.atleast_2d(np.asarray(x, dtype=float))).to_frame()
         return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
@@ -214,7 +215,7 @@ def _cautions(res, table: pd.DataFrame) -> list[str]:
 
 def wants_multilevel(table: pd.DataFrame, spec) -> bool:
     """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows)."""
-    from .multilevel import is_nested
+    from .rma_mv import is_nested
 
     if spec.known_cov:  # a known V is fitted by rma.mv, nested or not
         return True
@@ -229,9 +230,9 @@ def wants_multilevel(table: pd.DataFrame, spec) -> bool:
 
 
 def _fit_uni(table: pd.DataFrame, spec, X, names):
-    from . import frequentist
+    from . import rma
 
-    res = frequentist.rma(table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
+    res = rma.rma(table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
                           test=spec.test, mods=X if names else None, mod_names=names or None, level=spec.level)
     rob = None
     if spec.robust is not None:
@@ -246,7 +247,7 @@ def _fit_uni(table: pd.DataFrame, spec, X, names):
 
 
 def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
-    from .multilevel import fit_table, is_nested
+    from .rma_mv import fit_table, is_nested
 
     test = {"z": "z", "t": "t", "knha": "t"}[spec.test]
     levels = ("study", "comparison") if "comparison" in table.columns else ("study",)

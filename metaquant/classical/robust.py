@@ -3,7 +3,7 @@ r"""Cluster-robust variance estimation for classical meta-analytic fits.
 :func:`robust` matches metafor 3.8's ``robust()`` (CR1, ``adjust=TRUE``) and, with
 ``clubSandwich=True``, clubSandwich 0.5.8's ``coef_test(vcov = "CR2")`` / ``Wald_test(test =
 "HTZ")`` (bias-reduced linearisation with Satterthwaite and Hotelling-T² degrees of freedom) for
-:func:`metaquant.frequentist.rma` and :func:`metaquant.multilevel.rma_mv` results.
+:func:`metaquant.classical.rma.rma` and :func:`metaquant.classical.rma_mv.rma_mv` results.
 :func:`che` fits the correlated-hierarchical-effects working model of Pustejovsky & Tipton (2022)
 and makes CR2 inference on it.
 
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from .effects import pct_from_log
-from .errors import InputError
-from .outputs import json_safe
+from ..errors import InputError
+from ..evidence.effects import pct_from_log
+from ..outputs import json_safe
 
 __all__ = ["RobustResult", "che", "robust"]
 
@@ -353,7 +353,7 @@ def che(
     """Correlated-hierarchical-effects working model with CR2 inference (Pustejovsky & Tipton 2022).
 
     Sampling errors of effect sizes in one study are given a constant correlation ``rho``
-    (:func:`metaquant.covariance.constant_rho`), the model is ``rma_mv(yi, V, random =
+    (:func:`metaquant.evidence.covariance.constant_rho`), the model is ``rma_mv(yi, V, random =
     study/es)`` and inference is CR2 with Satterthwaite df, clustered by study, so that a wrong
     ``rho`` does not invalidate the tests.
 
@@ -361,8 +361,8 @@ def che(
     -------
     (RMAMVResult, RobustResult)
     """
-    from .covariance import constant_rho  # noqa: PLC0415 - covariance imports nothing back
-    from .multilevel import rma_mv  # noqa: PLC0415
+    from ..evidence.covariance import constant_rho  # noqa: PLC0415 - covariance imports nothing back
+    from .rma_mv import rma_mv  # noqa: PLC0415
 
     def col(x):
         return data[x].to_numpy() if isinstance(x, str) else np.asarray(x)

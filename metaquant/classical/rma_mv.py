@@ -8,7 +8,7 @@ The model is
     u_l \\sim N(0, \\sigma^2_l I), \\quad \\varepsilon \\sim N(0, V),
 
 with ``V`` the known sampling covariance (diagonal ``vi`` or a full matrix, e.g. from
-:mod:`metaquant.covariance`) and nested random intercepts: level ``l`` is the interaction of the
+:mod:`metaquant.evidence.covariance`) and nested random intercepts: level ``l`` is the interaction of the
 first ``l`` grouping factors (``study``, ``study/comparison``, ...), exactly as metafor's
 ``random = ~ 1 | study/comparison``.  The marginal covariance is
 :math:`M = V + \\sum_l \\sigma^2_l Z_l Z_l'`.
@@ -43,11 +43,12 @@ from scipy.linalg.lapack import dpotri as _potri
 from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
-from . import scale, schema
-from .effects import pct_from_log
-from .errors import InputError
-from .outputs import json_safe
-from .results import FitStatistics
+from .. import scale
+from ..errors import InputError
+from ..evidence import schema
+from ..evidence.effects import pct_from_log
+from ..outputs import json_safe
+from ..results import FitStatistics
 
 __all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "is_nested", "parse_random", "predict_mv", "rma_mv"]
 
@@ -387,7 +388,10 @@ class RMAMVResult(FitStatistics):
 
     @property
     def pct(self) -> float:
-        """The pooled oriented log ratio as a relative improvement in % (:func:`metaquant.effects.pct_from_log`)."""
+        """The pooled oriented log ratio as a relative improvement in %.
+
+        See :func:`metaquant.evidence.effects.pct_from_log`.
+        """
         return float(pct_from_log(self.estimate, self.higher_is_better))
 
     @property
@@ -1151,19 +1155,19 @@ def fit_table(
 
     Levels with a single group (one study) or that repeat the level above (one row per study)
     are dropped, with a note, since their variance is not identifiable.  ``rho`` gives the
-    sampling errors of one study a constant correlation (:func:`metaquant.covariance.constant_rho`);
+    sampling errors of one study a constant correlation (:func:`metaquant.evidence.covariance.constant_rho`);
     ``shared_baseline=True`` builds ``V`` from the table's ``baseline_group``
-    (:func:`metaquant.covariance.shared_baseline`).  Moderators are numeric columns named in
+    (:func:`metaquant.evidence.covariance.shared_baseline`).  Moderators are numeric columns named in
     ``moderators``, or a design without intercept in ``mods`` (with ``mod_names``), e.g. from
     ``effects.moderator_matrix``.  ``robust="cr1"|"cr2"`` adds cluster-robust
     inference clustered by the outermost level (``levels[0]``).  ``thresholds`` (default: the
-    property's, from :mod:`metaquant.schema`) are the SSM cut-points the label is read with.
+    property's, from :mod:`metaquant.evidence.schema`) are the SSM cut-points the label is read with.
 
     Returns
     -------
     (RMAMVResult, RobustResult or None)
     """
-    from . import covariance  # noqa: PLC0415 - covariance imports nothing from here
+    from ..evidence import covariance  # noqa: PLC0415 - covariance imports nothing from here
     from .robust import robust as _robust  # noqa: PLC0415 - robust imports multilevel lazily
 
     missing = [c for c in ("yi", "vi", *levels, *moderators) if c not in table.columns]
