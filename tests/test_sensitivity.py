@@ -161,9 +161,9 @@ def test_by_bits_subgroups_and_reml_slope(tab):
     assert s["bits=8"]["k"] == len(t8) == 7
     known = tab[(tab["property"] == "accuracy") & tab["vi_known"]].reset_index(drop=True)
     # three studies give the four rows: the classical regression nests them (rma.mv), as fit does by default
-    from metaquant.classical import rma_mv
+    from metaquant.classical.engine import multilevel_table
 
-    ref, _ = rma_mv.fit_table(known, mods=np.log2(known["bits"].to_numpy())[:, None], mod_names=["log2(bits)"])
+    ref, _ = multilevel_table(known, mods=np.log2(known["bits"].to_numpy())[:, None], mod_names=["log2(bits)"])
     slope = r.regression["slope"]["reml"]
     assert slope["estimate"] == pytest.approx(ref.coefficients[1]["estimate"], rel=1e-10)
     assert slope["ci_low"] == pytest.approx(ref.coefficients[1]["ci_low"], rel=1e-10)

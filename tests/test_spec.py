@@ -87,10 +87,10 @@ def test_split_options_accepts_the_old_names_and_refuses_unknown_ones():
 
 def test_the_classical_engine_nests_rows_of_one_study_unless_told_not_to(acc):
     """``model="auto"``: rows of one study are nested (rma.mv), as the Bayesian engine does."""
-    from metaquant.classical import rma_mv
+    from metaquant.classical.engine import multilevel_table
 
     auto = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop"))
-    ref, _ = rma_mv.fit_table(apply_variance_policy(acc, "drop", engine="frequentist")[0])
+    ref, _ = multilevel_table(apply_variance_policy(acc, "drop", engine="frequentist")[0])
     assert auto.model == "multilevel" and auto.rma.estimate == pytest.approx(ref.estimate, rel=1e-12)
     uni = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop", model="random-effects"))
     assert uni.model == "random-effects"

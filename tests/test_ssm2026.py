@@ -96,7 +96,8 @@ def test_provenance_and_metadata_on_every_row():
 
 
 def test_bits_are_read_from_the_canonical_precision():
-    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2026")).drop_duplicates(["study", "comparison"]).set_index("comparison")
+    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2026"))
+    raw = raw.drop_duplicates(["study", "comparison"]).set_index("comparison")
     assert tuple(raw.loc["qat w-q0.4, a-q0.32", ["bits", "act_bits"]]) == (4, 32)
     assert tuple(raw.loc["ptq a-q12.4", ["bits", "act_bits"]]) == (32, 16)  # activation-only Q12.4, fp32 weights
     assert tuple(raw.loc["qat full-int4", ["bits", "act_bits"]]) == (4, 4)

@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import InputError
 from ..evidence.effects import pct_from_log
 from ..scale import SELECTION_THRESHOLD
-from . import DEFAULT_SEED
+from ..spec import DEFAULT_SEED
 from .data import MetaData, normalise_model, prepare_with_policy
 from .priors import Priors, as_priors
 from .results import BayesResult, single_threaded_blas

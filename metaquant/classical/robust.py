@@ -336,6 +336,35 @@ def _htz(beta, vb, Gs, H, btt) -> tuple[float, int, float, float]:
     return float(F), q, float(df), float(stats.f.sf(F, q, df)) if df > 0 else math.nan
 
 
+#: The start of the note when cluster-robust inference is not possible (what a reader of the notes looks for).
+TOO_FEW_CLUSTERS = "too few"
+
+
+def enough_clusters(clusters, p: int) -> bool:
+    """Whether ``clusters`` has more groups than the model has coefficients (``p``): the one rule of robust inference.
+
+    With no more clusters than coefficients the cluster-robust variance is singular (metafor's ``robust()``
+    refuses; clubSandwich's small-sample correction has no degrees of freedom left).
+    """
+    return len(pd.unique(np.asarray(clusters))) > p
+
+
+def cluster_robust(fit, clusters, kind: str, *, by: str = "study"):
+    """``robust(fit, clusters)`` when there are enough clusters, else ``None`` with a note in ``fit.warnings``.
+
+    ``kind`` is ``"cr1"`` (metafor's ``robust()``) or ``"cr2"`` (clubSandwich's bias-reduced linearisation).
+    """
+    k = str(kind).lower()
+    if k not in ("cr1", "cr2"):
+        raise InputError(f"unknown robust variance {kind!r}", expected="cr1 | cr2")
+    if not enough_clusters(clusters, fit.p):
+        n = len(pd.unique(np.asarray(clusters)))
+        fit.warnings.append(f"{TOO_FEW_CLUSTERS} {by} clusters for cluster-robust inference: {n} for {fit.p} "
+                            "coefficient(s)")
+        return None
+    return robust(fit, clusters, clubSandwich=k == "cr2")
+
+
 def che(
     yi,
     vi,
@@ -362,7 +391,7 @@ def che(
     (RMAMVResult, RobustResult)
     """
     from ..evidence.covariance import constant_rho  # noqa: PLC0415 - covariance imports nothing back
-    from .rma_mv import rma_mv  # noqa: PLC0415
+    from .rma_mv import rma_mv
 
     def col(x):
         return data[x].to_numpy() if isinstance(x, str) else np.asarray(x)
