@@ -78,10 +78,11 @@ def fit_all(data: Any = "ssm2025", properties: Sequence[str] | None = None, *, s
     -------
     dict of property -> result
     """
-    from .fitting import fit_or_reason, properties_of
+    from .fitting import check, fit_or_reason, properties_of
 
     # the spec is made for a placeholder property and then replaced for each one
     spec0, run = split_options(None if spec is not None else "accuracy", spec=spec, settings=settings, **options)
+    check(spec0)  # a usage error is raised once, before any property is fitted
     table = effect_table(data, measure=spec0.measure, include_confounded=include_confounded)
     out = {}
     for p in properties_of(table, properties):

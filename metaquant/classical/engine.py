@@ -22,7 +22,7 @@ from ..evidence import schema
 from ..evidence.effects import level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
 from ..outputs import json_safe
 from ..results import tidy_frame
-from ..spec import MULTILEVEL_METHODS
+from ..spec import ENGINE_POLICIES, MULTILEVEL_METHODS
 from .robust import TOO_FEW_CLUSTERS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
@@ -166,6 +166,10 @@ class ClassicalResult:
             out["predictions"] = self.predictions
         out["notes"] = list(self.notes)
         return json_safe(out)
+
+    def predict_levels(self, moderator: str, table: pd.DataFrame) -> list[dict]:
+        """The effect at each observed level of ``moderator`` (a fit on it alone): :func:`predict_levels`."""
+        return predict_levels(self.rma, table, moderator, self.thresholds, self.higher_is_better)
 
     def predict_new(self, x) -> dict:
         """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
@@ -330,15 +334,15 @@ def _cautions(res, table: pd.DataFrame) -> list[str]:
 
 
 def wants_multilevel(table: pd.DataFrame, spec) -> bool:
-    """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows)."""
+    """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows).
+
+    ``spec`` has passed :meth:`ClassicalEngine.check` (``model="multilevel"`` only with REML or ML).
+    """
     if spec.known_cov:  # a known V is fitted by rma.mv, nested or not
         return True
     if spec.model == "random-effects" or spec.is_fixed:
         return False
     if spec.model == "multilevel":
-        if spec.method not in MULTILEVEL_METHODS:
-            raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
-                             expected="method='reml' or 'ml'")
         return True
     return spec.method in MULTILEVEL_METHODS and is_nested(table)
 
@@ -395,16 +399,33 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     except ValueError as exc:
         raise InputError(f"{prop.name}: {exc}") from None
     th = spec.cut_points()
-    preds = (predict_levels(res, table, spec.moderators[0], th, prop.higher_is_better)
-             if len(spec.moderators) == 1 else [])
     notes = ([note] if note else []) + (list(res.warnings) if multi else _cautions(res, table) +
                                         [w for w in res.warnings if w.startswith(TOO_FEW_CLUSTERS)])
     if rob is not None:
         notes += list(rob.warnings)
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
-                           higher_is_better=prop.higher_is_better, predictions=preds, notes=notes,
+                           higher_is_better=prop.higher_is_better, notes=notes,
                            model="multilevel" if multi else "random-effects", robust=rob)
 
 
-__all__ = ["ClassicalResult", "fit_classical", "predict_levels"]
+class ClassicalEngine:
+    """The classical engine as the fitting road sees it (:class:`metaquant.fitting.Engine`)."""
+
+    name = "frequentist"
+    policies = ENGINE_POLICIES["frequentist"]
+
+    def check(self, spec) -> None:
+        """A :class:`UsageError` for what this engine cannot fit, before any work."""
+        if spec.model == "multilevel" and not spec.is_fixed and spec.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
+                             expected="method='reml' or 'ml'")
+
+    def fit(self, rows: pd.DataFrame, spec, settings) -> ClassicalResult:
+        """Pool the (policy-applied) rows: :func:`fit_classical`."""
+        return fit_classical(rows, spec, rows.attrs.get("policy_note"), profile=settings.profile)
+
+
+ENGINES = {"frequentist": ClassicalEngine()}
+
+__all__ = ["ENGINES", "ClassicalEngine", "ClassicalResult", "fit_classical", "multilevel_table", "predict_levels"]
