@@ -23,7 +23,6 @@ from ..evidence.effects import level_count, moderator_columns, moderator_levels,
 from ..outputs import json_safe
 from ..results import tidy_frame
 from ..spec import ENGINE_POLICIES, MULTILEVEL_METHODS
-from .robust import TOO_FEW_CLUSTERS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
 FEW_ROWS = 3
@@ -391,6 +390,8 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     profile : bool
         Profile-likelihood intervals of the multilevel variance components.
     """
+    from .robust import TOO_FEW_CLUSTERS  # scipy.stats loads on first fit, not on `import metaquant`
+
     prop = schema.get_property(spec.property)
     X, names = moderator_matrix(table, list(spec.moderators))
     multi = wants_multilevel(table, spec)
