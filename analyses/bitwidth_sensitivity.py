@@ -40,8 +40,10 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import api, compare, plots, report, sensitivity  # noqa: E402
+from metaquant import api  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
+from metaquant.present import plots, report  # noqa: E402
+from metaquant.workbench import compare, sensitivity  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
 FIG = OUT / "figures"

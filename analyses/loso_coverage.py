@@ -25,11 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 import metaquant as mq
-from metaquant import scale, schema
-from metaquant.effects import pct_from_log
+from metaquant import scale
+from metaquant.evidence import schema
+from metaquant.evidence.effects import pct_from_log
 from metaquant.outputs import atomic_write_text
+from metaquant.present.tables import format_table
 from metaquant.spec import FitSpec
-from metaquant.tables import format_table
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
 Z = 1.959963984540054

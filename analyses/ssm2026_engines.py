@@ -3,8 +3,8 @@
 For every property of the shipped ``ssm2026`` data: the SSM label under the extension's rules (``rules="ssm2026"``,
 which reproduce the authors' synthesis exactly) and under the first version's rules, the exact Bayesian engine
 (random effects on the log ratio, unknown variances modelled) and REML (``missing_vi = drop``), their agreement
-(metaquant.compare), and a leave-one-study-out of the SSM label.  The seven properties whose label the ESEM 2025
-paper states are compared with its six-study result (shipped ``ssm2025``, first-version rules).
+(metaquant.workbench.compare), and a leave-one-study-out of the SSM label.  The seven properties whose label the
+ESEM 2025 paper states are compared with its six-study result (shipped ``ssm2025``, first-version rules).
 
 Writes ``docs/results/ssm2026_engines.{md,json}``.  About a minute on two cores::
 
@@ -17,8 +17,9 @@ import json
 from pathlib import Path
 
 import metaquant as mq
-from metaquant import compare, ssm
+from metaquant import ssm
 from metaquant.outputs import json_safe
+from metaquant.workbench import compare
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
 # The paper's stated labels (ESEM 2025 abstract and the Evidence Factory's "Proposed theory", docs/results.md §1).

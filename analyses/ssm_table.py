@@ -35,8 +35,9 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import api, plots, ssm  # noqa: E402
+from metaquant import api, ssm  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
+from metaquant.present import plots  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
 FIG = OUT / "figures"

@@ -1,7 +1,7 @@
 """SSM against Bayesian and frequentist pooling on the seed paper's data.
 
 For every property of the shipped ``ssm2025`` data this script runs the three
-engines side by side (:func:`metaquant.compare.compare`: SSM as the paper;
+engines side by side (:func:`metaquant.workbench.compare.compare`: SSM as the paper;
 the Bayesian model in PyMC with 4 chains of 1000 draws after 1000 tuning
 steps and a fixed seed; REML on the rows with a known sampling variance) and
 three analyses that explain where they part:
@@ -46,9 +46,11 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import api, compare, plots, sensitivity  # noqa: E402
+from metaquant import api  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
+from metaquant.present import plots  # noqa: E402
 from metaquant.spec import FitSpec  # noqa: E402
+from metaquant.workbench import compare, sensitivity  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
 FIG = OUT / "figures"

@@ -1,4 +1,5 @@
-"""Benchmark of the multilevel REML fit (``metaquant.multilevel.rma_mv``) against metafor's ``rma.mv`` (on demand).
+"""Benchmark of the multilevel REML fit (``metaquant.classical.rma_mv.rma_mv``) against metafor's ``rma.mv``
+(on demand).
 
     python benchmarks/bench_rma_mv.py            # full run, prints JSON
     python benchmarks/bench_rma_mv.py --quick    # fewer repetitions and sizes
@@ -35,7 +36,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metaquant.multilevel import rma_mv  # noqa: E402
+from metaquant.classical.rma_mv import rma_mv  # noqa: E402
 
 R_TIMER = r"""
 suppressMessages(library(metafor))

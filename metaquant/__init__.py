@@ -17,15 +17,16 @@ located by file, row and column, :class:`UsageError` for a wrong argument.
 """
 
 # _home first: caches that work when HOME does not, set before ArviZ or PyTensor load
-from . import _home, api, compare, sensitivity  # noqa: F401
+from . import _home, api  # noqa: F401
 from .api import effect_table, fit, fit_all, synthesize
-from .classical import ClassicalResult
-from .effects import compute_effects, for_property, log_from_pct, pct_from_log
+from .classical.engine import ClassicalResult
 from .errors import ConvergenceWarning, DataError, DiagnosticsError, InputError, MetaquantError, UsageError
+from .evidence.effects import compute_effects, for_property, log_from_pct, pct_from_log
+from .evidence.io import Evidence, load, validate
 from .fitting import NotPooled
-from .io import Evidence, load, validate
 from .results import EngineResult
 from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .workbench import compare, sensitivity
 
 __version__ = "0.1.0"
 

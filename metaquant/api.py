@@ -78,10 +78,11 @@ def fit_all(data: Any = "ssm2025", properties: Sequence[str] | None = None, *, s
     -------
     dict of property -> result
     """
-    from .fitting import fit_or_reason, properties_of
+    from .fitting import check, fit_or_reason, properties_of
 
     # the spec is made for a placeholder property and then replaced for each one
     spec0, run = split_options(None if spec is not None else "accuracy", spec=spec, settings=settings, **options)
+    check(spec0)  # a usage error is raised once, before any property is fitted
     table = effect_table(data, measure=spec0.measure, include_confounded=include_confounded)
     out = {}
     for p in properties_of(table, properties):
@@ -101,15 +102,15 @@ def synthesize(data: Any = "ssm2025", prop: str | None = None, *, include_confou
 
 
 def compare(data: Any = "ssm2025", properties: Sequence[str] | str | None = None, **options):
-    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.compare.compare`)."""
-    from . import compare as compare_mod
+    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.workbench.compare.compare`)."""
+    from .workbench import compare as compare_mod
 
     return compare_mod.compare(data, properties, **options)
 
 
 def sensitivity(data: Any, prop: str, kind: str, **options):
-    """One sensitivity analysis of one property (:func:`metaquant.sensitivity.run`)."""
-    from . import sensitivity as sens
+    """One sensitivity analysis of one property (:func:`metaquant.workbench.sensitivity.run`)."""
+    from .workbench import sensitivity as sens
 
     return sens.run(effect_table(data), prop, kind, **options)
 

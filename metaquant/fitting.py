@@ -21,13 +21,16 @@ This module imports the engines lazily: a classical fit never imports PyMC.
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import pandas as pd
 
-from .effects import compute_effects, for_property
 from .errors import InputError, UsageError
-from .io import _drop_confounded, as_bool, load, validate
+from .evidence.effects import compute_effects, for_property
+from .evidence.io import _drop_confounded, as_bool, load, validate
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
 
@@ -129,14 +132,47 @@ class NotPooled:
         return tidy_frame([{"term": "not pooled", "reason": self.reason}], prop=self.property, engine=self.engine)
 
 
-def priors_of(spec: FitSpec):
-    """The engine's prior object of a spec (a clear error for a bad prior)."""
-    from .bayes import Priors
+class Engine(Protocol):
+    """What the road needs of an engine: one adapter per engine package.
 
-    try:
-        return Priors.from_options(prior_mu_sd=spec.prior_mu_sd, prior_tau=spec.prior_tau)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    ``classical/engine.py``, ``bayes/engine.py`` provide them; :data:`ENGINES` names where.
+    """
+
+    #: The engine's name (``FitSpec.engine``): ``frequentist``, ``bayes``, ``exact``, ``bma``.
+    name: str
+    #: The variance policies it honours and its default (``{"accepts": (...), "default": ...}``).
+    policies: Mapping[str, Any]
+
+    def check(self, spec: FitSpec) -> None:
+        """Raise :class:`~metaquant.errors.UsageError` for a spec this engine cannot fit, before any work."""
+
+    def fit(self, rows: pd.DataFrame, spec: FitSpec, settings: RunSettings):
+        """Pool one property's rows (variance policy applied) and return a result."""
+
+
+#: Engine name -> the module whose ``ENGINES`` holds its adapter (imported on first use: a classical fit never
+#: imports PyMC).
+ENGINES = {"frequentist": "metaquant.classical.engine", "bayes": "metaquant.bayes.engine",
+           "exact": "metaquant.bayes.engine", "bma": "metaquant.bayes.engine"}
+
+
+def engine_for(spec: FitSpec) -> Engine:
+    """The adapter of the engine that runs ``spec``."""
+    return importlib.import_module(ENGINES[spec.engine]).ENGINES[spec.engine]
+
+
+def check(spec: FitSpec) -> Engine:
+    """The engine of ``spec``, after its :meth:`Engine.check` (a usage error is raised here, before any work)."""
+    eng = engine_for(spec)
+    eng.check(spec)
+    return eng
+
+
+def priors_of(spec: FitSpec):
+    """The Bayesian engines' prior object of a spec (:func:`metaquant.bayes.engine.priors_of`)."""
+    from .bayes.engine import priors_of as _priors_of
+
+    return _priors_of(spec)
 
 
 def properties_of(table: pd.DataFrame, properties=None) -> list[str]:
@@ -171,42 +207,28 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
         A result that follows :mod:`metaquant.results`' protocol.
     """
     settings = settings or RunSettings()
+    eng = check(spec)
     rows = property_rows(table, spec.property)
-    pooled, note = apply_variance_policy(rows, spec.policy, engine=spec.engine)
+    pooled, note = apply_variance_policy(rows, spec.policy, engine=eng.name)
     pooled.attrs["k_total"] = len(rows)
-    if spec.engine == "frequentist":
-        from .classical import fit_classical
-
-        return fit_classical(pooled, spec, note, profile=settings.profile)
-    from . import bayes
-
-    th = spec.cut_points()
-    if spec.engine == "bma":
-        from .bayes.bma import fit_bma
-
-        res = fit_bma(pooled, thresholds=th, priors=priors_of(spec), draws=settings.draws, tune=settings.tune,
-                      chains=min(settings.chains, 2), seed=settings.seed)
-        if note:
-            res.notes.append(note)
-        return res
-    if spec.engine == "exact":
-        res = bayes.fit(pooled, engine="exact", priors=priors_of(spec), thresholds=th,
-                        min_probability=spec.min_probability)
-    else:
-        res = bayes.fit(pooled, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
-                        priors=priors_of(spec), thresholds=th, min_probability=spec.min_probability,
-                        rho=spec.rho, shared_baseline=spec.shared_baseline, **settings.mcmc())
-    if note:
-        res.notes.append(note)
-    if len(spec.moderators) == 1:
+    pooled.attrs["policy_note"] = note
+    res = eng.fit(pooled, spec, settings)
+    if len(spec.moderators) == 1:  # the effect at each level of one moderator, for every engine, here only
         res.predictions = res.predict_levels(spec.moderators[0], pooled)
     return res
 
 
 def fit_or_reason(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None):
-    """:func:`fit_table`, or a :class:`NotPooled` saying why the property cannot be pooled."""
+    """:func:`fit_table`, or a :class:`NotPooled` saying why the property's *data* cannot be pooled.
+
+    Only a data error (:class:`~metaquant.errors.InputError`) becomes a :class:`NotPooled`; a
+    :class:`~metaquant.errors.UsageError` (a specification no engine can run) is raised, since it says the
+    same of every property.
+    """
     try:
         return fit_table(table, spec, settings)
+    except UsageError:
+        raise
     except InputError as exc:
         k = int((table["property"] == spec.property).sum()) if "property" in table.columns else 0
         return NotPooled(spec.property, spec.engine, str(exc), k_total=k)
@@ -251,5 +273,6 @@ def fit_ssm(table: pd.DataFrame, prop: str, *, thresholds=None, **options):
         return NotPooled(prop, "ssm", str(exc), k_total=len(rows))
 
 
-__all__ = ["NotPooled", "as_bool", "effect_table", "exact_applicable", "fast_spec", "fit_or_reason", "fit_ssm",
+__all__ = ["ENGINES", "Engine", "NotPooled", "as_bool", "check", "effect_table", "engine_for", "exact_applicable",
+           "fast_spec", "fit_or_reason", "fit_ssm",
            "fit_table", "properties_of", "property_rows"]

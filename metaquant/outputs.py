@@ -310,9 +310,13 @@ def read_manifest(folder: str | Path) -> set[str] | None:
 
 
 def _write_manifest(folder: Path, names: Iterable[str]) -> None:
-    from . import __version__
+    from importlib.metadata import PackageNotFoundError, version  # not `from . import`: no cycle via the package
 
-    doc = {"written_by": f"metaquant {__version__}",
+    try:
+        written_by = f"metaquant {version('metaquant')}"
+    except PackageNotFoundError:
+        written_by = "metaquant"
+    doc = {"written_by": written_by,
            "note": "the files metaquant wrote here; --force replaces these and nothing else",
            "files": sorted(names)}
     with open(folder / MANIFEST, "w", encoding="utf-8") as fh:

@@ -1,6 +1,6 @@
 """The result protocol shared by the three engines.
 
-Every engine's result (:class:`metaquant.frequentist.RMAResult` and the
+Every engine's result (:class:`metaquant.classical.rma.RMAResult` and the
 multilevel classical results, :class:`metaquant.bayes.BayesResult` for PyMC
 and the exact engine, :class:`metaquant.ssm.SSMResult`) answers the same
 questions under the same names, so that ``compare``, ``sensitivity``,

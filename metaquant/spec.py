@@ -1,8 +1,8 @@
 """What to fit and how to run it: the one place where a fit is specified.
 
 A fit is described by two frozen objects that the CLI parses into and that
-:mod:`metaquant.fitting`, :mod:`metaquant.compare`, :mod:`metaquant.sensitivity`,
-:mod:`metaquant.report` and :mod:`metaquant.api` take as they are:
+:mod:`metaquant.fitting`, :mod:`metaquant.workbench.compare`, :mod:`metaquant.workbench.sensitivity`,
+:mod:`metaquant.present.report` and :mod:`metaquant.api` take as they are:
 
 :class:`FitSpec`
     *what* is pooled and how it is modelled: property, method, model,
@@ -34,8 +34,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import scale, schema
+from . import scale
 from .errors import InputError, UsageError
+from .evidence import schema
 
 #: The seed of every fit that is not given one (CLI, Python API and sweeps alike).
 DEFAULT_SEED = 20251123
@@ -127,7 +128,7 @@ class FitSpec:
     Parameters
     ----------
     property : str
-        The property (canonical name or alias; see :mod:`metaquant.schema`).
+        The property (canonical name or alias; see :mod:`metaquant.evidence.schema`).
     method : str
         ``bayes`` (PyMC, default), ``exact`` (quadrature) or a classical
         estimator: ``ee``/``fe``, ``dl``, ``reml``, ``ml``, ``pm``, ``hs``, ``sj``,
@@ -165,12 +166,12 @@ class FitSpec:
     rho : float, optional
         Known sampling covariance: the sampling errors of the rows of one
         study correlated at ``rho`` (metafor's ``vcalc(vi, cluster=study,
-        rho=rho)``; :func:`metaquant.covariance.constant_rho`).  The
+        rho=rho)``; :func:`metaquant.evidence.covariance.constant_rho`).  The
         classical multilevel model (REML/ML) and the PyMC model use it.
     shared_baseline : bool
         Known sampling covariance from the data: arms that share a baseline
         (equal ``baseline_group``) correlated through it
-        (:func:`metaquant.covariance.shared_baseline`).
+        (:func:`metaquant.evidence.covariance.shared_baseline`).
     """
 
     property: str

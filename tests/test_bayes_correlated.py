@@ -12,8 +12,8 @@ import pytest
 from scipy import stats
 
 from metaquant.bayes import Priors, prepare
-from metaquant.covariance import from_factor
 from metaquant.errors import InputError
+from metaquant.evidence.covariance import from_factor
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*BLAS.*:UserWarning")
 
@@ -64,7 +64,7 @@ def _quadrature(md, pri, n=240):
 def test_factor_reproduces_the_classical_V():
     t = _table()
     md = prepare(t, model="multilevel", shared_baseline=True)
-    from metaquant.covariance import shared_baseline
+    from metaquant.evidence.covariance import shared_baseline
 
     V = shared_baseline(t["vi"], t["baseline_group"])
     np.testing.assert_allclose(from_factor(md.v, md.group_idx, md.omega), V, rtol=1e-14, atol=0)

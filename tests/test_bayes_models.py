@@ -46,7 +46,7 @@ def _design(rng, moderators: bool, correlated: bool = False, **kw):
 
 
 def _dense_V(md, sig):
-    from metaquant.covariance import from_factor
+    from metaquant.evidence.covariance import from_factor
 
     ve = np.where(md.known, md.v, sig**2)
     return from_factor(ve, md.group_idx, md.omega)

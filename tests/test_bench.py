@@ -21,7 +21,6 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import io  # noqa: E402
 from metaquant.bench import (  # noqa: E402
     INSTALL_HINT,
     NO_METER,
@@ -37,6 +36,7 @@ from metaquant.bench import runner as bench_runner  # noqa: E402
 from metaquant.bench.quantize import pack_bits, quantize_weight_rtn, unpack_bits  # noqa: E402
 from metaquant.cli import main  # noqa: E402
 from metaquant.errors import InputError  # noqa: E402
+from metaquant.evidence import io  # noqa: E402
 
 VALUE_COLS = ["baseline_mean", "baseline_sd", "quant_mean", "quant_sd"]
 ENERGY_PROPS = {"inference_energy_consumption", "inference_power_draw", "gpu_energy_consumption", "gpu_power_draw"}

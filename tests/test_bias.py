@@ -1,4 +1,4 @@
-"""metaquant.bias against metafor 3.8 (tests/fixtures/metafor_bias, made by make_fixtures.R)."""
+"""metaquant.classical.bias against metafor 3.8 (tests/fixtures/metafor_bias, made by make_fixtures.R)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaquant import bias
+from metaquant.classical import bias
 from metaquant.errors import InputError
 
 FIX = Path(__file__).parent / "fixtures" / "metafor_bias"
@@ -230,7 +230,7 @@ def test_selmodel_flags_thin_intervals():
 
 def test_bias_input_drops_unknown_variances_with_a_note():
     from metaquant.api import effect_table
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     t = for_property(effect_table("ssm2025"), "accuracy")
     inp = bias.bias_input(t)
@@ -249,7 +249,7 @@ def test_bias_input_drops_unknown_variances_with_a_note():
 ])
 def test_shipped_data_are_the_fixture_inputs(name, data, prop):
     from metaquant.api import effect_table
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     inp = bias.bias_input(for_property(effect_table(data), prop))
     d = _data(name)
@@ -271,7 +271,7 @@ def test_selmodel_refuses_empty_intervals_in_words():
 def test_funnel_plot_contours_points_and_clusters():
     from matplotlib.collections import PathCollection, PolyCollection
 
-    from metaquant.plots_bias import funnel_plot
+    from metaquant.present.bias_plots import funnel_plot
 
     d = _data("bcg")
     fig = funnel_plot(d["yi"], d["vi"], estimate=-0.7145)
@@ -303,7 +303,7 @@ def test_funnel_plot_contours_points_and_clusters():
 def test_trimfill_funnel_shows_the_filled_studies_open():
     from matplotlib.collections import PathCollection
 
-    from metaquant.plots_bias import trimfill_funnel
+    from metaquant.present.bias_plots import trimfill_funnel
 
     d = _data("bcg")
     tf = bias.trimfill(d["yi"], d["vi"], method="FE")

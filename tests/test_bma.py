@@ -221,7 +221,7 @@ def test_prior_zone_probabilities():
 
 
 def test_bad_input_is_an_input_error(tab):
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     with pytest.raises(InputError):
         bma.fit_bma(tab)  # several properties
@@ -264,7 +264,7 @@ def test_pytensor_likelihood_equals_numpy():
 
 
 def test_plain_member_bridge_sampling_against_quadrature_and_result_protocol(tab):
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
     from metaquant.results import FRAME_COLUMNS
 
     acc = for_property(tab, "accuracy")
@@ -302,7 +302,7 @@ def test_plain_member_bridge_sampling_against_quadrature_and_result_protocol(tab
 @pytest.mark.slow
 def test_default_ensemble_bridge_sampling_against_quadrature(tab):
     """Every quadrature-tractable member of the default ensemble, bridge sampling vs quadrature."""
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     res = bma.fit_bma(for_property(tab, "accuracy"), draws=2000, tune=1000, seed=11, marginal_likelihood="bridge")
     checked = [m for m in res.members if m["log_ml_method"] == "bridge" and m["log_ml_exact"] is not None]
@@ -333,7 +333,7 @@ def test_robma_psma_bem_matches_robma_readme():
 def test_exact_mode_draws_match_the_exact_engine(tab):
     """marginal_likelihood="exact": no MCMC for tractable members; mu draws against metaquant.bayes.fit_exact."""
     from metaquant.bayes import fit_exact
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     acc = for_property(tab, "accuracy")
     res = bma.fit_bma(acc, members=[M(True, True), M(False, False), M(True, False, "pet")],
@@ -353,7 +353,7 @@ def test_exact_mode_draws_match_the_exact_engine(tab):
 def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_member(tab):
     """The default: quadrature where tractable, PyMC + bridge sampling for the rest, and the plain member
     bridge-sampled as well, its gap to quadrature within 4 RE + 0.01; the same seed gives the same numbers."""
-    from metaquant.effects import for_property
+    from metaquant.evidence.effects import for_property
 
     acc = for_property(tab, "accuracy")
     wf = W("one", (0.05,))

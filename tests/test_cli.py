@@ -29,7 +29,7 @@ def test_data_show_effects_for_a_property():
 
 
 def test_fit_reml_json_keys_and_missing_vi_policy():
-    pytest.importorskip("metaquant.frequentist")
+    pytest.importorskip("metaquant.classical.rma")
     res = run("fit", "--property", "accuracy", "--method", "reml")
     assert res.exit_code == 2  # refuses rows without a variance, with a clear message
     res = CliRunner().invoke(
@@ -70,7 +70,7 @@ def test_fit_needs_a_property():
 
 
 def test_reml_fit_does_not_import_pymc():
-    pytest.importorskip("metaquant.frequentist")
+    pytest.importorskip("metaquant.classical.rma")
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
@@ -84,7 +84,7 @@ def test_reml_fit_does_not_import_pymc():
 
 
 def test_fit_moderator_bits_gives_effect_per_bit_width():
-    pytest.importorskip("metaquant.frequentist")
+    pytest.importorskip("metaquant.classical.rma")
     import numpy as np
 
     from metaquant import api

@@ -1,6 +1,6 @@
-"""metaquant.compare: the three engines side by side and their agreement.
+"""metaquant.workbench.compare: the three engines side by side and their agreement.
 
-References: the REML numbers are checked against ``metaquant.frequentist.rma``
+References: the REML numbers are checked against ``metaquant.classical.rma.rma``
 on the same rows (itself validated against metafor); the SSM labels against the
 hand recomputation of the seed paper's 19 evidence models (docs/methods/ssm.md, results table);
 the Bayesian numbers against the exact engine and against a closed form.
@@ -16,8 +16,9 @@ from helpers import bayes_ready as _bayes_ready
 from helpers import effects_from_rows
 
 import metaquant as mq
-from metaquant import compare, frequentist
+from metaquant.classical import rma
 from metaquant.cli import main
+from metaquant.workbench import compare
 
 # ---------------------------------------------------------------- agreement
 
@@ -101,7 +102,7 @@ def test_reml_equals_frequentist_rma_on_the_rows_with_known_variance(tab):
     t = mq.for_property(tab, "accuracy")
     d = compare.fit_reml(t, missing_vi="drop", model="random-effects")
     known = t[t["vi_known"]]
-    ref = frequentist.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML")
+    ref = rma.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML")
     assert d["estimable"] and d["k"] == 4 and d["k_total"] == 17 and d["missing_vi"] == "drop"
     assert d["estimate"] == pytest.approx(ref.estimate, rel=1e-12)
     assert d["tau2"] == pytest.approx(ref.tau2, abs=1e-14)
@@ -115,7 +116,7 @@ def test_reml_equals_frequentist_rma_on_the_rows_with_known_variance(tab):
 def test_reml_lower_is_better_property_converts_with_the_right_orientation(tab):
     t = mq.for_property(tab, "gpu_energy_consumption")
     d = compare.fit_reml(t, model="random-effects")
-    ref = frequentist.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
+    ref = rma.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
     assert d["pct"] == pytest.approx(100 * (1 - np.exp(-ref.estimate)), rel=1e-12)
     assert d["pct_pi_high"] == pytest.approx(100 * (1 - np.exp(-ref.pi_high)), rel=1e-12)
 
@@ -175,8 +176,8 @@ def test_compare_fast_uses_exact_engine_and_matches_it(tmp_path):
     ref = bayes.fit_exact(t).to_dict()
     assert pc.bayes["pct_mean"] == pytest.approx(ref["pct_mean"], rel=1e-10)
     assert pc.bayes["label_code"] == ref["label_code"]
-    rma = frequentist.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
-    assert pc.frequentist["estimate"] == pytest.approx(rma.estimate, rel=1e-12)
+    reml = rma.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
+    assert pc.frequentist["estimate"] == pytest.approx(reml.estimate, rel=1e-12)
     d = pc.to_dict()
     assert set(d) == {"property", "ssm", "bayes", "frequentist", "agreement"}
     assert set(d["agreement"]) >= {"status", "reason"}

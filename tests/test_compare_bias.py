@@ -20,10 +20,11 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 import metaquant as mq
-from metaquant import compare, plots, plots_bias, report
 from metaquant.bayes import bma
 from metaquant.cli import main
 from metaquant.errors import InputError
+from metaquant.present import bias_plots, plots, report
+from metaquant.workbench import compare
 
 #: Tiny MCMC settings: the numbers are not meant to be read, only compared between two roads.
 TINY = ["--draws", "50", "--tune", "50", "--chains", "2", "--seed", "7"]
@@ -51,7 +52,7 @@ def _widths(ax) -> list[list[float]]:
 def test_model_probability_plot_draws_two_bars_per_member_and_per_component():
     d = _fake_bma()
     ens = [m for m in d["members"] if m["in_ensemble"]]
-    fig = plots_bias.model_probability_plot(d, by="members")
+    fig = bias_plots.model_probability_plot(d, by="members")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     assert len(ax.patches) == 2 * len(ens) == 48  # 4 effect x heterogeneity cells x (no bias + 5 bias members)
@@ -60,7 +61,7 @@ def test_model_probability_plot_draws_two_bars_per_member_and_per_component():
     assert post_w == pytest.approx([m["post_prob"] for m in ens])
     ticks = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()), strict=True), reverse=True)
     assert [name for _, name in ticks] == [m["name"] for m in ens]  # first member on top
-    fig = plots_bias.model_probability_plot(d, by="components")
+    fig = bias_plots.model_probability_plot(d, by="components")
     (ax,) = fig.axes
     assert len(ax.patches) == 6
     prior_w, post_w = _widths(ax)
@@ -70,7 +71,7 @@ def test_model_probability_plot_draws_two_bars_per_member_and_per_component():
     assert prior_w == pytest.approx([0.5, 0.5, 0.5])  # RoBMA's prior inclusion probabilities
     texts = [t.get_text().strip() for t in ax.texts]
     assert texts == [f"BF {inc[c]['bf']:.3g}" for c in ("effect", "heterogeneity", "bias")]
-    fig = plots_bias.model_probability_plot(d)
+    fig = bias_plots.model_probability_plot(d)
     assert [len(a.patches) for a in fig.axes] == [48, 6]
     svg = plots.figure_bytes(fig, "svg")
     assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg and svg.rstrip().endswith(b"</svg>")
@@ -78,9 +79,9 @@ def test_model_probability_plot_draws_two_bars_per_member_and_per_component():
 
 def test_model_probability_plot_refuses_what_is_not_an_ensemble():
     with pytest.raises(InputError, match="members and inclusion"):
-        plots_bias.model_probability_plot({"property": "accuracy", "members": [], "inclusion": {}})
+        bias_plots.model_probability_plot({"property": "accuracy", "members": [], "inclusion": {}})
     with pytest.raises(InputError, match="by must be"):
-        plots_bias.model_probability_plot(_fake_bma(), by="zones")
+        bias_plots.model_probability_plot(_fake_bma(), by="zones")
 
 
 def test_funnel_figure_shows_the_rows_with_a_known_variance_and_the_reml_line(tab):
@@ -210,7 +211,7 @@ def test_report_bias_on_the_one_road(tmp_path, quick_road):
 
 
 def _long(doc):
-    from metaquant.tables import tidy_long
+    from metaquant.present.tables import tidy_long
 
     return tidy_long(doc).to_dict("records")
 

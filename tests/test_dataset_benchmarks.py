@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import metaquant as mq
-from metaquant import schema
-from metaquant.io import USER_COLUMN_PREFIX, dataset_path
+from metaquant.evidence import schema
+from metaquant.evidence.io import USER_COLUMN_PREFIX, dataset_path
 
 REPO = Path(__file__).resolve().parents[1]
 BUILDER = REPO / "analyses" / "data" / "build_benchmarks.py"
@@ -36,7 +36,7 @@ def raw() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    return mq.io.read(dataset_path("benchmarks"), label="benchmarks")
+    return mq.evidence.io.read(dataset_path("benchmarks"), label="benchmarks")
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import metaquant as mq
-from metaquant import schema
-from metaquant.io import USER_COLUMN_PREFIX, dataset_path, dataset_registry
+from metaquant.evidence import schema
+from metaquant.evidence.io import USER_COLUMN_PREFIX, dataset_path, dataset_registry
 
 REPO = Path(__file__).resolve().parents[1]
 BUILDER = REPO / "analyses" / "data" / "build_llmq.py"
@@ -40,7 +40,7 @@ def raw() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    return mq.io.read(dataset_path("llmq"), label="llmq")
+    return mq.evidence.io.read(dataset_path("llmq"), label="llmq")
 
 
 @pytest.fixture(scope="module")

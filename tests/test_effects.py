@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import metaquant as mq
-from metaquant.effects import dlog_dpct, hedges_j, log_from_pct, pct_from_log
+from metaquant.evidence.effects import dlog_dpct, hedges_j, log_from_pct, pct_from_log
 
 REF = json.loads((Path(__file__).parent / "fixtures" / "escalc" / "escalc_reference.json").read_text())
 
@@ -106,7 +106,7 @@ def test_handle_unknown_vi_policies():
 
 
 def test_moderator_matrix_log2_bits_and_dummies():
-    from metaquant.effects import moderator_matrix
+    from metaquant.evidence.effects import moderator_matrix
 
     acc = mq.for_property(mq.compute_effects(mq.load("ssm2025")), "accuracy")
     X, names = moderator_matrix(acc, ["bits", "technique"])

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metaquant import frequentist
-from metaquant.effects import is_formula, moderator_columns, moderator_levels, moderator_matrix
+from metaquant.classical import rma
 from metaquant.errors import InputError
+from metaquant.evidence.effects import is_formula, moderator_columns, moderator_levels, moderator_matrix
 
 FIX = Path(__file__).parent / "fixtures" / "formula"
 
@@ -34,7 +34,7 @@ def test_formula_design_and_reml_fit_match_metafor(bcg, formula):
     ref = REF[formula]
     X, names = moderator_matrix(bcg, [formula])
     assert len(names) == len(ref["coef_names"]) - 1
-    res = frequentist.rma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), mods=X, mod_names=names, method="REML")
+    res = rma.rma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), mods=X, mod_names=names, method="REML")
     est = [c["estimate"] for c in res.coefficients]
     se = [c["se"] for c in res.coefficients]
     np.testing.assert_allclose(est, ref["beta"], rtol=1e-6, atol=1e-12)
@@ -81,20 +81,20 @@ def test_a_missing_moderator_in_a_formula_names_the_row(bcg):
 
 def test_prediction_at_a_new_setting_matches_metafor_predict(bcg):
     """``design_at`` codes a new setting as the data; the classical read is metafor's ``predict.rma``."""
-    from metaquant.predict import design_at
+    from metaquant.workbench.predict import design_at
 
     ref = json.loads((FIX / "bcg_predict.json").read_text())
     X, names = moderator_matrix(bcg, ["ablat + alloc"])
-    res = frequentist.rma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), mods=X, mod_names=names, method="REML")
+    res = rma.rma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), mods=X, mod_names=names, method="REML")
     x = design_at(bcg, ["ablat + alloc"], ref["at"])
-    pr = frequentist.predict(res, x).to_frame().iloc[0]
+    pr = rma.predict(res, x).to_frame().iloc[0]
     for ours, theirs in (("pred", "pred"), ("se", "se"), ("ci_low", "ci_lb"), ("ci_high", "ci_ub"),
                          ("pi_low", "pi_lb"), ("pi_high", "pi_ub")):
         assert pr[ours] == pytest.approx(ref[theirs], rel=1e-6), ours
 
 
 def test_prediction_at_a_level_the_data_lack_is_refused(bcg):
-    from metaquant.predict import design_at
+    from metaquant.workbench.predict import design_at
 
     with pytest.raises(InputError, match="'nowhere' is not in the data"):
         design_at(bcg, ["ablat + alloc"], {"ablat": 40, "alloc": "nowhere"})

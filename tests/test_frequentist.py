@@ -1,4 +1,4 @@
-"""Tests of metaquant.frequentist against R's metafor (fixtures made by tests/fixtures/metafor/make_fixtures.R).
+"""Tests of metaquant.classical.rma against R's metafor (fixtures made by tests/fixtures/metafor/make_fixtures.R).
 
 The tests need no R: every reference number (and the yi/vi it was computed from) is stored in
 the JSON fixtures together with the metafor version and R call that produced it.
@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from statsmodels.stats.meta_analysis import combine_effects
 
-from metaquant import frequentist as fq
-from metaquant.frequentist import RMAResult, predict, rma, rma_batch
+from metaquant.classical import rma as fq
+from metaquant.classical.rma import RMAResult, predict, rma, rma_batch
 
 FIXDIR = Path(__file__).parent / "fixtures" / "metafor"
 RTOL = 1e-6

@@ -1,4 +1,4 @@
-"""Influence diagnostics (metaquant.influence) and the Baujat plot against metafor 3.8."""
+"""Influence diagnostics (metaquant.classical.influence) and the Baujat plot against metafor 3.8."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from test_rma_mv import CASES, FIX, fit_case
 
+from metaquant.classical.influence import baujat, cooks_distance, influence, leave1out
+from metaquant.classical.rma import rma
 from metaquant.errors import InputError
-from metaquant.frequentist import rma
-from metaquant.influence import baujat, cooks_distance, influence, leave1out
-from metaquant.plots_influence import baujat_plot
+from metaquant.present.influence_plots import baujat_plot
 
 UNI = json.loads((FIX / "uni_extras.json").read_text())
 BCG = pd.read_csv(FIX / "bcg.csv")

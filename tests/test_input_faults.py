@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import metaquant as mq
 from metaquant import sensitivity
+from metaquant.classical import bias
 from metaquant.cli import main
 from metaquant.errors import DataError, InputError, UsageError
 
@@ -183,7 +184,7 @@ def test_bias_on_all_zero_effects_says_why_fail_safe_n_is_undefined(tmp_path):
     res = _cli("bias", "--data", p, "--property", "accuracy")
     assert res.exit_code == 0, res.output
     assert "Orwin: not defined" in res.output and "the mean effect is 0" in res.output
-    fs = mq.bias.fsn(np.zeros(4), np.full(4, 0.01), type="Orwin")
+    fs = bias.fsn(np.zeros(4), np.full(4, 0.01), type="Orwin")
     assert np.isnan(fs.fsnum) and "undefined" in fs.notes[0]
 
 

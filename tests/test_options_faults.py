@@ -238,8 +238,8 @@ def test_predict_at_outside_the_domain_is_one_line(value, says):
 
 
 def test_predict_python_refuses_huge_bits():
-    from metaquant.predict import predict
     from metaquant.spec import FitSpec
+    from metaquant.workbench.predict import predict
 
     tab = mq.api.effect_table("benchmarks")
     spec = FitSpec("perplexity", method="reml", variance_policy="drop")

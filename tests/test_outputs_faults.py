@@ -228,7 +228,7 @@ def test_an_output_file_that_is_an_input_is_refused(tmp_path):
 
 
 def test_a_folder_written_before_manifests_is_replaced_only_when_it_holds_our_files_alone(tmp_path):
-    from metaquant.report import REPORT_FILES
+    from metaquant.present.report import REPORT_FILES
 
     out = tmp_path / "rep"
     out.mkdir()

@@ -1,4 +1,4 @@
-"""metaquant.plots: figures return a Figure, carry the right numbers, and are written atomically."""
+"""metaquant.present.plots: figures return a Figure, carry the right numbers, and are written atomically."""
 
 import numpy as np
 import pandas as pd
@@ -9,9 +9,12 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 import metaquant as mq
-from metaquant import compare, frequentist, plots, ssm
+from metaquant import ssm
+from metaquant.classical import rma
 from metaquant.cli import main
 from metaquant.errors import InputError
+from metaquant.present import plots
+from metaquant.workbench import compare
 
 
 def _texts(fig):
@@ -218,8 +221,8 @@ def test_masses_plot_bars_are_the_final_masses(tab):
 
 
 def _reml_bits(t):
-    from metaquant.predict import bits_regression
     from metaquant.spec import FitSpec
+    from metaquant.workbench.predict import bits_regression
 
     return bits_regression(t, FitSpec(str(t["property"].iloc[0]), method="reml", variance_policy="drop",
                                       model="random-effects"))
@@ -229,10 +232,10 @@ def test_bits_regression_equals_rma_with_log2_bits(tab):
     t = mq.for_property(tab, "accuracy")
     reg = _reml_bits(t)
     known = t[t["vi_known"]]
-    ref = frequentist.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML",
+    ref = rma.rma(known["yi"].to_numpy(), known["vi"].to_numpy(), method="REML",
                           mods=np.log2(known["bits"].to_numpy()))
     assert reg["k"] == 4 and reg["slope"] == pytest.approx(ref.coefficients[1]["estimate"], rel=1e-10)
-    pr = frequentist.predict(ref, np.log2([8.0]))
+    pr = rma.predict(ref, np.log2([8.0]))
     i = int(np.argmin(np.abs(np.asarray(reg["grid_bits"]) - 8.0)))
     assert reg["grid_bits"][i] == pytest.approx(8.0)
     assert reg["pct"][i] == pytest.approx(100 * np.expm1(pr.pred[0]), rel=1e-9)
@@ -270,12 +273,11 @@ def test_bits_plot_says_when_the_band_rests_on_two_bit_widths(tab):
 
 
 def test_bits_plot_draws_given_predictions_without_fitting(tab, monkeypatch, tmp_path):
-    from metaquant import frequentist
 
     def boom(*a, **k):
         raise AssertionError("bits_plot fitted although predictions were given")
 
-    monkeypatch.setattr(frequentist, "rma", boom)
+    monkeypatch.setattr(rma, "rma", boom)
     rows = [{"study": f"T{i}", "property": "accuracy", "improvement_pct": p, "improvement_sd": 0.5, "n_units": 50,
              "study_belief": 0.6, "bits": b} for i, (p, b) in enumerate(
                  [(-6.0, 2), (-5.5, 2), (-6.5, 2), (-3.1, 4), (-3.0, 4), (-2.9, 4), (-1.0, 8), (-1.1, 8), (-0.9, 8),
@@ -362,7 +364,7 @@ def test_posterior_plot_of_the_exact_engine_integrates_to_one(tab):
 def test_bayes_bits_band_uses_the_engine_centre(tab):
     """mu is the effect at the centre c of log2(bits): the band is the posterior of mu + beta (log2 b - c)."""
     bayes = _bayes_ready()
-    from metaquant.predict import band
+    from metaquant.workbench.predict import band
 
     t = mq.for_property(tab, "accuracy")
     res = bayes.fit(t, moderators=["bits"], draws=150, tune=150, chains=2, seed=5, progressbar=False)
@@ -380,7 +382,7 @@ def test_bayes_bits_slope_agrees_with_reml_on_precise_data(tmp_path):
     _bayes_ready()
     import pandas as pd
 
-    from metaquant import report
+    from metaquant.present import report
 
     rows = [{"study": f"T{i}", "property": "accuracy", "improvement_pct": p, "improvement_sd": 0.5, "n_units": 50,
              "study_belief": 0.6, "bits": b} for i, (p, b) in enumerate([(-6.0, 2), (-3.1, 4), (-1.0, 8), (-0.2, 16),

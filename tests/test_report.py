@@ -1,4 +1,4 @@
-"""metaquant.report: one self-contained HTML page plus report.json, written atomically."""
+"""metaquant.present.report: one self-contained HTML page plus report.json, written atomically."""
 
 import base64
 import json
@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from helpers import bayes_ready as _bayes_ready
 
 import metaquant as mq
-from metaquant import report
 from metaquant.cli import main
 from metaquant.errors import InputError
+from metaquant.present import report
 
 CHROMIUM = "/usr/bin/chromium"
 

@@ -1,4 +1,7 @@
-"""metaquant.multilevel.rma_mv against metafor 3.8 rma.mv (fixtures: tests/fixtures/metafor_mv/make_fixtures.R)."""
+"""metaquant.classical.rma_mv.rma_mv against metafor 3.8 rma.mv.
+
+Fixtures: tests/fixtures/metafor_mv/make_fixtures.R.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metaquant.classical.rma_mv import predict_mv, rma_mv
 from metaquant.errors import InputError
-from metaquant.multilevel import predict_mv, rma_mv
 
 FIX = Path(__file__).parent / "fixtures" / "metafor_mv"
 CASES = sorted(p.stem[3:] for p in FIX.glob("mv_*.json"))
@@ -210,7 +213,7 @@ def test_bad_v():
 
 def test_unstructured_multivariate_berkey():
     """random = ~ outcome | trial, struct = "UN" with known V (metafor's dat.berkey1998 example)."""
-    from metaquant.robust import robust
+    from metaquant.classical.robust import robust
 
     fx = json.loads((FIX / "un_berkey.json").read_text())
     d = pd.read_csv(FIX / "berkey1998.csv")
@@ -246,26 +249,26 @@ def test_unstructured_multivariate_berkey():
 
 
 def test_fit_table_on_shipped_rows():
-    from metaquant.multilevel import fit_table, is_nested
+    from metaquant.classical.engine import is_nested, multilevel_table
 
     t = pd.read_csv(FIX / "bench_perplexity.csv")
     assert is_nested(t) and not is_nested(t.drop_duplicates("study"))
-    fit, rob = fit_table(t, robust="cr2", profile=False)
+    fit, rob = multilevel_table(t, robust="cr2", profile=False)
     fx, _ = load_case("bench_perplexity")
     close(fit.sigma2, fx["sigma2"], "sigma2", rtol=1e-5)
     close(rob.se, fx["cr2"]["se"], "CR2 se", rtol=1e-5)
     assert any("only 3 clusters" in w for w in rob.warnings)
     one = t[t["study"] == t["study"].iloc[0]]
-    fit1, rob1 = fit_table(one, robust="cr2", profile=False)
+    fit1, rob1 = multilevel_table(one, robust="cr2", profile=False)
     assert fit1.sigma2_names == ["comparison"] and rob1 is None
     assert any("single group" in w for w in fit1.warnings)
     assert any("too few study clusters" in w for w in fit1.warnings)
-    fit2, _ = fit_table(t, rho=0.6, profile=False)
+    fit2, _ = multilevel_table(t, rho=0.6, profile=False)
     assert any("rho = 0.6" in w for w in fit2.warnings)
     with pytest.raises(InputError, match="no column"):
-        fit_table(t.drop(columns="study"))
+        multilevel_table(t.drop(columns="study"))
     with pytest.raises(InputError, match="unknown robust"):
-        fit_table(t, robust="cr3", profile=False)
+        multilevel_table(t, robust="cr3", profile=False)
 
 
 PROTOCOL = (
@@ -284,8 +287,8 @@ PROTOCOL = (
 
 
 def test_result_protocol_and_orientation():
-    from metaquant.effects import pct_from_log
-    from metaquant.multilevel import fit_table
+    from metaquant.classical.engine import multilevel_table
+    from metaquant.evidence.effects import pct_from_log
 
     t = pd.read_csv(FIX / "bench_perplexity.csv")
     mv = rma_mv(t["yi"], t["vi"], random="study/comparison", data=t, profile=False, prop="perplexity")
@@ -299,18 +302,19 @@ def test_result_protocol_and_orientation():
     json.dumps(d)
     assert d["pct"] == mv.pct
     # perplexity is lower-is-better: the % scale is 100 (1 - exp(-y)), as the other engines read it
-    fit, rob = fit_table(t.assign(higher_is_better=False), robust="cr2", profile=False)
+    fit, rob = multilevel_table(t.assign(higher_is_better=False), robust="cr2", profile=False)
     assert not fit.higher_is_better
     assert math.isclose(fit.pct, pct_from_log(fit.estimate, False))
     assert math.isclose(rob.pct_ci_low, pct_from_log(rob.ci_low, False))
 
 
 def test_fit_table_moderators():
-    from metaquant.multilevel import fit_table
+    from metaquant.classical.engine import multilevel_table
 
     fx, d = load_case("bench_perplexity_bits")
-    a, _ = fit_table(d, levels=("study", "model", "es"), moderators=("bits",), test="t", dfs="contain", profile=False)
-    b, _ = fit_table(
+    a, _ = multilevel_table(d, levels=("study", "model", "es"), moderators=("bits",), test="t", dfs="contain",
+                            profile=False)
+    b, _ = multilevel_table(
         d,
         levels=("study", "model", "es"),
         mods=d[["bits"]].to_numpy(float),
@@ -324,11 +328,11 @@ def test_fit_table_moderators():
     np.testing.assert_array_equal(a.beta, b.beta)
     assert a.coef_names == b.coef_names == ["intrcpt", "bits"]
     with pytest.raises(InputError, match="not both"):
-        fit_table(d, moderators=("bits",), mods=d[["bits"]].to_numpy(float))
+        multilevel_table(d, moderators=("bits",), mods=d[["bits"]].to_numpy(float))
 
 
 def test_frequentist_predict_dispatches_to_multilevel():
-    from metaquant.frequentist import predict
+    from metaquant.classical.rma import predict
 
     fx, _, r = fit_case("kon_year", profile=False)
     p = predict(r, [[-10.0], [0.0], [5.0]])
@@ -339,12 +343,13 @@ def test_frequentist_predict_dispatches_to_multilevel():
 
 
 def test_label_of_the_multilevel_estimate():
-    from metaquant import scale, schema
-    from metaquant.multilevel import fit_table
+    from metaquant import scale
+    from metaquant.classical.engine import multilevel_table
+    from metaquant.evidence import schema
 
     t = pd.read_csv(FIX / "ssm2025_accuracy.csv")
-    fit, _ = fit_table(t, profile=False)
+    fit, _ = multilevel_table(t, profile=False)
     th = schema.get_property("accuracy").thresholds
     assert fit.thresholds == tuple(th)
     assert fit.label_code == scale.label_from_pct(fit.pct, th) and fit.to_dict()["label_code"] == fit.label_code
-    assert fit_table(t, moderators=("bits",), profile=False)[0].label_code is None
+    assert multilevel_table(t, moderators=("bits",), profile=False)[0].label_code is None

@@ -1,4 +1,4 @@
-"""Cluster-robust inference (metaquant.robust) against metafor 3.8 robust() and clubSandwich 0.5.8 CR2."""
+"""Cluster-robust inference (metaquant.classical.robust) against metafor 3.8 robust() and clubSandwich 0.5.8 CR2."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from test_rma_mv import CASES, FIX, FLAT, fit_case, load_case
 
-from metaquant.covariance import constant_rho, shared_baseline
+from metaquant.classical.rma import rma
+from metaquant.classical.robust import che, robust
 from metaquant.errors import InputError
-from metaquant.frequentist import rma
-from metaquant.robust import che, robust
+from metaquant.evidence.covariance import constant_rho, shared_baseline
 
 RTOL = 1e-6
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from metaquant import scale
-from metaquant.schema import DEFAULT_THRESHOLDS
+from metaquant.evidence.schema import DEFAULT_THRESHOLDS
 
 RES = DEFAULT_THRESHOLDS["resource"]
 COR = DEFAULT_THRESHOLDS["correctness"]

@@ -1,8 +1,8 @@
-"""metaquant.sensitivity: subgroups, leave-one-out, priors, thresholds, belief splits, parallel runs.
+"""metaquant.workbench.sensitivity: subgroups, leave-one-out, priors, thresholds, belief splits, parallel runs.
 
 Reference values are computed by hand with Dempster's rule from the evidence
 models of the seed paper (replication package effects.json, shipped as data/ssm2025.csv) or come from the engines'
-own references (``frequentist.rma``, the exact engine).
+own references (``rma.rma``, the exact engine).
 """
 
 import json
@@ -13,9 +13,11 @@ from click.testing import CliRunner
 from helpers import bayes_ready as _bayes_ready
 from helpers import effects_from_rows
 
-from metaquant import frequentist, scale, sensitivity, ssm
+from metaquant import scale, ssm
+from metaquant.classical import rma
 from metaquant.cli import main
 from metaquant.errors import InputError
+from metaquant.workbench import sensitivity
 
 
 def _rows(r, engine):
@@ -39,7 +41,7 @@ def test_loo_changes_the_gpu_energy_label_as_computed_by_hand(tab):
     # REML without S5 equals rma on S6's two rows
     rm = _rows(r, "reml")["without S5"]
     t6 = tab[(tab["property"] == "gpu_energy_consumption") & (tab["study"] == "S6")]
-    ref = frequentist.rma(t6["yi"].to_numpy(), t6["vi"].to_numpy(), method="REML")
+    ref = rma.rma(t6["yi"].to_numpy(), t6["vi"].to_numpy(), method="REML")
     assert rm["pct"] == pytest.approx(100 * (1 - np.exp(-ref.estimate)), rel=1e-12)
     assert rm["label_code"] == scale.label_from_pct(rm["pct"], (2, 10, 20, 30, 40, 50))
     assert rm["changed"] == (rm["label_code"] != r.reference["reml"]["label_code"])
@@ -159,9 +161,9 @@ def test_by_bits_subgroups_and_reml_slope(tab):
     assert s["bits=8"]["k"] == len(t8) == 7
     known = tab[(tab["property"] == "accuracy") & tab["vi_known"]].reset_index(drop=True)
     # three studies give the four rows: the classical regression nests them (rma.mv), as fit does by default
-    from metaquant import multilevel
+    from metaquant.classical.engine import multilevel_table
 
-    ref, _ = multilevel.fit_table(known, mods=np.log2(known["bits"].to_numpy())[:, None], mod_names=["log2(bits)"])
+    ref, _ = multilevel_table(known, mods=np.log2(known["bits"].to_numpy())[:, None], mod_names=["log2(bits)"])
     slope = r.regression["slope"]["reml"]
     assert slope["estimate"] == pytest.approx(ref.coefficients[1]["estimate"], rel=1e-10)
     assert slope["ci_low"] == pytest.approx(ref.coefficients[1]["ci_low"], rel=1e-10)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import metaquant as mq
-from metaquant import fitting, frequentist
+from metaquant import fitting
+from metaquant.classical import rma
 from metaquant.errors import InputError, UsageError
 from metaquant.spec import (
     DEFAULT_SEED,
@@ -86,10 +87,10 @@ def test_split_options_accepts_the_old_names_and_refuses_unknown_ones():
 
 def test_the_classical_engine_nests_rows_of_one_study_unless_told_not_to(acc):
     """``model="auto"``: rows of one study are nested (rma.mv), as the Bayesian engine does."""
-    from metaquant import multilevel
+    from metaquant.classical.engine import multilevel_table
 
     auto = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop"))
-    ref, _ = multilevel.fit_table(apply_variance_policy(acc, "drop", engine="frequentist")[0])
+    ref, _ = multilevel_table(apply_variance_policy(acc, "drop", engine="frequentist")[0])
     assert auto.model == "multilevel" and auto.rma.estimate == pytest.approx(ref.estimate, rel=1e-12)
     uni = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy="drop", model="random-effects"))
     assert uni.model == "random-effects"
@@ -138,7 +139,7 @@ def test_apply_policy_drop_impute_refuse_and_model(acc):
 def test_every_policy_reaches_the_classical_engine(acc, policy):
     res = fitting.fit_table(acc, FitSpec("accuracy", method="reml", variance_policy=policy, model="random-effects"))
     pooled, _ = apply_variance_policy(acc, policy, engine="frequentist")
-    ref = frequentist.rma(pooled["yi"].to_numpy(), pooled["vi"].to_numpy(), method="REML")
+    ref = rma.rma(pooled["yi"].to_numpy(), pooled["vi"].to_numpy(), method="REML")
     assert res.rma.k == len(pooled) and res.rma.estimate == pytest.approx(ref.estimate, rel=1e-12)
     assert res.notes and policy.split("-")[0] in res.notes[0]
 

@@ -54,21 +54,21 @@ def results(ev):
 
 
 def test_dataset_is_registered_and_validates(ev):
-    reg = mq.io.dataset_registry()["ssm2026"]
+    reg = mq.evidence.io.dataset_registry()["ssm2026"]
     assert reg["form"] == "summary" and reg["ssm_rules"] == "ssm2026"
     assert len(ev) == 276 and ev.data["study"].nunique() == 21
     assert set(ev.data["form"]) == {"summary"}
 
 
 def test_licence_and_citation_ship_with_the_data():
-    root = mq.io.dataset_path("ssm2026").parent / "ssm2026"
+    root = mq.evidence.io.dataset_path("ssm2026").parent / "ssm2026"
     assert "Apache License, Version 2.0" in (root / "LICENSE").read_text()
     cff = (root / "CITATION.cff").read_text()
     assert "10.5281/zenodo.18401926" in cff and "cff-version" in cff
 
 
 def test_seventy_six_evidence_models_in_aggregation_order():
-    raw = pd.read_csv(mq.io.dataset_path("ssm2026"), dtype={"x_source_commit": str})
+    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2026"), dtype={"x_source_commit": str})
     assert "belief" not in raw.columns and "intensity" not in raw.columns  # the engine recomputes them
     em = raw.drop_duplicates(["study", "comparison"])
     assert len(em) == 76
@@ -78,7 +78,7 @@ def test_seventy_six_evidence_models_in_aggregation_order():
 
 
 def test_provenance_and_metadata_on_every_row():
-    raw = pd.read_csv(mq.io.dataset_path("ssm2026"), dtype=str, keep_default_na=False)
+    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2026"), dtype=str, keep_default_na=False)
     assert raw["x_source_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
     assert raw["x_metadata_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
     for r in raw.to_dict("records"):
@@ -96,7 +96,8 @@ def test_provenance_and_metadata_on_every_row():
 
 
 def test_bits_are_read_from_the_canonical_precision():
-    raw = pd.read_csv(mq.io.dataset_path("ssm2026")).drop_duplicates(["study", "comparison"]).set_index("comparison")
+    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2026"))
+    raw = raw.drop_duplicates(["study", "comparison"]).set_index("comparison")
     assert tuple(raw.loc["qat w-q0.4, a-q0.32", ["bits", "act_bits"]]) == (4, 32)
     assert tuple(raw.loc["ptq a-q12.4", ["bits", "act_bits"]]) == (32, 16)  # activation-only Q12.4, fp32 weights
     assert tuple(raw.loc["qat full-int4", ["bits", "act_bits"]]) == (4, 4)

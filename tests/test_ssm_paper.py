@@ -39,7 +39,7 @@ def results(table):
 
 
 def test_shipped_data_carries_no_belief_column():
-    raw = pd.read_csv(mq.io.dataset_path("ssm2025"))
+    raw = pd.read_csv(mq.evidence.io.dataset_path("ssm2025"))
     assert "belief" not in raw.columns and "study_belief" in raw.columns
 
 

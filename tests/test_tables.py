@@ -1,4 +1,4 @@
-"""metaquant.tables: one tidy frame as text, CSV, Markdown, LaTeX or JSON; nested results as a long CSV."""
+"""metaquant.present.tables: one tidy frame as text, CSV, Markdown, LaTeX or JSON; nested results as a long CSV."""
 
 import io
 import json
@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 import metaquant as mq
-from metaquant import compare, tables
 from metaquant.errors import InputError
+from metaquant.present import tables
+from metaquant.workbench import compare
 
 
 @pytest.fixture

@@ -63,9 +63,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from .. import scale, schema
-from ..effects import log_from_pct, pct_from_log
+from .. import scale
 from ..errors import InputError
+from ..evidence import schema
+from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import json_safe
 from ..results import tidy_frame
 from ..spec import apply_variance_policy
@@ -1054,7 +1055,8 @@ def _prepare(table, thresholds, missing_vi) -> _Data:
             raise InputError(f"the effect table has no column {col!r}", column=col)
     notes = []
     if "property" in table and table["property"].nunique() > 1:
-        raise InputError("the effect table holds several properties; pool one (metaquant.effects.for_property)",
+        raise InputError("the effect table holds several properties; pool one "
+                         "(metaquant.evidence.effects.for_property)",
                          expected=", ".join(sorted(table["property"].astype(str).unique())))
     if "vi_known" in table:
         # a variance imputed upstream (vi filled, vi_known still False) counts as given

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import scale, schema
-from ..effects import check_levels, moderator_matrix
+from .. import scale
 from ..errors import InputError
+from ..evidence import schema
+from ..evidence.effects import check_levels, moderator_matrix
 
 MODELS = ("auto", "re", "multilevel")
 _MODEL_ALIASES = {"random-effects": "re", "random_effects": "re", "re": "re", "nnhm": "re",
@@ -46,7 +47,7 @@ class MetaData:
     group_idx, omega : ndarray
         Correlated sampling errors: rows with equal ``group_idx >= 0`` have
         ``Cov(e_i, e_j) = omega_i omega_j`` (a shared baseline or a constant
-        correlation, :mod:`metaquant.covariance`); ``-1`` and ``omega = 0``
+        correlation, :mod:`metaquant.evidence.covariance`); ``-1`` and ``omega = 0``
         for independent rows.  ``sampling_cov`` is the note on how they were
         built (``"independent"`` when no covariance was asked for).
     """
@@ -167,17 +168,17 @@ def prepare(
     model : {"auto", "re", "multilevel"}
         ``auto`` is ``multilevel`` when some study gives more than one row.
     moderators : list of str, optional
-        Columns of the table (see :func:`metaquant.effects.moderator_matrix`);
+        Columns of the table (see :func:`metaquant.evidence.effects.moderator_matrix`);
         numeric columns (``log2`` of ``bits``/``act_bits``) are centred at
         their mean over these rows, text columns are treatment-coded.
     thresholds : sequence of 6 floats, optional
         SSM cut-points in %; the property's by default.
     rho : float, optional
         Sampling errors of the rows of one study correlated at ``rho``
-        (:func:`metaquant.covariance.constant_rho`).
+        (:func:`metaquant.evidence.covariance.constant_rho`).
     shared_baseline : bool
         Arms that share a baseline (equal ``baseline_group``) correlated as
-        :func:`metaquant.covariance.shared_baseline` says.
+        :func:`metaquant.evidence.covariance.shared_baseline` says.
     """
     table = _checked_table(table)
     prop, hib, th = property_info(table, thresholds)
@@ -209,7 +210,7 @@ def prepare(
 
 def _sampling_cov(table, study, v, known, rho, shared_baseline, kind):
     """``(group_idx, omega, description)`` of the rows' correlated sampling errors (known variances only)."""
-    from .. import covariance
+    from ..evidence import covariance
 
     k = v.size
     group, omega = np.full(k, -1, dtype=np.int64), np.zeros(k)

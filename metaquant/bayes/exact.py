@@ -52,8 +52,8 @@ import pandas as pd
 from scipy import interpolate, optimize, special
 
 from .. import scale
-from ..effects import log_from_pct, pct_from_log
 from ..errors import InputError
+from ..evidence.effects import log_from_pct, pct_from_log
 from ..scale import SELECTION_THRESHOLD
 from .data import UNKNOWN_VI_POLICIES, MetaData, prepare_with_policy
 from .priors import Priors, ScalePrior, as_priors

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .. import scale
-from ..effects import pct_from_log
 from ..errors import ConvergenceWarning, DiagnosticsError, InputError
+from ..evidence.effects import pct_from_log
 from ..outputs import json_safe as clean
 from ..results import design_rows
 from .data import MetaData
@@ -399,7 +399,7 @@ class BayesResult:
             ``pct_ci_high``, ``label_code``, ``label``, ``label_probability``,
             ``label_selected``, ``label_zones``, ``zone_probabilities``.
         """
-        from ..effects import level_count, moderator_columns, moderator_levels, moderator_matrix
+        from ..evidence.effects import level_count, moderator_columns, moderator_levels, moderator_matrix
 
         md = self.data
         if moderator_spec not in md.moderators:

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..effects import pct_from_log
 from ..errors import InputError
+from ..evidence.effects import pct_from_log
 from ..scale import SELECTION_THRESHOLD
-from . import DEFAULT_SEED
+from ..spec import DEFAULT_SEED
 from .data import MetaData, normalise_model, prepare_with_policy
 from .priors import Priors, as_priors
 from .results import BayesResult, single_threaded_blas
@@ -535,7 +535,7 @@ def fit(
         Correlated sampling errors (the known ``V`` of the classical
         multilevel model): rows of one study correlated at ``rho``, or arms
         sharing a baseline (``baseline_group``) as
-        :func:`metaquant.covariance.shared_baseline`; see
+        :func:`metaquant.evidence.covariance.shared_baseline`; see
         :func:`metaquant.bayes.data.prepare`.  PyMC engine only.
 
     Returns

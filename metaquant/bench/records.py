@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import io, schema
 from ..errors import InputError
+from ..evidence import io, schema
 
-#: Column order of the files the harness writes (all are metaquant.schema columns, plus one user column).
+#: Column order of the files the harness writes (all are metaquant.evidence.schema columns, plus one user column).
 COLUMNS = (
     "study", "comparison", "model", "task", "hardware", "technique", "granularity", "baseline_precision",
     "quant_precision", "bits", "act_bits", "property", "metric", "unit", "higher_is_better", "baseline_mean",
@@ -97,7 +97,7 @@ def existing_studies(path: str | Path) -> dict[str, set[str]]:
 def write_rows(rows: list[dict], path: str | Path) -> Path:
     """Append ``rows`` to the CSV measurements file ``path`` atomically (create it when absent).
 
-    The existing file is read and validated first (:func:`metaquant.io.read`);
+    The existing file is read and validated first (:func:`metaquant.evidence.io.read`);
     one that is not a metaquant measurements file is never touched.  The old
     rows are kept exactly as they were written (as text), the new rows follow,
     columns are the union of both, and the result is written to a temporary

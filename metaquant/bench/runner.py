@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import schema
 from ..errors import InputError
+from ..evidence import schema
 from . import data, records
 from ._torch import require_torch
 from .meters import NO_METER, cpu_hardware, find_nvml, find_rapl, gpu_hardware

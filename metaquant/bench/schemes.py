@@ -24,7 +24,7 @@ class Scheme:
     name : str
         ``--schemes`` value.
     technique : str
-        ``technique`` column (the names of ``metaquant.schema.TECHNIQUES``).
+        ``technique`` column (the names of ``metaquant.evidence.schema.TECHNIQUES``).
     granularity : str
         ``granularity`` column (``per-tensor``, ``per-channel`` or ``n/a``).
     quant_precision : str

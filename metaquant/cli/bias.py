@@ -115,7 +115,7 @@ def _print_selmodels(r: dict, section) -> None:
 
 
 def _print_report(d: dict) -> None:
-    from ..bias import ASSUMPTIONS
+    from ..classical.bias import ASSUMPTIONS
 
     click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
                f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
@@ -159,8 +159,8 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     metaquant bias --data llmq --property throughput --steps 0.025,0.5 --funnel funnel.png
     """
     from .. import api
-    from .. import bias as mb
-    from ..effects import for_property
+    from ..classical import bias as mb
+    from ..evidence.effects import for_property
 
     if funnel:  # checked before any work: an unwritable place, an input file, an existing file without --force
         from ..outputs import check_writable_target
@@ -170,9 +170,9 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
                      side=None if side == "auto" else side, steps=tuple(steps), alternative=alternative)
     if funnel:
-        from ..frequentist import rma
-        from ..plots import save_figure
-        from ..plots_bias import funnel_plot
+        from ..classical.rma import rma
+        from ..present.bias_plots import funnel_plot
+        from ..present.plots import save_figure
 
         inp = mb.bias_input(table)
         est = rma(inp.yi, inp.vi, method=method.upper()).estimate if inp.k >= 2 else None

@@ -1,7 +1,7 @@
 """``metaquant compare``, ``sensitivity``, ``plot`` and ``report``: the methodologist's workbench.
 
-Thin click commands over :mod:`metaquant.compare`, :mod:`metaquant.sensitivity`,
-:mod:`metaquant.plots` and :mod:`metaquant.report`.
+Thin click commands over :mod:`metaquant.workbench.compare`, :mod:`metaquant.workbench.sensitivity`,
+:mod:`metaquant.present.plots` and :mod:`metaquant.present.report`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import click
 
 from .. import api
 from ..bayes.priors import PRIOR_SCALE_RANGE
-from ..effects import for_property
 from ..errors import DiagnosticsError, InputError
+from ..evidence.effects import for_property
+from ..present.tables import FORMATS, format_table
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
-from ..tables import FORMATS, format_table
 from .options import (
     FACTOR_RANGE,
     MAX_JOBS,
@@ -107,7 +107,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     metaquant compare --fast                            exact engine where it applies
     metaquant compare --property gpu_power_draw --bias  does the label survive bias adjustment?
     """
-    from .. import compare as cmp
+    from ..workbench import compare as cmp
 
     if prop and all_:
         raise click.UsageError("give --property P or --all, not both")
@@ -180,7 +180,7 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     metaquant sensitivity --property inference_latency --thresholds
     metaquant sensitivity --property accuracy --belief
     """
-    from .. import sensitivity as sens
+    from ..workbench import sensitivity as sens
 
     chosen = [n for n, v in (("--by", by), ("--loo", loo), ("--priors", priors_), ("--thresholds", thresholds_),
                              ("--belief", belief)) if v]
@@ -238,7 +238,7 @@ def _check_out(out: str, force: bool, data=()) -> None:
     from pathlib import Path
 
     from ..outputs import check_writable_target
-    from ..plots import FORMATS
+    from ..present.plots import FORMATS
 
     p = Path(out)
     if p.suffix.lower().lstrip(".") not in FORMATS:
@@ -259,8 +259,8 @@ def plot():
 @_mcmc_options(1000, 1000, 4)
 def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, seed):
     """Evidence models by study with pooled diamonds (REML, Bayes, exact) and prediction intervals."""
-    from .. import compare as cmp
-    from .. import plots
+    from ..present import plots
+    from ..workbench import compare as cmp
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
@@ -284,8 +284,8 @@ def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, s
 @_mcmc_options(1000, 1000, 4)
 def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws, tune, chains, seed):
     """Posterior density of the pooled effect (in %) over SSM's 13 zones with their probabilities."""
-    from .. import compare as cmp
-    from .. import plots
+    from ..present import plots
+    from ..workbench import compare as cmp
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
@@ -304,8 +304,8 @@ def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws
               show_default=True)
 def plot_masses(data, prop, out, force, belief_split):
     """SSM's final mass function as bars, the selected label highlighted."""
-    from .. import compare as cmp
-    from .. import plots
+    from ..present import plots
+    from ..workbench import compare as cmp
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
@@ -322,8 +322,8 @@ def plot_masses(data, prop, out, force, belief_split):
 @_mcmc_options(1000, 1000, 4)
 def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
-    from .. import plots, report
-    from ..predict import bits_regression
+    from ..present import plots, report
+    from ..workbench.predict import bits_regression
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
@@ -361,7 +361,7 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
     metaquant report --out report/
     metaquant report --out report/ --fast --bias      with the bias-adjusted ensemble and label survival
     """
-    from .. import report as rep
+    from ..present import report as rep
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,

@@ -9,9 +9,9 @@ import click
 import numpy as np
 import pandas as pd
 
-from .. import io, schema
-from ..effects import compute_effects
 from ..errors import InputError
+from ..evidence import io, schema
+from ..evidence.effects import compute_effects
 from .options import BITS_RANGE, count_option, number_option
 
 
@@ -173,7 +173,7 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
               help="List at most this many problems per file (all are counted).")  # fmt: skip
 def validate(files, measure, max_errors):
     """Check evidence files: every problem on its own line (file, row, column), exit code 2 if any."""
-    from ..effects import check
+    from ..evidence.effects import check
 
     lines = []
     for f in files:

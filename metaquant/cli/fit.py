@@ -16,8 +16,8 @@ import click
 from .. import api
 from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
+from ..present.tables import FORMATS, format_table
 from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
-from ..tables import FORMATS, format_table
 from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
 from .show import print_result, summary_frame
 
@@ -126,7 +126,7 @@ def _say_warnings(caught, quiet: bool) -> None:
 
 def _known_names() -> set[str]:
     """What ``fit --out`` writes for the shipped properties (recognised in a folder written before manifests)."""
-    from ..schema import PROPERTIES
+    from ..evidence.schema import PROPERTIES
 
     return {f"{p}.{ext}" for p in PROPERTIES for ext in ("json", "nc")}
 

@@ -57,7 +57,7 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
     metaquant predict --data benchmarks --property perplexity --bits 4 --method reml --missing-vi drop
     metaquant predict --data benchmarks --property accuracy --bits 4 --technique gptq --params 7e9
     """
-    from ..predict import predict as run
+    from ..workbench.predict import predict as run
 
     at = _settings(at_pairs, {"bits": bits, "act_bits": act_bits, "kv_bits": kv_bits, "technique": technique,
                               "params": params, "task": task, "hardware": hardware})

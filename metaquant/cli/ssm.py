@@ -8,12 +8,12 @@ import sys
 import click
 import pandas as pd
 
-from .. import io
 from ..errors import InputError, MetaquantError
+from ..evidence import io
+from ..evidence.schema import UnknownPropertyError, get_property
 from ..outputs import json_safe
-from ..schema import UnknownPropertyError, get_property
+from ..present.tables import FORMATS, format_table
 from ..ssm import EXTRA_KEYS, RULES, evidence_models, read_study_beliefs, rules_for, summary_frame, synthesize
-from ..tables import FORMATS, format_table
 
 _JSON_KEYS = ("property", "label", "label_code", "belief", "plausibility", "uncertainty", "conflict_last",
               "conflict_max", "n_models")

@@ -100,7 +100,7 @@ def rules_for(sources: str | Sequence[str] | None) -> str:
     >>> rules_for("ssm2026"), rules_for("ssm2025"), rules_for("runs.csv")
     ('ssm2026', 'ssm2025', 'ssm2025')
     """
-    from ..io import dataset_registry
+    from ..evidence.io import dataset_registry
 
     items = [sources] if isinstance(sources, str | Path) or sources is None else list(sources)
     reg = dataset_registry()

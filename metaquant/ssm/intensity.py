@@ -8,7 +8,7 @@ class; the reading itself is :func:`metaquant.scale.label_from_pct` and is not
 repeated here.  This module only decides *which* cut-points apply:
 
 * the property's own class thresholds from the registry
-  (:data:`metaquant.schema.DEFAULT_THRESHOLDS`): resource 2/10/20/30/40/50 %,
+  (:data:`metaquant.evidence.schema.DEFAULT_THRESHOLDS`): resource 2/10/20/30/40/50 %,
   correctness 2/5/10/15/20/25 %;
 * overridden by ``thresholds=`` given as six numbers (every property), or as a
   mapping keyed by metric class (``"correctness"``, ``"resource"``) and/or by
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .. import scale, schema
+from .. import scale
 from ..errors import InputError
+from ..evidence import schema
 
 Thresholds = Sequence[float] | Mapping[str, Sequence[float]] | None
 
@@ -63,7 +64,7 @@ def thresholds_for(prop: str, thresholds: Thresholds = None) -> tuple[float, ...
     Parameters
     ----------
     prop : str
-        Property name or alias (``metaquant.schema``).
+        Property name or alias (``metaquant.evidence.schema``).
     thresholds : sequence of 6 floats, or mapping, optional
         Override: six numbers for every property, or a mapping from metric
         class and/or property name to six numbers.  Property keys take

@@ -24,7 +24,7 @@ with ``RI_i = pct`` of unit ``i`` and the quantiles taken as polars'
 ``interpolation="nearest"`` (:func:`metaquant.ssm.belief.quantile_nearest`).
 
 A row is a summary row when the table says so (a ``form`` column, present
-when an :class:`~metaquant.io.Evidence` is passed) or, in a bare effect
+when an :class:`~metaquant.evidence.io.Evidence` is passed) or, in a bare effect
 table, when it carries a spread of the improvement (``pct_iqr`` or
 ``pct_sd``); other rows are unit rows.  A group of one unit row gives the
 same evidence model as a summary row without spread (``IQR = 0``, no
@@ -42,10 +42,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import schema
-from ..effects import compute_effects
 from ..errors import InputError
-from ..io import Evidence
+from ..evidence import schema
+from ..evidence.effects import compute_effects
+from ..evidence.io import Evidence
 from ..scale import label_name
 from . import belief as _b
 from .intensity import Thresholds, intensity, validate_override, written_code
@@ -65,8 +65,8 @@ _MISSING_B = ("study {s} has no study belief; add a study_belief column or pass 
 def as_effect_table(table: Evidence | pd.DataFrame) -> pd.DataFrame:
     """The effect table of ``table`` with a ``form`` column (``"summary"`` or ``"units"``).
 
-    Accepts an :class:`~metaquant.io.Evidence`, a validated evidence frame
-    (with ``form``), or an effect table (:func:`metaquant.effects.compute_effects`).
+    Accepts an :class:`~metaquant.evidence.io.Evidence`, a validated evidence frame
+    (with ``form``), or an effect table (:func:`metaquant.evidence.effects.compute_effects`).
     """
     if isinstance(table, Evidence):
         tab = compute_effects(table)

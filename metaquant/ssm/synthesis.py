@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import schema
 from ..errors import InputError
-from ..io import Evidence
+from ..evidence import schema
+from ..evidence.io import Evidence
 from ..outputs import json_safe
 from ..scale import ATOMS, FRAME, SELECTION_THRESHOLD, SELECTORS, MassFunction, label_atoms, label_code
 from .belief import get_rules

@@ -58,12 +58,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import fitting, scale, schema
-from .effects import for_property
-from .errors import InputError
-from .fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
-from .outputs import json_safe
-from .spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
+from .. import fitting, scale
+from ..errors import InputError
+from ..evidence import schema
+from ..evidence.effects import for_property
+from ..fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
+from ..outputs import json_safe
+from ..spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
 #: Fewer studies than this make a cluster-robust interval unreliable; the table says so instead of printing it.
 MIN_CLUSTERS = 4
@@ -145,7 +146,7 @@ def worst_status(statuses: Iterable[str]) -> str | None:
 
 def _thresholds_for(prop: str, thresholds) -> tuple[float, ...]:
     """Cut-points for one property from ``None``, six numbers or a mapping (class/property -> six)."""
-    from .ssm import thresholds_for
+    from ..ssm import thresholds_for
 
     return tuple(thresholds_for(prop, thresholds))
 
@@ -583,7 +584,7 @@ def compare(
     """
     table = fitting.effect_table(data, measure=measure, include_confounded=include_confounded)
     if "rules" not in kw and not isinstance(data, pd.DataFrame):
-        from .ssm import rules_for
+        from ..ssm import rules_for
 
         kw["rules"] = rules_for(data)
     props = fitting.properties_of(table, properties)

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import scale, schema
-from .effects import moderator_matrix, pct_from_log
-from .errors import InputError, UsageError
-from .outputs import json_safe
-from .spec import FitSpec, RunSettings
+from .. import scale
+from ..errors import InputError, UsageError
+from ..evidence import schema
+from ..evidence.effects import moderator_matrix, pct_from_log
+from ..outputs import json_safe
+from ..spec import FitSpec, RunSettings
 
 #: How a named setting enters the regression when the user gives no moderators.
 DEFAULT_CODING = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "params": "log10(params)",
@@ -67,7 +68,7 @@ def bits_regression(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | 
     ``("bits",)``.  Returns ``estimable: False`` with the reason when fewer than
     three rows with a usable variance or two bit-widths remain.
     """
-    from .fitting import NotPooled, fit_or_reason
+    from ..fitting import NotPooled, fit_or_reason
 
     sub = table[np.isfinite(pd.to_numeric(table["bits"], errors="coerce").to_numpy(dtype=float))]
     sub = sub.reset_index(drop=True)
@@ -77,7 +78,7 @@ def bits_regression(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | 
     res = fit_or_reason(sub, spec, settings)
     if isinstance(res, NotPooled):
         return {"estimable": False, "k": 0, "reason": res.reason}
-    from .spec import apply_variance_policy
+    from ..spec import apply_variance_policy
 
     d = res.to_dict()
     k = int(d.get("k") or 0)
@@ -247,13 +248,13 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     ------
     InputError
         The prediction (or an interval bound) is beyond the effect scale:
-        a log ratio above :data:`metaquant.schema.MAX_ABS_LOG_EFFECT` in size.
+        a log ratio above :data:`metaquant.evidence.schema.MAX_ABS_LOG_EFFECT` in size.
     UsageError
         A setting is not finite, or outside a moderator's domain (``bits=0``
         where bits enter as ``log2``).
     """
-    from .fitting import fit_table, property_rows
-    from .spec import apply_variance_policy
+    from ..fitting import fit_table, property_rows
+    from ..spec import apply_variance_policy
 
     if not at:
         raise UsageError("give at least one setting to predict at, e.g. bits=4")

@@ -1,11 +1,11 @@
 """A self-contained HTML report of the three engines on every property, with ``report.json``.
 
 :func:`build_report` runs, for each property, the comparison of SSM, the
-Bayesian model and REML (:func:`metaquant.compare.compare_property`), draws
+Bayesian model and REML (:func:`metaquant.workbench.compare.compare_property`), draws
 the forest plot, the posterior over SSM's zones, SSM's final masses, the
 effect against bit-width and the contour-enhanced funnel plot
-(:mod:`metaquant.plots_bias`), and runs the leave-one-study-out,
-threshold-scaling and belief-split analyses (:mod:`metaquant.sensitivity`).
+(:mod:`metaquant.present.bias_plots`), and runs the leave-one-study-out,
+threshold-scaling and belief-split analyses (:mod:`metaquant.workbench.sensitivity`).
 With ``bias=True`` it also fits the bias-adjusted model-averaged ensemble per
 property (``compare_property(..., bias=True)``) and shows whether the label
 survives bias adjustment, with a model-probability plot.  :func:`write_report`
@@ -27,11 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__, compare, fitting, plots, plots_bias, predict, sensitivity
-from .effects import for_property
-from .errors import InputError
-from .outputs import json_safe, replace_dir
-from .spec import DEFAULT_SEED, FitSpec, RunSettings
+from .. import __version__, fitting
+from ..errors import InputError
+from ..evidence.effects import for_property
+from ..outputs import json_safe, replace_dir
+from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..workbench import compare, predict, sensitivity
+from . import bias_plots, plots
 from .tables import format_table, tidy_long
 
 #: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
@@ -54,7 +56,7 @@ def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int
                     chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
     """The Bayesian meta-regression on ``log2(bits)``: its line and 95 % credible band in % (``None`` if none).
 
-    :func:`metaquant.predict.bits_regression` with the PyMC engine: the posterior
+    :func:`metaquant.workbench.predict.bits_regression` with the PyMC engine: the posterior
     of ``mu + beta (log2(b) - c)`` on a grid of bit-widths, read by the result
     itself, so the band is the engine's line, not a second computation.
     """
@@ -86,7 +88,7 @@ def funnel_figure(table: pd.DataFrame, frequentist: dict | None = None):
 
     The vertical line and its pseudo-confidence funnel are the comparison's REML estimate
     (``frequentist``, when estimable); rows of one study are coloured alike
-    (:func:`metaquant.plots_bias.funnel_plot`).  Returns ``(None, reason)`` with fewer than two such rows.
+    (:func:`metaquant.present.bias_plots.funnel_plot`).  Returns ``(None, reason)`` with fewer than two such rows.
     """
     known = table["vi_known"].astype(bool) & (pd.to_numeric(table["vi"], errors="coerce") > 0)
     rows = table[known]
@@ -98,7 +100,7 @@ def funnel_figure(table: pd.DataFrame, frequentist: dict | None = None):
     info.update(estimate=est, estimate_from=f"REML ({f.get('model')}, missing_vi = {f.get('missing_vi')})"
                 if est is not None else None)
     prop = str(table["property"].iloc[0])
-    fig = plots_bias.funnel_plot(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float),
+    fig = bias_plots.funnel_plot(rows["yi"].to_numpy(float), rows["vi"].to_numpy(float),
                                  study=rows["study"].astype(str).tolist(), estimate=est,
                                  title=f"{prop}: funnel plot (k = {len(rows)} of {len(table)} rows)")
     return fig, info
@@ -121,7 +123,7 @@ def property_section(
 ) -> tuple[dict, dict[str, str]]:
     """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data).
 
-    ``bias``: also the bias-adjusted ensemble (:func:`metaquant.compare.compare_property` with
+    ``bias``: also the bias-adjusted ensemble (:func:`metaquant.workbench.compare.compare_property` with
     ``bias=True``, the main fit's MCMC sizes), its label survival and model-probability plot.
     """
     prop = str(table["property"].iloc[0])
@@ -156,7 +158,7 @@ def property_section(
     else:
         notes.append(f"no funnel plot: {funnel['reason']}")
     if pc.bma is not None and pc.bma.get("estimable") is not False:
-        figs["model_probabilities"] = _png(plots_bias.model_probability_plot(pc.bma))
+        figs["model_probabilities"] = _png(bias_plots.model_probability_plot(pc.bma))
     bits_reg = None
     if table["bits"].notna().sum() >= 2 and table["bits"].nunique() >= 2:
         bits_reg = predict.bits_regression(table, FitSpec(prop, method="reml", variance_policy=missing_vi))
@@ -212,9 +214,9 @@ def build_report(
         ``draws = tune = 500`` on 2 chains for the other main fits
         (300 for the sensitivity sweeps instead of 500).
     missing_vi, seed, draws, tune, chains
-        As :func:`metaquant.compare.compare_property`.
+        As :func:`metaquant.workbench.compare.compare_property`.
     jobs, scheduler
-        Parallel execution of the sensitivity fits (:func:`metaquant.sensitivity.run_tasks`).
+        Parallel execution of the sensitivity fits (:func:`metaquant.workbench.sensitivity.run_tasks`).
     bias : bool
         Also fit the bias-adjusted Bayesian model-averaged ensemble per property (``metaquant fit
         --method bma`` with the main fit's MCMC sizes, at most 2 chains): the page gains the
@@ -231,7 +233,7 @@ def build_report(
     else:
         table, source = fitting.effect_table(data), data
     props = list(properties) if properties else list(dict.fromkeys(table["property"]))
-    from .ssm import rules_for
+    from ..ssm import rules_for
 
     rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
     sections, figures = {}, {}

@@ -25,7 +25,7 @@ spread, or a spread of exactly zero) is kept with ``vi = NaN`` and
 such rows is documented in ``docs/methods/``.
 
 Every effect leaves this module finite and inside the safe ranges of
-:mod:`metaquant.schema` (``|yi|`` and ``vi``), or the row is refused with
+:mod:`metaquant.evidence.schema` (``|yi|`` and ``vi``), or the row is refused with
 file, row and column: the engines never see an overflow.  The formulas are
 evaluated column-wise over all rows at once (no per-row Python loop), which
 keeps a million rows within a few times their size in memory.
@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from ..errors import DataError, InputError, UsageError
 from . import schema
-from .errors import DataError, InputError, UsageError
 from .io import MAX_REPORTED, Evidence, Problems, as_bool, load, validate
 
 MEASURES = ("ROM", "SMD", "MD")
@@ -56,7 +56,7 @@ EFFECT_COLUMNS = (
 ) + CARRIED + ("confounded", "source_file", "source_row")  # fmt: skip
 
 _NUMERIC_CARRIED = ("bits", "act_bits", "study_belief")
-#: User columns of the evidence (see :data:`metaquant.io.USER_COLUMN_PREFIX`) are carried as they are.
+#: User columns of the evidence (see :data:`metaquant.evidence.io.USER_COLUMN_PREFIX`) are carried as they are.
 USER_PREFIX = "x_"
 
 
@@ -382,8 +382,8 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
     Parameters
     ----------
     evidence : Evidence or DataFrame
-        Validated rows (:func:`metaquant.io.load`); a DataFrame without a
-        ``form`` column is validated first (:func:`metaquant.io.validate`).
+        Validated rows (:func:`metaquant.evidence.io.load`); a DataFrame without a
+        ``form`` column is validated first (:func:`metaquant.evidence.io.validate`).
     measure : {"ROM", "SMD", "MD"}
         Effect-size measure for measurement rows.  Summary rows support ROM
         only; effect rows are taken as given.
@@ -411,13 +411,13 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
 def check(source, *, measure: str = "ROM", limit: int = MAX_REPORTED) -> tuple[Problems, pd.DataFrame | None]:
     """Every problem of an evidence source, from reading to effect sizes (``metaquant data validate``).
 
-    Confounded rows are kept (they are valid rows; :func:`metaquant.io.load`
+    Confounded rows are kept (they are valid rows; :func:`metaquant.evidence.io.load`
     leaves them out by default).
 
     Parameters
     ----------
     source : str, path or list
-        As for :func:`metaquant.io.load`.
+        As for :func:`metaquant.evidence.io.load`.
     measure : {"ROM", "SMD", "MD"}
     limit : int
         How many problems to list (all are counted).

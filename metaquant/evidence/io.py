@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError, InputError, UsageError, set_line_map
 from . import schema
-from .errors import DataError, InputError, UsageError, set_line_map
 
 #: User moderator columns may be added with this prefix (e.g. ``x_batch``).
 USER_COLUMN_PREFIX = "x_"
@@ -100,7 +100,7 @@ def _data_root():
     try:
         return resources.files("metaquant._data")
     except ModuleNotFoundError:  # running from a source tree without install
-        return Path(__file__).resolve().parent.parent / "data"
+        return Path(__file__).resolve().parents[2] / "data"
 
 
 def dataset_registry() -> dict[str, dict]:

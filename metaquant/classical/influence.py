@@ -18,9 +18,9 @@ r"""Leave-one-out diagnostics and influence measures, matched to metafor 3.8.
   (``inf``) when :math:`|DFFITS| > 3\sqrt{p/(k-p)}`, :math:`P(\chi^2_p \le D) > 0.5`,
   :math:`h > 3p/k` or any :math:`|DFBETAS| > 1` (Viechtbauer & Cheung 2010).
 * :func:`leave1out` -- the pooled model without each study (or each cluster).
-* :func:`cooks_distance` -- Cook's distances of an :func:`metaquant.multilevel.rma_mv` fit,
+* :func:`cooks_distance` -- Cook's distances of an :func:`metaquant.classical.rma_mv.rma_mv` fit,
   per row or per cluster (metafor ``cooks.distance.rma.mv(cluster=)``), refitting each time.
-* :func:`baujat` -- the coordinates of a Baujat plot (see :mod:`metaquant.plots_influence`).
+* :func:`baujat` -- the coordinates of a Baujat plot (see :mod:`metaquant.present.influence_plots`).
 
 References
 ----------
@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import InputError
-from .frequentist import RMAResult, rma
+from ..errors import InputError
+from .rma import RMAResult, rma
 
 __all__ = ["baujat", "cooks_distance", "influence", "leave1out"]
 
@@ -194,7 +194,7 @@ def cooks_distance(res, cluster=None) -> pd.Series:
         if cluster is not None:
             raise InputError("cooks_distance(cluster=) is for rma_mv fits")
         return influence(res)["cook_d"]
-    from .multilevel import rma_mv  # noqa: PLC0415 - multilevel does not import influence
+    from .rma_mv import rma_mv  # noqa: PLC0415 - multilevel does not import influence
 
     k = res.k
     groups = np.arange(1, k + 1) if cluster is None else np.asarray(cluster)

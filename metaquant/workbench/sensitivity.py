@@ -28,7 +28,7 @@ Independent fits are tasks run by :func:`run_tasks`: one after another
 (``jobs=N``) or on a Dask distributed cluster (``scheduler="tcp://..."``,
 the optional extra ``dist``).  The Bayesian fits of a sweep use the exact
 quadrature engine where the full data allow it (every variance known, one row
-per study: :func:`metaquant.compare.exact_applicable`) and the PyMC model with
+per study: :func:`metaquant.workbench.compare.exact_applicable`) and the PyMC model with
 a small number of draws otherwise.
 """
 
@@ -43,11 +43,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import compare, fitting, scale, schema
-from .effects import for_property, pct_from_log
-from .errors import InputError, UsageError
-from .outputs import json_safe
-from .spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
+from .. import fitting, scale
+from ..errors import InputError, UsageError
+from ..evidence import schema
+from ..evidence.effects import for_property, pct_from_log
+from ..outputs import json_safe
+from ..spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
+from . import compare
 
 KINDS = ("by", "loo", "priors", "thresholds", "belief")
 #: Moderators of :func:`by_moderator`.
@@ -297,7 +299,7 @@ def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
 
 def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: int, chains: int, seed: int,
                    sampler: str = "pymc") -> dict:
-    """Options for :func:`metaquant.compare.fit_bayes` in a sweep over subsets of ``table``.
+    """Options for :func:`metaquant.workbench.compare.fit_bayes` in a sweep over subsets of ``table``.
 
     ``bayes_engine="auto"`` uses the exact engine when it is the same model as
     the PyMC default on the full table (one row per study, and so on every
@@ -607,7 +609,7 @@ def threshold_scaling(
         Multipliers of the property's cut-points (default ×0.5 … ×2).
     engines : sequence of {"ssm", "bayes", "reml"}
     bayes_fit : (dict, result), optional
-        A fit already made by :func:`metaquant.compare.fit_bayes` on the same
+        A fit already made by :func:`metaquant.workbench.compare.fit_bayes` on the same
         rows with the property's own cut-points; it is read instead of fitting
         the posterior again.
 

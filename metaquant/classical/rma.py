@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
-from .outputs import json_safe
-from .results import FitStatistics
+from ..outputs import json_safe
+from ..results import FitStatistics
 
 __all__ = [
     "METHODS",
@@ -1219,7 +1219,7 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
     ----------
     result : RMAResult or RMAMVResult
         For a multilevel fit the prediction interval adds every variance component
-        (:func:`metaquant.multilevel.predict_mv`).
+        (:func:`metaquant.classical.rma_mv.predict_mv`).
     newmods : array_like, optional
         Moderator values *without* the intercept.  ``None`` gives the pooled effect for an
         intercept-only model and the fitted values of the k studies otherwise.  For a model with
@@ -1238,9 +1238,9 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
     *BMJ* 342:d549.
     """
     if getattr(result, "sigma2", None) is not None:
-        # a multilevel fit (metaquant.multilevel, which does not import this module): its own
+        # a multilevel fit (metaquant.classical.rma_mv, which does not import this module): its own
         # predict, so that callers of predict() need not know which model they hold
-        from .multilevel import predict_mv  # noqa: PLC0415
+        from .rma_mv import predict_mv  # noqa: PLC0415
 
         if level is not None and level != result.level:
             raise ValueError("a multilevel fit predicts at its own level")
@@ -1437,7 +1437,7 @@ def anova(full, reduced) -> AnovaResult:
 
     :math:`LRT = 2(\ell_{full} - \ell_{reduced})`, referred to :math:`\chi^2` with the difference
     in the number of parameters (coefficients and variance components).  Works for
-    :class:`RMAResult` (ML/REML) and :class:`metaquant.multilevel.RMAMVResult` fits.  Models that
+    :class:`RMAResult` (ML/REML) and :class:`metaquant.classical.rma_mv.RMAMVResult` fits.  Models that
     differ in their fixed effects must be fitted by ML (a REML comparison of them is said in
     ``warnings``, as metafor warns).  ``R2`` is metafor's proportional reduction in tau² of the
     reduced model (rma.uni fits only).

@@ -1,7 +1,7 @@
 """The classical engine on one property: metafor's ``rma()`` read on SSM's scale.
 
 :func:`fit_classical` pools one property's effect table with
-:func:`metaquant.frequentist.rma` and returns a :class:`ClassicalResult`, which
+:func:`metaquant.classical.rma.rma` and returns a :class:`ClassicalResult`, which
 follows the result protocol of :mod:`metaquant.results`: the pooled effect in
 %, its SSM label (of the point estimate), the effect at each level of a
 single moderator, notes and diagnostics.  The variance policy has been applied
@@ -16,12 +16,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import scale, schema
-from .effects import check_levels, level_count, moderator_columns, moderator_levels, moderator_matrix, pct_from_log
-from .errors import InputError, UsageError
-from .outputs import json_safe
-from .results import design_rows, tidy_frame
-from .spec import MULTILEVEL_METHODS
+from .. import scale
+from ..errors import InputError, UsageError
+from ..evidence import schema
+from ..evidence.effects import (
+    check_levels,
+    level_count,
+    moderator_columns,
+    moderator_levels,
+    moderator_matrix,
+    pct_from_log,
+)
+from ..outputs import json_safe
+from ..results import design_rows, tidy_frame
+from ..spec import ENGINE_POLICIES, MULTILEVEL_METHODS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
 FEW_ROWS = 3
@@ -43,11 +51,11 @@ def predict_levels(res, table: pd.DataFrame, spec: str, thresholds, hib: bool) -
     hib : bool
         Whether higher values of the property are better.
     """
-    from . import frequentist
+    from . import rma
 
     levels, names = moderator_levels(table, spec)
     Xn, _ = moderator_matrix(levels, [spec])
-    pr = frequentist.predict(res, Xn).to_frame()
+    pr = rma.predict(res, Xn).to_frame()
     mod = ", ".join(moderator_columns(spec))
     out = []
     for lev, (_, lrow), (_, row) in zip(names, levels.iterrows(), pr.iterrows(), strict=True):
@@ -165,16 +173,20 @@ class ClassicalResult:
         out["notes"] = list(self.notes)
         return json_safe(out)
 
+    def predict_levels(self, moderator: str, table: pd.DataFrame) -> list[dict]:
+        """The effect at each observed level of ``moderator`` (a fit on it alone): :func:`predict_levels`."""
+        return predict_levels(self.rma, table, moderator, self.thresholds, self.higher_is_better)
+
     def predict_new(self, x) -> dict:
         """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
 
         Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
         value per row of ``x``.
         """
-        from . import frequentist
+        from . import rma
 
         names = [c["name"] for c in self.rma.coefficients][1:]  # the intercept comes first
-        pr = frequentist.predict(self.rma, design_rows(x, names, argument="x")).to_frame()
+        pr = rma.predict(self.rma, design_rows(x, names, argument="x")).to_frame()
         return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
@@ -198,6 +210,121 @@ class ClassicalResult:
         return tidy_frame(rows, prop=self.property, engine=self.engine)
 
 
+# --------------------------------------------------------------------------------------------
+# the multilevel model from an effect table (rma.mv's inputs built from the rows)
+# --------------------------------------------------------------------------------------------
+# Long on purpose: turns an effect table into rma_mv's inputs (levels, V, moderators, robust) and writes a note
+# for every choice it makes; the notes are what make it long.
+def multilevel_table(
+    table: pd.DataFrame,
+    *,
+    levels=("study", "comparison"),
+    method: str = "REML",
+    test: str = "z",
+    dfs: str = "residual",
+    moderators=(),
+    mods=None,
+    mod_names=None,
+    rho: float | None = None,
+    shared_baseline: bool = False,
+    robust: str | None = None,
+    level: float = 95.0,
+    profile: bool = True,
+    thresholds=None,
+):
+    """Multilevel fit of one property's effect table (columns ``yi``, ``vi`` and the ``levels``).
+
+    Levels with a single group (one study) or that repeat the level above (one row per study)
+    are dropped, with a note, since their variance is not identifiable.  ``rho`` gives the
+    sampling errors of one study a constant correlation (:func:`metaquant.evidence.covariance.constant_rho`);
+    ``shared_baseline=True`` builds ``V`` from the table's ``baseline_group``
+    (:func:`metaquant.evidence.covariance.shared_baseline`).  Moderators are numeric columns named in
+    ``moderators``, or a design without intercept in ``mods`` (with ``mod_names``), e.g. from
+    ``effects.moderator_matrix``.  ``robust="cr1"|"cr2"`` adds cluster-robust
+    inference clustered by the outermost level (``levels[0]``).  ``thresholds`` (default: the
+    property's, from :mod:`metaquant.evidence.schema`) are the SSM cut-points the label is read with.
+
+    Returns
+    -------
+    (RMAMVResult, RobustResult or None)
+    """
+    from ..evidence import covariance
+    from .rma_mv import rma_mv
+    from .robust import cluster_robust
+
+    missing = [c for c in ("yi", "vi", *levels, *moderators) if c not in table.columns]
+    if missing:
+        raise InputError(f"the effect table has no column {missing[0]!r}", column=missing[0])
+    t = table.reset_index(drop=True)
+    if t["vi"].isna().any():
+        raise InputError("rows without a sampling variance: apply a variance policy first", column="vi")
+    notes: list[str] = []
+    kept: list[str] = []
+    prev = None
+    for lev in levels:
+        key = t[[*kept, lev]].astype(str).agg("\x1f".join, axis=1)
+        n = key.nunique()
+        if n == 1:
+            notes.append(f"{lev!r} has a single group: its variance is not estimated")
+            continue
+        if prev is not None and n == prev:
+            notes.append(f"{lev!r} has one row per {kept[-1]!r}: the two levels are one")
+            continue
+        kept.append(lev)
+        prev = n
+    if not kept:
+        raise InputError("no grouping level with more than one group: use rma() for these rows")
+    if rho is not None and shared_baseline:
+        raise InputError("give either rho or shared_baseline, not both")
+    cluster = "study" if "study" in t.columns else levels[0]
+    if rho is not None:
+        V = covariance.constant_rho(t["vi"].to_numpy(float), t[cluster].to_numpy(), rho)
+    elif shared_baseline:
+        if "baseline_group" not in t.columns:
+            raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
+        V = covariance.shared_baseline(t["vi"].to_numpy(float), t["baseline_group"].to_numpy())
+    else:
+        V = t["vi"].to_numpy(float)
+    if V.ndim == 2:
+        notes.append(covariance.describe(rho, bool(np.any(V - np.diag(np.diag(V)))), cluster))
+    if moderators and mods is not None:
+        raise InputError("give either moderators (column names) or mods (a design), not both")
+    if moderators:
+        mods, mod_names = t[list(moderators)].to_numpy(float), list(moderators)
+    prop = str(t["property"].iloc[0]) if "property" in t.columns else None
+    fit = rma_mv(
+        t["yi"].to_numpy(float),
+        V,
+        random=kept,
+        data=t,
+        mods=mods,
+        mod_names=mod_names,
+        method=method,
+        test=test,
+        dfs=dfs,
+        level=level,
+        profile=profile,
+        prop=prop,
+    )
+    fit.warnings[:0] = notes
+    if "higher_is_better" in t.columns:
+        fit.higher_is_better = bool(t["higher_is_better"].iloc[0])
+    if thresholds is not None:
+        fit.thresholds = tuple(float(x) for x in thresholds)
+    elif prop is not None:
+        try:
+            fit.thresholds = tuple(schema.get_property(prop).thresholds)
+        except schema.UnknownPropertyError:  # an unknown property simply gets no label
+            fit.thresholds = None
+    rob = None if robust is None else cluster_robust(fit, t[levels[0]].to_numpy(), robust, by=levels[0])
+    return fit, rob
+
+
+def is_nested(table: pd.DataFrame, level: str = "study") -> bool:
+    """True when some ``level`` group gives several rows (then :func:`multilevel_table` is the model to use)."""
+    return level in table.columns and bool((table.groupby(level).size() > 1).any())
+
+
 def _cautions(res, table: pd.DataFrame) -> list[str]:
     """What a reader of a classical fit must be told (small k, one study, boundary estimates)."""
     notes = []
@@ -214,41 +341,33 @@ def _cautions(res, table: pd.DataFrame) -> list[str]:
 
 
 def wants_multilevel(table: pd.DataFrame, spec) -> bool:
-    """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows)."""
-    from .multilevel import is_nested
+    """Whether ``spec`` asks for the multilevel model on these rows (``auto``: a study gives several rows).
 
+    ``spec`` has passed :meth:`ClassicalEngine.check` (``model="multilevel"`` only with REML or ML).
+    """
     if spec.known_cov:  # a known V is fitted by rma.mv, nested or not
         return True
     if spec.model == "random-effects" or spec.is_fixed:
         return False
     if spec.model == "multilevel":
-        if spec.method not in MULTILEVEL_METHODS:
-            raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
-                             expected="method='reml' or 'ml'")
         return True
     return spec.method in MULTILEVEL_METHODS and is_nested(table)
 
 
 def _fit_uni(table: pd.DataFrame, spec, X, names):
-    from . import frequentist
+    from . import rma
 
-    res = frequentist.rma(table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
+    res = rma.rma(table["yi"].to_numpy(float), table["vi"].to_numpy(float), method=spec.method.upper(),
                           test=spec.test, mods=X if names else None, mod_names=names or None, level=spec.level)
     rob = None
     if spec.robust is not None:
-        from .robust import robust
+        from .robust import cluster_robust
 
-        if table["study"].nunique() <= res.p:
-            res.warnings.append(f"no cluster-robust inference: {table['study'].nunique()} studies for "
-                                f"{res.p} coefficient(s)")
-        else:
-            rob = robust(res, table["study"].to_numpy(), clubSandwich=spec.robust == "cr2")
+        rob = cluster_robust(res, table["study"].to_numpy(), spec.robust, by="study")
     return res, rob
 
 
 def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
-    from .multilevel import fit_table, is_nested
-
     test = {"z": "z", "t": "t", "knha": "t"}[spec.test]
     levels = ("study", "comparison") if "comparison" in table.columns else ("study",)
     if spec.model == "random-effects" or not is_nested(table):  # rma.mv(yi, V, random = ~ 1 | comparison)
@@ -256,7 +375,7 @@ def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
         if "comparison" not in t.columns or t["comparison"].nunique() < len(t):
             t = t.assign(comparison=[f"row{i + 1}" for i in range(len(t))])
         table, levels = t, ("comparison",)
-    return fit_table(table, levels=levels, method=spec.method.upper(), test=test, mods=X if names else None,
+    return multilevel_table(table, levels=levels, method=spec.method.upper(), test=test, mods=X if names else None,
                      mod_names=names or None, robust=spec.robust, level=spec.level, profile=profile,
                      thresholds=spec.cut_points(), rho=spec.rho, shared_baseline=spec.shared_baseline)
 
@@ -279,6 +398,8 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     profile : bool
         Profile-likelihood intervals of the multilevel variance components.
     """
+    from .robust import TOO_FEW_CLUSTERS  # scipy.stats loads on first fit, not on `import metaquant`
+
     prop = schema.get_property(spec.property)
     X, names = moderator_matrix(table, list(spec.moderators))
     check_levels(table, list(spec.moderators), names)
@@ -290,16 +411,33 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
                  if isinstance(exc, InputError) and "source_file" in table else None)
         raise InputError(f"{prop.name}: {exc}", path=files or None) from None
     th = spec.cut_points()
-    preds = (predict_levels(res, table, spec.moderators[0], th, prop.higher_is_better)
-             if len(spec.moderators) == 1 else [])
     notes = ([note] if note else []) + (list(res.warnings) if multi else _cautions(res, table) +
-                                        [w for w in res.warnings if w.startswith("no cluster-robust")])
+                                        [w for w in res.warnings if w.startswith(TOO_FEW_CLUSTERS)])
     if rob is not None:
         notes += list(rob.warnings)
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
-                           higher_is_better=prop.higher_is_better, predictions=preds, notes=notes,
+                           higher_is_better=prop.higher_is_better, notes=notes,
                            model="multilevel" if multi else "random-effects", robust=rob)
 
 
-__all__ = ["ClassicalResult", "fit_classical", "predict_levels"]
+class ClassicalEngine:
+    """The classical engine as the fitting road sees it (:class:`metaquant.fitting.Engine`)."""
+
+    name = "frequentist"
+    policies = ENGINE_POLICIES["frequentist"]
+
+    def check(self, spec) -> None:
+        """A :class:`UsageError` for what this engine cannot fit, before any work."""
+        if spec.model == "multilevel" and not spec.is_fixed and spec.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
+                             expected="method='reml' or 'ml'")
+
+    def fit(self, rows: pd.DataFrame, spec, settings) -> ClassicalResult:
+        """Pool the (policy-applied) rows: :func:`fit_classical`."""
+        return fit_classical(rows, spec, rows.attrs.get("policy_note"), profile=settings.profile)
+
+
+ENGINES = {"frequentist": ClassicalEngine()}
+
+__all__ = ["ENGINES", "ClassicalEngine", "ClassicalResult", "fit_classical", "multilevel_table", "predict_levels"]

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .outputs import json_safe
+from ..errors import InputError
+from ..outputs import json_safe
 
 #: Formats :func:`format_table` writes.
 FORMATS = ("table", "csv", "markdown", "latex", "json")

@@ -1,8 +1,8 @@
 """Funnel plots: contour-enhanced, coloured by study, and the filled funnel of trim and fill.
 
-As :mod:`metaquant.plots`, every function returns a :class:`matplotlib.figure.Figure`
+As :mod:`metaquant.present.plots`, every function returns a :class:`matplotlib.figure.Figure`
 built with the object-oriented interface (any backend, no window) and writes nothing;
-:func:`metaquant.plots.save_figure` writes one.
+:func:`metaquant.present.plots.save_figure` writes one.
 
 The funnel follows metafor's ``funnel(..., level = c(90, 95, 99), refline = 0)``: the
 effect (log ratio, + = quantization helps) across, the standard error down (0 at the
@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Significance levels of the contours (two-sided) and their shades, least to most significant.
 CONTOURS = (0.10, 0.05, 0.01)
@@ -114,7 +114,7 @@ def trimfill_funnel(result, *, contours: Sequence[float] = CONTOURS, title: str 
                     xlabel: str = "effect size (log ratio; + = quantization helps)") -> Figure:
     """The funnel of a trim-and-fill result: observed studies filled black, filled studies open.
 
-    ``result`` is a :class:`metaquant.bias.TrimfillResult`; the vertical line is the estimate
+    ``result`` is a :class:`metaquant.classical.bias.TrimfillResult`; the vertical line is the estimate
     with the filled studies, the dotted one the unadjusted estimate.
     """
     yi, vi, filled = np.asarray(result.yi, float), np.asarray(result.vi, float), np.asarray(result.filled, bool)

@@ -1,4 +1,4 @@
-r"""Sampling covariance matrices for dependent effect sizes (the ``V`` of :func:`metaquant.multilevel.rma_mv`).
+r"""Sampling covariance matrices for dependent effect sizes (the ``V`` of :func:`metaquant.classical.rma_mv.rma_mv`).
 
 Quantized arms compared with one full-precision baseline share that baseline's sampling error,
 so their effect sizes are correlated.  Two constructions, as metafor's ``vcalc``:
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["constant_rho", "constant_rho_factor", "describe", "from_factor", "shared_baseline",
            "shared_baseline_factor"]

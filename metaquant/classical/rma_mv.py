@@ -8,7 +8,7 @@ The model is
     u_l \\sim N(0, \\sigma^2_l I), \\quad \\varepsilon \\sim N(0, V),
 
 with ``V`` the known sampling covariance (diagonal ``vi`` or a full matrix, e.g. from
-:mod:`metaquant.covariance`) and nested random intercepts: level ``l`` is the interaction of the
+:mod:`metaquant.evidence.covariance`) and nested random intercepts: level ``l`` is the interaction of the
 first ``l`` grouping factors (``study``, ``study/comparison``, ...), exactly as metafor's
 ``random = ~ 1 | study/comparison``.  The marginal covariance is
 :math:`M = V + \\sum_l \\sigma^2_l Z_l Z_l'`.
@@ -43,13 +43,13 @@ from scipy.linalg.lapack import dpotri as _potri
 from scipy.sparse import csgraph
 from threadpoolctl import threadpool_limits
 
-from . import scale, schema
-from .effects import pct_from_log
-from .errors import InputError
-from .outputs import json_safe
-from .results import FitStatistics
+from .. import scale
+from ..errors import InputError
+from ..evidence.effects import pct_from_log
+from ..outputs import json_safe
+from ..results import FitStatistics
 
-__all__ = ["RMAMVResult", "confint_sigma2", "fit_table", "is_nested", "parse_random", "predict_mv", "rma_mv"]
+__all__ = ["RMAMVResult", "confint_sigma2", "parse_random", "predict_mv", "rma_mv"]
 
 _TOL = 1e-12
 _MAXITER = 500
@@ -387,7 +387,10 @@ class RMAMVResult(FitStatistics):
 
     @property
     def pct(self) -> float:
-        """The pooled oriented log ratio as a relative improvement in % (:func:`metaquant.effects.pct_from_log`)."""
+        """The pooled oriented log ratio as a relative improvement in %.
+
+        See :func:`metaquant.evidence.effects.pct_from_log`.
+        """
         return float(pct_from_log(self.estimate, self.higher_is_better))
 
     @property
@@ -1123,126 +1126,3 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
         tau2_names=levels,
         rho=rho,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# from an effect table (what the CLI and compare call)
-# --------------------------------------------------------------------------------------------
-# Long on purpose: turns an effect table into rma_mv's inputs (levels, V, moderators, robust) and writes a note
-# for every choice it makes; the notes are what make it long.
-def fit_table(
-    table: pd.DataFrame,
-    *,
-    levels=("study", "comparison"),
-    method: str = "REML",
-    test: str = "z",
-    dfs: str = "residual",
-    moderators=(),
-    mods=None,
-    mod_names=None,
-    rho: float | None = None,
-    shared_baseline: bool = False,
-    robust: str | None = None,
-    level: float = 95.0,
-    profile: bool = True,
-    thresholds=None,
-):
-    """Multilevel fit of one property's effect table (columns ``yi``, ``vi`` and the ``levels``).
-
-    Levels with a single group (one study) or that repeat the level above (one row per study)
-    are dropped, with a note, since their variance is not identifiable.  ``rho`` gives the
-    sampling errors of one study a constant correlation (:func:`metaquant.covariance.constant_rho`);
-    ``shared_baseline=True`` builds ``V`` from the table's ``baseline_group``
-    (:func:`metaquant.covariance.shared_baseline`).  Moderators are numeric columns named in
-    ``moderators``, or a design without intercept in ``mods`` (with ``mod_names``), e.g. from
-    ``effects.moderator_matrix``.  ``robust="cr1"|"cr2"`` adds cluster-robust
-    inference clustered by the outermost level (``levels[0]``).  ``thresholds`` (default: the
-    property's, from :mod:`metaquant.schema`) are the SSM cut-points the label is read with.
-
-    Returns
-    -------
-    (RMAMVResult, RobustResult or None)
-    """
-    from . import covariance  # noqa: PLC0415 - covariance imports nothing from here
-    from .robust import robust as _robust  # noqa: PLC0415 - robust imports multilevel lazily
-
-    missing = [c for c in ("yi", "vi", *levels, *moderators) if c not in table.columns]
-    if missing:
-        raise InputError(f"the effect table has no column {missing[0]!r}", column=missing[0])
-    t = table.reset_index(drop=True)
-    if t["vi"].isna().any():
-        raise InputError("rows without a sampling variance: apply a variance policy first", column="vi")
-    notes: list[str] = []
-    kept: list[str] = []
-    prev = None
-    for lev in levels:
-        key = t[[*kept, lev]].astype(str).agg("\x1f".join, axis=1)
-        n = key.nunique()
-        if n == 1:
-            notes.append(f"{lev!r} has a single group: its variance is not estimated")
-            continue
-        if prev is not None and n == prev:
-            notes.append(f"{lev!r} has one row per {kept[-1]!r}: the two levels are one")
-            continue
-        kept.append(lev)
-        prev = n
-    if not kept:
-        raise InputError("no grouping level with more than one group: use rma() for these rows")
-    if rho is not None and shared_baseline:
-        raise InputError("give either rho or shared_baseline, not both")
-    cluster = "study" if "study" in t.columns else levels[0]
-    if rho is not None:
-        V = covariance.constant_rho(t["vi"].to_numpy(float), t[cluster].to_numpy(), rho)
-    elif shared_baseline:
-        if "baseline_group" not in t.columns:
-            raise InputError("shared_baseline needs a 'baseline_group' column in the data", column="baseline_group")
-        V = covariance.shared_baseline(t["vi"].to_numpy(float), t["baseline_group"].to_numpy())
-    else:
-        V = t["vi"].to_numpy(float)
-    if V.ndim == 2:
-        notes.append(covariance.describe(rho, bool(np.any(V - np.diag(np.diag(V)))), cluster))
-    if moderators and mods is not None:
-        raise InputError("give either moderators (column names) or mods (a design), not both")
-    if moderators:
-        mods, mod_names = t[list(moderators)].to_numpy(float), list(moderators)
-    prop = str(t["property"].iloc[0]) if "property" in t.columns else None
-    fit = rma_mv(
-        t["yi"].to_numpy(float),
-        V,
-        random=kept,
-        data=t,
-        mods=mods,
-        mod_names=mod_names,
-        method=method,
-        test=test,
-        dfs=dfs,
-        level=level,
-        profile=profile,
-        prop=prop,
-    )
-    fit.warnings[:0] = notes
-    if "higher_is_better" in t.columns:
-        fit.higher_is_better = bool(t["higher_is_better"].iloc[0])
-    if thresholds is not None:
-        fit.thresholds = tuple(float(x) for x in thresholds)
-    elif prop is not None:
-        try:
-            fit.thresholds = tuple(schema.get_property(prop).thresholds)
-        except schema.UnknownPropertyError:  # an unknown property simply gets no label
-            fit.thresholds = None
-    rob = None
-    if robust is not None:
-        kind = str(robust).lower()
-        if kind not in ("cr1", "cr2"):
-            raise InputError(f"unknown robust variance {robust!r}", expected="cr1 | cr2")
-        clusters = t[levels[0]].to_numpy()
-        if len(pd.unique(clusters)) <= fit.p:
-            fit.warnings.append(f"too few {levels[0]} clusters for cluster-robust inference")
-        else:
-            rob = _robust(fit, clusters, clubSandwich=kind == "cr2")
-    return fit, rob
-
-
-def is_nested(table: pd.DataFrame, level: str = "study") -> bool:
-    """True when some ``level`` group gives several rows (then ``fit_table`` is the classical model to use)."""
-    return level in table.columns and bool((table.groupby(level).size() > 1).any())

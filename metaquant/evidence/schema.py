@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .errors import InputError
+from ..errors import InputError
 
 CORRECTNESS = "correctness"
 RESOURCE = "resource"

@@ -1,6 +1,6 @@
-"""Baujat plot (Baujat et al. 2002) of an :func:`metaquant.frequentist.rma` fit, with matplotlib.
+"""Baujat plot (Baujat et al. 2002) of an :func:`metaquant.classical.rma.rma` fit, with matplotlib.
 
-The coordinates are metafor's (:func:`metaquant.influence.baujat`): each study's squared Pearson
+The coordinates are metafor's (:func:`metaquant.classical.influence.baujat`): each study's squared Pearson
 residual (its contribution to heterogeneity) against its influence on the pooled result.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from .influence import baujat
+from ..classical.influence import baujat
 
 __all__ = ["baujat_plot"]
 

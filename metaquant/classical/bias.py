@@ -16,7 +16,7 @@ first), plus ``assumptions`` and ``notes`` in words:
 
 :func:`bias_input` turns one property's effect table into these inputs (rows without a
 known sampling variance are dropped, with a note).  Formulas and references are in
-``docs/methods/bias.md``.  Fits go through :func:`metaquant.frequentist.rma`; nothing here
+``docs/methods/bias.md``.  Fits go through :func:`metaquant.classical.rma.rma`; nothing here
 draws.
 """
 
@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from .errors import InputError
-from .frequentist import rma
-from .outputs import json_safe
-from .results import tidy_frame
+from ..errors import InputError
+from ..outputs import json_safe
+from ..results import tidy_frame
+from .rma import rma
 
 __all__ = [
     "ASSUMPTIONS",
@@ -290,7 +290,7 @@ def regtest(
     predictor (``sei`` :math:`=\sqrt{v_i}`, ``vi``, ``ni``, ``ninv`` :math:`=1/n_i`,
     ``sqrtni``, ``sqrtninv``) and tests :math:`H_0: \beta_1 = 0`.
 
-    ``model="rma"`` fits a mixed-effects meta-regression (:func:`metaquant.frequentist.rma`
+    ``model="rma"`` fits a mixed-effects meta-regression (:func:`metaquant.classical.rma.rma`
     with ``method`` and ``test``); ``model="lm"`` a weighted least-squares regression with
     weights :math:`1/v_i` and a multiplicative dispersion, tested with t on :math:`k-2`
     degrees of freedom (Egger et al. 1997 in its weighted form; Sterne & Egger 2005).

@@ -3,7 +3,7 @@ r"""Cluster-robust variance estimation for classical meta-analytic fits.
 :func:`robust` matches metafor 3.8's ``robust()`` (CR1, ``adjust=TRUE``) and, with
 ``clubSandwich=True``, clubSandwich 0.5.8's ``coef_test(vcov = "CR2")`` / ``Wald_test(test =
 "HTZ")`` (bias-reduced linearisation with Satterthwaite and Hotelling-T² degrees of freedom) for
-:func:`metaquant.frequentist.rma` and :func:`metaquant.multilevel.rma_mv` results.
+:func:`metaquant.classical.rma.rma` and :func:`metaquant.classical.rma_mv.rma_mv` results.
 :func:`che` fits the correlated-hierarchical-effects working model of Pustejovsky & Tipton (2022)
 and makes CR2 inference on it.
 
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from .effects import pct_from_log
-from .errors import DataError, InputError
-from .outputs import json_safe
+from ..errors import DataError, InputError
+from ..evidence.effects import pct_from_log
+from ..outputs import json_safe
 
 __all__ = ["RobustResult", "che", "robust"]
 
@@ -342,6 +342,35 @@ def _htz(beta, vb, Gs, H, btt) -> tuple[float, int, float, float]:
     return float(F), q, float(df), float(stats.f.sf(F, q, df)) if df > 0 else math.nan
 
 
+#: The start of the note when cluster-robust inference is not possible (what a reader of the notes looks for).
+TOO_FEW_CLUSTERS = "too few"
+
+
+def enough_clusters(clusters, p: int) -> bool:
+    """Whether ``clusters`` has more groups than the model has coefficients (``p``): the one rule of robust inference.
+
+    With no more clusters than coefficients the cluster-robust variance is singular (metafor's ``robust()``
+    refuses; clubSandwich's small-sample correction has no degrees of freedom left).
+    """
+    return len(pd.unique(np.asarray(clusters))) > p
+
+
+def cluster_robust(fit, clusters, kind: str, *, by: str = "study"):
+    """``robust(fit, clusters)`` when there are enough clusters, else ``None`` with a note in ``fit.warnings``.
+
+    ``kind`` is ``"cr1"`` (metafor's ``robust()``) or ``"cr2"`` (clubSandwich's bias-reduced linearisation).
+    """
+    k = str(kind).lower()
+    if k not in ("cr1", "cr2"):
+        raise InputError(f"unknown robust variance {kind!r}", expected="cr1 | cr2")
+    if not enough_clusters(clusters, fit.p):
+        n = len(pd.unique(np.asarray(clusters)))
+        fit.warnings.append(f"{TOO_FEW_CLUSTERS} {by} clusters for cluster-robust inference: {n} for {fit.p} "
+                            "coefficient(s)")
+        return None
+    return robust(fit, clusters, clubSandwich=k == "cr2")
+
+
 def che(
     yi,
     vi,
@@ -359,7 +388,7 @@ def che(
     """Correlated-hierarchical-effects working model with CR2 inference (Pustejovsky & Tipton 2022).
 
     Sampling errors of effect sizes in one study are given a constant correlation ``rho``
-    (:func:`metaquant.covariance.constant_rho`), the model is ``rma_mv(yi, V, random =
+    (:func:`metaquant.evidence.covariance.constant_rho`), the model is ``rma_mv(yi, V, random =
     study/es)`` and inference is CR2 with Satterthwaite df, clustered by study, so that a wrong
     ``rho`` does not invalidate the tests.
 
@@ -367,8 +396,8 @@ def che(
     -------
     (RMAMVResult, RobustResult)
     """
-    from .covariance import constant_rho  # noqa: PLC0415 - covariance imports nothing back
-    from .multilevel import rma_mv  # noqa: PLC0415
+    from ..evidence.covariance import constant_rho  # noqa: PLC0415 - covariance imports nothing back
+    from .rma_mv import rma_mv
 
     def col(x):
         return data[x].to_numpy() if isinstance(x, str) else np.asarray(x)

@@ -8,7 +8,7 @@ runs under any backend, ``Agg`` included, and never opens a window.
 
 The relative improvement ``RI`` (in %, positive = quantization helps) is on
 the horizontal axis throughout; intervals computed on the log-ratio scale are
-carried over with :func:`metaquant.effects.pct_from_log`, which is monotone,
+carried over with :func:`metaquant.evidence.effects.pct_from_log`, which is monotone,
 so an interval ``[y_lo, y_hi]`` becomes ``[pct(y_lo), pct(y_hi)]``.
 """
 
@@ -27,10 +27,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Polygon
 from scipy import stats
 
-from . import scale, schema
-from .effects import log_from_pct, pct_from_log
-from .errors import InputError
-from .outputs import atomic_write_bytes
+from .. import scale
+from ..errors import InputError
+from ..evidence import schema
+from ..evidence.effects import log_from_pct, pct_from_log
+from ..outputs import atomic_write_bytes
 
 #: File types :func:`save_figure` writes.
 FORMATS = ("png", "svg")
@@ -143,7 +144,7 @@ def pooled_summary(d: Mapping, label: str | None = None, *, higher_is_better: bo
     ``pi_high``: :func:`metaquant.api.fit_frequentist`), a Bayesian one
     (``mu_median``, ``mu_ci_low``, ``mu_ci_high``, ``pi_low``, ``pi_high``) or
     one given on the % scale only (``pct``, ``pct_ci_low``, ... carried back
-    with :func:`metaquant.effects.log_from_pct`).  Nothing is fitted here.
+    with :func:`metaquant.evidence.effects.log_from_pct`).  Nothing is fitted here.
 
     Parameters
     ----------
@@ -734,7 +735,7 @@ def _mixture_pct_density(mix, hib: bool, n: int = 600) -> tuple[np.ndarray, np.n
     With ``y = log_from_pct(p)``, ``f_pct(p) = f_mu(y) · dy/dp`` and
     ``dy/dp = 1/(100 + p)`` (higher is better) or ``1/(100 - p)`` (lower is better).
     """
-    from .effects import dlog_dpct
+    from ..evidence.effects import dlog_dpct
 
     w, m, sd = (np.asarray(a, dtype=float) for a in (mix.w, mix.m, mix.s))
     yy = np.linspace(float(np.min(m - 8.0 * sd)), float(np.max(m + 8.0 * sd)), 4001)
@@ -769,7 +770,7 @@ def _posterior_density(source, prop: str, th: Sequence[float],
 def _posterior_zones(ax, th: Sequence[float], lo: float, hi: float, ymax: float, zp: Mapping[str, float],
                      label_code: str | None) -> list[int]:
     """Shade the zones in view with their probabilities, outline the label's; returns the label's zone indices."""
-    from .compare import code_atoms
+    from ..workbench.compare import code_atoms
 
     edges = scale.zone_edges(th)
     inside = []
@@ -871,7 +872,7 @@ def posterior_plot(
 def _focal_order(code: str) -> tuple:
     if code == "Θ":
         return (len(scale.ATOMS) + 1, 0)
-    from .compare import code_atoms
+    from ..workbench.compare import code_atoms
 
     idx = sorted(scale.ATOMS.index(a) for a in code_atoms(code))
     return (idx[0], len(idx))
@@ -903,7 +904,7 @@ def masses_plot(ssm_result, *, title: str | None = None) -> Figure:
     fig = Figure(figsize=(max(4.5, 0.7 * len(codes) + 2.0), 3.4))
     ax = fig.add_subplot(1, 1, 1)
     sel = d.get("label_code")
-    from .compare import code_atoms
+    from ..workbench.compare import code_atoms
 
     sel_atoms = code_atoms(sel) if sel else frozenset()
     colours = []
@@ -1104,7 +1105,7 @@ def bits_plot(
     study; the vertical axis is the log ratio with % tick labels (as in
     :func:`forest_plot`), the horizontal one ``log2(bits)``, each tick saying how
     many rows have that bit-width.  Lines are drawn from what is given,
-    nothing is fitted here (:func:`metaquant.predict.bits_regression` makes the band):
+    nothing is fitted here (:func:`metaquant.workbench.predict.bits_regression` makes the band):
 
     * a band (``grid_bits``, ``pct``, ``pct_ci_low``, ``pct_ci_high``, optional
       ``label``, ``k``, ``missing_vi``): a line and its 95% band;
@@ -1123,7 +1124,7 @@ def bits_plot(
         One property's effect table.
     predictions : mapping or sequence of mappings, optional
     regression : mapping, optional
-        A band as above (:func:`metaquant.predict.bits_regression`); one that is not estimable is said.
+        A band as above (:func:`metaquant.workbench.predict.bits_regression`); one that is not estimable is said.
     bayes_band : mapping, optional
         A second band (Bayesian, in its own colour), resting on every row
         with a bit-width unless it says ``missing_vi``.

@@ -1,0 +1,1 @@
+"""Presentation: plots, text tables and the HTML report, drawn from results."""

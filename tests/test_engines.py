@@ -1,0 +1,54 @@
+"""The engine interface of the fitting road: one registry, ``check`` before any work, usage errors raised once."""
+
+from __future__ import annotations
+
+import pytest
+
+import metaquant as mq
+from metaquant import fitting
+from metaquant.errors import UsageError
+from metaquant.spec import ENGINE_POLICIES, FitSpec, RunSettings
+
+
+@pytest.mark.parametrize("name", sorted(ENGINE_POLICIES))
+def test_every_engine_has_one_adapter_with_its_policies(name):
+    spec = FitSpec("accuracy", method={"frequentist": "reml"}.get(name, name))
+    eng = fitting.engine_for(spec)
+    assert eng.name == name == spec.engine
+    assert eng.policies is ENGINE_POLICIES[name]
+    assert callable(eng.check) and callable(eng.fit)
+
+
+def test_check_runs_before_any_work(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("rows were selected before the spec was checked")
+
+    monkeypatch.setattr(fitting, "property_rows", boom)
+    with pytest.raises(UsageError, match="fitted by REML or ML"):
+        fitting.fit_table(mq.effect_table("ssm2025"), FitSpec("accuracy", method="dl", model="multilevel"))
+
+
+def test_fit_all_raises_a_usage_error_once(monkeypatch):
+    calls = []
+    real = fitting.fit_or_reason
+    monkeypatch.setattr(fitting, "fit_or_reason", lambda *a, **k: calls.append(a) or real(*a, **k))
+    with pytest.raises(UsageError, match="fitted by REML or ML"):
+        mq.fit_all("ssm2025", method="dl", model="multilevel")
+    assert calls == []  # checked before the loop over properties
+
+
+def test_fit_or_reason_turns_only_data_errors_into_not_pooled():
+    tab = mq.effect_table("ssm2025")
+    with pytest.raises(UsageError):
+        fitting.fit_or_reason(tab, FitSpec("accuracy", method="dl", model="multilevel"))
+    res = fitting.fit_or_reason(tab, FitSpec("accuracy", method="reml", variance_policy="refuse"))
+    assert isinstance(res, fitting.NotPooled) and "no sampling variance" in res.reason
+
+
+def test_classical_predictions_come_from_the_road():
+    tab = mq.effect_table("ssm2025")
+    res = fitting.fit_table(tab, FitSpec("accuracy", method="reml", variance_policy="drop", moderators=["bits"]),
+                            RunSettings(profile=False))
+    known = tab[(tab["property"] == "accuracy") & tab["vi_known"]]
+    assert sorted(p["level"] for p in res.predictions) == sorted(known["bits"].unique())
+    assert sum(p["k"] for p in res.predictions) == res.rma.k
