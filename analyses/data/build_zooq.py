@@ -150,14 +150,16 @@ def aihub_info(model_id: str) -> dict:
     path = f"{AIHUB_MODELS}/{model_id}/info.yaml"
     info = read_yaml(source_file(AIHUB_REPO, AIHUB_COMMIT, path))
     details = info.get("technical_details", {})
-    params = details.get("Number of parameters")
-    count = ""
-    if params is not None:
-        m = re.fullmatch(r"([\d.]+)\s*([KMB])", params.text)
-        scale = {"K": Decimal(10) ** 3, "M": Decimal(10) ** 6, "B": Decimal(10) ** 9}[m.group(2)]
-        count = f"{Decimal(m.group(1)) * scale:.0f}"
+    counts = {}  # component ('' for the whole model) -> parameter count
+    for key, val in details.items():
+        k = re.fullmatch(r"Number of parameters(?: \((?P<comp>[^)]+)\))?", key)
+        m = re.fullmatch(r"([\d.]+)\s*([KMB])", val.text)
+        if k and m:
+            scale = {"K": Decimal(10) ** 3, "M": Decimal(10) ** 6, "B": Decimal(10) ** 9}[m.group(2)]
+            counts[k.group("comp") or ""] = f"{Decimal(m.group(1)) * scale:.0f}"
     return {"path": path, "name": info["name"].text, "domain": info["domain"].text,
-            "use_case": info["use_case"].text, "params": count, "details": details}  # fmt: skip
+            "use_case": info["use_case"].text, "params": counts.get("", ""), "params_by_component": counts,
+            "details": details}  # fmt: skip
 
 
 def aihub_precision(prec: str) -> dict:
@@ -255,8 +257,9 @@ def _aihub_perf_rows(model_id, info, path, prec, p, comp, device, rt, b, q) -> l
             baseline_precision="float", quant_precision=prec, bits=p["bits"], act_bits=p["act_bits"],
             property=prop, metric=metric, unit=unit, baseline_mean=num(bs.text), quant_mean=num(qs.text),
             baseline_group=f"AIHUB_PERF|{model_id}|{comp}|{device}|{rt}|float", confounded=confounded,
-            x_model_id=model_id, x_component=comp, x_params=info["params"], x_domain=info["domain"],
-            x_task_family=info["use_case"], x_runtime=AIHUB_RUNTIMES[rt], x_engine=_engine(rt, qt),
+            x_model_id=model_id, x_component=comp, x_params=info["params_by_component"].get(comp, info["params"]),
+            x_domain=info["domain"], x_task_family=info["use_case"], x_runtime=AIHUB_RUNTIMES[rt],
+            x_engine=_engine(rt, qt),
             x_compute_unit=qcu, x_baseline_compute_unit=bcu, x_algorithm="Qualcomm AI Hub quantize job (AIMET)",
             x_licence=AIHUB_LICENCE, x_source_repo=AIHUB_REPO, x_source_path=path, x_source_commit=AIHUB_COMMIT,
             provenance=where, notes=notes + ["one profile job per arm, no spread"], **extra,
@@ -382,7 +385,8 @@ def aihub_model_size() -> list[dict]:
                 baseline_precision="float", quant_precision=prec, bits=p["bits"], act_bits=p["act_bits"],
                 property="storage_size", metric="model size", unit=bm.group("u"), baseline_mean=num(bm.group("v")),
                 quant_mean=num(qm.group("v")), baseline_group=f"AIHUB_MODEL_SIZE|{model_id}|{comp}|float",
-                x_model_id=model_id, x_component=comp, x_params=info["params"], x_domain=info["domain"],
+                x_model_id=model_id, x_component=comp,
+                x_params=info["params_by_component"].get(comp, info["params"]), x_domain=info["domain"],
                 x_task_family=info["use_case"], x_algorithm="Qualcomm AI Hub quantize job (AIMET)",
                 x_licence=AIHUB_LICENCE, x_source_repo=AIHUB_REPO, x_source_path=info["path"],
                 x_source_commit=AIHUB_COMMIT,
