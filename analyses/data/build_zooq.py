@@ -286,6 +286,27 @@ _MASKED_LM_NOTE = (
 )
 
 
+def _aihub_float_check(metric: dict, base: Scalar) -> tuple[str, list[str]]:
+    """``confounded`` when the on-device float figure misses the PyTorch float figure on the same samples by more
+    than the repository's own ``metric_fp_vs_device_enablement_threshold``: the baseline then measures a failed
+    float deployment, not the float model.  The masked-LM figures are fractions under a % unit and threshold, so
+    their threshold is divided by 100.
+    """
+    torch, thr = (
+        Decimal(metric["partial_torch_metric"].text),
+        Decimal(metric["metric_fp_vs_device_enablement_threshold"].text),
+    )
+    if metric["metric_name"].text == "Top-1 Masked LM Accuracy":
+        thr /= 100
+    gap = abs(Decimal(base.text) - torch)
+    if gap > thr:
+        return "true", [
+            f"the float figure on this device and runtime ({num(base.text)}) misses the PyTorch float "
+            f"figure ({num(torch)}) by more than the repository's enablement threshold ({num(str(thr))})"
+        ]
+    return "false", []
+
+
 def aihub_numerics() -> list[dict]:
     """On-device float vs quantized quality on the first ``num_partial_samples`` of a dataset (numerics.yaml).
 
@@ -320,6 +341,7 @@ def aihub_numerics() -> list[dict]:
                             EXCLUDED["AIHUB_NUMERICS"] += 1
                             continue
                         p = aihub_precision(prec)
+                        confounded, notes = _aihub_float_check(m, b)
                         out.append(new_row(
                             study="AIHUB_NUMERICS", comparison=f"{model_id}|{prec}|{device}|{rt}", model=info["name"],
                             task=f"{m['dataset_name'].text} ({m['dataset_split_description'].text}, first "
@@ -337,8 +359,9 @@ def aihub_numerics() -> list[dict]:
                             provenance=f"metrics[{k}].device_metric.{device}.{prec}.{rt}.partial_metric "
                             f"(line {qv.line}) vs metrics[{k}].device_metric.{device}.float.{rt}.partial_metric "
                             f"(line {b.line})",
+                            confounded=confounded,
                             notes=p["notes"] + ["both arms on the same samples (paired); one evaluation each"]
-                            + ([_MASKED_LM_NOTE] if name == "Top-1 Masked LM Accuracy" else []),
+                            + ([_MASKED_LM_NOTE] if name == "Top-1 Masked LM Accuracy" else []) + notes,
                         ))  # fmt: skip
     return out
 
