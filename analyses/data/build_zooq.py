@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import re
 import sys
 from collections import Counter
@@ -86,6 +87,10 @@ def source_file(repo: str, commit: str, path: str) -> Path:
     return SOURCES_DIR / repo.replace("/", "+") / commit / path
 
 
+#: libyaml's parser where PyYAML was built with it (six times faster); both compose the same nodes and marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class Scalar(NamedTuple):
     """A YAML scalar as printed (quotes removed) and its 1-based line."""
 
@@ -103,7 +108,7 @@ def read_yaml(path: Path):
             return [walk(v) for v in node.value]
         return Scalar(node.value, node.start_mark.line + 1)
 
-    return walk(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader))
+    return walk(yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER))
 
 
 def is_null(s: Scalar) -> bool:
@@ -145,6 +150,7 @@ def aihub_models() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / "info.yaml").is_file())
 
 
+@functools.cache
 def aihub_info(model_id: str) -> dict:
     """``name``, ``domain``, ``use_case``, parameter count and printed model sizes of one model's info.yaml."""
     path = f"{AIHUB_MODELS}/{model_id}/info.yaml"
@@ -516,6 +522,7 @@ SOURCES = (aihub_perf, aihub_numerics, aihub_model_size, nncf_ptq)
 
 
 def build() -> list[dict]:
+    aihub_info.cache_clear()
     EXCLUDED.clear()
     SKIPPED.clear()
     rows = []
