@@ -44,7 +44,7 @@ NUMERIC_COLUMNS = (
     + schema.MEASUREMENT_VALUE_COLUMNS
     + schema.SUMMARY_VALUE_COLUMNS
     + schema.EFFECT_VALUE_COLUMNS
-    + ("study_belief", "n_runs")
+    + ("study_belief", "n_runs", "n_eval")
 )
 BOOL_COLUMNS = ("higher_is_better", "confounded")
 
@@ -780,6 +780,7 @@ def _rows_common(t: _Table) -> None:
         x = t.num(c)
         t.fail(x <= 0, c, lambda v: f"bit-width {v:g} is not positive", "bits > 0", x)
     _check_count(t, np.ones(len(t.df), dtype=bool), "n_runs", "run")
+    _check_count(t, np.ones(len(t.df), dtype=bool), "n_eval", "evaluation sample")
 
 
 _ROW_VALIDATORS = {"effects": _rows_effects, "measurements": _rows_measurements, "summary": _rows_summary}

@@ -178,7 +178,7 @@ SUMMARY_VALUE_COLUMNS = ("improvement_pct", "improvement_sd", "improvement_iqr",
 EFFECT_VALUE_COLUMNS = ("yi", "vi")
 
 #: Other recognised columns.
-EXTRA_COLUMNS = ("higher_is_better", "study_belief", "confounded", "n_runs")
+EXTRA_COLUMNS = ("higher_is_better", "study_belief", "confounded", "n_runs", "n_eval")
 
 REQUIRED = {
     "measurements": ("study", "property", "baseline_mean", "quant_mean"),

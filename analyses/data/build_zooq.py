@@ -1,0 +1,548 @@
+"""Build ``data/zooq.csv``: published quantization results of model zoos outside LLMs, one row per comparison x metric.
+
+Every figure is read from a source file as published, vendored byte for byte under
+``analyses/data/sources/<owner>+<repo>/<commit>/<path>`` together with the
+repository's licence, so the build is reproducible from a clean checkout and needs no network::
+
+    python analyses/data/build_zooq.py [OUTPUT_CSV]
+
+One function per source reads its files and returns rows in the *measurements* form
+(docs/data-format.md); docs/data-zooq.md documents every decision.  The conventions are those of
+``build_llmq.py``:
+
+* ``study`` is one source table, ``comparison`` ``model|configuration|device|runtime``, unique
+  within a study, task and property;
+* ``bits`` / ``act_bits`` are the weight and activation bits of the quantized arm as the source
+  names them (``w8a16``: 8-bit integer weights, 16-bit integer activations);
+* ``x_source_repo``, ``x_source_path``, ``x_source_commit`` pin the file every row comes from (also
+  joined in ``source``); ``provenance`` names the entries and their lines in it;
+* no spread is printed by any of these sources and none is invented; where a source states the
+  number of evaluation samples behind a proportion (an accuracy), it is kept in ``n_eval``;
+* rows sharing one float measurement share ``baseline_group``;
+* a figure of exactly zero has no log response ratio; such rows are not written and are counted
+  per study in ``EXCLUDED`` (printed by the build).
+
+YAML files are read with PyYAML's composer, so every scalar keeps its text as printed and its line.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import functools
+import re
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import NamedTuple
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES_DIR = ROOT / "analyses" / "data" / "sources"
+DEFAULT_OUTPUT = ROOT / "data" / "zooq.csv"
+
+COLUMNS = (
+    "study", "comparison", "model", "task", "hardware", "technique", "granularity", "baseline_precision",
+    "quant_precision", "bits", "act_bits", "property", "metric", "unit", "higher_is_better", "baseline_mean",
+    "baseline_sd", "baseline_n", "quant_mean", "quant_sd", "quant_n", "n_runs", "n_eval", "baseline_group",
+    "confounded", "source", "provenance", "notes", "x_model_id", "x_component", "x_params", "x_domain",
+    "x_task_family", "x_runtime", "x_engine", "x_compute_unit", "x_baseline_compute_unit", "x_algorithm",
+    "x_calibration", "x_settings", "x_n_samples", "x_torch_metric", "x_baseline_memory_min", "x_quant_memory_min",
+    "x_original_unit", "x_licence", "x_source_repo", "x_source_path", "x_source_commit",
+)  # fmt: skip
+
+#: the registry's direction (metaquant.schema.PROPERTIES; validation refuses a disagreement)
+HIGHER_IS_BETTER = {"accuracy": True, "map": True, "map_50_95": True, "miou": True, "word_error_rate": False,
+                    "inference_latency": False, "peak_memory": False, "storage_size": False}  # fmt: skip
+
+#: Rows not written because a figure is exactly zero (no log ratio), per study.
+EXCLUDED: Counter = Counter()
+#: Entries of a source that give no row, per (study, reason); printed by the build and documented.
+SKIPPED: Counter = Counter()
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+
+def fmt(d: Decimal) -> str:
+    """Plain decimal string without exponent or trailing zeros."""
+    return f"{d.normalize():f}"
+
+
+def num(text: str) -> str:
+    """A number as printed in the source."""
+    return fmt(Decimal(text))
+
+
+def percent(text: str) -> str:
+    """A printed fraction times 100, in exact decimal arithmetic."""
+    return fmt(Decimal(text) * 100)
+
+
+def source_file(repo: str, commit: str, path: str) -> Path:
+    return SOURCES_DIR / repo.replace("/", "+") / commit / path
+
+
+#: libyaml's parser where PyYAML was built with it (six times faster); both compose the same nodes and marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Scalar(NamedTuple):
+    """A YAML scalar as printed (quotes removed) and its 1-based line."""
+
+    text: str
+    line: int
+
+
+def read_yaml(path: Path):
+    """A YAML file as nested dicts and lists of :class:`Scalar`; a repeated key keeps the later value, as YAML does."""
+
+    def walk(node):
+        if isinstance(node, yaml.MappingNode):
+            return {k.value: walk(v) for k, v in node.value}
+        if isinstance(node, yaml.SequenceNode):
+            return [walk(v) for v in node.value]
+        return Scalar(node.value, node.start_mark.line + 1)
+
+    return walk(yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER))
+
+
+def is_null(s: Scalar) -> bool:
+    return s.text in ("", "null", "~", "Null", "NULL")
+
+
+def new_row(**kw) -> dict:
+    row = dict.fromkeys(COLUMNS, "")
+    notes = kw.pop("notes", [])
+    row.update(kw)
+    row["higher_is_better"] = str(HIGHER_IS_BETTER[row["property"]]).lower()
+    row["confounded"] = row["confounded"] or "false"
+    row["notes"] = "; ".join(n for n in notes if n)
+    row["source"] = f"{row['x_source_repo']}:{row['x_source_path']}@{row['x_source_commit']}"
+    return row
+
+
+# --------------------------------------------------------------------------
+# quic/ai-hub-models (BSD-3-Clause): Qualcomm AI Hub model zoo, perf.yaml / numerics.yaml / info.yaml per model
+# --------------------------------------------------------------------------
+
+AIHUB_REPO = "quic/ai-hub-models"
+#: v0.46.1 (2026-02-12), the newest release: every model's perf.yaml lists the float and the quantized
+#: precisions side by side (profiled in one scorecard run, docs/data-zooq.md), and numerics.yaml exists.
+AIHUB_COMMIT = "52c080d245d2d20c634459208ff2548ce10b3c9f"
+AIHUB_LICENCE = "BSD-3-Clause"
+AIHUB_MODELS = "qai_hub_models/models"
+
+#: runtime key of perf.yaml / numerics.yaml -> (runtime as named in x_runtime)
+AIHUB_RUNTIMES = {
+    "tflite": "TensorFlow Lite", "qnn_dlc": "QNN (DLC)", "qnn_context_binary": "QNN (context binary)",
+    "onnx": "ONNX Runtime", "precompiled_qnn_onnx": "ONNX Runtime (precompiled QNN context)", "genie": "Genie",
+}  # fmt: skip
+
+
+def aihub_models() -> list[str]:
+    """Model folders vendored at the pinned commit, in name order."""
+    folder = source_file(AIHUB_REPO, AIHUB_COMMIT, AIHUB_MODELS)
+    return sorted(p.name for p in folder.iterdir() if (p / "info.yaml").is_file())
+
+
+@functools.cache
+def aihub_info(model_id: str) -> dict:
+    """``name``, ``domain``, ``use_case``, parameter count and printed model sizes of one model's info.yaml."""
+    path = f"{AIHUB_MODELS}/{model_id}/info.yaml"
+    info = read_yaml(source_file(AIHUB_REPO, AIHUB_COMMIT, path))
+    details = info.get("technical_details", {})
+    counts = {}  # component ('' for the whole model) -> parameter count
+    for key, val in details.items():
+        k = re.fullmatch(r"Number of parameters(?: \((?P<comp>[^)]+)\))?", key)
+        m = re.fullmatch(r"([\d.]+)\s*([KMB])", val.text)
+        if k and m:
+            scale = {"K": Decimal(10) ** 3, "M": Decimal(10) ** 6, "B": Decimal(10) ** 9}[m.group(2)]
+            counts[k.group("comp") or ""] = f"{Decimal(m.group(1)) * scale:.0f}"
+    return {"path": path, "name": info["name"].text, "domain": info["domain"].text,
+            "use_case": info["use_case"].text, "params": counts.get("", ""), "params_by_component": counts,
+            "details": details}  # fmt: skip
+
+
+def aihub_precision(prec: str) -> dict:
+    """``w8a16_mixed_int16`` -> bits 8, act_bits 16, technique ``mixed``; ``w8a8`` -> 8, 8, ``ptq-static``."""
+    m = re.fullmatch(r"w(\d+)a(\d+)(?:_mixed_(\w+))?", prec)
+    mixed = m.group(3)
+    return {
+        "bits": m.group(1), "act_bits": m.group(2), "technique": "mixed" if mixed else "ptq-static",
+        "notes": [f"mixed precision: some layers in {mixed}, the rest {prec.split('_mixed')[0]}"] if mixed else [],
+    }  # fmt: skip
+
+
+def _tools(entry: dict) -> dict[str, str]:
+    return {k: v.text for k, v in entry.get("tool_versions", {}).items()}
+
+
+def _engine(runtime: str, tools: dict[str, str]) -> str:
+    return AIHUB_RUNTIMES[runtime] + " (" + ", ".join(f"{k} {v}" for k, v in sorted(tools.items())) + ")"
+
+
+#: perf.yaml metric -> (property, metric, unit)
+AIHUB_PERF_METRICS = {
+    "inference_time_milliseconds": ("inference_latency", "estimated inference time (AI Hub profile job)", "ms"),
+    "estimated_peak_memory_range_mb": ("peak_memory", "inference memory peak, upper end of the estimated range",
+                                       "MB"),
+}  # fmt: skip
+
+
+def aihub_perf() -> list[dict]:
+    """Float vs quantized inference time and peak memory per model x component x device x runtime (perf.yaml).
+
+    The quantized profile of one component on one device and runtime is compared with the float profile of the
+    same component on the same device and runtime; a quantized profile without its float twin gives no row.
+    """
+    out = []
+    for model_id in aihub_models():
+        path = f"{AIHUB_MODELS}/{model_id}/perf.yaml"
+        f = source_file(AIHUB_REPO, AIHUB_COMMIT, path)
+        if not f.is_file():
+            continue
+        precisions = read_yaml(f)["precisions"]
+        if "float" not in precisions:
+            continue
+        info = aihub_info(model_id)
+        float_components = precisions["float"]["components"]
+        for prec, pv in precisions.items():
+            if prec == "float":
+                continue
+            p = aihub_precision(prec)
+            for comp, cv in pv["components"].items():
+                for device, dv in cv.get("performance_metrics", {}).items():
+                    for rt, q in dv.items():
+                        b = float_components.get(comp, {}).get("performance_metrics", {}).get(device, {}).get(rt)
+                        if b is None:
+                            SKIPPED[("AIHUB_PERF", "quantized profile without a float profile")] += 1
+                            continue
+                        out += _aihub_perf_rows(model_id, info, path, prec, p, comp, device, rt, b, q)
+    return out
+
+
+def _aihub_perf_rows(model_id, info, path, prec, p, comp, device, rt, b, q) -> list[dict]:
+    bt, qt = _tools(b), _tools(q)
+    bcu, qcu = b["primary_compute_unit"].text, q["primary_compute_unit"].text
+    notes, confounded = list(p["notes"]), "false"
+    if bcu != qcu:
+        confounded = "true"
+        notes.append(f"primary compute unit changes with the precision: float on {bcu}, {prec} on {qcu}")
+    changed = sorted(k for k in set(bt) & set(qt) if bt[k] != qt[k])
+    if changed:
+        confounded = "true"
+        notes.append("tool versions differ: " + "; ".join(f"{k} {bt[k]} (float) vs {qt[k]} ({prec})" for k in changed))
+    elif set(bt) != set(qt):
+        notes.append(f"float profile lists tools {sorted(bt)}, {prec} profile {sorted(qt)} (shared versions equal)")
+    for b_job, q_job in ((b["job_status"].text, q["job_status"].text),):
+        if b_job != "Passed" or q_job != "Passed":
+            SKIPPED[("AIHUB_PERF", "job not passed")] += 1
+            return []
+    rows = []
+    entry = f"precisions.<precision>.components.{comp}.performance_metrics.{device}.{rt}"
+    for key, (prop, metric, unit) in AIHUB_PERF_METRICS.items():
+        extra = {}
+        if prop == "peak_memory":
+            bs, qs = b[key]["max"], q[key]["max"]
+            extra = {"x_baseline_memory_min": num(b[key]["min"].text), "x_quant_memory_min": num(q[key]["min"].text)}
+            where = f"{entry}.{key}.max: line {qs.line} ({prec}) vs line {bs.line} (float)"
+        else:
+            bs, qs = b[key], q[key]
+            where = f"{entry}.{key}: line {qs.line} ({prec}) vs line {bs.line} (float)"
+        if Decimal(bs.text) == 0 or Decimal(qs.text) == 0:
+            EXCLUDED["AIHUB_PERF"] += 1
+            continue
+        rows.append(new_row(
+            study="AIHUB_PERF", comparison=f"{model_id}|{comp}|{prec}|{device}|{rt}", model=info["name"],
+            task=f"on-device inference of {comp}", hardware=device, technique=p["technique"],
+            baseline_precision="float", quant_precision=prec, bits=p["bits"], act_bits=p["act_bits"],
+            property=prop, metric=metric, unit=unit, baseline_mean=num(bs.text), quant_mean=num(qs.text),
+            baseline_group=f"AIHUB_PERF|{model_id}|{comp}|{device}|{rt}|float", confounded=confounded,
+            x_model_id=model_id, x_component=comp, x_params=info["params_by_component"].get(comp, info["params"]),
+            x_domain=info["domain"], x_task_family=info["use_case"], x_runtime=AIHUB_RUNTIMES[rt],
+            x_engine=_engine(rt, qt),
+            x_compute_unit=qcu, x_baseline_compute_unit=bcu, x_algorithm="Qualcomm AI Hub quantize job (AIMET)",
+            x_licence=AIHUB_LICENCE, x_source_repo=AIHUB_REPO, x_source_path=path, x_source_commit=AIHUB_COMMIT,
+            provenance=where, notes=notes + ["one profile job per arm, no spread"], **extra,
+        ))  # fmt: skip
+    return rows
+
+
+#: numerics.yaml (metric_name, metric_unit) -> property; other metrics have no registered property
+AIHUB_NUMERICS_PROPERTIES = {
+    ("Classification Accuracy", "%"): "accuracy",
+    ("Top-1 Masked LM Accuracy", "%"): "accuracy",
+    ("Mean Average Precision", "mAP@0.5:0.95"): "map_50_95",
+    ("Mean Average Precision", "mAP"): "map",
+    ("Mean Intersection Over Union", "mIOU"): "miou",
+    ("Word Error Rate", "WER"): "word_error_rate",
+}
+#: metrics that are a proportion of the evaluated samples, whose sample count goes to ``n_eval``.  The masked-LM
+#: accuracies are declared in % but printed as fractions (0.744), so their scale is ambiguous and they get none.
+PROPORTIONS = {("Classification Accuracy", "%")}
+#: note on the masked-LM rows
+_MASKED_LM_NOTE = (
+    "metric_unit '%' but the figures read as fractions (float PyTorch 0.744); no n_eval, the sample "
+    "count is in x_n_samples"
+)
+
+
+def _aihub_float_check(metric: dict, base: Scalar) -> tuple[str, list[str]]:
+    """``confounded`` when the on-device float figure misses the PyTorch float figure on the same samples by more
+    than the repository's own ``metric_fp_vs_device_enablement_threshold``: the baseline then measures a failed
+    float deployment, not the float model.  The masked-LM figures are fractions under a % unit and threshold, so
+    their threshold is divided by 100.
+    """
+    torch, thr = (
+        Decimal(metric["partial_torch_metric"].text),
+        Decimal(metric["metric_fp_vs_device_enablement_threshold"].text),
+    )
+    if metric["metric_name"].text == "Top-1 Masked LM Accuracy":
+        thr /= 100
+    gap = abs(Decimal(base.text) - torch)
+    if gap > thr:
+        return "true", [
+            f"the float figure on this device and runtime ({num(base.text)}) misses the PyTorch float "
+            f"figure ({num(torch)}) by more than the repository's enablement threshold ({num(str(thr))})"
+        ]
+    return "false", []
+
+
+def aihub_numerics() -> list[dict]:
+    """On-device float vs quantized quality on the first ``num_partial_samples`` of a dataset (numerics.yaml).
+
+    The quantized figure on one device and runtime is compared with the float figure on the same device and
+    runtime; ``partial_torch_metric`` (the float PyTorch model on the same samples) is kept in ``x_torch_metric``.
+    """
+    out = []
+    for model_id in aihub_models():
+        path = f"{AIHUB_MODELS}/{model_id}/numerics.yaml"
+        f = source_file(AIHUB_REPO, AIHUB_COMMIT, path)
+        if not f.is_file():
+            continue
+        info = aihub_info(model_id)
+        for k, m in enumerate(read_yaml(f)["metrics"]):
+            name, unit = m["metric_name"].text, m["metric_unit"].text
+            prop = AIHUB_NUMERICS_PROPERTIES.get((name, unit))
+            n = m["num_partial_samples"]
+            for device, dv in m.get("device_metric", {}).items():
+                base = dv.get("float", {})
+                for prec, pv in dv.items():
+                    if prec == "float":
+                        continue
+                    for rt, q in pv.items():
+                        if rt not in base:
+                            SKIPPED[("AIHUB_NUMERICS", "quantized figure without a float figure")] += 1
+                            continue
+                        if prop is None:
+                            SKIPPED[("AIHUB_NUMERICS", f"metric without a registered property: {name}")] += 1
+                            continue
+                        b, qv = base[rt]["partial_metric"], q["partial_metric"]
+                        if Decimal(b.text) == 0 or Decimal(qv.text) == 0:
+                            EXCLUDED["AIHUB_NUMERICS"] += 1
+                            continue
+                        p = aihub_precision(prec)
+                        confounded, notes = _aihub_float_check(m, b)
+                        out.append(new_row(
+                            study="AIHUB_NUMERICS", comparison=f"{model_id}|{prec}|{device}|{rt}", model=info["name"],
+                            task=f"{m['dataset_name'].text} ({m['dataset_split_description'].text}, first "
+                            f"{n.text} samples)", hardware=device, technique=p["technique"],
+                            baseline_precision="float", quant_precision=prec, bits=p["bits"], act_bits=p["act_bits"],
+                            property=prop, metric=name, unit=unit, baseline_mean=num(b.text),
+                            quant_mean=num(qv.text), n_eval=n.text if (name, unit) in PROPORTIONS else "",
+                            baseline_group=f"AIHUB_NUMERICS|{model_id}|{k}|{device}|{rt}|float",
+                            x_model_id=model_id, x_params=info["params"], x_domain=info["domain"],
+                            x_task_family=info["use_case"], x_runtime=AIHUB_RUNTIMES[rt],
+                            x_engine=AIHUB_RUNTIMES[rt], x_algorithm="Qualcomm AI Hub quantize job (AIMET)",
+                            x_n_samples=n.text, x_torch_metric=num(m["partial_torch_metric"].text),
+                            x_licence=AIHUB_LICENCE, x_source_repo=AIHUB_REPO, x_source_path=path,
+                            x_source_commit=AIHUB_COMMIT,
+                            provenance=f"metrics[{k}].device_metric.{device}.{prec}.{rt}.partial_metric "
+                            f"(line {qv.line}) vs metrics[{k}].device_metric.{device}.float.{rt}.partial_metric "
+                            f"(line {b.line})",
+                            confounded=confounded,
+                            notes=p["notes"] + ["both arms on the same samples (paired); one evaluation each"]
+                            + ([_MASKED_LM_NOTE] if name == "Top-1 Masked LM Accuracy" else []) + notes,
+                        ))  # fmt: skip
+    return out
+
+
+_SIZE_KEY = re.compile(r"Model size(?: \((?P<comp>[^)]+)\))? \((?P<prec>float|w\d+a\d+(?:_mixed_\w+)?)\)")
+_SIZE_VALUE = re.compile(r"(?P<approx>~)?(?P<v>[\d.]+) ?(?P<u>KB|MB|GB)")
+
+
+def aihub_model_size() -> list[dict]:
+    """Model size of the float vs the quantized asset, as printed in info.yaml ``technical_details``.
+
+    Only sizes printed with the same unit on both arms are compared (a KB vs MB pair would need the
+    repository's unit convention, which it does not state); sizes printed without a precision give no row.
+    """
+    out = []
+    for model_id in aihub_models():
+        info = aihub_info(model_id)
+        sizes = {}
+        for key, val in info["details"].items():
+            m = _SIZE_KEY.fullmatch(key)
+            if key.startswith("Model size") and not m:
+                SKIPPED[("AIHUB_MODEL_SIZE", "size printed without a precision")] += 1
+                continue
+            if m:
+                sizes[(m.group("comp") or "", m.group("prec"))] = (key, val)
+        for (comp, prec), (key, val) in sizes.items():
+            if prec == "float":
+                continue
+            if (comp, "float") not in sizes:
+                SKIPPED[("AIHUB_MODEL_SIZE", "quantized size without a float size")] += 1
+                continue
+            bkey, bval = sizes[(comp, "float")]
+            bm, qm = _SIZE_VALUE.fullmatch(bval.text), _SIZE_VALUE.fullmatch(val.text)
+            if bm.group("approx") or qm.group("approx"):
+                SKIPPED[("AIHUB_MODEL_SIZE", "size printed as approximate (~)")] += 1
+                continue
+            if bm.group("u") != qm.group("u"):
+                SKIPPED[("AIHUB_MODEL_SIZE", "float and quantized sizes printed in different units")] += 1
+                continue
+            p = aihub_precision(prec)
+            out.append(new_row(
+                study="AIHUB_MODEL_SIZE", comparison=f"{model_id}|{comp or info['name']}|{prec}", model=info["name"],
+                task=f"model asset{f' ({comp})' if comp else ''}", hardware="", technique=p["technique"],
+                baseline_precision="float", quant_precision=prec, bits=p["bits"], act_bits=p["act_bits"],
+                property="storage_size", metric="model size", unit=bm.group("u"), baseline_mean=num(bm.group("v")),
+                quant_mean=num(qm.group("v")), baseline_group=f"AIHUB_MODEL_SIZE|{model_id}|{comp}|float",
+                x_model_id=model_id, x_component=comp,
+                x_params=info["params_by_component"].get(comp, info["params"]), x_domain=info["domain"],
+                x_task_family=info["use_case"], x_algorithm="Qualcomm AI Hub quantize job (AIMET)",
+                x_licence=AIHUB_LICENCE, x_source_repo=AIHUB_REPO, x_source_path=info["path"],
+                x_source_commit=AIHUB_COMMIT,
+                provenance=f"technical_details['{key}'] (line {val.line}) vs technical_details['{bkey}'] "
+                f"(line {bval.line})",
+                notes=p["notes"] + ["sizes as printed (rounded to 3 significant figures)"],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+# openvinotoolkit/nncf (Apache-2.0): post-training quantization conformance suite, reference accuracies
+# --------------------------------------------------------------------------
+
+NNCF_REPO = "openvinotoolkit/nncf"
+#: the last commit that changed ptq_reference_data.yaml (2026-03-23), with model_scope.py as of the same commit
+NNCF_COMMIT = "c94fe502426b836aa2dfd8fce5f4fcecc9c1aae8"
+NNCF_LICENCE = "Apache-2.0"
+NNCF_DATA = "tests/post_training/data/ptq_reference_data.yaml"
+NNCF_SCOPE = "tests/post_training/model_scope.py"
+
+#: backend key -> how the INT8 model was produced (model_scope.py / pipelines/base.py at the same commit)
+NNCF_BACKENDS = {
+    "OV": "nncf.quantize on the OpenVINO model",
+    "ONNX": "nncf.quantize on the ONNX model",
+    "TORCH": "nncf.quantize on the PyTorch model",
+    "CUDA_TORCH": "nncf.quantize on the PyTorch model (CUDA)",
+    "FX_TORCH": "nncf.quantize on the torch.fx model",
+    "CUDA_FX_TORCH": "nncf.quantize on the torch.fx model (CUDA)",
+    "OV_QUANTIZER_NNCF": "torch.ao quantize_pt2e with OpenVINOQuantizer, NNCF algorithms",
+    "OV_QUANTIZER_AO": "torch.ao quantize_pt2e with OpenVINOQuantizer, torch.ao algorithms",
+    "OPTIMUM": "optimum-intel",
+}
+
+
+def nncf_scope() -> dict[str, dict]:
+    """``reported_name`` -> {model_id, compression_params (source text), line} from the QUANTIZATION_MODELS list."""
+    path = source_file(NNCF_REPO, NNCF_COMMIT, NNCF_SCOPE)
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    out = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "QUANTIZATION_MODELS"
+                                                     for t in node.targets)):  # fmt: skip
+            continue
+        for entry in node.value.elts:
+            d = {k.value: v for k, v in zip(entry.keys, entry.values, strict=True)}
+            params = d.get("compression_params")
+            out[d["reported_name"].value] = {
+                "model_id": d["model_id"].value,
+                "params": ast.get_source_segment(text, params) if params is not None else "",
+                "line": entry.lineno,
+            }
+    return out
+
+
+def nncf_ptq() -> list[dict]:
+    """INT8 (NNCF post-training quantization) vs FP32 ImageNet top-1 accuracy per model and backend."""
+    data = read_yaml(source_file(NNCF_REPO, NNCF_COMMIT, NNCF_DATA))
+    scope = nncf_scope()
+    entries: dict[str, dict[str, tuple[Scalar, str]]] = {}
+    for key, val in data.items():
+        name, _, backend = key.rpartition("_backend_")
+        entries.setdefault(name, {})[backend] = (val["metric_value"], key)
+    out = []
+    for name, backends in entries.items():
+        fp32 = backends.get("FP32")
+        for backend, (val, key) in backends.items():
+            if backend == "FP32":
+                continue
+            if is_null(val) or fp32 is None or is_null(fp32[0]):
+                SKIPPED[("NNCF_PTQ", "metric_value null (no reference accuracy)")] += 1
+                continue
+            meta = scope[name]
+            zoo, _, _ = name.partition("/")
+            settings = re.sub(r"\s+", " ", meta["params"])
+            subset = re.search(r'"subset_size": (\d+)', settings)
+            b, q = fp32[0], val
+            if Decimal(b.text) == 0 or Decimal(q.text) == 0:
+                EXCLUDED["NNCF_PTQ"] += 1
+                continue
+            out.append(new_row(
+                study="NNCF_PTQ", comparison=f"{name}|INT8|{backend}", model=f"{zoo}/{meta['model_id']}",
+                task="ImageNet validation (top-1)", hardware="", technique="ptq-static", granularity="",
+                baseline_precision="fp32", quant_precision="int8", bits="8", act_bits="8", property="accuracy",
+                metric="top-1 accuracy", unit="%", baseline_mean=percent(b.text), quant_mean=percent(q.text),
+                baseline_group=f"NNCF_PTQ|{zoo}/{meta['model_id']}|fp32|{num(b.text)}", x_model_id=meta["model_id"],
+                x_domain="Computer Vision", x_task_family="Image Classification", x_runtime="OpenVINO",
+                x_engine=f"NNCF conformance suite ({backend} backend)", x_algorithm=NNCF_BACKENDS[backend],
+                x_calibration=f"subset_size {subset.group(1)}" if subset else "subset_size not set (NNCF default)",
+                x_settings=settings, x_original_unit="fraction", x_licence=NNCF_LICENCE, x_source_repo=NNCF_REPO,
+                x_source_path=NNCF_DATA, x_source_commit=NNCF_COMMIT,
+                provenance=f"{key}.metric_value (line {q.line}) vs {fp32[1]}.metric_value (line {b.line}); settings "
+                f"{NNCF_SCOPE} line {meta['line']}",
+                notes=["reference accuracy of the conformance suite; one evaluation each, no spread"],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+
+
+SOURCES = (aihub_perf, aihub_numerics, aihub_model_size, nncf_ptq)
+
+
+def build() -> list[dict]:
+    aihub_info.cache_clear()
+    EXCLUDED.clear()
+    SKIPPED.clear()
+    rows = []
+    for fn in SOURCES:
+        rows += fn()
+    return rows
+
+
+def main(out: Path = DEFAULT_OUTPUT) -> None:
+    rows = build()
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {len(rows)} rows to {out}")
+    for study, n in sorted(Counter(r["study"] for r in rows).items()):
+        print(f"  {study}: {n} rows ({EXCLUDED[study]} with a zero figure not written)")
+    for (study, why), n in sorted(SKIPPED.items()):
+        print(f"  {study}: {n} entries skipped: {why}")
+
+
+if __name__ == "__main__":
+    main(*[Path(a) for a in sys.argv[1:2]])

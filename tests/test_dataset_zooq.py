@@ -1,0 +1,408 @@
+"""The shipped ``zooq`` dataset: validity, provenance pinned to vendored source files, dependence,
+confounding, and hand-checked rows against the figures printed in each source file."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import metaquant as mq
+from metaquant import schema
+from metaquant.errors import DataError
+from metaquant.io import USER_COLUMN_PREFIX, dataset_path, dataset_registry
+
+REPO = Path(__file__).resolve().parents[1]
+BUILDER = REPO / "analyses" / "data" / "build_zooq.py"
+SOURCES = REPO / "analyses" / "data" / "sources"
+AIHUB = "quic/ai-hub-models"
+AIHUB_COMMIT = "52c080d245d2d20c634459208ff2548ce10b3c9f"
+NNCF = "openvinotoolkit/nncf"
+NNCF_COMMIT = "c94fe502426b836aa2dfd8fce5f4fcecc9c1aae8"
+
+#: rows per source table as shipped (docs/data-zooq.md)
+SHIPPED = {"AIHUB_PERF": 4438, "AIHUB_NUMERICS": 173, "AIHUB_MODEL_SIZE": 82, "NNCF_PTQ": 102}
+#: figures of exactly 0 (no log ratio), not written: AI Hub peak memory printed as 0 MB, numerics 0.0
+ZERO_EXCLUDED = {"AIHUB_PERF": 74, "AIHUB_NUMERICS": 3}
+#: AI Hub perf pairs whose primary compute unit changes with the precision (15 latency + 15 memory rows);
+#: the BERT numerics row whose float ONNX figure (0.028) misses the PyTorch float figure (0.744)
+N_CONFOUNDED = 30 + 1
+
+
+@pytest.fixture(scope="module")
+def raw() -> pd.DataFrame:
+    return pd.read_csv(dataset_path("zooq"), dtype=str, keep_default_na=False)
+
+
+@pytest.fixture(scope="module")
+def data() -> pd.DataFrame:
+    return mq.io.read(dataset_path("zooq"), label="zooq")
+
+
+def _row(raw: pd.DataFrame, study: str, comparison: str, prop: str) -> pd.Series:
+    hit = raw[(raw["study"] == study) & (raw["comparison"] == comparison) & (raw["property"] == prop)]
+    assert len(hit) == 1, (study, comparison, prop, len(hit))
+    return hit.iloc[0]
+
+
+# --------------------------------------------------------------------------
+# the file
+# --------------------------------------------------------------------------
+
+
+def test_registered_with_licences():
+    meta = dataset_registry()["zooq"]
+    assert meta["file"] == "zooq.csv" and meta["builder"] == "analyses/data/build_zooq.py"
+    assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0"}
+    assert any(s.startswith(f"{AIHUB}@{AIHUB_COMMIT} ") for s in meta["sources"])
+    assert any(s.startswith(f"{NNCF}@{NNCF_COMMIT} ") for s in meta["sources"])
+
+
+def test_columns_are_documented(raw):
+    unknown = [c for c in raw.columns if c not in schema.KNOWN_COLUMNS and not c.startswith(USER_COLUMN_PREFIX)]
+    assert unknown == []
+    assert {"n_eval", "baseline_group", "x_runtime", "x_compute_unit", "x_params", "x_task_family"} <= set(raw.columns)
+
+
+def test_validates_and_every_row_has_an_effect(data):
+    assert len(data) == sum(SHIPPED.values()) == 4795
+    assert data.groupby("study").size().to_dict() == SHIPPED
+    assert set(data["form"]) == {"measurements"}
+    assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
+    eff = mq.compute_effects(data)
+    assert len(eff) == len(data) and np.isfinite(eff["yi"]).all()
+    # no source prints a spread; none is invented
+    assert not eff["vi_known"].any()
+    assert data[["baseline_sd", "quant_sd", "baseline_n", "quant_n"]].isna().all().all()
+
+
+def test_directions_come_from_the_registry(raw):
+    for prop, hib in raw.groupby("property")["higher_is_better"].unique().items():
+        assert list(hib) == [str(schema.PROPERTIES[prop].higher_is_better).lower()]
+
+
+def test_load_drops_the_confounded_rows(raw):
+    assert (raw["confounded"] == "true").sum() == N_CONFOUNDED
+    kept = mq.load("zooq")
+    assert len(kept) == len(raw) - N_CONFOUNDED and not kept.data["confounded"].any()
+
+
+def test_builder_reproduces_the_shipped_file_from_the_vendored_sources(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_zooq", BUILDER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "zooq.csv"
+    mod.main(out)
+    assert out.read_bytes() == dataset_path("zooq").read_bytes()
+    assert {k: v for k, v in mod.EXCLUDED.items() if v} == ZERO_EXCLUDED
+    assert mod.SKIPPED[("AIHUB_PERF", "quantized profile without a float profile")] == 803
+    assert mod.SKIPPED[("NNCF_PTQ", "metric_value null (no reference accuracy)")] == 10
+
+
+# --------------------------------------------------------------------------
+# provenance
+# --------------------------------------------------------------------------
+
+
+def test_every_row_is_pinned_to_a_vendored_file_with_its_licence(raw):
+    assert (raw["source"] == raw["x_source_repo"] + ":" + raw["x_source_path"] + "@" + raw["x_source_commit"]).all()
+    assert raw["x_source_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+    assert (raw["provenance"] != "").all()
+    for (repo, commit, path), _ in raw.groupby(["x_source_repo", "x_source_commit", "x_source_path"]):
+        assert (SOURCES / repo.replace("/", "+") / commit / path).is_file(), path
+        assert (SOURCES / repo.replace("/", "+") / commit / "LICENSE").is_file(), repo
+    lic = raw.groupby("x_source_repo")["x_licence"].unique().map(list).to_dict()
+    assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"]}
+    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT}
+
+
+# --------------------------------------------------------------------------
+# dependence and coding
+# --------------------------------------------------------------------------
+
+
+def test_a_baseline_group_shares_one_baseline(data):
+    g = data.groupby(["baseline_group", "property"])
+    assert (g["baseline_mean"].nunique() == 1).all() and (g["study"].nunique() == 1).all()
+    # one float profile of MobileNet-v2 on the Galaxy S25 (QNN) is the baseline of w8a8, w8a16 and w8a16_mixed_int16
+    grp = data[(data["baseline_group"] == "AIHUB_PERF|mobilenet_v2|MobileNet-v2|Samsung Galaxy S25|qnn_dlc|float")]
+    assert sorted(grp.loc[grp["property"] == "inference_latency", "quant_precision"]) == [
+        "w8a16", "w8a16_mixed_int16", "w8a8"]  # fmt: skip
+    # NNCF: efficientnet_b0 and efficientnet_b0_BC print the same FP32 figure 0.77698: one group
+    eff = data[(data["study"] == "NNCF_PTQ") & (data["x_model_id"] == "efficientnet_b0")]
+    assert eff["baseline_group"].nunique() == 1 and len(eff) == 4 + 2
+
+
+def test_comparison_ids_are_unique_within_study_task_and_property(raw):
+    assert not raw.duplicated(["study", "comparison", "task", "property", "metric"]).any()
+
+
+def test_bits_technique_and_n_eval(data):
+    assert set(zip(data["quant_precision"], data["bits"], data["act_bits"], strict=True)) == {
+        ("w8a8", 8, 8), ("w8a16", 8, 16), ("w16a16", 16, 16), ("w8a16_mixed_int16", 8, 16),
+        ("w8a16_mixed_fp16", 8, 16), ("w8a8_mixed_int16", 8, 8), ("int8", 8, 8),
+    }  # fmt: skip
+    mixed = data["quant_precision"].str.contains("mixed")
+    assert set(data.loc[mixed, "technique"]) == {"mixed"} and set(data.loc[~mixed, "technique"]) == {"ptq-static"}
+    # n_eval only on classification accuracies (1000 or 100 ImageNet samples), never derived into a spread
+    has_n = data["n_eval"].notna()
+    assert set(data.loc[has_n, "metric"]) == {"Classification Accuracy"}
+    assert set(data.loc[has_n, "n_eval"]) == {1000, 100}
+    assert has_n.sum() == (data["metric"] == "Classification Accuracy").sum() == 86
+
+
+def test_n_eval_is_validated_as_a_count(tmp_path):
+    f = tmp_path / "runs.csv"
+    f.write_text("study,property,baseline_mean,quant_mean,n_eval\nA,accuracy,70,69,1000\nB,accuracy,70,69,0.5\n")
+    with pytest.raises(DataError, match=r"row 2 \(line 3\), column 'n_eval': evaluation sample count 0.5"):
+        mq.load(f)
+
+
+# --------------------------------------------------------------------------
+# hand-checked rows: figures read from the vendored files (path under the pinned commit, line numbers)
+# --------------------------------------------------------------------------
+
+_MN = "mobilenet_v2|MobileNet-v2"
+#: (comparison, property, float figure, quantized figure): qai_hub_models/models/<model>/perf.yaml
+PERF_CHECKS = [
+    # mobilenet_v2/perf.yaml: float QCS8550 (Proxy) qnn_dlc lines 189 (0.897 ms) / 192 (max 2 MB); w8a16 lines 534/537
+    (f"{_MN}|w8a16|QCS8550 (Proxy)|qnn_dlc", "inference_latency", "0.897", "0.799"),
+    (f"{_MN}|w8a16|QCS8550 (Proxy)|qnn_dlc", "peak_memory", "2", "2"),
+    # float Samsung Galaxy S25 qnn_dlc lines 357 (0.444) / 360 (31); w8a16 lines 604 (0.375) / 607 (28)
+    (f"{_MN}|w8a16|Samsung Galaxy S25|qnn_dlc", "inference_latency", "0.444", "0.375"),
+    (f"{_MN}|w8a16|Samsung Galaxy S25|qnn_dlc", "peak_memory", "31", "28"),
+    # w8a16_mixed_int16 lines 711 (0.863) / 714 (12) and 767 (0.41) / 770 (29)
+    (f"{_MN}|w8a16_mixed_int16|QCS8550 (Proxy)|qnn_dlc", "inference_latency", "0.897", "0.863"),
+    (f"{_MN}|w8a16_mixed_int16|QCS8550 (Proxy)|qnn_dlc", "peak_memory", "2", "12"),
+    (f"{_MN}|w8a16_mixed_int16|Samsung Galaxy S25|qnn_dlc", "inference_latency", "0.444", "0.41"),
+    (f"{_MN}|w8a16_mixed_int16|Samsung Galaxy S25|qnn_dlc", "peak_memory", "31", "29"),
+    # float QCS8550 tflite lines 175 (0.898) / 178 (2); w8a8 tflite lines 977 (0.408) / 980 (1)
+    (f"{_MN}|w8a8|QCS8550 (Proxy)|tflite", "inference_latency", "0.898", "0.408"),
+    (f"{_MN}|w8a8|QCS8550 (Proxy)|tflite", "peak_memory", "2", "1"),
+    # w8a8 QCS8550 qnn_dlc lines 991 (0.46) / 994 (1)
+    (f"{_MN}|w8a8|QCS8550 (Proxy)|qnn_dlc", "inference_latency", "0.897", "0.46"),
+    (f"{_MN}|w8a8|QCS8550 (Proxy)|qnn_dlc", "peak_memory", "2", "1"),
+    # float S25 tflite lines 343 (0.451) / 346 (40); w8a8 lines 1117 (0.214) / 1120 (28)
+    (f"{_MN}|w8a8|Samsung Galaxy S25|tflite", "inference_latency", "0.451", "0.214"),
+    (f"{_MN}|w8a8|Samsung Galaxy S25|tflite", "peak_memory", "40", "28"),
+    # w8a8 S25 qnn_dlc lines 1131 (0.223) / 1134 (32)
+    (f"{_MN}|w8a8|Samsung Galaxy S25|qnn_dlc", "inference_latency", "0.444", "0.223"),
+    (f"{_MN}|w8a8|Samsung Galaxy S25|qnn_dlc", "peak_memory", "31", "32"),
+    # zipformer/perf.yaml: float ZipformerEncoder Dragonwing IQ-9075 EVK qnn_context_binary lines 142 (10.155) /
+    # 145 (7); w16a16 lines 1082 (17.93) / 1085 (3)
+    ("zipformer|ZipformerEncoder|w16a16|Dragonwing IQ-9075 EVK|qnn_context_binary", "inference_latency", "10.155",
+     "17.93"),
+    ("zipformer|ZipformerEncoder|w16a16|Dragonwing IQ-9075 EVK|qnn_context_binary", "peak_memory", "7", "3"),
+    # mediapipe_hand_gesture/perf.yaml, Samsung Galaxy S24 tflite: PalmDetector float 301 (0.536) / 304 (58),
+    # w8a8 1485 (0.226) / 1488 (45); HandLandmarkDetector 696 (0.353) / 699 (49), 1836 (0.154) / 1839 (43);
+    # CannedGestureClassifier 1091 (0.067) / 1094 (25), 2191 (0.073) / 2194 (25)
+    ("mediapipe_hand_gesture|PalmDetector|w8a8|Samsung Galaxy S24|tflite", "inference_latency", "0.536", "0.226"),
+    ("mediapipe_hand_gesture|PalmDetector|w8a8|Samsung Galaxy S24|tflite", "peak_memory", "58", "45"),
+    ("mediapipe_hand_gesture|HandLandmarkDetector|w8a8|Samsung Galaxy S24|tflite", "inference_latency", "0.353",
+     "0.154"),
+    ("mediapipe_hand_gesture|HandLandmarkDetector|w8a8|Samsung Galaxy S24|tflite", "peak_memory", "49", "43"),
+    ("mediapipe_hand_gesture|CannedGestureClassifier|w8a8|Samsung Galaxy S24|tflite", "inference_latency", "0.067",
+     "0.073"),
+    ("mediapipe_hand_gesture|CannedGestureClassifier|w8a8|Samsung Galaxy S24|tflite", "peak_memory", "25", "25"),
+    # detectron2_detection/perf.yaml, Detectron2ROIHead SA8295P ADP tflite: float 349 (1221.27) / 352 (1587) on CPU
+    # (line 353), w8a8 1808 (374.253) / 1811 (735) on NPU (line 1812): confounded
+    ("detectron2_detection|Detectron2ROIHead|w8a8|SA8295P ADP|tflite", "inference_latency", "1221.27", "374.253"),
+    ("detectron2_detection|Detectron2ROIHead|w8a8|SA8295P ADP|tflite", "peak_memory", "1587", "735"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("comparison", "prop", "base", "quant"), PERF_CHECKS)
+def test_aihub_perf(raw, comparison, prop, base, quant):
+    r = _row(raw, "AIHUB_PERF", comparison, prop)
+    assert (r["baseline_mean"], r["quant_mean"]) == (base, quant)
+    assert r["unit"] == {"inference_latency": "ms", "peak_memory": "MB"}[prop]
+    assert r["x_source_path"] == f"qai_hub_models/models/{comparison.split('|')[0]}/perf.yaml"
+    assert r["confounded"] == ("true" if comparison.startswith("detectron2") else "false")
+
+
+def test_aihub_perf_coding(raw):
+    r = _row(raw, "AIHUB_PERF", f"{_MN}|w8a8|Samsung Galaxy S25|tflite", "peak_memory")
+    # estimated_peak_memory_range_mb min: float line 345 (0), w8a8 line 1119 (0)
+    assert (r["x_baseline_memory_min"], r["x_quant_memory_min"]) == ("0", "0")
+    assert r["x_runtime"] == "TensorFlow Lite" and r["x_compute_unit"] == "NPU" and r["x_params"] == "3490000"
+    assert r["x_task_family"] == "Image Classification"  # mobilenet_v2/info.yaml line 7
+    r = _row(raw, "AIHUB_PERF", "detectron2_detection|Detectron2ROIHead|w8a8|SA8295P ADP|tflite", "inference_latency")
+    assert (r["x_baseline_compute_unit"], r["x_compute_unit"]) == ("CPU", "NPU")
+    # mediapipe_hand_gesture/info.yaml line 29: Number of parameters (PalmDetector): 1.76M
+    assert _row(raw, "AIHUB_PERF", "mediapipe_hand_gesture|PalmDetector|w8a8|Samsung Galaxy S24|tflite",
+                "peak_memory")["x_params"] == "1760000"  # fmt: skip
+    # albert_base_v2_hf/perf.yaml, Snapdragon X Elite CRD qnn_dlc: latency 22.358 (421) vs 13.997 (570);
+    # peak memory printed max 0 on both arms (424, 573): no ratio, not written
+    c = "albert_base_v2_hf|Albert-Base-V2-Hf|w8a16|Snapdragon X Elite CRD|qnn_dlc"
+    r = _row(raw, "AIHUB_PERF", c, "inference_latency")
+    assert (r["baseline_mean"], r["quant_mean"]) == ("22.358", "13.997")
+    assert raw[(raw["comparison"] == c) & (raw["property"] == "peak_memory")].empty
+
+
+#: (model id, precision, device, runtime, float, quantized, n): qai_hub_models/models/<model>/numerics.yaml
+NUMERICS_CHECKS = [
+    # mobilenet_v2/numerics.yaml, Classification Accuracy (%), num_partial_samples 1000 (line 12), Galaxy S25:
+    # float tflite 72.3 (21), qnn_dlc 72.4 (23); w8a16_mixed_int16 qnn_dlc 72.2 (18); w8a16 qnn_dlc 70.3 (28);
+    # w8a8 tflite 70.6 (31), qnn_dlc 70.7 (33)
+    ("mobilenet_v2", "w8a16_mixed_int16", "qnn_dlc", "accuracy", "72.4", "72.2", "1000"),
+    ("mobilenet_v2", "w8a16", "qnn_dlc", "accuracy", "72.4", "70.3", "1000"),
+    ("mobilenet_v2", "w8a8", "tflite", "accuracy", "72.3", "70.6", "1000"),
+    ("mobilenet_v2", "w8a8", "qnn_dlc", "accuracy", "72.4", "70.7", "1000"),
+    # yolov7/numerics.yaml, mAP@0.5:0.95, 300 samples: w8a8 tflite 35.2 (18), qnn_dlc 35.0 (20), onnx 35.0 (22);
+    # float 39.6 (25, 27, 29); w8a16 qnn_dlc 39.3 (32), onnx 39.3 (34)
+    ("yolov7", "w8a8", "tflite", "map_50_95", "39.6", "35.2", ""),
+    ("yolov7", "w8a8", "qnn_dlc", "map_50_95", "39.6", "35", ""),
+    ("yolov7", "w8a8", "onnx", "map_50_95", "39.6", "35", ""),
+    ("yolov7", "w8a16", "qnn_dlc", "map_50_95", "39.6", "39.3", ""),
+    ("yolov7", "w8a16", "onnx", "map_50_95", "39.6", "39.3", ""),
+    # deeplabv3_plus_mobilenet/numerics.yaml, mIOU, 400 samples: w8a8 tflite 68.4 (18), qnn_dlc 68.3 (20);
+    # w8a16 qnn_dlc 68.4 (23); float 69.4 (26, 28)
+    ("deeplabv3_plus_mobilenet", "w8a8", "tflite", "miou", "69.4", "68.4", ""),
+    ("deeplabv3_plus_mobilenet", "w8a8", "qnn_dlc", "miou", "69.4", "68.3", ""),
+    ("deeplabv3_plus_mobilenet", "w8a16", "qnn_dlc", "miou", "69.4", "68.4", ""),
+    # resnet50/numerics.yaml, Classification Accuracy, 1000 samples: w8a8 75.9 (18), 75.9 (20), 75.8 (22);
+    # float 75.7 (25, 27, 29)
+    ("resnet50", "w8a8", "tflite", "accuracy", "75.7", "75.9", "1000"),
+    ("resnet50", "w8a8", "qnn_dlc", "accuracy", "75.7", "75.9", "1000"),
+    ("resnet50", "w8a8", "onnx", "accuracy", "75.7", "75.8", "1000"),
+    # hrnet_pose/numerics.yaml, Mean Average Precision (unit mAP), 1000 samples: w8a8 tflite 80.4 (18),
+    # qnn_dlc 80.6 (20); w8a16 qnn_dlc 80.8 (23), onnx 80.8 (25); float tflite 81.3 (28), qnn_dlc 81.2 (30),
+    # onnx 81.2 (32)
+    ("hrnet_pose", "w8a8", "tflite", "map", "81.3", "80.4", ""),
+    ("hrnet_pose", "w8a8", "qnn_dlc", "map", "81.2", "80.6", ""),
+    ("hrnet_pose", "w8a16", "qnn_dlc", "map", "81.2", "80.8", ""),
+    ("hrnet_pose", "w8a16", "onnx", "map", "81.2", "80.8", ""),
+    # bert_base_uncased_hf/numerics.yaml, Top-1 Masked LM Accuracy (unit '%', figures fractions), 250 samples:
+    # w8a16 qnn_dlc 0.556 (18), onnx 0.744 (20); float qnn_dlc 0.744 (25), onnx 0.028 (27); PyTorch 0.744 (13)
+    ("bert_base_uncased_hf", "w8a16", "qnn_dlc", "accuracy", "0.744", "0.556", ""),
+    ("bert_base_uncased_hf", "w8a16", "onnx", "accuracy", "0.028", "0.744", ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "prec", "rt", "prop", "base", "quant", "n_eval"), NUMERICS_CHECKS)
+def test_aihub_numerics(raw, model, prec, rt, prop, base, quant, n_eval):
+    r = _row(raw, "AIHUB_NUMERICS", f"{model}|{prec}|Samsung Galaxy S25|{rt}", prop)
+    assert (r["baseline_mean"], r["quant_mean"], r["n_eval"]) == (base, quant, n_eval)
+    assert r["x_source_path"] == f"qai_hub_models/models/{model}/numerics.yaml"
+    assert r["confounded"] == ("true" if (model, rt) == ("bert_base_uncased_hf", "onnx") else "false")
+
+
+#: (comparison, float, quantized, unit): qai_hub_models/models/<model>/info.yaml technical_details
+SIZE_CHECKS = [
+    ("mobilenet_v2|MobileNet-v2|w8a16", "13.3", "4.39", "MB"),  # lines 33, 34
+    ("convnext_base|ConvNext-Base|w8a16", "338", "88.7", "MB"),  # lines 31, 32
+    ("convnext_tiny|ConvNext-Tiny|w8a16", "109", "28.9", "MB"),  # lines 31, 32
+    ("ddcolor|DDColor|w8a8", "215", "54.8", "MB"),  # lines 24, 25
+    ("ddrnet23_slim|DDRNet23-Slim|w8a8", "21.7", "6.11", "MB"),  # lines 29, 30
+    ("deeplabv3_plus_mobilenet|DeepLabV3-Plus-MobileNet|w8a16", "22.2", "6.67", "MB"),  # lines 27, 28
+    ("densenet121|DenseNet-121|w8a16", "30.5", "8.72", "MB"),  # lines 32, 33
+    ("densenet121|DenseNet-121|w8a8", "30.5", "8.3", "MB"),  # lines 32, 34 ('8.30 MB')
+    ("efficientformer|EfficientFormer|w8a16", "46.9", "12.2", "MB"),  # lines 33, 34
+    ("efficientnet_b0|EfficientNet-B0|w8a16", "20.1", "6.99", "MB"),  # lines 32, 33
+    ("efficientnet_b4|EfficientNet-B4|w8a16", "73.6", "24", "MB"),  # lines 33, 34 ('24.0 MB')
+    ("efficientnet_v2_s|EfficientNet-V2-s|w8a16", "81.7", "27.2", "MB"),  # lines 34, 35
+    ("eyegaze|EyeGaze|w8a16", "9.6", "3.3", "MB"),  # lines 28 ('9.6MB'), 29
+    ("face_attrib_net|Facial-Attribute-Detection|w8a8", "46.3", "12.3", "MB"),  # lines 25, 26
+    ("face_det_lite|Lightweight-Face-Detection|w8a16", "3.37", "1.09", "MB"),  # lines 27, 29
+    ("facemap_3dmm|Facial-Landmark-Detection|w8a8", "20.7", "5.27", "MB"),  # lines 26, 27
+    ("yolov7|Yolo-v7|w8a8", "23.8", "6.23", "MB"),  # lines 31, 32
+    ("yolov7|Yolo-v7|w8a16", "23.8", "6.66", "MB"),  # lines 31, 33
+    ("resnet50|ResNet50|w8a8", "97.4", "25.1", "MB"),  # lines 32, 33
+    ("mediapipe_hand_gesture|PalmDetector|w8a8", "6.75", "2.05", "MB"),  # lines 35, 30
+    ("mediapipe_hand_gesture|HandLandmarkDetector|w8a8", "10.4", "3.12", "MB"),  # lines 36, 32
+    ("mediapipe_hand_gesture|CannedGestureClassifier|w8a8", "577", "180", "KB"),  # lines 37, 34
+]
+
+
+@pytest.mark.parametrize(("comparison", "base", "quant", "unit"), SIZE_CHECKS)
+def test_aihub_model_size(raw, comparison, base, quant, unit):
+    r = _row(raw, "AIHUB_MODEL_SIZE", comparison, "storage_size")
+    assert (r["baseline_mean"], r["quant_mean"], r["unit"]) == (base, quant, unit)
+    assert r["x_source_path"] == f"qai_hub_models/models/{comparison.split('|')[0]}/info.yaml"
+
+
+def test_aihub_model_size_units_never_mixed(raw):
+    # face_det_lite/info.yaml line 28: 'Model size (w8a8): 965 KB' against 3.37 MB (line 27): not compared
+    assert raw[raw["comparison"] == "face_det_lite|Lightweight-Face-Detection|w8a8"].empty
+
+
+#: (reported name, backend, FP32, INT8) as printed in tests/post_training/data/ptq_reference_data.yaml
+NNCF_CHECKS = [
+    # torchvision/resnet18: FP32 line 30 (0.6978); OV 32, ONNX 34, TORCH 36, CUDA_TORCH 38, FX_TORCH 40,
+    # CUDA_FX_TORCH 42, OV_QUANTIZER_NNCF 44, OV_QUANTIZER_AO 46
+    ("torchvision/resnet18", "OV", "69.78", "69.48"),
+    ("torchvision/resnet18", "ONNX", "69.78", "69.48"),
+    ("torchvision/resnet18", "TORCH", "69.78", "69.152"),
+    ("torchvision/resnet18", "CUDA_TORCH", "69.78", "69.152"),
+    ("torchvision/resnet18", "FX_TORCH", "69.78", "69.46"),
+    ("torchvision/resnet18", "CUDA_FX_TORCH", "69.78", "69.46"),
+    ("torchvision/resnet18", "OV_QUANTIZER_NNCF", "69.78", "69.46"),
+    ("torchvision/resnet18", "OV_QUANTIZER_AO", "69.78", "69.59"),
+    # torchvision/vit_b_16: FP32 line 62 (0.8107); OV 64 (0.80948), FX_TORCH 66, CUDA_FX_TORCH 68,
+    # OV_QUANTIZER_NNCF 70 (0.80922), OV_QUANTIZER_AO 72 (0.2475)
+    ("torchvision/vit_b_16", "OV", "81.07", "80.948"),
+    ("torchvision/vit_b_16", "FX_TORCH", "81.07", "80.922"),
+    ("torchvision/vit_b_16", "CUDA_FX_TORCH", "81.07", "80.922"),
+    ("torchvision/vit_b_16", "OV_QUANTIZER_NNCF", "81.07", "80.922"),
+    ("torchvision/vit_b_16", "OV_QUANTIZER_AO", "81.07", "24.75"),
+    # timm/dla34: FP32 line 118 (0.74628); CUDA_TORCH 116, ONNX 120, OV 122, TORCH 124
+    ("timm/dla34", "CUDA_TORCH", "74.628", "74.272"),
+    ("timm/dla34", "ONNX", "74.628", "74.564"),
+    ("timm/dla34", "OV", "74.628", "74.532"),
+    ("timm/dla34", "TORCH", "74.628", "74.256"),
+    # timm/mobilenetv3_small_050: FP32 line 200 (0.57906); CUDA_TORCH 198, ONNX 202, OV 204, TORCH 206
+    ("timm/mobilenetv3_small_050", "CUDA_TORCH", "57.906", "42.88"),
+    ("timm/mobilenetv3_small_050", "ONNX", "57.906", "42.22"),
+    ("timm/mobilenetv3_small_050", "OV", "57.906", "42.16"),
+    ("timm/mobilenetv3_small_050", "TORCH", "57.906", "42.88"),
+    # timm/efficientnet_b0_BC: FP32 line 136 (0.77698); ONNX 138 (0.77132), OV 140 (0.77166)
+    ("timm/efficientnet_b0_BC", "ONNX", "77.698", "77.132"),
+    ("timm/efficientnet_b0_BC", "OV", "77.698", "77.166"),
+    # timm/swin_base_patch4_window7_224: FP32 line 234 (0.85274), OV 236 (0.83566); _no_sq: FP32 238,
+    # CUDA_TORCH 240 (0.85142), ONNX 242 (0.85212), TORCH 244 (0.85178)
+    ("timm/swin_base_patch4_window7_224", "OV", "85.274", "83.566"),
+    ("timm/swin_base_patch4_window7_224_no_sq", "CUDA_TORCH", "85.274", "85.142"),
+    ("timm/swin_base_patch4_window7_224_no_sq", "ONNX", "85.274", "85.212"),
+    ("timm/swin_base_patch4_window7_224_no_sq", "TORCH", "85.274", "85.178"),
+]
+
+
+@pytest.mark.parametrize(("name", "backend", "base", "quant"), NNCF_CHECKS)
+def test_nncf_ptq(raw, name, backend, base, quant):
+    r = _row(raw, "NNCF_PTQ", f"{name}|INT8|{backend}", "accuracy")
+    assert (r["baseline_mean"], r["quant_mean"], r["x_original_unit"]) == (base, quant, "fraction")
+    assert (r["bits"], r["act_bits"], r["n_eval"]) == ("8", "8", "")
+
+
+def test_nncf_settings_and_nulls(raw):
+    # model_scope.py line 88-92: torchvision/resnet18 with "subset_size": 2
+    r = _row(raw, "NNCF_PTQ", "torchvision/resnet18|INT8|OV", "accuracy")
+    assert r["x_calibration"] == "subset_size 2" and r["model"] == "torchvision/resnet18"
+    # hf/bert-base-uncased prints metric_value: null for every backend (lines 2-12): no row
+    assert not raw["comparison"].str.startswith("hf/").any()
+    # swin with and without SmoothQuant print the same FP32 figure (lines 234, 238): one baseline group
+    swin = raw[(raw["study"] == "NNCF_PTQ") & (raw["x_model_id"] == "swin_base_patch4_window7_224")]
+    assert swin["baseline_group"].nunique() == 1 and len(swin) == 4
+
+
+# --------------------------------------------------------------------------
+# the data list command
+# --------------------------------------------------------------------------
+
+
+def test_data_list_shows_the_dataset(raw):
+    from click.testing import CliRunner
+
+    from metaquant.cli import main
+
+    res = CliRunner().invoke(main, ["data", "list", "--format", "json"])
+    assert res.exit_code == 0
+    d = {x["name"]: x for x in json.loads(res.output)}["zooq"]
+    assert d["rows"] == len(raw) and d["studies"] == len(SHIPPED)
+    assert d["rows_by_property"] == raw["property"].value_counts().sort_index().to_dict()
+    repos = {r["repository"]: (r["rows"], r["licence"]) for r in d["repositories"]}
+    assert repos == {AIHUB: (4693, "BSD-3-Clause"), NNCF: (102, "Apache-2.0")}
