@@ -21,7 +21,8 @@ LAYERS = [
     {"io"},
     {"effects", "covariance"},
     {"spec"},
-    {"ssm", "bayes", "frequentist", "classical", "multilevel", "robust", "influence", "bias"},
+    {"ssm", "bayes", "frequentist", "classical", "multilevel", "robust", "influence", "bias", "unstructured", "wald",
+     "blup", "residuals"},
     {"fitting"},
     {"compare", "predict"},
     {"sensitivity"},
@@ -31,7 +32,9 @@ LAYERS = [
     {"cli"},
 ]
 #: Engine families: an engine may import inside its family only (the classical family shares rma's pieces).
-FAMILIES = [{"ssm"}, {"bayes"}, {"frequentist", "classical", "multilevel", "robust", "influence", "bias"}]
+CLASSICAL = {"frequentist", "classical", "multilevel", "robust", "influence", "bias", "unstructured", "wald", "blup",
+             "residuals"}
+FAMILIES = [{"ssm"}, {"bayes"}, CLASSICAL]
 #: Outside the flow: the benchmark harness emits evidence rows and reads only the core.
 SIDE = {"bench": LAYERS[0] | LAYERS[1] | LAYERS[3]}
 
