@@ -29,7 +29,7 @@ from scipy import stats
 from .errors import InputError
 from .outputs import json_safe
 
-__all__ = ["WaldTest", "anova", "select_coefficients"]
+__all__ = ["WaldTest", "anova", "select_coefficients", "wald_terms"]
 
 
 @dataclass
@@ -221,3 +221,28 @@ def _hypothesis(row: np.ndarray, names: list[str], rhs: float) -> str:
         parts.append(("- " if c < 0 else "+ ") + mag + n)
     s = " ".join(parts).removeprefix("+ ")
     return f"{s} = {rhs:g}"
+
+
+def wald_terms(res, entry: str, *, robust: str | None = None, clusters=None) -> WaldTest:
+    """The Wald test of one ``--wald`` entry: comma-separated moderator terms tested jointly.
+
+    With ``robust="cr1"|"cr2"`` and ``clusters``, the cluster-robust test of the same coefficients
+    (:func:`metaquant.robust.robust` with ``btt``: an F test on ``n - p`` df, or clubSandwich's HTZ test).
+    """
+    terms = [t.strip() for t in entry.split(",") if t.strip()]
+    names = list(res.coef_names)
+    try:
+        bt = select_coefficients(names, terms)
+    except InputError as exc:
+        raise InputError(f"--wald {entry!r}: {exc.message}", expected=exc.expected) from None
+    if getattr(res, "intercept", True) and 0 in bt and "intrcpt" not in terms:
+        bt = [b for b in bt if b != 0]
+    if robust is None or clusters is None:
+        w = anova(res, bt)
+        w.terms = terms
+        return w
+    from .robust import robust as _robust  # noqa: PLC0415 - robust imports the fitting modules lazily
+
+    rr = _robust(res, np.asarray(clusters), btt=bt, clubSandwich=robust == "cr2")
+    return WaldTest("btt", "t", terms, [names[j] for j in bt], float(rr.QM), int(rr.QM_df), float(rr.QM_ddf),
+                    float(rr.QM_p), robust=robust)

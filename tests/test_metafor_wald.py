@@ -87,3 +87,28 @@ def test_bad_contrast_is_a_clear_error():
         anova(fit("uni_bangertdrowns"), X=[[1, 0]])
     with pytest.raises(InputError, match="either btt or X"):
         anova(fit("uni_bangertdrowns"), 1, X=[[0, 1, 0, 0, 0]])
+
+
+def test_cli_wald_tests_named_terms(tmp_path):
+    """``fit --wald technique``: the joint test of the technique coefficients, as anova(res, btt=) on the same fit."""
+    import json
+
+    from click.testing import CliRunner
+
+    from metaquant.cli import main
+
+    args = ["fit", "--property", "accuracy", "--method", "reml", "--model", "random-effects", "--moderator", "bits",
+            "--moderator", "technique", "--missing-vi", "impute-median", "--wald", "technique",
+            "--wald", "bits, technique", "--format", "json"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    tech, both = d["wald"]
+    assert tech["coefficients"] == [c["name"] for c in d["coefficients"] if c["name"].startswith("technique[")]
+    assert tech["QM_df"] == 3 and tech["terms"] == ["technique"]
+    # the joint test of every moderator is the fit's own omnibus test
+    assert both["QM"] == pytest.approx(d["QM"], rel=1e-10) and both["QM_p"] == pytest.approx(d["QM_p"], rel=1e-10)
+    assert any(n.startswith("Wald test of technique") for n in d["notes"])
+    bad = CliRunner().invoke(main, args[:-4] + ["--wald", "granularity"])
+    assert bad.exit_code != 0 and "--wald 'granularity': no coefficient matches 'granularity'" in bad.output
+    assert "Traceback" not in bad.output
