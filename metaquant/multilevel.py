@@ -343,6 +343,8 @@ class RMAMVResult(FitStatistics):
     tau2: np.ndarray | None = None
     tau2_names: list[str] | None = None
     rho: np.ndarray | None = None
+    #: ``(inner, outer)`` column names of an ``inner | outer`` term (labels of its random effects)
+    un_terms: tuple[str, str] | None = None
     #: orientation of the property, for the % scale (``yi`` is the oriented log ratio)
     higher_is_better: bool = True
     #: SSM cut-points (percent) the label of the point estimate is read with (``None``: no label)
@@ -1122,6 +1124,7 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
         coef_names=coef_names,
         intercept=intercept,
         struct="UN",
+        un_terms=(inner_name, outer_name),
         tau2=tau2.copy(),
         tau2_names=levels,
         rho=rho,
