@@ -172,6 +172,10 @@ class FitSpec:
         Known sampling covariance from the data: arms that share a baseline
         (equal ``baseline_group``) correlated through it
         (:func:`metaquant.evidence.covariance.shared_baseline`).
+    wald : sequence of str
+        Classical engine: Wald tests of moderator terms, one per entry; an entry names terms separated by commas
+        (``"technique"``, ``"bits, technique"``) and tests every coefficient whose name contains one of them
+        (metafor's ``anova(res, btt=)``; :func:`metaquant.classical.wald.anova`).
     """
 
     property: str
@@ -190,6 +194,7 @@ class FitSpec:
     min_probability: float = 0.75
     rho: float | None = None
     shared_baseline: bool = False
+    wald: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
@@ -227,6 +232,7 @@ class FitSpec:
         ):
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
         self._check_sampling_cov()
+        self._check_wald()
         if self.engine in ("exact", "bma") and self.moderators:
             raise UsageError(
                 f"the {self.engine} engine fits models without moderators",
@@ -253,6 +259,16 @@ class FitSpec:
         if self.engine == "bayes" and self.rho is not None and self.rho < 0:
             raise UsageError(f"the Bayesian model takes rho >= 0, got {self.rho:g}",
                              expected="a non-negative correlation, or method='reml'")
+
+    def _check_wald(self) -> None:
+        wald = (self.wald,) if isinstance(self.wald, str) else tuple(self.wald or ())
+        if any(not isinstance(w, str) or not [t for t in w.split(",") if t.strip()] for w in wald):
+            raise UsageError("wald takes moderator terms, e.g. 'technique' or 'bits, technique'")
+        object.__setattr__(self, "wald", wald)
+        if wald and self.engine != "frequentist":
+            raise UsageError("Wald tests are for the classical engine", expected="a classical method, e.g. 'reml'")
+        if wald and not self.moderators:
+            raise UsageError("a Wald test of moderator terms needs moderators", expected="--moderator COL")
 
     @property
     def known_cov(self) -> bool:
@@ -287,7 +303,7 @@ class FitSpec:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.update(engine=self.engine, policy=self.policy, moderators=list(self.moderators))
+        d.update(engine=self.engine, policy=self.policy, moderators=list(self.moderators), wald=list(self.wald))
         if d["thresholds"] is not None:
             d["thresholds"] = list(d["thresholds"])
         return d

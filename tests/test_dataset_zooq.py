@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import metaquant as mq
-from metaquant import schema
 from metaquant.errors import DataError
-from metaquant.io import USER_COLUMN_PREFIX, dataset_path, dataset_registry
+from metaquant.evidence import schema
+from metaquant.evidence.io import USER_COLUMN_PREFIX, dataset_path, dataset_registry, read
 
 REPO = Path(__file__).resolve().parents[1]
 BUILDER = REPO / "analyses" / "data" / "build_zooq.py"
@@ -40,7 +40,7 @@ def raw() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
-    return mq.io.read(dataset_path("zooq"), label="zooq")
+    return read(dataset_path("zooq"), label="zooq")
 
 
 def _row(raw: pd.DataFrame, study: str, comparison: str, prop: str) -> pd.Series:

@@ -53,7 +53,7 @@ COLUMNS = (
     "x_original_unit", "x_licence", "x_source_repo", "x_source_path", "x_source_commit",
 )  # fmt: skip
 
-#: the registry's direction (metaquant.schema.PROPERTIES; validation refuses a disagreement)
+#: the registry's direction (metaquant.evidence.schema.PROPERTIES; validation refuses a disagreement)
 HIGHER_IS_BETTER = {"accuracy": True, "map": True, "map_50_95": True, "miou": True, "word_error_rate": False,
                     "inference_latency": False, "peak_memory": False, "storage_size": False}  # fmt: skip
 

@@ -105,6 +105,8 @@ class ClassicalResult:
     notes: list[str] = field(default_factory=list)
     model: str = "random-effects"
     robust: object = None
+    #: Wald tests of moderator terms asked for (``FitSpec.wald``; :class:`metaquant.classical.wald.WaldTest`)
+    wald: list = field(default_factory=list)
     engine = "frequentist"
 
     # ----------------------------------------------------------- protocol
@@ -170,6 +172,8 @@ class ClassicalResult:
             out.update(label_code=self.label_code, label=scale.label_name(self.label_code))
         if self.predictions:
             out["predictions"] = self.predictions
+        if self.wald:
+            out["wald"] = [w.to_dict() for w in self.wald]
         out["notes"] = list(self.notes)
         return json_safe(out)
 
@@ -415,10 +419,23 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
                                         [w for w in res.warnings if w.startswith(TOO_FEW_CLUSTERS)])
     if rob is not None:
         notes += list(rob.warnings)
+    wald = _wald(res, table, spec, rob, multi)
+    notes += [w.sentence() for w in wald]
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
                            higher_is_better=prop.higher_is_better, notes=notes,
-                           model="multilevel" if multi else "random-effects", robust=rob)
+                           model="multilevel" if multi else "random-effects", robust=rob, wald=wald)
+
+
+def _wald(res, table: pd.DataFrame, spec, rob, multi: bool) -> list:
+    """``spec.wald``'s tests; cluster-robust (by study, as ``rob``) where robust inference was made."""
+    from .wald import wald_terms
+
+    clusters = None
+    if rob is not None:
+        clusters = table["study"].to_numpy() if (not multi or is_nested(table)) else np.arange(len(table))
+    return [wald_terms(res, entry, robust=spec.robust if rob is not None else None, clusters=clusters)
+            for entry in spec.wald]
 
 
 class ClassicalEngine:

@@ -48,6 +48,7 @@ from ..errors import InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe
 from ..results import FitStatistics
+from .unstructured import fit_unstructured
 
 __all__ = ["RMAMVResult", "confint_sigma2", "parse_random", "predict_mv", "rma_mv"]
 
@@ -342,6 +343,8 @@ class RMAMVResult(FitStatistics):
     tau2: np.ndarray | None = None
     tau2_names: list[str] | None = None
     rho: np.ndarray | None = None
+    #: ``(inner, outer)`` column names of an ``inner | outer`` term (labels of its random effects)
+    un_terms: tuple[str, str] | None = None
     #: orientation of the property, for the % scale (``yi`` is the oriented log ratio)
     higher_is_better: bool = True
     #: SSM cut-points (percent) the label of the point estimate is read with (``None``: no label)
@@ -1062,10 +1065,12 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
     lower = np.r_[np.zeros(q), np.full(len(pairs), -np.inf)]
     model = _DenseModel(y, X, Vm, G, lower, method == "REML")
     s0 = np.r_[_start(y, X, np.diag(Vm).copy(), 1).repeat(q), np.zeros(len(pairs))]
-    f, iters, conv = _optimise(model, s0, np.zeros(len(G), dtype=bool))
+    # on Sigma's Cholesky factor, so Sigma stays positive semi-definite (rho in [-1, 1])
+    f, iters, conv = fit_unstructured(model, q, s0)
     tau2 = f.s2[:q]
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = np.array([f.s2[q + j] / math.sqrt(tau2[a] * tau2[b]) for j, (a, b) in enumerate(pairs)])
+    rho = np.clip(rho, -1.0, 1.0)  # Sigma = LL' is positive semi-definite; clip the rounding
     msgs = [] if conv else ["the variance components did not converge; results are unreliable"]
     msgs += [f"tau² of {inner_name} = {levels[a]!r} is on its boundary (0)" for a in range(q) if tau2[a] <= 0]
     msgs += [
@@ -1122,6 +1127,7 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
         coef_names=coef_names,
         intercept=intercept,
         struct="UN",
+        un_terms=(inner_name, outer_name),
         tau2=tau2.copy(),
         tau2_names=levels,
         rho=rho,

@@ -33,6 +33,9 @@ from .show import print_result, summary_frame
 @click.option("--moderator", "moderators", multiple=True,
               help="Moderator column (repeatable; bits enter as log2, COL:cat as categories) or a formula, "
                    "e.g. 'log2(bits)*technique'.")
+@click.option("--wald", "wald", multiple=True,
+              help="Classical methods: Wald test that the named moderator terms do not matter, e.g. "
+                   "--wald technique or --wald 'bits, technique' (one joint test per option; metafor's anova(btt=)).")
 @click.option("--robust", type=click.Choice(["cr1", "cr2"]), default=None,
               help="Classical methods: cluster-robust inference by study (cr2: clubSandwich's CR2 + Satterthwaite).")
 @number_option("--rho", low=-1, high=1, low_open=True, high_open=True, default=None,
@@ -77,6 +80,7 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
         raise click.UsageError("give --property P or --all")
     options["method"] = options["method"].lower()
     options["moderators"] = tuple(options["moderators"])
+    options["wald"] = tuple(options["wald"])
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
     spec, run = api.split_options(prop or "accuracy", progress=bar, **options)
     from ..outputs import output_dir
