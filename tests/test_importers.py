@@ -292,3 +292,23 @@ def test_cli_bad_option_and_bad_file_are_one_line(tmp_path):
     res = _cli("data", "import", "lm-eval", BASE, PPL_Q4, "--out", tmp_path / "x.csv")
     assert res.exit_code == 2 and "is not JSON" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_lm_eval_unmapped_metric_and_unequal_samples_are_said(tmp_path):
+    doc = json.loads(QUANT.read_text())
+    doc["results"]["arc_easy"]["mcc,none"] = 0.41  # a correlation: no property, left out
+    doc["n-samples"]["hellaswag"]["effective"] = 1000  # --limit 1000 on the quantized run only
+    doc["config"]["model_args"] = {"pretrained": "meta-llama/Llama-2-7b-hf", "load_in_4bit": True}  # Python API
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc, indent=2))
+    base = json.loads(BASE.read_text())
+    base["results"]["arc_easy"]["mcc,none"] = 0.44
+    b = tmp_path / "base.json"
+    b.write_text(json.dumps(base, indent=2))
+    rows, said = _lm_eval(b, edited, Setting(bits=4, act_bits=8))
+    assert any(s.startswith("mcc: no metaquant property") for s in said)
+    assert any(s.startswith("hellaswag: the two runs evaluated different numbers of samples") for s in said)
+    h = _row(rows, "hellaswag", "acc,none")
+    assert h["baseline_n"] == 10042 and h["quant_n"] == 1000 and pd.isna(h["n_eval"])
+    assert set(rows["quant_precision"]) == {"w4a8"} and set(rows["act_bits"]) == {8}
+    assert set(rows["technique"]) == {"weight-only"}  # load_in_4bit read from a dict of model_args
