@@ -215,3 +215,85 @@ def _notes(tab) -> list[str]:
         studies = ", ".join(sorted(tab.loc[tab["study_belief"].isna(), "study"].astype(str).unique())[:5])
         notes.append(f"study_belief is empty for studies {studies}: the SSM engine needs it for every study")
     return notes
+
+
+# --------------------------------------------------------------------------
+# data import: result files of other tools -> evidence rows
+# --------------------------------------------------------------------------
+
+
+@data.group("import")
+def import_():
+    """Turn other tools' result files (a baseline and a quantized run) into evidence rows."""
+
+
+def _import_options(func):
+    """Options shared by the importers: what the files do not say, and where to write."""
+    opts = [
+        click.option("--out", required=True, type=click.Path(dir_okay=False), help="The CSV file to write."),
+        click.option("--force", is_flag=True, help="Replace --out if it exists (never an input file)."),
+        click.option("--study", default=None, help="Study name of the rows (default: from the model and the tool)."),
+        number_option("--bits", "bits", low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True, default=None,
+                      help="Weight bits of the quantized model, where the files do not say."),
+        number_option("--act-bits", "act_bits", low=BITS_RANGE[0], high=BITS_RANGE[1], low_open=True, default=None,
+                      help="Activation bits of the quantized model."),
+        click.option("--technique", default=None, help="Quantization technique (ptq-static, weight-only, ...)."),
+        click.option("--hardware", default=None, help="Hardware the runs used (e.g. 'NVIDIA H100')."),
+    ]  # fmt: skip
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _write_import(rows, out, force, inputs) -> None:
+    """Validate the rows as a file would be, then write them atomically (never over an input, --force to replace)."""
+    from ..outputs import atomic_write_bytes
+
+    io.validate(rows, out)
+    atomic_write_bytes(out, rows.to_csv(index=False).encode("utf-8"), overwrite=force, inputs=list(inputs))
+    props = ", ".join(f"{k} {v}" for k, v in rows["property"].value_counts().sort_index().items())
+    spread = int(rows.get("baseline_sd", pd.Series(np.nan, index=rows.index)).notna().sum())
+    click.echo(f"wrote {out}: {len(rows)} rows ({props}); {spread} with a spread")
+
+
+def _setting(study, bits, act_bits, technique, hardware, task=None):
+    from ..evidence.importers import Setting
+
+    return Setting(study=study, bits=bits, act_bits=act_bits, technique=technique, hardware=hardware, task=task)
+
+
+@import_.command("lm-eval")
+@click.argument("baseline", type=click.Path())
+@click.argument("quantized", type=click.Path())
+@_import_options
+@click.option("--map", "maps", multiple=True, metavar="METRIC=PROPERTY",
+              help="Import a metric the importer does not know, as this property (repeatable).")  # fmt: skip
+def import_lm_eval(baseline, quantized, out, force, study, bits, act_bits, technique, hardware, maps):
+    """lm-evaluation-harness 0.4 results files (results_*.json): one row per task x metric in both."""
+    from ..evidence.importers import read_lm_eval
+    from ..outputs import check_writable_target
+
+    check_writable_target(out, force=force, inputs=[baseline, quantized])
+    mapping = {}
+    for m in maps:
+        if "=" not in m:
+            raise click.BadParameter(f"{m!r} is not METRIC=PROPERTY", param_hint="'--map'")
+        k, v = m.split("=", 1)
+        mapping[k.strip()] = v.strip()
+    rows = read_lm_eval(baseline, quantized, _setting(study, bits, act_bits, technique, hardware), metric_map=mapping)
+    _write_import(rows, out, force, [baseline, quantized])
+
+
+@import_.command("llama-perplexity")
+@click.argument("baseline", type=click.Path())
+@click.argument("quantized", type=click.Path())
+@_import_options
+@click.option("--task", default=None, help="The text the perplexity was measured on (e.g. wikitext-2).")
+def import_llama_perplexity(baseline, quantized, out, force, study, bits, act_bits, technique, hardware, task):
+    """llama.cpp llama-perplexity outputs ('Final estimate: PPL = X +/- Y'): one perplexity row."""
+    from ..evidence.importers import read_llama_perplexity
+    from ..outputs import check_writable_target
+
+    check_writable_target(out, force=force, inputs=[baseline, quantized])
+    rows = read_llama_perplexity(baseline, quantized, _setting(study, bits, act_bits, technique, hardware, task))
+    _write_import(rows, out, force, [baseline, quantized])
