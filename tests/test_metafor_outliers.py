@@ -83,3 +83,15 @@ def test_fit_says_which_rows_are_flagged_and_how_far_the_estimate_moves():
     notes = [n for n in res.notes if "outlying" in n]
     assert len(notes) == 1
     assert t["comparison"][5] in notes[0] and f"({pct:+.1f}%)" in notes[0]
+
+
+def test_a_fit_too_large_for_the_check_says_so(monkeypatch):
+    from metaquant.classical import outliers as mod
+    from metaquant.fitting import fit_table
+    from metaquant.spec import FitSpec, RunSettings
+
+    monkeypatch.setitem(mod.MAX_ROWS, "rma", 10)
+    t = pd.read_csv(MV_FIX / "ssm2025_accuracy.csv").assign(vi_known=True)
+    res = fit_table(t, FitSpec("accuracy", method="reml", model="random-effects"), RunSettings(profile=False))
+    assert any(n.startswith("outlier check not run: 17 rows") for n in res.notes)
+    assert not any("outlying" in n for n in res.notes)
