@@ -421,10 +421,29 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
         notes += list(rob.warnings)
     wald = _wald(res, table, spec, rob, multi)
     notes += [w.sentence() for w in wald]
+    notes += _outlier_note(res, table, multi)
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
                            higher_is_better=prop.higher_is_better, notes=notes,
                            model="multilevel" if multi else "random-effects", robust=rob, wald=wald)
+
+
+def _outlier_note(res, table: pd.DataFrame, multi: bool) -> list[str]:
+    """The outlier flags of :func:`metaquant.classical.outliers.outliers` as one note (none when nothing is flagged)."""
+    from .outliers import MAX_ROWS, outliers
+
+    limit = MAX_ROWS["rma_mv" if multi else "rma"]
+    if res.k < 3 or res.is_fixed or getattr(res, "struct", None) is not None:
+        return []
+    if res.k > limit:
+        return [f"outlier check not run: {res.k} rows (it refits the model once per row, up to {limit})"]
+    try:
+        check = outliers(res)
+    except (ValueError, InputError, np.linalg.LinAlgError):
+        return []
+    col = "comparison" if "comparison" in table.columns else "study"
+    note = check.note(table[col].astype(str).tolist())
+    return [note] if note else []
 
 
 def _wald(res, table: pd.DataFrame, spec, rob, multi: bool) -> list:

@@ -1217,9 +1217,10 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
 
     Parameters
     ----------
-    result : RMAResult or RMAMVResult
+    result : RMAResult, RMAMVResult or RobustResult
         For a multilevel fit the prediction interval adds every variance component
-        (:func:`metaquant.classical.rma_mv.predict_mv`).
+        (:func:`metaquant.classical.rma_mv.predict_mv`); a cluster-robust result predicts with its robust
+        covariance and df (:func:`metaquant.classical.robust.predict_robust`).
     newmods : array_like, optional
         Moderator values *without* the intercept.  ``None`` gives the pooled effect for an
         intercept-only model and the fitted values of the k studies otherwise.  For a model with
@@ -1237,6 +1238,13 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
     Riley RD, Higgins JPT, Deeks JJ (2011). Interpretation of random effects meta-analyses.
     *BMJ* 342:d549.
     """
+    if getattr(result, "type", None) in ("CR0", "CR1", "CR2"):  # a cluster-robust result (robust.RobustResult)
+        from .robust import predict_robust  # noqa: PLC0415
+
+        if level is not None and level != result.level:
+            raise ValueError("a cluster-robust fit predicts at its own level")
+        df = predict_robust(result, newmods)
+        return Prediction(*(df[c].to_numpy() for c in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")))
     if getattr(result, "sigma2", None) is not None:
         # a multilevel fit (metaquant.classical.rma_mv, which does not import this module): its own
         # predict, so that callers of predict() need not know which model they hold

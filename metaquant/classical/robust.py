@@ -37,7 +37,7 @@ from ..errors import DataError, InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe
 
-__all__ = ["RobustResult", "che", "robust"]
+__all__ = ["RobustResult", "che", "predict_robust", "robust"]
 
 #: Fewer clusters than this and the result says that cluster-robust tests are unreliable.
 MIN_CLUSTERS = 4
@@ -65,6 +65,8 @@ class RobustResult:
     warnings: list[str] = field(default_factory=list)
     model: object = field(default=None, repr=False)
     engine: str = "frequentist"
+    #: CR2 only: the per-cluster ``G_j`` and the ``H`` array of the Satterthwaite df (for linear contrasts)
+    satterthwaite: tuple | None = field(default=None, repr=False)
 
     @property
     def estimate(self) -> float:
@@ -297,7 +299,8 @@ def _cr2(result, y, X, beta, M, e, idx, names, btt, alpha, lev, msgs) -> RobustR
         dfs[j] = np.trace(Pj) ** 2 / np.sum(Pj * Pj)
     coefs = _t_coefficients(names, beta, se, dfs, alpha)
     F, q, ddf, pF = _htz(beta, vb, Gs, H, btt)
-    return RobustResult("CR2", n, lev, coefs, vb, F, q, ddf, pF, [b + 1 for b in btt], msgs, result)
+    return RobustResult("CR2", n, lev, coefs, vb, F, q, ddf, pF, [b + 1 for b in btt], msgs, result,
+                        satterthwaite=(Gs, H))
 
 
 def _t_coefficients(names, beta, se, dfs, alpha) -> list[dict]:
@@ -408,3 +411,91 @@ def che(
     fit = rma_mv(y, V, random=[s, e], mods=mods, mod_names=mod_names, method=method, level=level, prop=prop)
     fit.warnings.append(f"CHE working model: sampling errors within a study correlated at rho = {rho:g}")
     return fit, robust(fit, s, clubSandwich=True)
+
+
+def _satterthwaite_df(rob: RobustResult, c: np.ndarray) -> float:
+    """clubSandwich's Satterthwaite df of the contrast ``c'beta`` (``linear_contrast(test="Satterthwaite")``)."""
+    Gs, H = rob.satterthwaite
+    n = H.shape[2]
+    Hc = np.einsum("j,jqn->qn", c, H)
+    P = -Hc.T @ Hc
+    P[np.diag_indices(n)] += np.array([float((c @ g) @ (c @ g)) for g in Gs])
+    return float(np.trace(P) ** 2 / np.sum(P * P))
+
+
+def newmods_matrix(names: list[str], has_intercept: bool, newmods, *, intercept: bool = True) -> np.ndarray:
+    """Rows of the design for new moderator values (metafor ``predict(newmods=, intercept=)``).
+
+    ``newmods`` is an array (columns in the model's order, without the intercept) or a dict / DataFrame keyed
+    by the moderators' names.  ``intercept=False`` sets the intercept's column to 0 (a model with one).
+    """
+    mods = names[1:] if has_intercept else list(names)
+    if isinstance(newmods, (dict, pd.DataFrame)):
+        frame = pd.DataFrame({k: np.atleast_1d(v) for k, v in newmods.items()}) if isinstance(newmods, dict) \
+            else newmods
+        unknown = [c for c in frame.columns if c not in mods]
+        if unknown:
+            raise InputError(f"newmods names {', '.join(map(str, unknown))}, not a moderator of the model",
+                             expected=", ".join(mods))
+        missing = [m for m in mods if m not in frame.columns]
+        if missing:
+            raise InputError(f"newmods gives no value for {', '.join(missing)}", expected=", ".join(mods))
+        a = frame[mods].to_numpy(dtype=float)
+    else:
+        a = np.asarray(newmods, dtype=float)
+        a = a.reshape(-1, 1) if (a.ndim <= 1 and len(mods) == 1) else np.atleast_2d(a)
+    if a.shape[1] != len(mods):
+        raise InputError(f"newmods must have {len(mods)} column(s) (the moderators without the intercept)")
+    if not np.all(np.isfinite(a)):
+        raise InputError("newmods contains missing or non-finite values")
+    if not has_intercept:
+        return a
+    return np.column_stack([np.full(a.shape[0], 1.0 if intercept else 0.0), a])
+
+
+def predict_robust(rob: RobustResult, newmods=None, *, intercept: bool = True) -> pd.DataFrame:
+    r"""Predicted effects from a cluster-robust fit (metafor ``predict`` on a ``robust.rma`` object).
+
+    :math:`\hat\mu = x'\hat\beta`, :math:`SE = \sqrt{x'V_R x}` with the robust :math:`V_R`; the intervals use
+    a t quantile: :math:`n - p` df under CR1, under CR2 clubSandwich's Satterthwaite df of the contrast
+    :math:`x` (``linear_contrast``).  The prediction interval adds :math:`\hat\tau^2` (all variance
+    components of a multilevel fit) with the same quantile.
+
+    Parameters
+    ----------
+    rob : RobustResult
+    newmods : array_like, dict or DataFrame, optional
+        New moderator values (see :func:`newmods_matrix`); ``None`` gives the pooled effect of a model without
+        moderators, the fitted values otherwise.
+    intercept : bool
+        Whether the intercept enters the predictions (metafor's ``intercept=``).
+
+    Returns
+    -------
+    DataFrame
+        ``pred, se, df, ci_low, ci_high, pi_low, pi_high``.
+    """
+    res = rob.model
+    names = list(res.coef_names)
+    p = len(names)
+    has_int = bool(res.intercept)
+    if getattr(res, "struct", None) is not None:
+        raise InputError("predictions from a robust inner | outer fit are not available")
+    if newmods is None:
+        Xn = np.ones((1, 1)) if p == 1 and has_int else res.X
+    else:
+        if p == 1 and has_int:
+            raise InputError("cannot give newmods for a model without moderators")
+        Xn = newmods_matrix(names, has_int, newmods, intercept=intercept)
+    pred = Xn @ res.beta
+    se = np.sqrt(np.einsum("ij,jk,ik->i", Xn, rob.vcov, Xn))
+    if rob.type == "CR2":
+        df = np.array([_satterthwaite_df(rob, x) for x in Xn])
+    else:
+        df = np.full(len(pred), float(rob.coefficients[0]["df"]))
+    alpha = 1.0 - rob.level / 100.0
+    crit = stats.t.isf(alpha / 2, df)
+    between = float(np.sum(res.sigma2)) if getattr(res, "sigma2", None) is not None else float(res.tau2)
+    half = crit * np.sqrt(se**2 + between)
+    return pd.DataFrame({"pred": pred, "se": se, "df": df, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+                         "pi_low": pred - half, "pi_high": pred + half})
