@@ -444,6 +444,30 @@ def _predictor(pred: str, vi: np.ndarray, ni) -> np.ndarray:
     return {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[pred]
 
 
+def _wls(yi, vi, x, alpha: float):
+    """Egger's weighted regression: R's ``lm(yi ~ x, weights = 1/vi)`` (multiplicative dispersion), t tests."""
+    k = yi.size
+    # weighted least squares (R's lm(yi ~ X - 1, weights = 1/vi)) via numpy's lstsq
+    w = 1 / vi
+    X = np.column_stack([np.ones(k), x])
+    sw = np.sqrt(w)
+    beta, *_ = np.linalg.lstsq(X * sw[:, None], yi * sw, rcond=None)
+    resid = yi - X @ beta
+    df = k - 2
+    s2 = float(np.sum(w * resid**2) / df)
+    cov = s2 * np.linalg.inv((X * w[:, None]).T @ X)
+    se = np.sqrt(np.diag(cov))
+    tvals = beta / se
+    pvals = 2 * stats.t.sf(np.abs(tvals), df)
+    crit = stats.t.isf(alpha / 2, df)
+    out = dict(
+        limit_estimate=float(beta[0]), limit_se=float(se[0]), limit_pval=float(pvals[0]),
+        limit_ci_low=float(beta[0] - crit * se[0]), limit_ci_high=float(beta[0] + crit * se[0]),
+        slope=float(beta[1]), slope_se=float(se[1]), tau2=None,
+    )
+    return float(tvals[1]), float(pvals[1]), df, out
+
+
 def regtest(
     yi,
     vi,
@@ -533,25 +557,7 @@ def regtest(
         method_used = res.method
         test = "z"
     else:
-        # weighted least squares (R's lm(yi ~ X - 1, weights = 1/vi)) via numpy's lstsq
-        w = 1 / vi
-        X = np.column_stack([np.ones(k), x])
-        sw = np.sqrt(w)
-        beta, *_ = np.linalg.lstsq(X * sw[:, None], yi * sw, rcond=None)
-        resid = yi - X @ beta
-        df = k - 2
-        s2 = float(np.sum(w * resid**2) / df)
-        cov = s2 * np.linalg.inv((X * w[:, None]).T @ X)
-        se = np.sqrt(np.diag(cov))
-        tvals = beta / se
-        pvals = 2 * stats.t.sf(np.abs(tvals), df)
-        crit = stats.t.isf(alpha / 2, df)
-        stat, pval = float(tvals[1]), float(pvals[1])
-        out = dict(
-            limit_estimate=float(beta[0]), limit_se=float(se[0]), limit_pval=float(pvals[0]),
-            limit_ci_low=float(beta[0] - crit * se[0]), limit_ci_high=float(beta[0] + crit * se[0]),
-            slope=float(beta[1]), slope_se=float(se[1]), tau2=None,
-        )
+        stat, pval, df, out = _wls(yi, vi, x, alpha)
         method_used = None
     if not has_limit:
         out.update(limit_estimate=None, limit_se=None, limit_pval=None, limit_ci_low=None, limit_ci_high=None)
