@@ -236,7 +236,8 @@ def test_bias_input_drops_unknown_variances_with_a_note():
     inp = bias.bias_input(t)
     assert inp.k == int(t["vi_known"].sum()) < len(t)
     assert any("dropped" in n for n in inp.notes)
-    assert any("same study" in n for n in inp.notes)  # S6 gives two rows
+    assert inp.nested  # S6 gives two rows: analyze() uses the multilevel forms and says so
+    assert any("nested in studies" in n for n in bias.analyze(t).notes)
 
 
 @pytest.mark.parametrize("name,data,prop", [
@@ -262,7 +263,7 @@ def test_selmodel_refuses_empty_intervals_in_words():
     res = bias.selmodel(d["yi"], d["vi"], steps=[0.025, 0.5])
     assert not res.fitted
     assert "not identified" in res.notes[0]
-    assert res.to_frame()["note"].iloc[0].startswith("no observed p-value")
+    assert res.to_frame()["note"].iloc[0].startswith("not identified here: no observed p-value")
 
 
 # ---- funnel plots (matplotlib artists) --------------------------------------------------------
@@ -297,7 +298,7 @@ def test_funnel_plot_contours_points_and_clusters():
     pts = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert [len(c.get_offsets()) for c in pts] == [5, 4, 4]
     assert len({tuple(c.get_facecolor()[0]) for c in pts}) == 3
-    assert ax.get_legend().get_title().get_text() == "study"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-3:] == ["study A", "study B", "study C"]
 
 
 def test_trimfill_funnel_shows_the_filled_studies_open():

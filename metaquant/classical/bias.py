@@ -45,8 +45,12 @@ __all__ = [
     "RegtestResult",
     "SelmodelResult",
     "TrimfillResult",
+    "aggregate",
     "analyze",
     "bias_input",
+    "centre",
+    "effect_spread",
+    "identification",
     "fsn",
     "pet_peese",
     "ranktest",
@@ -99,8 +103,16 @@ ASSUMPTIONS = {
 }
 
 _CLUSTER_NOTE = (
-    "several rows come from the same study ({n} studies for {k} rows): these methods treat every row as an "
-    "independent study, so their p-values are too small"
+    "all {k} rows come from one study: as in the pooled fit, these methods treat its comparisons as independent "
+    "studies, so their p-values are too small if the comparisons share more than the study"
+)
+
+
+_NESTED_NOTE = (
+    "rows are nested in studies ({n} studies, {k} rows): the centre, Egger's test and PET-PEESE use the multilevel "
+    "model (random = ~ 1 | study/comparison); the rank test, fail-safe N, trim and fill and the selection models "
+    "assume independent studies, so they run on one row per study (each study's inverse-variance mean, its "
+    "variance including the within-study variance {s2} of the multilevel model)"
 )
 
 
@@ -108,6 +120,91 @@ def _few_note(k: int) -> str | None:
     if k < FEW_STUDIES:
         return f"only {k} studies: the tests have little power and the adjusted estimates are unstable"
     return None
+
+
+# ----------------------------------------------------------------------------------------------
+# identification: when a bias-adjusted estimate is a number the data determine
+# ----------------------------------------------------------------------------------------------
+
+#: An adjusted estimate further than this many spreads outside the observed effects is not identified.
+FAR_SPREADS = 1.0
+
+
+def effect_spread(yi, vi) -> float:
+    r"""The spread of the observed effects that "far" is measured in.
+
+    The range of the effects, :math:`\max y_i - \min y_i`, or, when the effects nearly agree,
+    :math:`1.96` times the median standard error :math:`\sqrt{v_i}` (the width within which
+    sampling error alone scatters them), whichever is larger.
+    """
+    yi = np.asarray(yi, dtype=float).reshape(-1)
+    sei = np.sqrt(np.asarray(vi, dtype=float).reshape(-1))
+    return float(max(np.ptp(yi) if yi.size else 0.0, 1.959964 * np.median(sei) if sei.size else 0.0))
+
+
+def _g(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def identification(
+    estimate,
+    yi,
+    vi,
+    *,
+    se=None,
+    failed: str | None = None,
+    weights=None,
+    weight_bounds: tuple[float, float] | None = None,
+    ptable: list[dict] | None = None,
+    min_per_interval: int = MIN_PER_INTERVAL,
+) -> tuple[bool, str | None]:
+    r"""Whether a bias-adjusted estimate is identified by the data: the one rule of every adjusted estimate.
+
+    An estimate is **not identified** when any of these holds (each gives a reason in words):
+
+    * the fit failed: ``failed`` (an optimizer that stopped short, a Hessian that is not positive
+      definite) or the estimate or its standard error is not a finite number (a flat likelihood);
+    * a selection weight lies at a bound of its range (``weight_bounds``, e.g. 0 and 100 as metafor):
+      the likelihood keeps rising towards the bound, so the maximum is not a point estimate;
+    * a step-function interval holds fewer than ``min_per_interval`` (4) observed p-values: its weight
+      is determined by at most three studies (metafor stops only at an empty interval);
+    * the estimate lies **far** outside the observed effects: beyond
+      :math:`[\min y_i - s, \max y_i + s]` with :math:`s` = :data:`FAR_SPREADS` times
+      :func:`effect_spread` (the range of the effects, at least 1.96 median standard errors).
+      An extrapolation to a study of infinite precision may leave the observed range, but not by
+      more than the range itself: further out it is read off a line the data do not support.
+
+    Returns
+    -------
+    (identified, reason)
+        ``reason`` is ``None`` when identified, else the reasons joined by "; ".
+    """
+    reasons = []
+    if failed:
+        reasons.append(failed)
+    est = math.nan if estimate is None else float(estimate)
+    if not math.isfinite(est):
+        reasons.append("the fit gave no finite estimate")
+    if se is not None and not (math.isfinite(float(se)) and float(se) > 0):
+        reasons.append("no standard error (a flat likelihood)")
+    if weights is not None and weight_bounds is not None:
+        lo, hi = weight_bounds
+        tol = np.finfo(float).eps ** 0.25
+        at = [float(w) for w in weights if w <= lo + tol or w >= hi - 100 * tol]
+        if at:
+            reasons.append(f"selection weight(s) {', '.join(_g(w) for w in at)} at the bound of ({lo:g}, {hi:g})")
+    if ptable:
+        thin = [f"{r['interval']}: {r['k']}" for r in ptable if r["k"] < min_per_interval]
+        if thin:
+            reasons.append(f"fewer than {min_per_interval} p-values in the interval(s) {', '.join(thin)}")
+    yi = np.asarray(yi, dtype=float).reshape(-1)
+    if math.isfinite(est) and yi.size:
+        s = FAR_SPREADS * effect_spread(yi, vi)
+        lo, hi = float(yi.min()) - s, float(yi.max()) + s
+        if not lo <= est <= hi:
+            reasons.append(f"the estimate {_g(est)} lies far outside the observed effects "
+                           f"[{_g(yi.min())}, {_g(yi.max())}] (allowed: {_g(lo)} to {_g(hi)})")
+    return (not reasons, "; ".join(reasons) or None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -125,6 +222,8 @@ class BiasInput:
     study: np.ndarray
     property: str | None = None
     notes: list[str] = field(default_factory=list)
+    comparison: np.ndarray | None = None
+    higher_is_better: bool | None = None
 
     @builtins.property
     def k(self) -> int:
@@ -133,6 +232,11 @@ class BiasInput:
     @builtins.property
     def n_studies(self) -> int:
         return int(pd.Series(self.study).nunique())
+
+    @builtins.property
+    def nested(self) -> bool:
+        """Rows nested in studies: at least two studies, and some study gives several rows."""
+        return 1 < self.n_studies < self.k
 
 
 def bias_input(table: pd.DataFrame) -> BiasInput:
@@ -166,10 +270,37 @@ def bias_input(table: pd.DataFrame) -> BiasInput:
         study=kept["study"].astype(str).to_numpy(),
         property=prop,
         notes=notes,
+        comparison=kept["comparison"].astype(str).to_numpy() if "comparison" in kept else None,
+        higher_is_better=bool(kept["higher_is_better"].iloc[0]) if "higher_is_better" in kept else None,
     )
-    if out.n_studies < out.k:
+    if out.n_studies == 1 and out.k > 1:
         out.notes.append(_CLUSTER_NOTE.format(n=out.n_studies, k=out.k))
     return out
+
+
+def aggregate(yi, vi, study, *, sigma2_within: float = 0.0):
+    r"""One row per study, as metafor's ``aggregate(x, cluster = study, V = diag(vi + sigma2_within))``.
+
+    Each study's rows are pooled by inverse-variance weights :math:`w_i = 1/(v_i + \sigma^2_w)`:
+    :math:`\bar y = \sum w_i y_i/\sum w_i`, :math:`\bar v = 1/\sum w_i`.  With
+    ``sigma2_within`` = 0 this is ``aggregate(x, cluster = study, struct = "CS", rho = 0)`` (independent
+    sampling errors); with the multilevel model's within-study variance it carries the spread of a
+    study's comparisons into the variance of its mean.  Studies come in the order of their first row.
+
+    Returns
+    -------
+    (yi, vi, study) : ndarray, ndarray, ndarray
+    """
+    yi = np.asarray(yi, dtype=float).reshape(-1)
+    vi = np.asarray(vi, dtype=float).reshape(-1)
+    study = np.asarray([str(x) for x in study])
+    if not (yi.size == vi.size == study.size):
+        raise InputError("aggregate: yi, vi and study differ in length")
+    w = 1.0 / (vi + float(sigma2_within))
+    names = list(dict.fromkeys(study))
+    ya = np.array([np.sum(w[study == s] * yi[study == s]) / np.sum(w[study == s]) for s in names])
+    va = np.array([1.0 / np.sum(w[study == s]) for s in names])
+    return ya, va, np.asarray(names)
 
 
 def _check(yi, vi, *, k_min: int, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +324,40 @@ def _frame(rows: list[dict], prop: str | None) -> pd.DataFrame:
 def _rma(yi, vi, what: str, **kw):
     try:
         return rma(yi, vi, **kw)
+    except ValueError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
+def _levels(study, comparison, k: int) -> list[np.ndarray]:
+    """The nested levels (study, comparison) of the multilevel forms, as the multilevel fit keeps them.
+
+    A level with one group, or one that repeats the level above (one row per study), has no
+    variance to estimate and is left out, as :func:`metaquant.classical.engine.multilevel_table` does.
+    """
+    if study is None:
+        raise InputError("the multilevel form needs the study of every row")
+    study = np.asarray([str(s) for s in study])
+    comp = (np.asarray([f"row{i + 1}" for i in range(k)]) if comparison is None
+            else np.asarray([f"{s}\x1f{c}" for s, c in zip(study, comparison, strict=True)]))
+    if study.size != k or comp.size != k:
+        raise InputError("the multilevel form needs one study and comparison per row")
+    levels = []
+    n_prev = None
+    for lev in (study, comp):
+        n = len(set(lev))
+        if n > 1 and n != n_prev:
+            levels.append(lev)
+            n_prev = n
+    if not levels:
+        raise InputError("the multilevel form needs more than one study or comparison")
+    return levels
+
+
+def _rma_mv(yi, vi, study, comparison, what: str, **kw):
+    from .rma_mv import rma_mv
+
+    try:
+        return rma_mv(yi, vi, random=_levels(study, comparison, yi.size), profile=False, **kw)
     except ValueError as exc:
         raise InputError(f"{what}: {exc}") from None
 
@@ -234,21 +399,28 @@ class RegtestResult:
     level: float
     property: str | None = None
     notes: list[str] = field(default_factory=list)
+    identified: bool = True
+    reason: str | None = None
 
     @builtins.property
     def assumptions(self) -> list[str]:
         return [ASSUMPTIONS["regtest"]]
 
     def to_dict(self) -> dict:
-        return json_safe({**self.__dict__, "test_name": "regtest", "assumptions": self.assumptions})
+        d = {**self.__dict__, "test_name": "regtest", "assumptions": self.assumptions}
+        if not self.identified:  # the fit's numbers stay on the object; what is reported has none
+            d.update(limit_estimate=None, limit_se=None, limit_pval=None, limit_ci_low=None, limit_ci_high=None)
+        return json_safe(d)
 
     def to_frame(self) -> pd.DataFrame:
-        stat_name = "z" if self.model == "rma" and self.test == "z" else "t"
+        stat_name = "z" if self.model in ("rma", "rma.mv") and self.test == "z" else "t"
         rows = [
             {"term": f"slope ({self.predictor})", "estimate": self.slope, "se": self.slope_se,
              "stat": self.stat, "stat_name": stat_name, "pval": self.pval},
         ]
-        if self.limit_estimate is not None:
+        if self.limit_estimate is not None and not self.identified:
+            rows.append({"term": "limit estimate", "note": f"not identified here: {self.reason}"})
+        elif self.limit_estimate is not None:
             rows.append(
                 {"term": "limit estimate", "estimate": self.limit_estimate, "ci_low": self.limit_ci_low,
                  "ci_high": self.limit_ci_high, "se": self.limit_se, "pval": self.limit_pval}
@@ -272,6 +444,30 @@ def _predictor(pred: str, vi: np.ndarray, ni) -> np.ndarray:
     return {"ni": ni, "ninv": 1 / ni, "sqrtni": np.sqrt(ni), "sqrtninv": 1 / np.sqrt(ni)}[pred]
 
 
+def _wls(yi, vi, x, alpha: float):
+    """Egger's weighted regression: R's ``lm(yi ~ x, weights = 1/vi)`` (multiplicative dispersion), t tests."""
+    k = yi.size
+    # weighted least squares (R's lm(yi ~ X - 1, weights = 1/vi)) via numpy's lstsq
+    w = 1 / vi
+    X = np.column_stack([np.ones(k), x])
+    sw = np.sqrt(w)
+    beta, *_ = np.linalg.lstsq(X * sw[:, None], yi * sw, rcond=None)
+    resid = yi - X @ beta
+    df = k - 2
+    s2 = float(np.sum(w * resid**2) / df)
+    cov = s2 * np.linalg.inv((X * w[:, None]).T @ X)
+    se = np.sqrt(np.diag(cov))
+    tvals = beta / se
+    pvals = 2 * stats.t.sf(np.abs(tvals), df)
+    crit = stats.t.isf(alpha / 2, df)
+    out = dict(
+        limit_estimate=float(beta[0]), limit_se=float(se[0]), limit_pval=float(pvals[0]),
+        limit_ci_low=float(beta[0] - crit * se[0]), limit_ci_high=float(beta[0] + crit * se[0]),
+        slope=float(beta[1]), slope_se=float(se[1]), tau2=None,
+    )
+    return float(tvals[1]), float(pvals[1]), df, out
+
+
 def regtest(
     yi,
     vi,
@@ -283,6 +479,8 @@ def regtest(
     test: str = "z",
     level: float = 95.0,
     prop: str | None = None,
+    study=None,
+    comparison=None,
 ) -> RegtestResult:
     r"""Egger's regression test for funnel asymmetry and its variants (metafor's ``regtest``).
 
@@ -291,7 +489,10 @@ def regtest(
     ``sqrtni``, ``sqrtninv``) and tests :math:`H_0: \beta_1 = 0`.
 
     ``model="rma"`` fits a mixed-effects meta-regression (:func:`metaquant.classical.rma.rma`
-    with ``method`` and ``test``); ``model="lm"`` a weighted least-squares regression with
+    with ``method`` and ``test``); ``model="rma.mv"`` the multilevel model with the predictor as
+    moderator (metafor's ``rma.mv(yi, vi, mods = ~ sqrt(vi), random = ~ 1 | study/comparison)``,
+    the form of Egger's test recommended for dependent effects; ``study`` and ``comparison`` give
+    the levels, ``method`` REML or ML, Wald z tests); ``model="lm"`` a weighted least-squares regression with
     weights :math:`1/v_i` and a multiplicative dispersion, tested with t on :math:`k-2`
     degrees of freedom (Egger et al. 1997 in its weighted form; Sterne & Egger 2005).
 
@@ -301,7 +502,7 @@ def regtest(
         Effect sizes and sampling variances.
     ni : array_like, optional
         Sample sizes, for the predictors ``ni``, ``ninv``, ``sqrtni``, ``sqrtninv``.
-    model : {"rma", "lm"}
+    model : {"rma", "rma.mv", "lm"}
     predictor : str, default "sei"
     method : str, default "REML"
         tau² estimator of the ``rma`` model.
@@ -311,14 +512,18 @@ def regtest(
         Confidence level (%) of the limit estimate's interval.
     prop : str, optional
         Property name carried into the result.
+    study, comparison : array_like, optional
+        The levels of ``model="rma.mv"`` (comparison: one id per row when not given).
 
     Returns
     -------
     RegtestResult
+        The limit estimate is judged by :func:`identification`; when it is not identified,
+        ``to_dict()`` reports it as ``None`` with ``identified`` False and the ``reason``.
     """
     yi, vi = _check(yi, vi, k_min=3, what="the regression test")
-    if model not in ("rma", "lm"):
-        raise InputError(f"unknown model {model!r}", expected="rma | lm")
+    if model not in ("rma", "rma.mv", "lm"):
+        raise InputError(f"unknown model {model!r}", expected="rma | rma.mv | lm")
     x = _predictor(predictor, vi, ni)
     k = yi.size
     # metafor refuses a predictor that lm() finds collinear with the intercept
@@ -339,33 +544,31 @@ def regtest(
             slope=c1["estimate"], slope_se=c1["se"], tau2=res.tau2,
         )
         method_used = res.method
-    else:
-        # weighted least squares (R's lm(yi ~ X - 1, weights = 1/vi)) via numpy's lstsq
-        w = 1 / vi
-        X = np.column_stack([np.ones(k), x])
-        sw = np.sqrt(w)
-        beta, *_ = np.linalg.lstsq(X * sw[:, None], yi * sw, rcond=None)
-        resid = yi - X @ beta
-        df = k - 2
-        s2 = float(np.sum(w * resid**2) / df)
-        cov = s2 * np.linalg.inv((X * w[:, None]).T @ X)
-        se = np.sqrt(np.diag(cov))
-        tvals = beta / se
-        pvals = 2 * stats.t.sf(np.abs(tvals), df)
-        crit = stats.t.isf(alpha / 2, df)
-        stat, pval = float(tvals[1]), float(pvals[1])
+    elif model == "rma.mv":
+        res = _rma_mv(yi, vi, study, comparison, "the multilevel regression test", method=method, mods=x,
+                      mod_names=[predictor], level=level)
+        c0, c1 = res.coefficients[0], res.coefficients[1]
+        stat, pval, df = c1["stat"], c1["p"], None
         out = dict(
-            limit_estimate=float(beta[0]), limit_se=float(se[0]), limit_pval=float(pvals[0]),
-            limit_ci_low=float(beta[0] - crit * se[0]), limit_ci_high=float(beta[0] + crit * se[0]),
-            slope=float(beta[1]), slope_se=float(se[1]), tau2=None,
+            limit_estimate=c0["estimate"], limit_se=c0["se"], limit_pval=c0["p"],
+            limit_ci_low=c0["ci_low"], limit_ci_high=c0["ci_high"],
+            slope=c1["estimate"], slope_se=c1["se"], tau2=float(np.sum(res.sigma2)),
         )
+        method_used = res.method
+        test = "z"
+    else:
+        stat, pval, df, out = _wls(yi, vi, x, alpha)
         method_used = None
     if not has_limit:
         out.update(limit_estimate=None, limit_se=None, limit_pval=None, limit_ci_low=None, limit_ci_high=None)
     notes = [n for n in (_few_note(k),) if n]
+    ok, why = (True, None)
+    if has_limit:
+        ok, why = identification(out["limit_estimate"], yi, vi, se=out["limit_se"])
     return RegtestResult(
-        model=model, predictor=predictor, method=method_used, test=test if model == "rma" else "t", k=k,
-        stat=float(stat), pval=float(pval), df=df, level=level, property=prop, notes=notes, **out,
+        model=model, predictor=predictor, method=method_used, test=test if model != "lm" else "t", k=k,
+        stat=float(stat), pval=float(pval), df=df, level=level, property=prop, notes=notes, identified=ok,
+        reason=why, **out,
     )
 
 
@@ -384,6 +587,8 @@ class PetPeeseResult:
     rule: str
     property: str | None = None
     notes: list[str] = field(default_factory=list)
+    identified: bool = True
+    reason: str | None = None
 
     @builtins.property
     def assumptions(self) -> list[str]:
@@ -391,16 +596,24 @@ class PetPeeseResult:
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k not in ("pet", "peese")}
+        if not self.identified:
+            d.update(estimate=None, ci_low=None, ci_high=None)
         return json_safe({**d, "test_name": "pet_peese", "pet": self.pet.to_dict(), "peese": self.peese.to_dict(),
                           "assumptions": self.assumptions})
 
     def to_frame(self) -> pd.DataFrame:
         rows = []
         for name, r in (("PET", self.pet), ("PEESE", self.peese)):
-            rows.append({"term": name, "estimate": r.limit_estimate, "ci_low": r.limit_ci_low,
-                         "ci_high": r.limit_ci_high, "se": r.limit_se, "pval": r.limit_pval})
-        rows.append({"term": f"PET-PEESE ({self.chosen})", "estimate": self.estimate, "ci_low": self.ci_low,
-                     "ci_high": self.ci_high})
+            if r.identified:
+                rows.append({"term": name, "estimate": r.limit_estimate, "ci_low": r.limit_ci_low,
+                             "ci_high": r.limit_ci_high, "se": r.limit_se, "pval": r.limit_pval})
+            else:
+                rows.append({"term": name, "note": f"not identified here: {r.reason}"})
+        if self.identified:
+            rows.append({"term": f"PET-PEESE ({self.chosen})", "estimate": self.estimate, "ci_low": self.ci_low,
+                         "ci_high": self.ci_high})
+        else:
+            rows.append({"term": "PET-PEESE", "note": f"not identified here: {self.reason}"})
         return _frame(rows, self.property)
 
 
@@ -414,6 +627,8 @@ def pet_peese(
     one_sided: bool = False,
     level: float = 95.0,
     prop: str | None = None,
+    study=None,
+    comparison=None,
 ) -> PetPeeseResult:
     r"""PET, PEESE and the conditional PET-PEESE estimate.
 
@@ -426,10 +641,14 @@ def pet_peese(
     ``one_sided=True`` it is one-sided in the direction of the PET estimate (one-tailed
     ``alpha``).  ``model="lm"`` (default) is the weighted least-squares meta-regression
     with multiplicative dispersion of the original papers; ``"rma"`` the mixed-effects
-    version.
+    version; ``"rma.mv"`` the multilevel one (``study``, ``comparison``).
+
+    PET's test decides only when PET's limit is identified (:func:`identification`); otherwise the
+    conditional estimate is not identified either, and so when the chosen limit is not.
     """
-    pet = regtest(yi, vi, model=model, predictor="sei", method=method, level=level, prop=prop)
-    peese = regtest(yi, vi, model=model, predictor="vi", method=method, level=level, prop=prop)
+    kw = dict(model=model, method=method, level=level, prop=prop, study=study, comparison=comparison)
+    pet = regtest(yi, vi, predictor="sei", **kw)
+    peese = regtest(yi, vi, predictor="vi", **kw)
     p = pet.limit_pval / 2 if one_sided else pet.limit_pval
     use_peese = p < alpha
     chosen = peese if use_peese else pet
@@ -438,10 +657,17 @@ def pet_peese(
         f"PEESE if PET's test of H0: limit = 0 rejects at alpha = {alpha:g} ({sided}), else PET "
         f"(PET p = {p:.4g}: {'PEESE' if use_peese else 'PET'} reported)"
     )
+    if not pet.identified:
+        ok, why = False, f"PET's limit, whose test chooses between PET and PEESE, is not identified ({pet.reason})"
+        rule = f"PEESE if PET's test of H0: limit = 0 rejects at alpha = {alpha:g} ({sided}), else PET"
+    elif not chosen.identified:
+        ok, why = False, chosen.reason
+    else:
+        ok, why = True, None
     return PetPeeseResult(
         pet=pet, peese=peese, chosen="PEESE" if use_peese else "PET", estimate=chosen.limit_estimate,
         ci_low=chosen.limit_ci_low, ci_high=chosen.limit_ci_high, alpha=alpha, one_sided=one_sided, rule=rule,
-        property=prop, notes=list(pet.notes),
+        property=prop, notes=list(pet.notes), identified=ok, reason=why,
     )
 
 
@@ -707,21 +933,29 @@ class TrimfillResult:
     filled: np.ndarray
     property: str | None = None
     notes: list[str] = field(default_factory=list)
+    identified: bool = True
+    reason: str | None = None
 
     @builtins.property
     def assumptions(self) -> list[str]:
         return [ASSUMPTIONS["trimfill"]]
 
     def to_dict(self) -> dict:
-        return json_safe({**self.__dict__, "test_name": "trimfill", "assumptions": self.assumptions})
+        d = {**self.__dict__, "test_name": "trimfill", "assumptions": self.assumptions}
+        if not self.identified:
+            d.update(estimate=None, se=None, ci_low=None, ci_high=None, pval=None, tau2=None)
+        return json_safe(d)
 
     def to_frame(self) -> pd.DataFrame:
+        term = f"filled estimate ({self.k0} studies filled on the {self.side})"
+        filled = ({"term": term, "estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                   "se": self.se, "pval": self.pval} if self.identified
+                  else {"term": term, "note": f"not identified here: {self.reason}"})
         return _frame(
             [
                 {"term": "unadjusted estimate", "estimate": self.estimate_unadjusted,
                  "ci_low": self.ci_low_unadjusted, "ci_high": self.ci_high_unadjusted},
-                {"term": f"filled estimate ({self.k0} studies filled on the {self.side})", "estimate": self.estimate,
-                 "ci_low": self.ci_low, "ci_high": self.ci_high, "se": self.se, "pval": self.pval},
+                filled,
                 {"term": f"k0 ({self.estimator})", "estimate": float(self.k0), "se": self.se_k0, "pval": self.p_k0},
             ],
             self.property,
@@ -812,12 +1046,13 @@ def trimfill(
         m = np.arange(-1, k0)
         p_k0 = float(1 - np.sum(np.array([math.comb(int(j) + 1, int(j) + 1) for j in m]) * 0.5 ** (m + 2)))
     few = _few_note(k)
+    ok, why = identification(fit.estimate, yi, vi, se=fit.se)
     return TrimfillResult(
         estimator=estimator, side=side, method=fit.method, k=k, k0=k0, se_k0=float(se_k0), p_k0=p_k0,
         estimate=fit.estimate, se=fit.se, ci_low=fit.ci_low, ci_high=fit.ci_high, pval=fit.pval, tau2=fit.tau2,
         estimate_unadjusted=fit0.estimate, ci_low_unadjusted=fit0.ci_low, ci_high_unadjusted=fit0.ci_high,
         yi=yf, vi=vf, filled=np.r_[np.zeros(k, bool), np.ones(k0, bool)], property=prop,
-        notes=notes + ([few] if few else []),
+        notes=notes + ([few] if few else []), identified=ok, reason=why,
     )
 
 
@@ -865,18 +1100,25 @@ class SelmodelResult:
     converged: bool = True
     property: str | None = None
     notes: list[str] = field(default_factory=list)
+    identified: bool = True
+    reason: str | None = None
 
     @builtins.property
     def assumptions(self) -> list[str]:
         return [ASSUMPTIONS["selmodel"]]
 
     def to_dict(self) -> dict:
-        return json_safe({**self.__dict__, "test_name": "selmodel", "assumptions": self.assumptions})
+        d = {**self.__dict__, "test_name": "selmodel", "assumptions": self.assumptions}
+        if not self.identified:  # no estimate, interval, weights or test from a model the data do not identify
+            d.update({k: None for k in ("estimate", "se", "ci_low", "ci_high", "pval_estimate", "tau2", "se_tau2",
+                                        "delta", "se_delta", "ll", "LRT", "LRT_pval")})
+        return json_safe(d)
 
     def to_frame(self) -> pd.DataFrame:
         name = "step function" if self.type == "stepfun" else "beta"
-        if not self.fitted:
-            return _frame([{"term": f"selection model ({name})", "note": "; ".join(self.notes)}], self.property)
+        if not self.identified:
+            return _frame([{"term": f"selection model ({name})", "note": f"not identified here: {self.reason}"}],
+                          self.property)
         rows = [
             {"term": "unadjusted estimate (ML)", "estimate": self.estimate_unadjusted},
             {"term": f"adjusted estimate ({name})", "estimate": self.estimate, "ci_low": self.ci_low,
@@ -1098,7 +1340,9 @@ def selmodel(
 
     When a step interval after the first holds no observed p-value the model is not identified:
     the result has ``fitted=False`` and says so (metafor stops with an error); intervals with fewer than
-    :data:`MIN_PER_INTERVAL` p-values are fitted but flagged.
+    :data:`MIN_PER_INTERVAL` p-values are fitted, but the estimate is not identified (:func:`identification`,
+    which also judges weights at their bounds, a failed optimizer or Hessian and an estimate far outside
+    the observed effects); ``to_dict()`` then reports no estimate, weights or test, only ``reason``.
     """
     if type not in ("stepfun", "beta"):
         raise InputError(f"unknown selection model {type!r}", expected="stepfun | beta")
@@ -1139,7 +1383,7 @@ def selmodel(
         if empty:
             notes.insert(0, "no observed p-value in the interval(s) " + ", ".join(empty)
                          + ": the step-function model is not identified and was not fitted")
-            return SelmodelResult(fitted=False, notes=notes, **base)
+            return SelmodelResult(fitted=False, notes=notes, identified=False, reason=notes[0], **base)
         thin = [f"{r['interval']} ({r['k']})" for r in ptable if r["k"] < MIN_PER_INTERVAL]
         if thin:
             notes.insert(0, f"fewer than {MIN_PER_INTERVAL} studies in the interval(s) " + ", ".join(thin)
@@ -1147,7 +1391,7 @@ def selmodel(
     dmin = _PVAL_MIN_BETA if type == "beta" else 0.0  # metafor's delta.min: 1e-5 (beta), 0 (steps)
     if k < 2 + n_free:
         notes.insert(0, f"{k} studies are too few to fit the selection model ({2 + n_free} parameters)")
-        return SelmodelResult(fitted=False, notes=notes, **base)
+        return SelmodelResult(fitted=False, notes=notes, identified=False, reason=notes[0], **base)
 
     def unpack(theta):
         mu, t2 = theta[0], math.exp(theta[1])
@@ -1158,9 +1402,12 @@ def selmodel(
         return mu, t2, d
 
     def loglik(mu, t2, d):
-        if type == "stepfun":
-            return _ll_step(mu, t2, d, yi, vi, st, pgrp, alternative)
-        return _ll_beta(mu, t2, d, yi, vi, pvals, alternative)
+        # trial values where a study could not be observed (a weight of 0, an area of 0) give a
+        # log-likelihood of -inf, which the optimizer steps away from: numpy's warnings about them say nothing
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+            if type == "stepfun":
+                return _ll_step(mu, t2, d, yi, vi, st, pgrp, alternative)
+            return _ll_beta(mu, t2, d, yi, vi, pvals, alternative)
 
     def negll(theta):
         mu, t2, d = unpack(theta)
@@ -1188,11 +1435,13 @@ def selmodel(
             res = res2 if res2.fun <= res.fun else res
         return res
 
-    opt = fit_from(theta0)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        opt = fit_from(theta0)
     if -opt.fun < ll0 - 1e-8:
         # the selection model contains the unadjusted one (all weights 1), so an optimum below it is
         # local; metafor stops there, we restart from the unadjusted estimates and keep the better
-        alt = fit_from(np.r_[mu0, math.log(max(tau20, 1e-8)), np.full(n_free, eta0)])
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            alt = fit_from(np.r_[mu0, math.log(max(tau20, 1e-8)), np.full(n_free, eta0)])
         if alt.fun < opt.fun:
             notes.append("metafor's start (tau² + 0.001) led to a local optimum below the unadjusted model; "
                          "refitted from the unadjusted estimates")
@@ -1245,11 +1494,18 @@ def selmodel(
         notes.append("the Hessian could not be inverted: no standard errors")
     crit = stats.norm.isf(0.025)
     lrt = max(0.0, -2 * (ll0 - ll))
+    stalled = not opt.success and np.max(np.abs(grad(opt.x))) > 1e-3
+    failed = "; ".join(
+        ([f"the optimizer stopped short of a maximum ({opt.message})"] if stalled or not converged else [])
+        + [n.split(":")[0] for n in notes if n.startswith("the Hessian")])
+    ok, why = identification(mu, yi, vi, se=se_mu, failed=failed or None, weights=dfree,
+                             weight_bounds=(dmin, _DELTA_MAX), ptable=ptable)
     return SelmodelResult(
         fitted=True, estimate=float(mu), se=se_mu, ci_low=float(mu - crit * se_mu), ci_high=float(mu + crit * se_mu),
         pval_estimate=float(2 * stats.norm.sf(abs(mu / se_mu))) if se_mu > 0 else None,
         tau2=float(t2), se_tau2=se_t2, delta=[float(x) for x in d], se_delta=[float(x) for x in se_d], ll=ll,
-        LRT=lrt, LRT_df=n_free, LRT_pval=float(stats.chi2.sf(lrt, n_free)), converged=converged, notes=notes, **base,
+        LRT=lrt, LRT_df=n_free, LRT_pval=float(stats.chi2.sf(lrt, n_free)), converged=converged, notes=notes,
+        identified=ok, reason=why, **base,
     )
 
 
@@ -1258,9 +1514,34 @@ def selmodel(
 # ----------------------------------------------------------------------------------------------
 
 
+#: The keys of an estimate (and its interval) in the dicts of the results, given on the % scale beside the log scale.
+_ESTIMATE_KEYS = ("estimate", "ci_low", "ci_high", "limit_estimate", "limit_ci_low", "limit_ci_high",
+                  "estimate_unadjusted", "ci_low_unadjusted", "ci_high_unadjusted")
+
+
+def _with_pct(d: dict, hib: bool | None) -> dict:
+    """``d`` with ``pct_<key>`` (relative change in %, + = better) beside every estimate key, recursively."""
+    if hib is None:
+        return d
+    from ..evidence.effects import pct_from_log
+
+    out = dict(d)
+    for key, v in d.items():
+        if isinstance(v, dict):
+            out[key] = _with_pct(v, hib)
+        elif key in _ESTIMATE_KEYS and isinstance(v, float | int) and math.isfinite(v):
+            out[f"pct_{key}"] = float(pct_from_log(float(v), hib))
+    return out
+
+
 @dataclass
 class BiasReport:
-    """Every bias method on one property (:func:`analyze`); a method that cannot run says why."""
+    """Every bias method on one property (:func:`analyze`); a method that cannot run says why.
+
+    ``centre`` is the pooled estimate of the model family the property's fit uses (multilevel
+    where rows are nested in studies), the line the funnel is drawn around; ``dependence`` says
+    how the methods treat rows of one study (``"multilevel"`` or ``"independent"``).
+    """
 
     property: str | None
     k: int
@@ -1268,11 +1549,19 @@ class BiasReport:
     results: dict
     skipped: dict
     notes: list[str] = field(default_factory=list)
+    centre: dict | None = None
+    dependence: str = "independent"
+    higher_is_better: bool | None = None
 
     def to_dict(self) -> dict:
+        """JSON-ready; every estimate also as ``pct_*`` (relative change in %, + = better)."""
+        hib = self.higher_is_better
         return json_safe({
             "property": self.property, "k": self.k, "n_studies": self.n_studies, "notes": list(self.notes),
-            "results": {name: r.to_dict() for name, r in self.results.items()}, "skipped": dict(self.skipped),
+            "dependence": self.dependence, "higher_is_better": hib,
+            "centre": _with_pct(self.centre, hib) if self.centre else None,
+            "results": {name: _with_pct(r.to_dict(), hib) for name, r in self.results.items()},
+            "skipped": dict(self.skipped),
         })
 
     def to_frame(self) -> pd.DataFrame:
@@ -1282,6 +1571,34 @@ class BiasReport:
             f.insert(2, "analysis", name)
             frames.append(f)
         return pd.concat(frames, ignore_index=True) if frames else _frame([], self.property)
+
+
+def centre(inp: BiasInput, method: str = "REML", *, level: float = 95.0) -> tuple[dict, object]:
+    """The pooled estimate the funnel is drawn around, from the model family of the property's fit.
+
+    Rows nested in studies (:attr:`BiasInput.nested`) with REML or ML: the multilevel model
+    ``rma.mv(yi, vi, random = ~ 1 | study/comparison)``; otherwise the random-effects model
+    (``rma``, ``method``), which is what the multilevel fit reduces to when every row is its own
+    study or all rows come from one study.
+
+    Returns
+    -------
+    (dict, fit)
+        ``model``, ``method``, ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``k``, and for the
+        multilevel model ``sigma2`` (outermost level first); the fit object.
+    """
+    method = method.upper()
+    if inp.nested and method in ("REML", "ML"):
+        fit = _rma_mv(inp.yi, inp.vi, inp.study, inp.comparison, "the multilevel centre", method=method,
+                      level=level)
+        d = {"model": "multilevel (random = ~ 1 | study/comparison)", "sigma2": [float(x) for x in fit.sigma2]}
+    else:
+        fit = _rma(inp.yi, inp.vi, "the pooled estimate", method=method, level=level)
+        d = {"model": "random-effects" if method not in ("FE", "EE", "CE") else "equal-effects",
+             "tau2": float(fit.tau2)}
+    d.update(method=fit.method, estimate=float(fit.estimate), se=float(fit.se), ci_low=float(fit.ci_low),
+             ci_high=float(fit.ci_high), k=inp.k)
+    return d, fit
 
 
 def analyze(
@@ -1300,21 +1617,39 @@ def analyze(
     selection models are fitted by ML, PET-PEESE by weighted least squares.  A method
     that cannot run on these data (too few studies, a constant predictor) appears in
     ``skipped`` with the reason.
+
+    Where rows are nested in studies (and ``method`` is REML or ML) the centre, Egger's test and
+    PET-PEESE take their multilevel form (``rma.mv`` with random = ~ 1 | study/comparison, the
+    family of the property's fit), and the methods that assume independent studies (the rank
+    test, fail-safe N, trim and fill, the selection models, the weighted regression) run on one
+    row per study (:func:`aggregate` with the multilevel model's within-study variance); a note says so.
     """
     inp = bias_input(table)
     p = inp.property
+    cen, fit = centre(inp, method)
+    multi = cen["model"].startswith("multilevel")
+    notes = list(inp.notes)
+    if multi:
+        s2w = float(fit.sigma2[-1]) if len(fit.sigma2) > 1 else 0.0
+        yi, vi, _ = aggregate(inp.yi, inp.vi, inp.study, sigma2_within=s2w)
+        notes.append(_NESTED_NOTE.format(n=inp.n_studies, k=inp.k, s2=f"{s2w:.3g}"))
+        mv = dict(model="rma.mv", study=inp.study, comparison=inp.comparison)
+    else:
+        yi, vi = inp.yi, inp.vi
+        mv = None
     calls = {
-        "regtest": lambda: regtest(inp.yi, inp.vi, method=method, prop=p),
-        "regtest_lm": lambda: regtest(inp.yi, inp.vi, model="lm", prop=p),
-        "ranktest": lambda: ranktest(inp.yi, inp.vi, prop=p),
-        "fsn_rosenthal": lambda: fsn(inp.yi, inp.vi, type="Rosenthal", alpha=alpha, prop=p),
-        "fsn_orwin": lambda: fsn(inp.yi, inp.vi, type="Orwin", prop=p),
-        "fsn_rosenberg": lambda: fsn(inp.yi, inp.vi, type="Rosenberg", alpha=alpha, prop=p),
-        "trimfill": lambda: trimfill(inp.yi, inp.vi, estimator=estimator, side=side, method=method, prop=p),
-        "pet_peese": lambda: pet_peese(inp.yi, inp.vi, alpha=alpha, prop=p),
-        "selmodel_step": lambda: selmodel(inp.yi, inp.vi, type="stepfun", steps=steps, alternative=alternative,
-                                          prop=p),
-        "selmodel_beta": lambda: selmodel(inp.yi, inp.vi, type="beta", alternative=alternative, prop=p),
+        "regtest": (lambda: regtest(inp.yi, inp.vi, method=method, prop=p, **mv)) if multi
+        else (lambda: regtest(yi, vi, method=method, prop=p)),
+        "regtest_lm": lambda: regtest(yi, vi, model="lm", prop=p),
+        "ranktest": lambda: ranktest(yi, vi, prop=p),
+        "fsn_rosenthal": lambda: fsn(yi, vi, type="Rosenthal", alpha=alpha, prop=p),
+        "fsn_orwin": lambda: fsn(yi, vi, type="Orwin", prop=p),
+        "fsn_rosenberg": lambda: fsn(yi, vi, type="Rosenberg", alpha=alpha, prop=p),
+        "trimfill": lambda: trimfill(yi, vi, estimator=estimator, side=side, method=method, prop=p),
+        "pet_peese": (lambda: pet_peese(inp.yi, inp.vi, alpha=alpha, prop=p, method=method, **mv)) if multi
+        else (lambda: pet_peese(yi, vi, alpha=alpha, prop=p)),
+        "selmodel_step": lambda: selmodel(yi, vi, type="stepfun", steps=steps, alternative=alternative, prop=p),
+        "selmodel_beta": lambda: selmodel(yi, vi, type="beta", alternative=alternative, prop=p),
     }
     results, skipped = {}, {}
     for name, call in calls.items():
@@ -1323,4 +1658,5 @@ def analyze(
         except InputError as exc:
             skipped[name] = str(exc)
     return BiasReport(property=p, k=inp.k, n_studies=inp.n_studies, results=results, skipped=skipped,
-                      notes=list(inp.notes))
+                      notes=notes, centre=cen, dependence="multilevel" if multi else "independent",
+                      higher_is_better=inp.higher_is_better)

@@ -19,6 +19,22 @@ def _ci(d: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
     return f"[{num(d.get(lo))}, {num(d.get(hi))}]"
 
 
+def _pct(v) -> str:
+    return "NA" if v is None else f"{v:+.2f} %"
+
+
+def _effect(d: dict, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high") -> str:
+    """An estimate and its interval on the log scale, then as a relative change in % (+ = better)."""
+    text = f"{num(d.get(est))} {_ci(d, lo, hi)}"
+    if d.get(f"pct_{est}") is not None:
+        text += f" = {_pct(d.get(f'pct_{est}'))} [{_pct(d.get(f'pct_{lo}'))}, {_pct(d.get(f'pct_{hi}'))}]"
+    return text
+
+
+def _unidentified(d: dict) -> str:
+    return f"not identified here: {d.get('reason')}"
+
+
 def _notes(res: dict) -> None:
     for n in res.get("notes", []):
         click.echo(f"  note: {n}")
@@ -38,16 +54,23 @@ def _section_printer(assumptions: dict):
     return section
 
 
+def _limit(x: dict) -> str:
+    if x.get("identified", True):
+        return f"limit estimate {_effect(x, 'limit_estimate', 'limit_ci_low', 'limit_ci_high')}"
+    return f"limit estimate {_unidentified(x)}"
+
+
 def _print_regtest(r: dict, section) -> None:
     if "regtest" in r or "regtest_lm" in r:
         section("Egger's regression test (predictor: standard error)", "regtest")
-        for key, what in (("regtest", "mixed-effects (rma)"), ("regtest_lm", "weighted regression (lm)")):
+        multi = r.get("regtest", {}).get("model") == "rma.mv"
+        for key, what in (("regtest", "multilevel (rma.mv)" if multi else "mixed-effects (rma)"),
+                          ("regtest_lm", "weighted regression (lm" + (", one row per study)" if multi else ")"))):
             if key in r:
                 x = r[key]
                 stat = "z" if x["test"] == "z" else "t"
                 df = f", df = {x['df']}" if x.get("df") is not None else ""
-                click.echo(f"  {what}: {stat} = {num(x['stat'])}{df}, p {pval(x['pval'])}; limit estimate "
-                           f"{num(x['limit_estimate'])} {_ci(x, 'limit_ci_low', 'limit_ci_high')}")
+                click.echo(f"  {what}: {stat} = {num(x['stat'])}{df}, p {pval(x['pval'])}; {_limit(x)}")
         _notes(r.get("regtest") or r["regtest_lm"])
 
 
@@ -79,19 +102,28 @@ def _print_trimfill(r: dict, section) -> None:
         x = r["trimfill"]
         section(f"Trim and fill (estimator {x['estimator']}, {x['method']})", "trimfill")
         click.echo(f"  {x['k0']} studies estimated missing on the {x['side']} side (SE {num(x['se_k0'])})")
-        click.echo(f"  estimate {num(x['estimate_unadjusted'])} {_ci(x, 'ci_low_unadjusted', 'ci_high_unadjusted')}"
-                   f" -> with the filled studies {num(x['estimate'])} {_ci(x)}")
+        filled = _effect(x) if x.get("identified", True) else _unidentified(x)
+        click.echo(f"  estimate {_effect(x, 'estimate_unadjusted', 'ci_low_unadjusted', 'ci_high_unadjusted')}")
+        click.echo(f"  with the filled studies {filled}")
         _notes(x)
 
 
 def _print_pet_peese(r: dict, section) -> None:
     if "pet_peese" in r:
         x = r["pet_peese"]
-        section("PET-PEESE (weighted least squares)", "pet_peese")
-        click.echo(f"  PET {num(x['pet']['limit_estimate'])} "
-                   f"{_ci(x['pet'], 'limit_ci_low', 'limit_ci_high')} (p {pval(x['pet']['limit_pval'])}); "
-                   f"PEESE {num(x['peese']['limit_estimate'])} {_ci(x['peese'], 'limit_ci_low', 'limit_ci_high')}")
-        click.echo(f"  conditional estimate ({x['chosen']}): {num(x['estimate'])} {_ci(x)}")
+        multi = x["pet"].get("model") == "rma.mv"
+        section("PET-PEESE (" + ("multilevel, rma.mv" if multi else "weighted least squares") + ")", "pet_peese")
+        for name in ("pet", "peese"):
+            y = x[name]
+            if y.get("identified", True):
+                click.echo(f"  {name.upper()} {_effect(y, 'limit_estimate', 'limit_ci_low', 'limit_ci_high')} "
+                           f"(p {pval(y['limit_pval'])})")
+            else:
+                click.echo(f"  {name.upper()} {_unidentified(y)}")
+        if x.get("identified", True):
+            click.echo(f"  conditional estimate ({x['chosen']}): {_effect(x)}")
+        else:
+            click.echo(f"  conditional estimate {_unidentified(x)}")
         click.echo(f"  rule: {x['rule']}")
 
 
@@ -104,11 +136,12 @@ def _print_selmodels(r: dict, section) -> None:
         section(title, "selmodel")
         if x.get("ptable"):
             click.echo("  p-values per interval: " + ", ".join(f"{p['interval']}: {p['k']}" for p in x["ptable"]))
-        if not x["fitted"]:
-            _notes(x)
+        if not x["fitted"] or not x.get("identified", True):
+            click.echo(f"  adjusted estimate {_unidentified(x)}")
+            _notes({"notes": [n for n in x.get("notes", []) if n != x.get("reason")]})
             continue
-        click.echo(f"  adjusted estimate {num(x['estimate'])} {_ci(x)} (unadjusted ML {num(x['estimate_unadjusted'])})"
-                   f", tau² {num(x['tau2'])}")
+        click.echo(f"  adjusted estimate {_effect(x)} (unadjusted ML {num(x['estimate_unadjusted'])}"
+                   f" = {_pct(x.get('pct_estimate_unadjusted'))}), tau² {num(x['tau2'])}")
         click.echo("  selection weights: " + ", ".join(num(v) for v in x["delta"]))
         click.echo(f"  LRT against no selection: chi²(df = {x['LRT_df']}) = {num(x['LRT'])}, p {pval(x['LRT_pval'])}")
         _notes(x)
@@ -119,6 +152,10 @@ def _print_report(d: dict) -> None:
 
     click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
                f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
+    c = d.get("centre")
+    if c:
+        click.echo(f"  centre ({c['model']}, {c['method']}): {_effect(c)}")
+    click.echo("  an adjusted estimate the data do not identify is reported as such (docs/methods/bias.md)")
     for note in d["notes"]:
         click.echo(f"  note: {note}")
     r = d["results"]
@@ -170,14 +207,10 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
                      side=None if side == "auto" else side, steps=tuple(steps), alternative=alternative)
     if funnel:
-        from ..classical.rma import rma
-        from ..present.bias_plots import funnel_plot
+        from ..present.bias_plots import bias_funnel
         from ..present.plots import save_figure
 
-        inp = mb.bias_input(table)
-        est = rma(inp.yi, inp.vi, method=method.upper()).estimate if inp.k >= 2 else None
-        save_figure(funnel_plot(inp.yi, inp.vi, study=inp.study, estimate=est, title=f"{rep.property}: funnel plot"),
-                    funnel, force=force)
+        save_figure(bias_funnel(table, method=method.upper()), funnel, force=force)
     d = rep.to_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))

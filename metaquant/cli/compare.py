@@ -249,7 +249,7 @@ def _check_out(out: str, force: bool, data=()) -> None:
 
 @click.group("plot")
 def plot():
-    """Figures: forest plot, posterior with SSM zones, SSM masses, effect against bits (PNG or SVG)."""
+    """Figures: forest and funnel plots, posterior with SSM zones, SSM masses, effect against bits (PNG or SVG)."""
 
 
 @plot.command("forest")
@@ -273,6 +273,25 @@ def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, s
     ssm_d, ssm_obj = cmp.fit_ssm(t)
     fig = plots.forest_plot(t, reml=reml, bayes=bayes, exact=exact,
                             ssm_models=None if ssm_obj is None else ssm_obj.models)
+    click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
+
+
+@plot.command("funnel")
+@_out_options
+@click.option("--trimfill", is_flag=True, help="Draw trim and fill's filled studies (open red circles).")
+@click.option("--method", type=click.Choice(["reml", "ml", "dl", "pm", "fe"], case_sensitive=False), default="reml",
+              show_default=True, help="Estimator of the centre (multilevel with REML or ML where rows are nested).")
+def plot_funnel(data, prop, out, force, trimfill, method):
+    """Contour-enhanced funnel around the centre of the property's fit, ticks in % change (log-ratio axis).
+
+    Rows with a known sampling variance are drawn; the centre is the multilevel estimate where rows are nested in
+    studies (the model of ``metaquant fit``), else the random-effects one.
+    """
+    from ..present import bias_plots, plots
+
+    _check_out(out, force, data)
+    t = for_property(_table(data), prop)
+    fig = bias_plots.bias_funnel(t, method=method.upper(), trimfill=trimfill)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
 
 
