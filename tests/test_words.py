@@ -73,3 +73,33 @@ def test_pct_formula_and_ratio_words_by_hand():
     assert ratio_words(0.3, True, "accuracy") is None  # +35 %
     assert ratio_words(-0.35, False, "perplexity") is None  # 1 - e^0.35 = -41.9 %
     assert ratio_words(-0.5, False, "perplexity") == "perplexity ×1.6"  # 1 - e^0.5 = -64.9 %
+
+
+# ----------------------------------------------------------------- what metaquant writes as evidence, it reads
+@pytest.mark.parametrize("dataset,prop", [("ssm2025", "storage_size"), ("ssm2026", "perplexity"),
+                                          ("benchmarks", "map"), ("llmq", "gpu_memory_utilization"),
+                                          ("zooq", "map")])  # fmt: skip
+def test_data_show_csv_loads_back(dataset, prop, tmp_path):
+    import json
+
+    res = run("data", "show", dataset, "--property", prop, "--format", "csv")
+    assert res.exit_code == 0, res.output
+    f = tmp_path / "f.csv"
+    f.write_text(res.output)
+    val = run("data", "validate", str(f))
+    assert val.exit_code == 0 and "error" not in val.output, val.output
+    fits = [run("fit", "--data", src, "--property", prop, "--method", "exact", "--format", "json")
+            for src in (dataset, str(f))]  # fmt: skip
+    assert all(r.exit_code == 0 for r in fits), [r.output for r in fits]
+    a, b = (json.loads(r.output) for r in fits)
+    assert a["k"] == b["k"] and a["mu_median"] == pytest.approx(b["mu_median"], rel=1e-12, abs=1e-15)
+
+
+def test_bookkeeping_columns_of_an_older_export_are_read():
+    """A file with the columns validation adds (form, source_file, source_row) reads as without them."""
+    from metaquant.evidence import io
+
+    df = io.load("ssm2025").data.head(5)
+    assert {"form", "source_file", "source_row"} <= set(df.columns)
+    out = io.validate(df.astype(str), "old-export.csv")
+    assert out["source_file"].eq("old-export.csv").all() and out["source_row"].tolist() == [1, 2, 3, 4, 5]

@@ -158,7 +158,11 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
             if c in df.columns
         ]
     if fmt == "csv":
-        click.echo(df[cols if columns else list(df.columns)].to_csv(index=False), nl=False)
+        if not (columns or effects):  # evidence that `data validate` and `--data` read back: no bookkeeping
+            cols = [c for c in df.columns if c in schema.KNOWN_COLUMNS or c.startswith(io.USER_COLUMN_PREFIX)]
+        elif not columns:
+            cols = list(df.columns)
+        click.echo(df[cols].to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(df.to_json(orient="records", indent=2))
     else:

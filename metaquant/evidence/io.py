@@ -604,6 +604,8 @@ def _check_columns(t: _Table) -> bool:
     """Names, unknown columns, rows present, the forms and their required columns; False to stop."""
     df = t.df
     df.columns = _check_names(list(df.columns), t.label)
+    # the bookkeeping metaquant itself adds (and older `data show --format csv` wrote) is recomputed here
+    t.df = df = df.drop(columns=[c for c in BOOKKEEPING_COLUMNS if c in df.columns])
     for c in df.columns:
         if c in schema.KNOWN_COLUMNS or c.startswith(USER_COLUMN_PREFIX):
             continue
