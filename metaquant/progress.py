@@ -13,6 +13,9 @@ reaches stderr with its source line, and turns them into sentences
 (:func:`warning_sentences`), each once with a count, for the command to
 print once per fit.
 
+:func:`plural` and :func:`beside_limit` are the package's words for a count and for a
+number compared with its limit.
+
 Only the bar itself is left to a library; the line format and the sentence
 wording are the package's own.
 """
@@ -304,4 +307,38 @@ def warning_sentences(caught: Iterable[warnings.WarningMessage] = (),
     return [s if n == 1 else f"{s[:-1]} ({n} times){s[-1]}" for s, n in counts.items() if s]
 
 
-__all__ = ["IGNORED", "LOGGERS", "CollectedWarnings", "Progress", "collect_warnings", "track", "warning_sentences"]
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` with ``word`` in the number it takes: ``"1 study"``, ``"3 studies"``, ``"0 rows"``.
+
+    Parameters
+    ----------
+    n : int
+        The count.
+    word : str
+        The singular noun.
+    many : str, optional
+        The plural where it is not ``word`` + ``s`` (or ``-y`` -> ``-ies`` after a consonant).
+    """
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n} {many}"
+
+
+def beside_limit(value: float, limit: float, digits: int = 3) -> str:
+    """``value`` with enough decimals that its comparison with ``limit`` shows.
+
+    ``beside_limit(1.0104, 1.01)`` is ``"1.0104"`` (``"1.010 > 1.01"`` reads as false),
+    ``beside_limit(399.6, 400, 0)`` is ``"399.6"``; at least ``digits`` decimals, at most ``digits + 12``.
+    """
+    v, lim = float(value), float(limit)
+    for d in range(digits, digits + 13):
+        s = f"{v:.{d}f}"
+        if (float(s) > lim) == (v > lim) and (float(s) < lim) == (v < lim):
+            return s
+    return repr(v)
+
+
+__all__ = ["IGNORED", "LOGGERS", "CollectedWarnings", "Progress", "beside_limit", "collect_warnings", "plural",
+           "track", "warning_sentences"]

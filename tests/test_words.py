@@ -7,7 +7,6 @@ import pytest
 from click.testing import CliRunner
 
 from metaquant.cli import main
-from metaquant.evidence.effects import pct_formula, ratio_words
 
 
 def run(*args):
@@ -63,6 +62,8 @@ def test_higher_is_better_formula_gives_the_printed_pct():
 
 
 def test_pct_formula_and_ratio_words_by_hand():
+    from metaquant.evidence.effects import pct_formula, ratio_words
+
     assert pct_formula(True) == "exp(estimate) - 1"
     assert pct_formula(False, "median mu") == "1 - exp(-median mu)"
     # perplexity 7.8 times the baseline: y = -ln 7.8 (lower is better), RI = 1 - 7.8 = -680 %
@@ -103,3 +104,96 @@ def test_bookkeeping_columns_of_an_older_export_are_read():
     assert {"form", "source_file", "source_row"} <= set(df.columns)
     out = io.validate(df.astype(str), "old-export.csv")
     assert out["source_file"].eq("old-export.csv").all() and out["source_row"].tolist() == [1, 2, 3, 4, 5]
+
+
+# ----------------------------------------------------------------- words
+def _csv(tmp_path, text, name="mine.csv"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_rhat_and_ess_are_printed_with_the_digits_that_show_the_failed_comparison(monkeypatch):
+    import arviz as az
+    import numpy as np
+    import xarray as xr
+
+    from metaquant.bayes.results import mcmc_diagnostics
+    from metaquant.progress import beside_limit
+
+    assert beside_limit(1.0104, 1.01) == "1.0104"  # 1.010 > 1.01 would read as false
+    assert beside_limit(1.0154, 1.01) == "1.015" and beside_limit(1.0, 1.01) == "1.000"
+    assert beside_limit(399.6, 400, 0) == "399.6" and beside_limit(12.0, 400, 0) == "12"
+    idata = az.from_dict(posterior={"mu": np.random.default_rng(1).normal(size=(2, 50))},
+                         sample_stats={"diverging": np.zeros((2, 50), dtype=bool)})
+    monkeypatch.setattr(az, "rhat", lambda ds: xr.Dataset({"mu": 1.0104}))
+    monkeypatch.setattr(az, "ess", lambda ds, method: xr.Dataset({"mu": 399.6}))
+    d = mcmc_diagnostics(idata)
+    assert "R-hat 1.0104 > 1.01: chains disagree; draw more" in d["problems"]
+    assert "bulk ESS 399.6 < 400: draw more" in d["problems"]
+
+
+def test_the_diagnostics_line_shows_rhat_beside_its_limit():
+    from metaquant.cli.show import print_bayes
+
+    d = {"property": "accuracy", "model": "re", "engine": "bayes", "k": 5, "n_studies": 5, "mu_median": 0.01,
+         "mu_mean": 0.01, "mu_sd": 0.01, "mu_ci_low": 0.0, "mu_ci_high": 0.02, "pct": 1.0, "pct_ci_low": 0.0,
+         "pct_ci_high": 2.0, "higher_is_better": True, "r_hat_max": 1.0104, "ess_bulk_min": 500.0,
+         "divergences": 0, "seed": 1}
+    import click
+
+    out = CliRunner().invoke(click.command()(lambda: print_bayes(d))).output
+    assert "R-hat max 1.0104," in out
+
+
+def test_counts_take_the_right_number(tmp_path):
+    from metaquant.progress import plural
+
+    assert [plural(1, "study"), plural(2, "study"), plural(0, "row"), plural(1, "property"), plural(3, "day")] == [
+        "1 study", "2 studies", "0 rows", "1 property", "3 days"]
+    f = _csv(tmp_path, "study,property,improvement_pct,study_belief\nA,accuracy,-1.0,0.5\n")
+    out = run("data", "validate", f).output
+    assert "ok, 1 row, 1 study, 1 property (1 row without a sampling variance)" in out
+    out = run("fit", "--data", "ssm2026", "--property", "perplexity", "--method", "exact").output
+    assert "17 rows come from 1 study;" in out and "1 studies" not in out
+
+
+def test_no_known_variance_message_does_not_suggest_the_method_in_use(tmp_path):
+    f = _csv(tmp_path, "study,property,improvement_pct,study_belief\nA,accuracy,-1.0,0.5\nB,accuracy,-2.0,0.5\n")
+    exact = CliRunner().invoke(main, ["fit", "--data", f, "--property", "accuracy", "--method", "exact",
+                                      "--missing-vi", "drop"])  # fmt: skip
+    assert exact.exit_code == 2 and "no row of 'accuracy' has a known sampling variance" in exact.output
+    assert "--method bayes or exact" not in exact.output and "--missing-vi model" in exact.output
+    reml = CliRunner().invoke(main, ["fit", "--data", f, "--property", "accuracy", "--method", "reml",
+                                     "--missing-vi", "drop"])  # fmt: skip
+    assert reml.exit_code == 2 and "--method bayes or exact" in reml.output
+    every = CliRunner().invoke(main, ["fit", "--data", f, "--all", "--method", "exact", "--missing-vi", "drop"])
+    assert "--method bayes or exact" not in every.output and "--missing-vi model" in every.output
+
+
+def test_unknown_columns_get_only_plausible_suggestions(tmp_path):
+    from metaquant.evidence.io import suggest_column
+
+    assert suggest_column("paper") is None  # not 'property'
+    assert suggest_column("studdy") == "study" and suggest_column("Study") == "study"
+    assert suggest_column("model_name") == "model" and suggest_column("baseline_man") == "baseline_mean"
+    f = _csv(tmp_path, "study,property,improvement_pct,study_belief,paper\nA,accuracy,-1.0,0.5,p1\n")
+    out = run("data", "validate", f).output
+    assert "column 'paper': unknown column;" in out and "did you mean" not in out
+
+
+def test_a_percent_sign_in_a_number_gets_the_fix(tmp_path):
+    f = _csv(tmp_path, "study,property,improvement_pct,study_belief\nA,accuracy,12.5%,0.5\nB,accuracy,abc%,0.5\n")
+    out = run("data", "validate", f).output
+    assert "'12.5%' is not a number: remove the % sign (values are plain numbers)" in out
+    assert "'abc%' is not a number;" in out  # no % fix where removing it does not give a number
+
+
+def test_the_property_list_is_said_once_per_file(tmp_path):
+    rows = "".join(f"S{i},{p},-1.0,0.5\n" for i, p in enumerate(["foo", "bar", "accuracy", "foo", "baz"]))
+    f = _csv(tmp_path, "study,property,improvement_pct,study_belief\n" + rows)
+    out = run("data", "validate", f).output
+    assert out.count("word_error_rate") == 1, out
+    assert out.count("unknown property") == 4 and "a registered property (listed at row 1)" in out
+    first = CliRunner().invoke(main, ["fit", "--data", f, "--property", "accuracy", "--method", "exact"])
+    assert first.exit_code == 2 and "word_error_rate" in first.output  # the first error carries the list

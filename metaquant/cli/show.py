@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 import pandas as pd
 
+from ..bayes.results import RHAT_MAX
 from ..evidence import schema
 from ..evidence.effects import pct_formula, ratio_words
+from ..progress import beside_limit
 from ..scale import LABELS
 
 
@@ -47,6 +49,11 @@ def echo_ratio(d: dict, y) -> None:
     words = ratio_words(y, _hib(d), d.get("property", ""))
     if words:
         click.echo(f"  as a ratio (quantized / baseline): {words}")
+
+
+def rhat(v) -> str:
+    """R-hat with enough decimals to show how it compares with the limit (1.0104, not 1.010)."""
+    return num(v, 3) if v is None or v != v else beside_limit(v, RHAT_MAX)
 
 
 def _level(v) -> str:
@@ -149,7 +156,7 @@ def print_bayes(d: dict) -> None:
                    f"{num(d.get('min_probability', 0.75), 2)})")
     click.echo(_zones_line(d.get("zone_probabilities") or {}))
     if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
-        click.echo(f"  diagnostics: R-hat max {num(d.get('r_hat_max'), 3)}, bulk ESS min "
+        click.echo(f"  diagnostics: R-hat max {rhat(d.get('r_hat_max'))}, bulk ESS min "
                    f"{num(d.get('ess_bulk_min'), 0)}, divergences {d.get('divergences')}, seed {d.get('seed')}")
     for note in d.get("notes") or []:
         click.echo(f"  note: {note}")
@@ -225,7 +232,7 @@ def print_bma(d: dict) -> None:
     for m in top:
         click.echo(f"    {m['name']:<40} prior {num(m.get('prior_prob'), 3)}  posterior {num(m.get('post_prob'), 3)}")
     diag = d.get("diagnostics") or {}
-    click.echo(f"  diagnostics: R-hat max {num(diag.get('r_hat_max'), 3)}, bulk ESS min "
+    click.echo(f"  diagnostics: R-hat max {rhat(diag.get('r_hat_max'))}, bulk ESS min "
                f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
                f"max {num(diag.get('bridge_re_max'), 4)}")
     if d.get("ok") is False:

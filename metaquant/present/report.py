@@ -31,6 +31,7 @@ from .. import __version__, fitting
 from ..errors import InputError
 from ..evidence.effects import for_property
 from ..outputs import json_safe, replace_dir
+from ..progress import plural
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
 from ..workbench import compare, predict, sensitivity
 from . import bias_plots, plots
@@ -382,7 +383,8 @@ def _diagnostics(sec: dict) -> str:
     s, b, f = c["ssm"], c["bayes"], c["frequentist"]
     items = []
     if s.get("label_code"):
-        items.append(f"SSM: {s.get('n_models')} evidence models from {s.get('n_studies')} studies; last-step conflict "
+        items.append(f"SSM: {plural(s.get('n_models'), 'evidence model')} from {plural(s.get('n_studies'), 'study')}; "
+                     f"last-step conflict "
                      f"K = {_n(s.get('conflict_last'), '.3f') or 'NA'}, largest K = "
                      f"{_n(s.get('conflict_max'), '.3f') or 'NA'}; uncertainty m(Θ) = {_n(s.get('uncertainty'), '.4f')}"
                      f"; plausibility of the label {_n(s.get('plausibility'), '.3f')}.")
