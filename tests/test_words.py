@@ -197,3 +197,84 @@ def test_the_property_list_is_said_once_per_file(tmp_path):
     assert out.count("unknown property") == 4 and "a registered property (listed at row 1)" in out
     first = CliRunner().invoke(main, ["fit", "--data", f, "--property", "accuracy", "--method", "exact"])
     assert first.exit_code == 2 and "word_error_rate" in first.output  # the first error carries the list
+
+
+def test_convergence_warnings_of_many_fits_are_one_sentence():
+    import logging
+    import warnings
+
+    from metaquant.errors import ConvergenceWarning
+    from metaquant.progress import collect_warnings
+
+    with collect_warnings() as caught:
+        for msg in ("accuracy: R-hat 1.0154 > 1.01: chains disagree; draw more",
+                    "accuracy: bulk ESS 377 < 400: draw more",
+                    "f1_score: R-hat 1.0141 > 1.01: chains disagree; draw more",
+                    "accuracy: bulk ESS 265 < 400: draw more",
+                    "3 divergent transitions after tuning; raise target_accept or check the model"):
+            warnings.warn(msg, ConvergenceWarning, stacklevel=1)
+        warnings.warn("something else", RuntimeWarning, stacklevel=1)
+        logging.getLogger("pytensor.tensor.blas").warning(
+            "PyTensor could not link to a BLAS installation. Operations that might benefit from BLAS will be severely "
+            "degraded. This usually happens when PyTensor is installed via pip. We recommend it be installed via "
+            "conda/mamba/pixi instead.")
+    said = caught.sentences(where="listed in the report")
+    assert said[0] == ("Convergence warning: 2 fits had R-hat above 1.01 (accuracy, f1_score); 2 fits had a bulk ESS "
+                       "below 400 (accuracy); 1 fit had divergent transitions; listed in the report.")
+    assert said[1:] == ["Numerical warning: something else.",
+                        "PyTensor found no BLAS library, so some matrix operations run slower (this costs speed, "
+                        "not correctness)."]
+
+
+@pytest.mark.slow
+def test_report_says_its_convergence_warnings_once(tmp_path):
+    rows = ["A,0.80,0.79,8", "A,0.80,0.75,4", "B,0.70,0.70,8", "B,0.70,0.66,4", "C,0.60,0.59,8"]
+    f = _csv(tmp_path, "study,property,baseline_mean,baseline_sd,baseline_n,quant_mean,quant_sd,quant_n,"
+             "study_belief,bits\n" + "".join(f"{s},accuracy,{b},0.01,5,{q},0.01,5,0.5,{n}\n"
+                                              for s, b, q, n in (r.split(",") for r in rows)))
+    res = CliRunner().invoke(main, ["report", "--data", f, "--out", str(tmp_path / "rep"), "--fast", "--quiet",
+                                    "--draws", "20", "--tune", "20", "--chains", "2"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    conv = [ln for ln in res.stderr.splitlines() if "onvergence" in ln]
+    assert len(conv) == 1 and "fits had" in conv[0] and "the report marks the fits it shows with [!]" in conv[0]
+
+
+def _comparison_rows(n=11):
+    row = {"ssm": {"label_code": "WN-IF", "belief": 0.9, "n_models": 12},
+           "bayes": {"label_code": "WN-IF", "label_probability": 0.868, "pct": -4.64, "pct_ci_low": -15.9,
+                     "pct_ci_high": 4.3, "engine": "pymc", "ok": False},
+           "frequentist": {"label_code": "not estimable", "pct": -5.62, "pct_ci_low": -19.3, "pct_ci_high": 10.3,
+                           "k": 3, "k_total": 17},
+           "agreement": {"status": "conflicting", "reason": "labels differ"}}
+    return [dict(row, property=p) for p in ["inference_energy_consumption", "gpu_memory_utilization"] * (n // 2)]
+
+
+def test_the_comparison_table_wraps_its_words_to_fit_the_page():
+    from metaquant.present import report
+
+    html = report._comparison_table(_comparison_rows())
+    assert "#comparison th,#comparison td{white-space:normal" in report._CSS  # headers and words wrap
+    cells = re.findall(r"<td( class='nw')?>([^<]*)", html.split("<tbody>")[1].split("</tr>")[0])
+    assert ("class='nw'", "[-15.9, +4.3]") in [(c.strip(), v) for c, v in cells]  # intervals stay whole
+
+
+def test_the_comparison_table_fits_a_1400_px_window_in_chromium(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    from metaquant.present import report
+
+    chromium = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+    if chromium is None:
+        pytest.skip("chromium not installed")
+    js = ("<script>window.addEventListener('load',function(){var t=document.getElementById('comparison');"
+          "var r=t.getBoundingClientRect();document.body.setAttribute('data-fits',"
+          "String(r.right<=window.innerWidth&&t.scrollWidth<=t.parentNode.clientWidth));});</script>")
+    page = tmp_path / "t.html"
+    page.write_text(f"<html><head><style>{report._CSS}</style></head><body>"
+                    f"{report._comparison_table(_comparison_rows())}{js}</body></html>")
+    res = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+                          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert 'data-fits="true"' in res.stdout
