@@ -31,6 +31,7 @@ import pandas as pd
 from .errors import InputError, UsageError
 from .evidence.effects import compute_effects, for_property
 from .evidence.io import _drop_confounded, as_bool, load, validate
+from .progress import plural
 from .results import tidy_frame
 from .spec import FitSpec, RunSettings, apply_variance_policy
 
@@ -244,7 +245,7 @@ def exact_applicable(table: pd.DataFrame) -> tuple[bool, str]:
     counts = table.groupby("study").size()
     if (counts > 1).any():
         s = counts.idxmax()
-        return False, f"study {s} gives {int(counts.max())} rows (multilevel model)"
+        return False, f"study {s} gives {plural(int(counts.max()), 'row')} (multilevel model)"
     return True, "one row per study (random-effects model)"
 
 

@@ -13,6 +13,9 @@ reaches stderr with its source line, and turns them into sentences
 (:func:`warning_sentences`), each once with a count, for the command to
 print once per fit.
 
+:func:`plural` and :func:`beside_limit` are the package's words for a count and for a
+number compared with its limit.
+
 Only the bar itself is left to a library; the line format and the sentence
 wording are the package's own.
 """
@@ -209,9 +212,15 @@ class CollectedWarnings:
     warnings: list[warnings.WarningMessage] = field(default_factory=list)
     records: list[logging.LogRecord] = field(default_factory=list)
 
-    def sentences(self) -> list[str]:
-        """Each distinct warning once, in words (:func:`warning_sentences`)."""
-        return warning_sentences(self.warnings, self.records)
+    def sentences(self, *, where: str = "each fit's diagnostics say which") -> list[str]:
+        """Each distinct warning once, in words (:func:`warning_sentences`); failed MCMC checks summed up.
+
+        The convergence warnings of many fits (one per fit and check) become one sentence,
+        e.g. ``"Convergence warning: 3 fits had R-hat above 1.01 (accuracy, f1_score); listed in the report."``,
+        ``where`` saying where the fits are listed.
+        """
+        fits, rest = _convergence_summary(self.warnings, where)
+        return fits + warning_sentences(rest, self.records)
 
     def __bool__(self) -> bool:
         return bool(self.warnings or self.records)
@@ -264,6 +273,49 @@ def collect_warnings(*, loggers: Sequence[str] = LOGGERS,
             lg.propagate = propagate
 
 
+#: The failed MCMC checks (messages of ``metaquant.bayes.results.mcmc_diagnostics``) and how a summary says them.
+_CHECKS = (
+    (re.compile(r"R-hat [0-9.]+ > ([0-9.]+)"), "R-hat above {}"),
+    (re.compile(r"R-hat could not be computed"), "no R-hat (too few chains or draws)"),
+    (re.compile(r"bulk ESS [0-9.]+ < ([0-9.]+)"), "a bulk ESS below {}"),
+    (re.compile(r"bulk ESS could not be computed"), "no bulk ESS"),
+    (re.compile(r"[0-9]+ divergent transitions"), "divergent transitions"),
+)
+
+
+def _convergence_summary(caught: Iterable[warnings.WarningMessage], where: str):
+    """(one sentence for the failed MCMC checks of all fits, the warnings it does not cover)."""
+    checks: dict[str, list[str]] = {}
+    rest = []
+    for w in caught:
+        text = str(w.message)
+        hit = next(((m, say) for rx, say in _CHECKS if w.category.__name__ == "ConvergenceWarning"
+                    for m in [rx.search(text)] if m), None)
+        if hit is None:
+            rest.append(w)
+            continue
+        m, say = hit
+        prop = text[: m.start()].rstrip(": ").strip()
+        checks.setdefault(say.format(*m.groups()), []).append(prop)
+    if not checks:
+        return [], rest
+    parts = [f"{plural(len(props), 'fit')} had {what}" + (f" ({', '.join(dict.fromkeys(p for p in props if p))})"
+                                                         if any(props) else "")
+             for what, props in checks.items()]
+    return [f"Convergence warning: {'; '.join(parts)}; {where}."], rest
+
+
+#: Library warnings said in a line of the package's own words (what they mean for the user).
+_PLAIN = (
+    (re.compile(r"PyTensor could not link to a BLAS installation"),
+     "PyTensor found no BLAS library, so some matrix operations run slower (this costs speed, not correctness)."),
+)
+
+
+def _plain(text: str) -> str:
+    return next((say for rx, say in _PLAIN if rx.search(text)), text)
+
+
 def _sentence(text: str, *, capital: bool = True) -> str:
     """Whitespace collapsed, a full stop at the end; a leading plain word capitalised (never an identifier)."""
     s = " ".join(str(text).split())
@@ -295,13 +347,47 @@ def warning_sentences(caught: Iterable[warnings.WarningMessage] = (),
     counts: dict[str, int] = {}
     for w in caught:
         words = _category_words(w.category)
-        msg = _sentence(str(w.message), capital=not words)
+        msg = _sentence(_plain(str(w.message)), capital=not words)
         s = f"{words.capitalize()} warning: {msg}" if words and msg else msg
         counts[s] = counts.get(s, 0) + 1
     for r in records:
-        s = _sentence(r.getMessage())
+        s = _sentence(_plain(r.getMessage()))
         counts[s] = counts.get(s, 0) + 1
     return [s if n == 1 else f"{s[:-1]} ({n} times){s[-1]}" for s, n in counts.items() if s]
 
 
-__all__ = ["IGNORED", "LOGGERS", "CollectedWarnings", "Progress", "collect_warnings", "track", "warning_sentences"]
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``n`` with ``word`` in the number it takes: ``"1 study"``, ``"3 studies"``, ``"0 rows"``.
+
+    Parameters
+    ----------
+    n : int
+        The count.
+    word : str
+        The singular noun.
+    many : str, optional
+        The plural where it is not ``word`` + ``s`` (or ``-y`` -> ``-ies`` after a consonant).
+    """
+    if n == 1:
+        return f"{n} {word}"
+    if many is None:
+        many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{n} {many}"
+
+
+def beside_limit(value: float, limit: float, digits: int = 3) -> str:
+    """``value`` with enough decimals that its comparison with ``limit`` shows.
+
+    ``beside_limit(1.0104, 1.01)`` is ``"1.0104"`` (``"1.010 > 1.01"`` reads as false),
+    ``beside_limit(399.6, 400, 0)`` is ``"399.6"``; at least ``digits`` decimals, at most ``digits + 12``.
+    """
+    v, lim = float(value), float(limit)
+    for d in range(digits, digits + 13):
+        s = f"{v:.{d}f}"
+        if (float(s) > lim) == (v > lim) and (float(s) < lim) == (v < lim):
+            return s
+    return repr(v)
+
+
+__all__ = ["IGNORED", "LOGGERS", "CollectedWarnings", "Progress", "beside_limit", "collect_warnings", "plural",
+           "track", "warning_sentences"]

@@ -37,6 +37,7 @@ import pandas as pd
 from . import scale
 from .errors import InputError, UsageError
 from .evidence import schema
+from .progress import plural
 
 #: The seed of every fit that is not given one (CLI, Python API and sweeps alike).
 DEFAULT_SEED = 20251123
@@ -456,25 +457,29 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
         alt = "--missing-vi drop|impute-max|impute-median"
         alt += ", or --method bayes, which models unknown variances" if engine == "frequentist" else " or model"
         raise InputError(
-            f"{n_unknown} of {len(table)} rows of {prop!r} have no sampling variance "
+            f"{n_unknown} of {plural(len(table), 'row')} of {prop!r} {'has' if n_unknown == 1 else 'have'} no "
+            "sampling variance "
             f"(studies {studies}: {first['vi_note']}); {label} needs one under the policy 'refuse'",
             path=first["source_file"], row=int(first["source_row"]), column="vi", expected=alt,
         )
     if known.empty:
+        # never suggest what was asked already: the Bayesian engines model unknown variances under 'model'
+        modelled = "model" in ENGINE_POLICIES[engine]["accepts"]
         raise InputError(
             f"no row of {prop!r} has a known sampling variance"
             + (" to impute from" if policy != "drop" else ""),
-            expected="--method bayes or exact, which model unknown variances",
+            expected="--missing-vi model, which models unknown variances with a residual scale" if modelled
+            else "--method bayes or exact, which model unknown variances",
         )
     if policy == "drop":
         return (table[~unknown].reset_index(drop=True),
-                f"dropped {n_unknown} rows without a sampling variance (studies {studies})")
+                f"dropped {plural(n_unknown, 'row')} without a sampling variance (studies {studies})")
     value = float(known.max() if policy == "impute-max" else known.median())
     out = table.copy()
     out.loc[unknown, "vi"] = value
     out.loc[unknown, "vi_known"] = True
     out.loc[unknown, "vi_note"] = f"imputed ({policy})"
-    return out, f"imputed vi = {value:.6g} ({policy}) for {n_unknown} rows without a sampling variance " \
+    return out, f"imputed vi = {value:.6g} ({policy}) for {plural(n_unknown, 'row')} without a sampling variance " \
                 f"(studies {studies})"
 
 

@@ -68,6 +68,7 @@ from ..errors import InputError
 from ..evidence import schema
 from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import json_safe
+from ..progress import plural
 from ..results import tidy_frame
 from ..spec import apply_variance_policy
 from .bridge import bridge_sampler
@@ -1250,7 +1251,7 @@ def fit_bma(
             notes.append(f"selection {wf.name}: studies per p-value interval {cnt} (fewer than {MIN_PER_INTERVAL} "
                          "in some interval: its weight is informed mostly by the prior)")
     if d.k < 10:
-        notes.append(f"only {d.k} studies: the bias components have little power and lean on their priors")
+        notes.append(f"only {plural(d.k, 'study')}: the bias components have little power and lean on their priors")
     rows, mu_store = [], []
     compiles = 0
 

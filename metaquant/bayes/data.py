@@ -12,6 +12,7 @@ from .. import scale
 from ..errors import InputError
 from ..evidence import schema
 from ..evidence.effects import check_levels, moderator_matrix
+from ..progress import plural
 
 MODELS = ("auto", "re", "multilevel")
 _MODEL_ALIASES = {"random-effects": "re", "random_effects": "re", "re": "re", "nnhm": "re",
@@ -198,7 +199,7 @@ def prepare(
         notes.append("a single study: tau_study is identified by its prior only (the between-study spread "
                      "cannot be learnt from one study)")
     if names and X.shape[1] > len(y):
-        notes.append(f"{X.shape[1]} regression coefficients for {len(y)} rows: identified by the priors only")
+        notes.append(f"{X.shape[1]} regression coefficients for {plural(len(y), 'row')}: identified by the priors only")
     group, omega, how = _sampling_cov(table, study, v, known, rho, shared_baseline, kind)
     return MetaData(
         y=y, v=v, known=known, study_idx=study_idx.astype(np.int64), studies=[str(s) for s in studies],
@@ -348,13 +349,14 @@ def prepare_with_policy(
         r = tab.iloc[first]
         note = f" ({r['vi_note']})" if "vi_note" in tab.columns and pd.notna(r.get("vi_note")) else ""
         raise InputError(
-            f"{md.n_unknown} of {md.k} rows have no sampling variance{note}; {engine} was asked to refuse them",
+            f"{md.n_unknown} of {plural(md.k, 'row')} {'has' if md.n_unknown == 1 else 'have'} no sampling variance"
+            f"{note}; {engine} was asked to refuse them",
             column="vi", expected="unknown_vi='model' (sigma_resid) or unknown_vi='drop'", **_where(tab, first),
         )
     if not md.known.any():
         raise InputError(f"none of the {md.k} rows has a known sampling variance, so none is left to pool",
                          column="vi", expected="unknown_vi='model'")
-    msg = f"dropped {md.n_unknown} of {md.k} rows without a sampling variance (unknown_vi='drop')"
+    msg = f"dropped {md.n_unknown} of {plural(md.k, 'row')} without a sampling variance (unknown_vi='drop')"
     warnings.warn(msg, UserWarning, stacklevel=3)
     rows = tab[md.known].reset_index(drop=True)
     kept = prepare(rows, **prepare_kw)

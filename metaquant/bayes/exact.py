@@ -54,6 +54,7 @@ from scipy import interpolate, optimize, special
 from .. import scale
 from ..errors import InputError
 from ..evidence.effects import log_from_pct, pct_from_log
+from ..progress import plural
 from ..scale import SELECTION_THRESHOLD
 from .data import UNKNOWN_VI_POLICIES, MetaData, prepare_with_policy
 from .priors import Priors, ScalePrior, as_priors
@@ -488,8 +489,8 @@ def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prio
                                 thresholds=thresholds)
     notes: list[str] = []
     if md.n_studies < md.k:
-        notes.append(f"{md.k} rows come from {md.n_studies} studies; the exact engine treats them as independent "
-                     "(random-effects model); the multilevel model of the MCMC engine nests them")
+        notes.append(f"{plural(md.k, 'row')} come from {plural(md.n_studies, 'study')}; the exact engine treats them "
+                     "as independent (random-effects model); the multilevel model of the MCMC engine nests them")
     centre = float(np.mean(md.y))  # translation keeps sums of squares well conditioned
     y = md.y - centre
     m0 = pri.mu_mean - centre

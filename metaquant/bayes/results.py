@@ -18,6 +18,7 @@ from .. import scale
 from ..errors import ConvergenceWarning, DiagnosticsError, InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe as clean
+from ..progress import beside_limit
 from ..results import design_rows
 from .data import MetaData
 from .priors import Priors
@@ -157,11 +158,11 @@ def mcmc_diagnostics(idata) -> dict:
         problems.append(f"R-hat could not be computed ({nchain} chain(s) of {ndraw} draws; it needs at least 2 "
                         "chains of at least 4 draws), so convergence is not checked")
     elif d["r_hat_max"] > RHAT_MAX:
-        problems.append(f"R-hat {d['r_hat_max']:.3f} > {RHAT_MAX}: chains disagree; draw more")
+        problems.append(f"R-hat {beside_limit(d['r_hat_max'], RHAT_MAX)} > {RHAT_MAX}: chains disagree; draw more")
     if not math.isfinite(d["ess_bulk_min"]):
         problems.append("bulk ESS could not be computed; draw more")
     elif d["ess_bulk_min"] < ESS_MIN:
-        problems.append(f"bulk ESS {d['ess_bulk_min']:.0f} < {ESS_MIN}: draw more")
+        problems.append(f"bulk ESS {beside_limit(d['ess_bulk_min'], ESS_MIN, 0)} < {ESS_MIN}: draw more")
     if not math.isfinite(mcse):
         problems.append("the Monte Carlo standard error of mu could not be computed; draw more")
     d["problems"] = problems

@@ -28,6 +28,7 @@ from ..evidence.effects import (
     pct_from_log,
 )
 from ..outputs import json_safe
+from ..progress import plural
 from ..results import design_rows, tidy_frame
 from ..spec import ENGINE_POLICIES, MULTILEVEL_METHODS
 
@@ -334,13 +335,13 @@ def _cautions(res, table: pd.DataFrame) -> list[str]:
     notes = []
     k = res.k
     if k < FEW_ROWS and not res.is_fixed:
-        notes.append(f"only {k} rows: tau², I² and the prediction interval are very imprecise")
+        notes.append(f"only {plural(k, 'row')}: tau², I² and the prediction interval are very imprecise")
     n_studies = int(table["study"].nunique())
     if n_studies == 1 and k > 1 and not res.is_fixed:
         notes.append(f"all {k} rows come from one study: tau² and I² measure differences between its "
                      "comparisons, not between studies (a multilevel model says more)")
     elif n_studies < k and not res.is_fixed:
-        notes.append(f"{k} rows from {n_studies} studies are pooled as independent")
+        notes.append(f"{plural(k, 'row')} from {plural(n_studies, 'study')} are pooled as independent")
     return notes
 
 

@@ -104,7 +104,9 @@ class _Group(click.Group):
             # Python warnings raised inside a command are said once each, in words, after it
             with _signals(), collect_warnings() as caught:
                 out = super().invoke(ctx)
-            for sentence in dict.fromkeys(caught.sentences()):
+            where = ("the report marks the fits it shows with [!]" if ctx.invoked_subcommand == "report"
+                     else "each fit's diagnostics say which")
+            for sentence in dict.fromkeys(caught.sentences(where=where)):
                 click.echo(f"warning: {sentence}", err=True)
             return out
         except Terminated:

@@ -13,6 +13,7 @@ from ..bench import records
 from ..bench._torch import INSTALL_HINT, TorchMissingError, require_torch
 from ..bench.data import MODELS
 from ..bench.schemes import ALL_NAMES, get_scheme
+from ..progress import plural
 from .options import MAX_JOBS, count_option, number_option, seed_option
 
 
@@ -150,6 +151,6 @@ def bench(device, model, schemes, runs, study, out, quick, seed, batch_size, thr
     else:
         _print_table(res)
     if written:
-        click.echo(f"wrote {len(res.rows())} rows to {written} (study {res.study})", err=True)
+        click.echo(f"wrote {plural(len(res.rows()), 'row')} to {written} (study {res.study})", err=True)
     elif not quiet:
         click.echo("not saved: add --out FILE to append these rows to a measurements file", err=True)

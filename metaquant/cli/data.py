@@ -12,6 +12,7 @@ import pandas as pd
 from ..errors import InputError
 from ..evidence import io, schema
 from ..evidence.effects import compute_effects
+from ..progress import plural
 from .options import BITS_RANGE, count_option, number_option
 
 
@@ -68,7 +69,8 @@ def list_(fmt):
         click.echo(json.dumps(out, indent=2))
         return
     for d in out:
-        click.echo(f"{d['name']}: {d['rows']} rows, {d['studies']} studies, {len(d['properties'])} properties")
+        click.echo(f"{d['name']}: {plural(d['rows'], 'row')}, {plural(d['studies'], 'study')}, "
+                   f"{plural(len(d['properties']), 'property')}")
         click.echo(f"  {d['title']}")
         click.echo("  rows by property: " + ", ".join(f"{k} {v}" for k, v in d["rows_by_property"].items()))
         click.echo(f"  licences: {', '.join(d['licences']) or 'not recorded'}")
@@ -158,7 +160,11 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
             if c in df.columns
         ]
     if fmt == "csv":
-        click.echo(df[cols if columns else list(df.columns)].to_csv(index=False), nl=False)
+        if not (columns or effects):  # evidence that `data validate` and `--data` read back: no bookkeeping
+            cols = [c for c in df.columns if c in schema.KNOWN_COLUMNS or c.startswith(io.USER_COLUMN_PREFIX)]
+        elif not columns:
+            cols = list(df.columns)
+        click.echo(df[cols].to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(df.to_json(orient="records", indent=2))
     else:
@@ -185,8 +191,8 @@ def validate(files, measure, max_errors):
             continue
         unknown = int((~tab["vi_known"]).sum())
         click.echo(
-            f"{f}: ok, {len(tab)} rows, {tab['study'].nunique()} studies, "
-            f"{tab['property'].nunique()} properties ({unknown} rows without a sampling variance)"
+            f"{f}: ok, {plural(len(tab), 'row')}, {plural(tab['study'].nunique(), 'study')}, "
+            f"{plural(tab['property'].nunique(), 'property')} ({plural(unknown, 'row')} without a sampling variance)"
         )
         for note in _notes(tab):
             click.echo(f"{f}: note: {note}")
@@ -205,7 +211,8 @@ def _notes(tab) -> list[str]:
             f"all {len(tab)} rows are confounded: fit, compare and ssm leave them out unless --include-confounded"
         )
     elif conf.any():
-        notes.append(f"{int(conf.sum())} confounded rows are left out unless --include-confounded")
+        n = int(conf.sum())
+        notes.append(f"{plural(n, 'confounded row')} {'is' if n == 1 else 'are'} left out unless --include-confounded")
     if tab["study_belief"].isna().all():
         notes.append(
             "no study_belief column: the SSM engine (metaquant ssm) needs each study's belief B in [0, 1] "
@@ -253,7 +260,7 @@ def _write_import(rows, out, force, inputs) -> None:
     atomic_write_bytes(out, rows.to_csv(index=False).encode("utf-8"), overwrite=force, inputs=list(inputs))
     props = ", ".join(f"{k} {v}" for k, v in rows["property"].value_counts().sort_index().items())
     spread = int(rows.get("baseline_sd", pd.Series(np.nan, index=rows.index)).notna().sum())
-    click.echo(f"wrote {out}: {len(rows)} rows ({props}); {spread} with a spread")
+    click.echo(f"wrote {out}: {plural(len(rows), 'row')} ({props}); {spread} with a spread")
 
 
 def _setting(study, bits, act_bits, technique, hardware, task=None):

@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 import pandas as pd
 
+from ..bayes.results import RHAT_MAX
+from ..evidence import schema
+from ..evidence.effects import pct_formula, ratio_words
+from ..progress import beside_limit
 from ..scale import LABELS
 
 
@@ -26,6 +30,30 @@ def pval(p) -> str:
 
 def pct(v) -> str:
     return "NA" if v is None else f"{v:+.2f}"
+
+
+def _hib(d: dict) -> bool:
+    """The direction of the result's property: the result's own, else the property registry's."""
+    if d.get("higher_is_better") is not None:
+        return bool(d["higher_is_better"])
+    return bool(schema.get_property(d["property"]).higher_is_better)
+
+
+def improvement(d: dict, of: str = "estimate") -> str:
+    """``relative improvement <formula>: <pct> %``, the formula being the one that gives the % for this property."""
+    return f"relative improvement {pct_formula(_hib(d), of)}: {pct(d.get('pct'))} %"
+
+
+def echo_ratio(d: dict, y) -> None:
+    """For an effect beyond ±50 %, the quantized/baseline ratio in words on its own line."""
+    words = ratio_words(y, _hib(d), d.get("property", ""))
+    if words:
+        click.echo(f"  as a ratio (quantized / baseline): {words}")
+
+
+def rhat(v) -> str:
+    """R-hat with enough decimals to show how it compares with the limit (1.0104, not 1.010)."""
+    return num(v, 3) if v is None or v != v else beside_limit(v, RHAT_MAX)
 
 
 def _level(v) -> str:
@@ -79,11 +107,11 @@ def print_classical(d: dict) -> None:
     stat = "zval" if d["test"] == "z" else "tval"
     click.echo(f"  log ratio {num(d['estimate'])} (se {num(d['se'])}, {stat} {num(d.get('stat'))}, "
                f"p {pval(d['pval'])}), {d.get('level', 95):g}% CI [{num(d['ci_low'])}, {num(d['ci_high'])}]")
-    line = (f"  relative improvement exp(estimate) - 1: {pct(d['pct'])} %, CI [{pct(d['pct_ci_low'])}, "
-            f"{pct(d['pct_ci_high'])}] %")
+    line = f"  {improvement(d)}, CI [{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %"
     if not fixed:
         line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
     click.echo(line)
+    echo_ratio(d, d["estimate"])
     click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
 
 
@@ -98,9 +126,10 @@ def print_bayes(d: dict) -> None:
                f"k={d['k']}, studies={d.get('n_studies')}")
     click.echo(f"  pooled log ratio mu: median {num(d.get('mu_median'))}, mean {num(d['mu_mean'])} "
                f"(sd {num(d['mu_sd'])}), 95% CrI [{num(d['mu_ci_low'])}, {num(d['mu_ci_high'])}]")
-    head = d.get("pct", d.get("pct_median"))
-    click.echo(f"  relative improvement exp(median mu) - 1: {pct(head)} %, 95% CrI [{pct(d['pct_ci_low'])}, "
+    head = dict(d, pct=d.get("pct", d.get("pct_median")))
+    click.echo(f"  {improvement(head, 'median mu')}, 95% CrI [{pct(d['pct_ci_low'])}, "
                f"{pct(d['pct_ci_high'])}] %")
+    echo_ratio(d, d.get("mu_median"))
     if d.get("pct_pi_low") is not None:
         click.echo(f"  new study (prediction) [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %")
     taus = [k for k in ("tau", "tau_study", "tau_within", "sigma_resid") if d.get(f"{k}_mean") is not None]
@@ -127,7 +156,7 @@ def print_bayes(d: dict) -> None:
                    f"{num(d.get('min_probability', 0.75), 2)})")
     click.echo(_zones_line(d.get("zone_probabilities") or {}))
     if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
-        click.echo(f"  diagnostics: R-hat max {num(d.get('r_hat_max'), 3)}, bulk ESS min "
+        click.echo(f"  diagnostics: R-hat max {rhat(d.get('r_hat_max'))}, bulk ESS min "
                    f"{num(d.get('ess_bulk_min'), 0)}, divergences {d.get('divergences')}, seed {d.get('seed')}")
     for note in d.get("notes") or []:
         click.echo(f"  note: {note}")
@@ -167,11 +196,11 @@ def print_multilevel(res) -> None:
         for line in str(res.robust).strip("\n").splitlines():
             click.echo(f"  {line}" if line else "")
     if d.get("label_code"):
-        line = (f"  relative improvement exp(estimate) - 1: {pct(d['pct'])} %, CI [{pct(d['pct_ci_low'])}, "
-                f"{pct(d['pct_ci_high'])}] %")
+        line = f"  {improvement(d)}, CI [{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %"
         if d.get("pct_pi_low") is not None:
             line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
         click.echo(line)
+        echo_ratio(d, d["estimate"])
         if d.get("robust"):
             r = d["robust"]
             click.echo(f"  cluster-robust ({r.get('type', '').upper()}) CI [{pct(r['pct_ci_low'])}, "
@@ -188,8 +217,9 @@ def print_bma(d: dict) -> None:
                f"(effect x heterogeneity x publication bias), k={d['k']}")
     mu = d.get("mu") or {}
     click.echo(f"  model-averaged log ratio: median {num(mu.get('median'))}, 95% CrI [{num(mu.get('ci_low'))}, "
-               f"{num(mu.get('ci_high'))}]; relative improvement {pct(d.get('pct'))} % "
+               f"{num(mu.get('ci_high'))}]; {improvement(d, 'median mu')} "
                f"[{pct(d.get('pct_ci_low'))}, {pct(d.get('pct_ci_high'))}] %")
+    echo_ratio(d, mu.get("median"))
     for name, inc in (d.get("inclusion") or {}).items():
         click.echo(f"  {name}: prior {num(inc.get('prior'), 3)} -> posterior {num(inc.get('posterior'), 3)}, "
                    f"inclusion BF {num(inc.get('bf'), 3)}")
@@ -202,7 +232,7 @@ def print_bma(d: dict) -> None:
     for m in top:
         click.echo(f"    {m['name']:<40} prior {num(m.get('prior_prob'), 3)}  posterior {num(m.get('post_prob'), 3)}")
     diag = d.get("diagnostics") or {}
-    click.echo(f"  diagnostics: R-hat max {num(diag.get('r_hat_max'), 3)}, bulk ESS min "
+    click.echo(f"  diagnostics: R-hat max {rhat(diag.get('r_hat_max'))}, bulk ESS min "
                f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
                f"max {num(diag.get('bridge_re_max'), 4)}")
     if d.get("ok") is False:

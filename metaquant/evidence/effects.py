@@ -87,6 +87,66 @@ def pct_from_log(y, higher_is_better: bool):
     return out if out.ndim else float(out)
 
 
+def pct_formula(higher_is_better: bool, of: str = "estimate") -> str:
+    """The formula :func:`pct_from_log` applies, as printed beside the % it gives.
+
+    Parameters
+    ----------
+    higher_is_better : bool
+        The property's direction.
+    of : str
+        What the formula is applied to, e.g. ``"estimate"`` or ``"median mu"``.
+
+    Returns
+    -------
+    str
+        ``"exp(estimate) - 1"`` for a higher-is-better property, ``"1 - exp(-estimate)"`` for a
+        lower-is-better one (the oriented log ratio is ln(b/q) there).
+    """
+    return f"exp({of}) - 1" if _hib_arg(higher_is_better) else f"1 - exp(-{of})"
+
+
+#: Beyond this |relative improvement| (in %) the effect is also said as a ratio (:func:`ratio_words`).
+RATIO_WORDS_BEYOND = 50.0
+
+
+def ratio_words(y, higher_is_better: bool, property_name: str) -> str | None:
+    """An oriented log ratio as the quantized/baseline ratio in words, for effects beyond ±50 %.
+
+    "-678 %" is not a quantity a reader can picture; "perplexity ×7.8" is.  A shrinking quantity
+    is divided and keeps its change in %: "storage size ÷7.3 (-86 %)".
+
+    Parameters
+    ----------
+    y : float
+        Oriented log ratio (+ = quantization helps).
+    higher_is_better : bool
+        The property's direction.
+    property_name : str
+        Name of the property (underscores are said as spaces).
+
+    Returns
+    -------
+    str or None
+        ``None`` when the effect lies within ±50 % (the % says it) or ``y`` is not finite.
+    """
+    if y is None or not np.isfinite(float(y)):
+        return None
+    y = float(y)
+    if abs(pct_from_log(y, higher_is_better)) <= RATIO_WORDS_BEYOND:
+        return None
+    log_ratio = y if _hib_arg(higher_is_better) else -y  # ln(quantized / baseline)
+    name = str(property_name).replace("_", " ")
+
+    def fold(lr: float) -> str:
+        r = float(np.exp(min(abs(lr), 700.0)))
+        return f"{r:.1f}" if r < 100 else f"{r:,.0f}" if r < 1e6 else f"{r:.1e}"
+
+    if log_ratio >= 0:
+        return f"{name} ×{fold(log_ratio)}"
+    return f"{name} ÷{fold(log_ratio)} ({100.0 * np.expm1(log_ratio):+.0f} %)"
+
+
 def log_from_pct(pct, higher_is_better: bool):
     """Oriented log ratio from a relative improvement in % (inverse of :func:`pct_from_log`).
 

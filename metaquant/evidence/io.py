@@ -23,6 +23,7 @@ import csv
 import difflib
 import io as _io
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -569,7 +570,7 @@ def _column_to_float(t: _Table, col: str) -> None:
         vals = _parse_floats(s.str.strip().where(~blank))
     vals = np.array(vals, dtype=float)  # a writable copy
     shown = s
-    t.fail(~blank & np.isnan(vals), col, lambda v: f"{_show(v)} is not a number", "a numeric value", shown)
+    t.fail(~blank & np.isnan(vals), col, _not_a_number, "a numeric value", shown)
     t.fail(np.isinf(vals), col, lambda v: f"{_show(v)} is not a finite number", "a finite numeric value", shown)
     vals[t.bad & ~np.isfinite(vals)] = np.nan
     t.df[col] = vals
@@ -600,15 +601,46 @@ def _column_to_text(t: _Table, col: str) -> None:
     t.df[col] = txt.where(~blank)
 
 
+def suggest_column(name: str) -> str | None:
+    """A documented column that ``name`` plausibly misspells, or None.
+
+    A near spelling (``propery``, ``Study``, ``baseline_man``: similarity >= 0.75), else a column that
+    shares a whole ``_``-word with it (``model_name`` -> ``model``); never a merely similar-looking
+    unrelated word (``paper`` is not ``property``).
+    """
+    low = str(name).strip().lower()
+    known = sorted(schema.KNOWN_COLUMNS)
+    hit = difflib.get_close_matches(low, known, n=1, cutoff=0.75)
+    if hit:
+        return hit[0]
+    words = set(low.split("_")) - {""}
+    shared = [c for c in known if words & set(c.split("_"))]
+    return min(shared, key=len) if len(shared) == 1 or (shared and low.split("_")[0] in shared) else None
+
+
+def _not_a_number(v) -> str:
+    """The message for a cell that is not a number, with the fix where it is plain (a % sign)."""
+    txt = str(v).strip()
+    try:
+        plain = txt.endswith("%") and math.isfinite(float(txt[:-1]))
+    except ValueError:
+        plain = False
+    if plain:
+        return f"{_show(v)} is not a number: remove the % sign (values are plain numbers)"
+    return f"{_show(v)} is not a number"
+
+
 def _check_columns(t: _Table) -> bool:
     """Names, unknown columns, rows present, the forms and their required columns; False to stop."""
     df = t.df
     df.columns = _check_names(list(df.columns), t.label)
+    # the bookkeeping metaquant itself adds (and older `data show --format csv` wrote) is recomputed here
+    t.df = df = df.drop(columns=[c for c in BOOKKEEPING_COLUMNS if c in df.columns])
     for c in df.columns:
         if c in schema.KNOWN_COLUMNS or c.startswith(USER_COLUMN_PREFIX):
             continue
-        hint = difflib.get_close_matches(c, sorted(schema.KNOWN_COLUMNS), n=1)
-        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        hint = suggest_column(c)
+        extra = f" (did you mean {hint!r}?)" if hint else ""
         t.problems.add(
             InputError(
                 f"unknown column{extra}",
@@ -676,6 +708,21 @@ def _assign_forms(t: _Table) -> np.ndarray:
     return form
 
 
+def _fail_unknown_properties(t: _Table, codes: np.ndarray, unknown: list) -> None:
+    """One problem per row of an unknown property; the list of registered properties said once per file."""
+    if not unknown:
+        return
+    at = np.flatnonzero(np.isin(codes, [k for k, _ in unknown]) & ~t.bad)
+    if not len(at):
+        return
+    first = np.zeros(len(codes), dtype=bool)
+    first[at[0]] = True
+    later = f"a registered property (listed at row {int(t.rows[at[0]])})"
+    for k, exc in unknown:
+        t.fail((codes == k) & first, "property", exc.message, exc.expected)
+        t.fail((codes == k) & ~first, "property", exc.message, later)
+
+
 def _check_identity(t: _Table) -> np.ndarray:
     """study and property present, the property known and its direction as registered; canonical names."""
     df = t.df
@@ -684,13 +731,15 @@ def _check_identity(t: _Table) -> np.ndarray:
     codes, uniques = pd.factorize(df["property"])  # one registry lookup per distinct name
     names = np.full(len(uniques) + 1, None, dtype=object)  # code -1 (missing) -> None
     reg = np.zeros(len(uniques) + 1, dtype=np.int8)  # 1 higher is better, -1 lower, 0 unknown
+    unknown = []
     for k, name in enumerate(uniques):
         try:
             prop = schema.get_property(name)
         except schema.UnknownPropertyError as exc:
-            t.fail(codes == k, "property", exc.message, exc.expected)
+            unknown.append((k, exc))
             continue
         names[k], reg[k] = prop.name, 1 if prop.higher_is_better else -1
+    _fail_unknown_properties(t, codes, unknown)
     canon = names[codes]
     if "higher_is_better" in df.columns:
         given = df["higher_is_better"]

@@ -31,6 +31,7 @@ from .. import __version__, fitting
 from ..errors import InputError
 from ..evidence.effects import for_property
 from ..outputs import json_safe, replace_dir
+from ..progress import plural
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings
 from ..workbench import compare, predict, sensitivity
 from . import bias_plots, plots
@@ -272,7 +273,8 @@ text-align:left;vertical-align:top;white-space:nowrap}th{background:#f3f3f3}td.n
 .same{background:#e5f5e0}.adjacent{background:#fff7bc}.conflicting{background:#fdd0a2}.changed{color:#b30000;
 font-weight:600}img{max-width:100%;height:auto;display:block;margin:.5em 0}.note{color:#555;font-size:.85em}
 figure{margin:1em 0}figcaption{font-size:.85em;color:#444}nav a{margin-right:.8em;display:inline-block}
-.scroll{overflow-x:auto}
+.scroll{overflow-x:auto}#comparison th,#comparison td{white-space:normal;overflow-wrap:anywhere}
+#comparison td.nw{white-space:nowrap}
 """
 
 _CHECK_JS = """
@@ -298,6 +300,10 @@ def _iv(lo, hi, f="+.1f") -> str:
     return "" if lo is None or hi is None else f"[{format(lo, f)}, {format(hi, f)}]"
 
 
+#: Columns of the comparison table that never wrap (numbers and intervals).
+_NUMERIC_COMPARISON = frozenset({2, 3, 5, 6, 7, 10, 11, 12})
+
+
 def _comparison_table(rows: list[dict]) -> str:
     head = ("property", "SSM label", "Bel", "models", "Bayes label", "P", "pooled % (median)", "95% CrI", "engine",
             "REML label", "REML %", "95% CI", "k / rows", "agreement")
@@ -314,7 +320,9 @@ def _comparison_table(rows: list[dict]) -> str:
             _iv(f.get("pct_ci_low"), f.get("pct_ci_high")), f"{_e(f.get('k'))} / {_e(f.get('k_total'))}",
             f"<span class='{_e(a['status'])}'>{_e(a['status'])}</span>",
         ]
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # the comparison table wraps its words to fit the page; numbers and intervals stay on one line
+        out.append("<tr>" + "".join(f"<td class='nw'>{c}</td>" if k in _NUMERIC_COMPARISON else f"<td>{c}</td>"
+                                    for k, c in enumerate(cells)) + "</tr>")
     out.append("</tbody></table></div>")
     parts = [f"<li><a href='#{_e(r['property'])}'>{_e(r['property'])}</a>: {_e(r['agreement']['reason'])}</li>"
              for r in rows if r["agreement"].get("reason")]
@@ -372,7 +380,9 @@ def _sens_table(res: dict) -> str:
                  "</span>", _n(r.get("support"), ".3f"), _n(r.get("pct"), "+.2f"),
                  _iv(r.get("pct_low"), r.get("pct_high")),
                  "<span class='changed'>changed</span>" if r.get("changed") else _e(r.get("note"))]
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # the comparison table wraps its words to fit the page; numbers and intervals stay on one line
+        out.append("<tr>" + "".join(f"<td class='nw'>{c}</td>" if k in _NUMERIC_COMPARISON else f"<td>{c}</td>"
+                                    for k, c in enumerate(cells)) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -382,7 +392,8 @@ def _diagnostics(sec: dict) -> str:
     s, b, f = c["ssm"], c["bayes"], c["frequentist"]
     items = []
     if s.get("label_code"):
-        items.append(f"SSM: {s.get('n_models')} evidence models from {s.get('n_studies')} studies; last-step conflict "
+        items.append(f"SSM: {plural(s.get('n_models'), 'evidence model')} from {plural(s.get('n_studies'), 'study')}; "
+                     f"last-step conflict "
                      f"K = {_n(s.get('conflict_last'), '.3f') or 'NA'}, largest K = "
                      f"{_n(s.get('conflict_max'), '.3f') or 'NA'}; uncertainty m(Θ) = {_n(s.get('uncertainty'), '.4f')}"
                      f"; plausibility of the label {_n(s.get('plausibility'), '.3f')}.")
@@ -461,7 +472,9 @@ def _bias_table(rows: list[dict]) -> str:
                      _iv(b.get("pct_ci_low"), b.get("pct_ci_high")), _n(b.get("effect_bf"), ".3g"),
                      _n(b.get("heterogeneity_bf"), ".3g"), _n(b.get("bias_bf"), ".3g"),
                      f"<span class='{cls}'>{_e(b['verdict'])}</span>"]
-        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        # the comparison table wraps its words to fit the page; numbers and intervals stay on one line
+        out.append("<tr>" + "".join(f"<td class='nw'>{c}</td>" if k in _NUMERIC_COMPARISON else f"<td>{c}</td>"
+                                    for k, c in enumerate(cells)) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 

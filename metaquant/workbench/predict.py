@@ -23,6 +23,7 @@ from ..errors import InputError, UsageError
 from ..evidence import schema
 from ..evidence.effects import moderator_matrix, pct_from_log
 from ..outputs import json_safe
+from ..progress import plural
 from ..spec import FitSpec, RunSettings
 
 #: How a named setting enters the regression when the user gives no moderators.
@@ -83,11 +84,12 @@ def bits_regression(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | 
     d = res.to_dict()
     k = int(d.get("k") or 0)
     if k < 3:
-        return {"estimable": False, "k": k, "reason": f"{k} rows with a usable variance; a slope needs at least 3 "
-                                                      "rows and 2 bit-widths"}
+        return {"estimable": False, "k": k, "reason": f"{plural(k, 'row')} with a usable variance; a slope needs "
+                                                      "at least 3 rows and 2 bit-widths"}
     pooled, _ = apply_variance_policy(sub, spec.policy, engine=spec.engine)
     if pooled["bits"].nunique() < 2:
-        return {"estimable": False, "k": k, "reason": f"{k} rows at one bit-width; a slope needs 2 bit-widths"}
+        why = f"{plural(k, 'row')} at one bit-width; a slope needs 2 bit-widths"
+        return {"estimable": False, "k": k, "reason": why}
     slope = next(c for c in d.get("coefficients") or [] if c["name"] == "log2(bits)")
     lo, hi = slope["ci_low"], slope["ci_high"]
     est = slope.get("estimate", slope.get("mean"))
