@@ -87,6 +87,28 @@ _TEXT_FILTERS = {"source": "source", "study": "study", "model": "model", "task":
                  "hardware": "hardware"}  # fmt: skip
 
 
+def _matching_rows(df: pd.DataFrame, name, filters: dict, bits, prop) -> pd.Series:
+    """The rows of ``df`` that every given filter of ``data show`` keeps (a one-line error when none does)."""
+    keep = pd.Series(True, index=df.index)
+    for opt, wanted in filters.items():
+        if not wanted:
+            continue
+        col = _TEXT_FILTERS[opt]
+        if col not in df.columns:
+            raise InputError(f"--{opt}: the data have no {col!r} column", path=name)
+        text = df[col].fillna("").astype(str).str.lower()
+        keep &= np.logical_or.reduce([text.str.contains(w.lower(), regex=False) for w in wanted])
+    if bits:
+        if "bits" not in df.columns:
+            raise InputError("--bits: the data have no 'bits' column", path=name)
+        keep &= df["bits"].isin(list(bits))
+    if prop:
+        keep &= df["property"] == schema.get_property(prop).name
+    if not keep.any():
+        raise InputError("no row matches the filters", path=name, expected="looser --property/--source/... filters")
+    return keep
+
+
 @data.command("show")
 @click.argument("name")
 @click.option("--effects", is_flag=True, help="Show the computed effect sizes instead of the raw rows.")
@@ -109,25 +131,8 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
     """Show a shipped dataset (or a file), filtered, as a table."""
     ev = io.load(name, include_confounded=include_confounded)
     df = ev.data
-    filters = {"source": sources, "study": studies, "model": models, "task": tasks, "technique": techniques,
-               "hardware": hardwares}  # fmt: skip
-    keep = pd.Series(True, index=df.index)
-    for opt, wanted in filters.items():
-        if not wanted:
-            continue
-        col = _TEXT_FILTERS[opt]
-        if col not in df.columns:
-            raise InputError(f"--{opt}: the data have no {col!r} column", path=name)
-        text = df[col].fillna("").astype(str).str.lower()
-        keep &= np.logical_or.reduce([text.str.contains(w.lower(), regex=False) for w in wanted])
-    if bits:
-        if "bits" not in df.columns:
-            raise InputError("--bits: the data have no 'bits' column", path=name)
-        keep &= df["bits"].isin(list(bits))
-    if prop:
-        keep &= df["property"] == schema.get_property(prop).name
-    if not keep.any():
-        raise InputError("no row matches the filters", path=name, expected="looser --property/--source/... filters")
+    keep = _matching_rows(df, name, {"source": sources, "study": studies, "model": models, "task": tasks,
+                                     "technique": techniques, "hardware": hardwares}, bits, prop)
     if effects:
         sub = io.Evidence(df[keep].reset_index(drop=True), ev.sources)
         df = compute_effects(sub)
