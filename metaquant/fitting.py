@@ -32,7 +32,7 @@ from .errors import InputError, UsageError
 from .evidence.effects import compute_effects, for_property
 from .evidence.io import _drop_confounded, as_bool, load, validate
 from .results import tidy_frame
-from .spec import FitSpec, RunSettings, apply_variance_policy
+from .spec import POLICY_WHY, FitSpec, RunSettings, apply_variance_policy
 
 
 def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: bool = False) -> pd.DataFrame:
@@ -162,8 +162,16 @@ def engine_for(spec: FitSpec) -> Engine:
 
 
 def check(spec: FitSpec) -> Engine:
-    """The engine of ``spec``, after its :meth:`Engine.check` (a usage error is raised here, before any work)."""
+    """The engine of ``spec``, after its checks (a usage error is raised here, before any work).
+
+    The variance policy must be one the engine honours (its ``policies``); every other rule about what an
+    engine can fit is its :meth:`Engine.check`.
+    """
     eng = engine_for(spec)
+    accepts = eng.policies["accepts"]
+    if spec.variance_policy is not None and spec.variance_policy not in accepts:
+        raise UsageError(f"the {eng.name} engine cannot honour the variance policy {spec.variance_policy!r}: "
+                         + POLICY_WHY.get(spec.variance_policy, ""), expected=" | ".join(accepts))
     eng.check(spec)
     return eng
 
@@ -215,6 +223,7 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     res = eng.fit(pooled, spec, settings)
     if len(spec.moderators) == 1:  # the effect at each level of one moderator, for every engine, here only
         res.predictions = res.predict_levels(spec.moderators[0], pooled)
+    res.spec, res.rows = spec, pooled  # what it was fitted with and on: read by the workbench and presentation
     return res
 
 

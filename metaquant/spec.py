@@ -67,7 +67,8 @@ ENGINE_POLICIES: dict[str, dict[str, Any]] = {
     "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bma": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "drop"},
 }
-_POLICY_WHY = {
+#: Why an engine refuses a policy (the refusal is :func:`metaquant.fitting.check`'s).
+POLICY_WHY = {
     "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
     "Bayesian engines",
 }
@@ -208,13 +209,6 @@ class FitSpec:
         set_(self, "test", check_choice(self.test, TESTS, "test"))
         if self.variance_policy is not None:
             set_(self, "variance_policy", check_choice(self.variance_policy, VARIANCE_POLICIES, "variance policy"))
-            accepts = ENGINE_POLICIES[self.engine]["accepts"]
-            if self.variance_policy not in accepts:
-                raise UsageError(
-                    f"the {self.engine} engine cannot honour the variance policy {self.variance_policy!r}: "
-                    + _POLICY_WHY.get(self.variance_policy, ""),
-                    expected=" | ".join(accepts),
-                )
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 100:
             raise UsageError(f"level must be a percentage between 0 and 100, got {self.level!r}")
         if isinstance(self.min_probability, bool) or not isinstance(self.min_probability, (int, float)) \
@@ -222,9 +216,6 @@ class FitSpec:
             raise UsageError(f"min_probability must be a probability in (0, 1], got {self.min_probability!r}")
         if self.robust is not None:
             set_(self, "robust", check_choice(self.robust, ROBUST, "robust variance"))
-            if self.engine != "frequentist":
-                raise UsageError("cluster-robust inference is for the classical engine",
-                                 expected="a classical method, e.g. method='reml'")
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
@@ -233,11 +224,6 @@ class FitSpec:
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
         self._check_sampling_cov()
         self._check_wald()
-        if self.engine in ("exact", "bma") and self.moderators:
-            raise UsageError(
-                f"the {self.engine} engine fits models without moderators",
-                expected="method='bayes' for meta-regression",
-            )
 
     def _check_sampling_cov(self) -> None:
         if not isinstance(self.shared_baseline, bool):
@@ -250,23 +236,12 @@ class FitSpec:
             object.__setattr__(self, "rho", float(self.rho))
             if self.shared_baseline:
                 raise UsageError("give either rho or shared_baseline, not both")
-        if self.engine in ("exact", "bma"):
-            raise UsageError(f"the {self.engine} engine takes independent sampling errors",
-                             expected="method='bayes' or 'reml' for a known sampling covariance")
-        if self.engine == "frequentist" and self.method not in MULTILEVEL_METHODS:
-            raise UsageError(f"a known sampling covariance is used by the multilevel model (REML or ML), not "
-                             f"{self.method.upper()}", expected="method='reml' or 'ml'")
-        if self.engine == "bayes" and self.rho is not None and self.rho < 0:
-            raise UsageError(f"the Bayesian model takes rho >= 0, got {self.rho:g}",
-                             expected="a non-negative correlation, or method='reml'")
 
     def _check_wald(self) -> None:
         wald = (self.wald,) if isinstance(self.wald, str) else tuple(self.wald or ())
         if any(not isinstance(w, str) or not [t for t in w.split(",") if t.strip()] for w in wald):
             raise UsageError("wald takes moderator terms, e.g. 'technique' or 'bits, technique'")
         object.__setattr__(self, "wald", wald)
-        if wald and self.engine != "frequentist":
-            raise UsageError("Wald tests are for the classical engine", expected="a classical method, e.g. 'reml'")
         if wald and not self.moderators:
             raise UsageError("a Wald test of moderator terms needs moderators", expected="--moderator COL")
 

@@ -48,11 +48,8 @@ def test_spec_normalises_and_derives_the_engine_and_policy():
         ({"method": 3}, "method must be a string"),
         ({"model": "deep"}, "unknown model"),
         ({"variance_policy": "guess"}, "unknown variance policy"),
-        ({"method": "reml", "variance_policy": "model"}, "cannot honour the variance policy 'model'"),
         ({"level": 120}, "level must be a percentage"),
         ({"threshold_scale": -1}, "threshold_scale must be a positive number"),
-        ({"method": "exact", "moderators": ["bits"]}, "exact engine fits models without moderators"),
-        ({"method": "bma", "moderators": ["bits"]}, "bma engine fits models without moderators"),
         ({"moderators": [3]}, "is not a column name"),
     ],
 )
