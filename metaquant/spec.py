@@ -46,6 +46,15 @@ FREQUENTIST_METHODS = ("ee", "fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "
 #: Bayesian engines: the PyMC model, the exact quadrature engine and the model-averaged ensemble (bias-adjusted).
 BAYES_METHODS = ("bayes", "exact", "bma")
 METHODS = BAYES_METHODS + FREQUENTIST_METHODS
+#: The Structured Synthesis Method: a qualitative engine (labels and beliefs, no sampling variances).
+SSM_METHODS = ("ssm",)
+#: Every method a :class:`FitSpec` takes (the quantitative ones, :data:`METHODS`, and SSM).
+ALL_METHODS = METHODS + SSM_METHODS
+#: SSM's options (:func:`metaquant.ssm.synthesize`): label selection, belief split, discount, rule set.
+SSM_SELECTIONS = ("ef", "santos")
+SSM_BELIEF_SPLITS = ("none", "equitable", "mass-preserving")
+SSM_DISCOUNTS = ("v1", "v2")
+SSM_RULES = ("ssm2025", "ssm2026")
 #: Methods that estimate no between-study variance.
 FIXED_METHODS = ("ee", "fe")
 #: Models: ``auto`` is multilevel where a study gives several rows, random effects otherwise.
@@ -66,20 +75,23 @@ ENGINE_POLICIES: dict[str, dict[str, Any]] = {
     "exact": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bma": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "drop"},
+    # SSM reads measurements and study beliefs, never a sampling variance: no policy applies
+    "ssm": {"accepts": (), "default": None},
 }
 #: Why an engine refuses a policy (the refusal is :func:`metaquant.fitting.check`'s).
 POLICY_WHY = {
     "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
     "Bayesian engines",
+    "ssm": "SSM reads no sampling variance, so no variance policy applies",
 }
 
 
 def engine_of(method: str) -> str:
-    """The engine that runs ``method``: ``"frequentist"``, ``"bayes"`` (PyMC) or ``"exact"``."""
-    m = check_choice(method, METHODS, "method").lower()
+    """The engine that runs ``method``: ``"frequentist"``, ``"bayes"`` (PyMC), ``"exact"``, ``"bma"`` or ``"ssm"``."""
+    m = check_choice(method, ALL_METHODS, "method").lower()
     if m in FREQUENTIST_METHODS:
         return "frequentist"
-    return m if m in ("exact", "bma") else "bayes"
+    return m if m in ("exact", "bma", "ssm") else "bayes"
 
 
 def is_fixed(method: str) -> bool:
@@ -177,6 +189,10 @@ class FitSpec:
         Classical engine: Wald tests of moderator terms, one per entry; an entry names terms separated by commas
         (``"technique"``, ``"bits, technique"``) and tests every coefficient whose name contains one of them
         (metafor's ``anova(res, btt=)``; :func:`metaquant.classical.wald.anova`).
+    selection, belief_split, discount, rules : str
+        SSM (``method="ssm"``): the label selection rule (``ef``, ``santos``), how a study's belief is shared
+        among its evidence models, the discount (``v1``, ``v2``; default the rules') and the rule set
+        (``ssm2025``, ``ssm2026``; default ``ssm2025``); see :func:`metaquant.ssm.synthesize`.
     """
 
     property: str
@@ -196,13 +212,23 @@ class FitSpec:
     rho: float | None = None
     shared_baseline: bool = False
     wald: tuple[str, ...] = ()
+    selection: str = "ef"
+    belief_split: str = "none"
+    discount: str | None = None
+    rules: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
             raise UsageError("property must be a property name, e.g. 'accuracy'")
         set_ = object.__setattr__
         set_(self, "property", schema.get_property(self.property.strip()).name)
-        set_(self, "method", check_choice(self.method, METHODS, "method"))
+        set_(self, "method", check_choice(self.method, ALL_METHODS, "method"))
+        set_(self, "selection", check_choice(self.selection, SSM_SELECTIONS, "selection"))
+        set_(self, "belief_split", check_choice(self.belief_split, SSM_BELIEF_SPLITS, "belief_split"))
+        if self.discount is not None:
+            set_(self, "discount", check_choice(self.discount, SSM_DISCOUNTS, "discount"))
+        if self.rules is not None:
+            set_(self, "rules", check_choice(self.rules, SSM_RULES, "rules"))
         set_(self, "model", check_choice(self.model, MODELS, "model"))
         set_(self, "moderators", _moderator_tuple(self.moderators))
         set_(self, "measure", check_choice(self.measure, MEASURES, "measure").upper())
@@ -412,6 +438,8 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
     (DataFrame, str or None)
         The table to pool and a note describing what was done (None if nothing).
     """
+    if policy is None and not ENGINE_POLICIES[engine]["accepts"]:  # an engine that reads no sampling variance
+        return table, None
     policy = check_choice(policy, VARIANCE_POLICIES, "variance policy")
     accepts = ENGINE_POLICIES[engine]["accepts"]
     if policy not in accepts:
@@ -454,7 +482,7 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
 
 
 __all__ = [
-    "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS", "FitSpec", "MEASURES",
+    "ALL_METHODS", "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS", "FitSpec", "MEASURES",
     "METHODS", "MODELS", "RunSettings", "SAMPLERS", "TESTS", "VARIANCE_POLICIES", "apply_variance_policy",
     "check_choice", "engine_of", "is_fixed", "split_options",
 ]

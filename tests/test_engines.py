@@ -82,3 +82,27 @@ def test_a_direct_bayes_call_is_refused_by_the_same_rule():
         bayes.fit(acc, engine="exact", moderators=["bits"])
     with pytest.raises(UsageError, match="exact engine fits models without moderators"):
         fitting.check(FitSpec("accuracy", method="exact", moderators=["bits"]))
+
+
+def test_ssm_takes_the_road_and_gives_what_synthesize_gives():
+    for data, rules in (("ssm2025", None), ("ssm2026", "ssm2026")):
+        res = mq.fit(data, "accuracy", method="ssm", rules=rules)
+        ref = mq.synthesize(data, "accuracy", **({"rules": rules} if rules else {}))
+        assert res.engine == "ssm" and res.to_dict() == ref.to_dict()
+        assert res.spec == FitSpec("accuracy", method="ssm", rules=rules) and len(res.rows) == res.n_models
+    with pytest.raises(UsageError, match="SSM reads no sampling variance"):
+        mq.fit("ssm2025", "accuracy", method="ssm", variance_policy="drop")
+    with pytest.raises(UsageError, match="SSM engine takes no moderators"):
+        mq.fit("ssm2025", "accuracy", method="ssm", moderators=["bits"])
+
+
+@pytest.mark.parametrize("kw", [dict(method="reml", variance_policy="drop"), dict(method="exact"),
+                                dict(method="bayes", draws=30, tune=30, chains=1), dict(method="ssm")])
+def test_every_result_carries_its_spec_and_the_rows_it_pooled(kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mq.fit("ssm2025", "accuracy", **kw)
+    k = res.n_models if res.engine == "ssm" else res.to_dict()["k"]
+    assert isinstance(res.spec, FitSpec) and res.spec.method == kw["method"] and len(res.rows) == k
