@@ -482,7 +482,8 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
 
 
 __all__ = [
-    "ALL_METHODS", "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS", "FitSpec", "MEASURES",
-    "METHODS", "MODELS", "RunSettings", "SAMPLERS", "TESTS", "VARIANCE_POLICIES", "apply_variance_policy",
-    "check_choice", "engine_of", "is_fixed", "split_options",
+    "ALL_METHODS", "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS",
+    "FitSpec", "MEASURES", "METHODS", "MODELS", "POLICY_WHY", "RunSettings", "SAMPLERS", "SSM_BELIEF_SPLITS",
+    "SSM_DISCOUNTS", "SSM_METHODS", "SSM_RULES", "SSM_SELECTIONS", "TESTS", "VARIANCE_POLICIES",
+    "apply_variance_policy", "check_choice", "engine_of", "is_fixed", "split_options",
 ]
