@@ -13,7 +13,7 @@ import pytest
 
 import metaquant as mq
 from metaquant import bayes, scale
-from metaquant.errors import ConvergenceWarning, InputError
+from metaquant.errors import ConvergenceWarning, InputError, UsageError
 from metaquant.results import FRAME_COLUMNS, EngineResult
 
 
@@ -116,8 +116,8 @@ def test_unknown_choices_are_refused(tab):
         bayes.fit(mq.for_property(tab, "accuracy"), engine="exact", moderators=["bits"])
     with pytest.raises(InputError, match="not the multilevel"):
         bayes.fit(mq.for_property(tab, "accuracy"), engine="exact", model="multilevel")
-    with pytest.raises(InputError, match="asked to refuse"):
-        bayes.fit(mq.for_property(tab, "accuracy"), unknown_vi="error")
+    with pytest.raises(UsageError, match="pools the rows it is given.*'refuse' is applied on the fitting road"):
+        bayes.fit(mq.for_property(tab, "accuracy"), unknown_vi="error")  # the first version's word for refuse
 
 
 # ------------------------------------------------------------------ PyMC engine results
