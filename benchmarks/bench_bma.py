@@ -54,6 +54,7 @@ def _child(root: str, prop: str, config: str) -> None:
     from metaquant.bayes import bma
 
     table = mq.for_property(mq.compute_effects(mq.load("ssm2025")), prop)
+    table = table[table["vi_known"]].reset_index(drop=True)  # the ensemble's policy on the road: drop
     config, _, backend = config.partition(":")
     if backend:  # e.g. "exact:C": PyTensor's C backend instead of Numba
         bma.PYTENSOR_MODE = backend

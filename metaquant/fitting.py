@@ -1,16 +1,17 @@
 """One road from an effect table to an engine.
 
 Every fit in metaquant — ``metaquant fit``, :func:`metaquant.api.fit`,
-``compare``, ``sensitivity`` and ``report`` — goes through :func:`fit_table`
-(quantitative engines) or :func:`fit_ssm` (the Structured Synthesis Method).
-Here, and only here:
+``compare``, ``sensitivity`` and ``report`` — goes through :func:`fit_table`,
+for every engine (classical, PyMC, exact, bma and the Structured Synthesis
+Method, ``FitSpec(method="ssm")``).  Here, and only here:
 
 1. the property's rows are selected;
 2. the variance policy of the :class:`~metaquant.spec.FitSpec` is applied
    (:func:`metaquant.spec.apply_variance_policy`) for the engine that runs;
 3. the engine is called with the spec's model, moderators, priors and
    cut-points and the :class:`~metaquant.spec.RunSettings`;
-4. the effect at each level of a single moderator is attached.
+4. the effect at each level of a single moderator is attached, and the
+   result is given its ``spec`` and the ``rows`` it pooled.
 
 :func:`fit_or_reason` is the same call for a table that may not be poolable
 (``--all``, ``compare``): instead of raising it returns a :class:`NotPooled`
@@ -33,7 +34,7 @@ from .evidence.effects import compute_effects, for_property
 from .evidence.io import _drop_confounded, as_bool, load, validate
 from .progress import plural
 from .results import tidy_frame
-from .spec import FitSpec, RunSettings, apply_variance_policy
+from .spec import POLICY_WHY, FitSpec, RunSettings, apply_variance_policy
 
 
 def effect_table(data = "ssm2025", *, measure: str = "ROM", include_confounded: bool = False) -> pd.DataFrame:
@@ -136,10 +137,10 @@ class NotPooled:
 class Engine(Protocol):
     """What the road needs of an engine: one adapter per engine package.
 
-    ``classical/engine.py``, ``bayes/engine.py`` provide them; :data:`ENGINES` names where.
+    ``classical/engine.py``, ``bayes/engine.py``, ``ssm/engine.py`` provide them; :data:`ENGINES` names where.
     """
 
-    #: The engine's name (``FitSpec.engine``): ``frequentist``, ``bayes``, ``exact``, ``bma``.
+    #: The engine's name (``FitSpec.engine``): ``frequentist``, ``bayes``, ``exact``, ``bma``, ``ssm``.
     name: str
     #: The variance policies it honours and its default (``{"accepts": (...), "default": ...}``).
     policies: Mapping[str, Any]
@@ -154,7 +155,7 @@ class Engine(Protocol):
 #: Engine name -> the module whose ``ENGINES`` holds its adapter (imported on first use: a classical fit never
 #: imports PyMC).
 ENGINES = {"frequentist": "metaquant.classical.engine", "bayes": "metaquant.bayes.engine",
-           "exact": "metaquant.bayes.engine", "bma": "metaquant.bayes.engine"}
+           "exact": "metaquant.bayes.engine", "bma": "metaquant.bayes.engine", "ssm": "metaquant.ssm.engine"}
 
 
 def engine_for(spec: FitSpec) -> Engine:
@@ -163,8 +164,17 @@ def engine_for(spec: FitSpec) -> Engine:
 
 
 def check(spec: FitSpec) -> Engine:
-    """The engine of ``spec``, after its :meth:`Engine.check` (a usage error is raised here, before any work)."""
+    """The engine of ``spec``, after its checks (a usage error is raised here, before any work).
+
+    The variance policy must be one the engine honours (its ``policies``); every other rule about what an
+    engine can fit is its :meth:`Engine.check`.
+    """
     eng = engine_for(spec)
+    accepts = eng.policies["accepts"]
+    if spec.variance_policy is not None and spec.variance_policy not in accepts:
+        why = POLICY_WHY.get(spec.variance_policy if accepts else eng.name, "")
+        raise UsageError(f"the {eng.name} engine cannot honour the variance policy {spec.variance_policy!r}: {why}",
+                         expected=" | ".join(accepts) or "no variance_policy")
     eng.check(spec)
     return eng
 
@@ -216,6 +226,7 @@ def fit_table(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None =
     res = eng.fit(pooled, spec, settings)
     if len(spec.moderators) == 1:  # the effect at each level of one moderator, for every engine, here only
         res.predictions = res.predict_levels(spec.moderators[0], pooled)
+    res.spec, res.rows = spec, pooled  # what it was fitted with and on: read by the workbench and presentation
     return res
 
 
@@ -259,21 +270,6 @@ def fast_spec(table: pd.DataFrame, spec: FitSpec) -> tuple[FitSpec, str | None]:
     return (spec.replace(method="exact"), None) if ok else (spec, f"PyMC model used: {why}")
 
 
-def fit_ssm(table: pd.DataFrame, prop: str, *, thresholds=None, **options):
-    """SSM synthesis of one property (:func:`metaquant.ssm.synthesize`), or a :class:`NotPooled`.
-
-    ``options`` are those of :func:`metaquant.ssm.synthesize` (``policy``,
-    ``belief_split``, ``discount``, ...).
-    """
-    from . import ssm
-
-    rows = property_rows(table, prop)
-    try:
-        return ssm.synthesize(rows, prop, thresholds=ssm.thresholds_for(prop, thresholds), **options)
-    except InputError as exc:
-        return NotPooled(prop, "ssm", str(exc), k_total=len(rows))
-
-
 __all__ = ["ENGINES", "Engine", "NotPooled", "as_bool", "check", "effect_table", "engine_for", "exact_applicable",
-           "fast_spec", "fit_or_reason", "fit_ssm",
+           "fast_spec", "fit_or_reason",
            "fit_table", "properties_of", "property_rows"]

@@ -26,6 +26,10 @@ made them:
     A list of dicts, one per observed level of a single moderator (the
     effect at 8, 4, 2 bits), each with ``moderator``, ``level``, ``k``,
     ``pct``, ``pct_ci_low``, ``pct_ci_high`` and ``label_code``.
+``spec`` / ``rows``
+    The :class:`~metaquant.spec.FitSpec` it was fitted with and the effect
+    rows it pooled, the variance policy applied (``len(rows) == k``); set by
+    :func:`metaquant.fitting.fit_table` for every result of ``metaquant.fit``.
 ``notes``
     What was done that a reader must know (rows dropped, variances imputed).
 ``diagnostics``

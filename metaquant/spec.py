@@ -47,6 +47,15 @@ FREQUENTIST_METHODS = ("ee", "fe", "dl", "reml", "ml", "pm", "hs", "sj", "eb", "
 #: Bayesian engines: the PyMC model, the exact quadrature engine and the model-averaged ensemble (bias-adjusted).
 BAYES_METHODS = ("bayes", "exact", "bma")
 METHODS = BAYES_METHODS + FREQUENTIST_METHODS
+#: The Structured Synthesis Method: a qualitative engine (labels and beliefs, no sampling variances).
+SSM_METHODS = ("ssm",)
+#: Every method a :class:`FitSpec` takes (the quantitative ones, :data:`METHODS`, and SSM).
+ALL_METHODS = METHODS + SSM_METHODS
+#: SSM's options (:func:`metaquant.ssm.synthesize`): label selection, belief split, discount, rule set.
+SSM_SELECTIONS = ("ef", "santos")
+SSM_BELIEF_SPLITS = ("none", "equitable", "mass-preserving")
+SSM_DISCOUNTS = ("v1", "v2")
+SSM_RULES = ("ssm2025", "ssm2026")
 #: Methods that estimate no between-study variance.
 FIXED_METHODS = ("ee", "fe")
 #: Models: ``auto`` is multilevel where a study gives several rows, random effects otherwise.
@@ -67,19 +76,23 @@ ENGINE_POLICIES: dict[str, dict[str, Any]] = {
     "exact": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bayes": {"accepts": VARIANCE_POLICIES, "default": "model"},
     "bma": {"accepts": ("refuse", "drop", "impute-max", "impute-median"), "default": "drop"},
+    # SSM reads measurements and study beliefs, never a sampling variance: no policy applies
+    "ssm": {"accepts": (), "default": None},
 }
-_POLICY_WHY = {
+#: Why an engine refuses a policy (the refusal is :func:`metaquant.fitting.check`'s).
+POLICY_WHY = {
     "model": "it needs every sampling variance; 'model' (a residual scale for the unknown ones) is for the "
     "Bayesian engines",
+    "ssm": "SSM reads no sampling variance, so no variance policy applies",
 }
 
 
 def engine_of(method: str) -> str:
-    """The engine that runs ``method``: ``"frequentist"``, ``"bayes"`` (PyMC) or ``"exact"``."""
-    m = check_choice(method, METHODS, "method").lower()
+    """The engine that runs ``method``: ``"frequentist"``, ``"bayes"`` (PyMC), ``"exact"``, ``"bma"`` or ``"ssm"``."""
+    m = check_choice(method, ALL_METHODS, "method").lower()
     if m in FREQUENTIST_METHODS:
         return "frequentist"
-    return m if m in ("exact", "bma") else "bayes"
+    return m if m in ("exact", "bma", "ssm") else "bayes"
 
 
 def is_fixed(method: str) -> bool:
@@ -177,6 +190,10 @@ class FitSpec:
         Classical engine: Wald tests of moderator terms, one per entry; an entry names terms separated by commas
         (``"technique"``, ``"bits, technique"``) and tests every coefficient whose name contains one of them
         (metafor's ``anova(res, btt=)``; :func:`metaquant.classical.wald.anova`).
+    selection, belief_split, discount, rules : str
+        SSM (``method="ssm"``): the label selection rule (``ef``, ``santos``), how a study's belief is shared
+        among its evidence models, the discount (``v1``, ``v2``; default the rules') and the rule set
+        (``ssm2025``, ``ssm2026``; default ``ssm2025``); see :func:`metaquant.ssm.synthesize`.
     """
 
     property: str
@@ -196,26 +213,29 @@ class FitSpec:
     rho: float | None = None
     shared_baseline: bool = False
     wald: tuple[str, ...] = ()
+    selection: str = "ef"
+    belief_split: str = "none"
+    discount: str | None = None
+    rules: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.property, str) or not self.property.strip():
             raise UsageError("property must be a property name, e.g. 'accuracy'")
         set_ = object.__setattr__
         set_(self, "property", schema.get_property(self.property.strip()).name)
-        set_(self, "method", check_choice(self.method, METHODS, "method"))
+        set_(self, "method", check_choice(self.method, ALL_METHODS, "method"))
+        set_(self, "selection", check_choice(self.selection, SSM_SELECTIONS, "selection"))
+        set_(self, "belief_split", check_choice(self.belief_split, SSM_BELIEF_SPLITS, "belief_split"))
+        if self.discount is not None:
+            set_(self, "discount", check_choice(self.discount, SSM_DISCOUNTS, "discount"))
+        if self.rules is not None:
+            set_(self, "rules", check_choice(self.rules, SSM_RULES, "rules"))
         set_(self, "model", check_choice(self.model, MODELS, "model"))
         set_(self, "moderators", _moderator_tuple(self.moderators))
         set_(self, "measure", check_choice(self.measure, MEASURES, "measure").upper())
         set_(self, "test", check_choice(self.test, TESTS, "test"))
         if self.variance_policy is not None:
             set_(self, "variance_policy", check_choice(self.variance_policy, VARIANCE_POLICIES, "variance policy"))
-            accepts = ENGINE_POLICIES[self.engine]["accepts"]
-            if self.variance_policy not in accepts:
-                raise UsageError(
-                    f"the {self.engine} engine cannot honour the variance policy {self.variance_policy!r}: "
-                    + _POLICY_WHY.get(self.variance_policy, ""),
-                    expected=" | ".join(accepts),
-                )
         if isinstance(self.level, bool) or not isinstance(self.level, (int, float)) or not 0 < self.level < 100:
             raise UsageError(f"level must be a percentage between 0 and 100, got {self.level!r}")
         if isinstance(self.min_probability, bool) or not isinstance(self.min_probability, (int, float)) \
@@ -223,9 +243,6 @@ class FitSpec:
             raise UsageError(f"min_probability must be a probability in (0, 1], got {self.min_probability!r}")
         if self.robust is not None:
             set_(self, "robust", check_choice(self.robust, ROBUST, "robust variance"))
-            if self.engine != "frequentist":
-                raise UsageError("cluster-robust inference is for the classical engine",
-                                 expected="a classical method, e.g. method='reml'")
         if self.thresholds is not None:
             set_(self, "thresholds", tuple(scale.validate_thresholds(self.thresholds)))
         if self.threshold_scale is not None and not (
@@ -234,11 +251,6 @@ class FitSpec:
             raise UsageError(f"threshold_scale must be a positive number, got {self.threshold_scale!r}")
         self._check_sampling_cov()
         self._check_wald()
-        if self.engine in ("exact", "bma") and self.moderators:
-            raise UsageError(
-                f"the {self.engine} engine fits models without moderators",
-                expected="method='bayes' for meta-regression",
-            )
 
     def _check_sampling_cov(self) -> None:
         if not isinstance(self.shared_baseline, bool):
@@ -251,23 +263,12 @@ class FitSpec:
             object.__setattr__(self, "rho", float(self.rho))
             if self.shared_baseline:
                 raise UsageError("give either rho or shared_baseline, not both")
-        if self.engine in ("exact", "bma"):
-            raise UsageError(f"the {self.engine} engine takes independent sampling errors",
-                             expected="method='bayes' or 'reml' for a known sampling covariance")
-        if self.engine == "frequentist" and self.method not in MULTILEVEL_METHODS:
-            raise UsageError(f"a known sampling covariance is used by the multilevel model (REML or ML), not "
-                             f"{self.method.upper()}", expected="method='reml' or 'ml'")
-        if self.engine == "bayes" and self.rho is not None and self.rho < 0:
-            raise UsageError(f"the Bayesian model takes rho >= 0, got {self.rho:g}",
-                             expected="a non-negative correlation, or method='reml'")
 
     def _check_wald(self) -> None:
         wald = (self.wald,) if isinstance(self.wald, str) else tuple(self.wald or ())
         if any(not isinstance(w, str) or not [t for t in w.split(",") if t.strip()] for w in wald):
             raise UsageError("wald takes moderator terms, e.g. 'technique' or 'bits, technique'")
         object.__setattr__(self, "wald", wald)
-        if wald and self.engine != "frequentist":
-            raise UsageError("Wald tests are for the classical engine", expected="a classical method, e.g. 'reml'")
         if wald and not self.moderators:
             raise UsageError("a Wald test of moderator terms needs moderators", expected="--moderator COL")
 
@@ -438,6 +439,8 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
     (DataFrame, str or None)
         The table to pool and a note describing what was done (None if nothing).
     """
+    if policy is None and not ENGINE_POLICIES[engine]["accepts"]:  # an engine that reads no sampling variance
+        return table, None
     policy = check_choice(policy, VARIANCE_POLICIES, "variance policy")
     accepts = ENGINE_POLICIES[engine]["accepts"]
     if policy not in accepts:
@@ -484,7 +487,8 @@ def apply_variance_policy(table: pd.DataFrame, policy: str, *, engine: str) -> t
 
 
 __all__ = [
-    "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS", "FitSpec", "MEASURES",
-    "METHODS", "MODELS", "RunSettings", "SAMPLERS", "TESTS", "VARIANCE_POLICIES", "apply_variance_policy",
-    "check_choice", "engine_of", "is_fixed", "split_options",
+    "ALL_METHODS", "BAYES_METHODS", "DEFAULT_SEED", "ENGINE_POLICIES", "FIXED_METHODS", "FREQUENTIST_METHODS",
+    "FitSpec", "MEASURES", "METHODS", "MODELS", "POLICY_WHY", "RunSettings", "SAMPLERS", "SSM_BELIEF_SPLITS",
+    "SSM_DISCOUNTS", "SSM_METHODS", "SSM_RULES", "SSM_SELECTIONS", "TESTS", "VARIANCE_POLICIES",
+    "apply_variance_policy", "check_choice", "engine_of", "is_fixed", "split_options",
 ]

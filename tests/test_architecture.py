@@ -172,3 +172,36 @@ def test_the_document_draws_the_same_layers():
     rows = re.findall(r"^\| (\d+) \| ([^|]+) \|", section, flags=re.M)
     drawn = [set(re.findall(r"`(\w+)`", units)) for _, units in rows]
     assert drawn == LAYERS
+
+
+def _calls_and_defs(name: str) -> tuple[list[str], list[str]]:
+    """Where ``name`` is defined and where it is called (``file:function``), read with :mod:`ast`."""
+    defs, calls = [], []
+    for path in FILES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                if fn.name == name:
+                    defs.append(f"{path.relative_to(PKG)}:{fn.name}")
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Call):
+                        f = node.func
+                        called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+                        if called == name:
+                            calls.append(f"{path.relative_to(PKG)}:{fn.name}")
+    return defs, sorted(set(calls))
+
+
+def test_the_variance_policy_is_applied_by_one_function_called_from_one_place():
+    defs, calls = _calls_and_defs("apply_variance_policy")
+    assert defs == ["spec.py:apply_variance_policy"]
+    assert calls == ["fitting.py:fit_table"]
+    # and no second vocabulary: the first version's word "error" survives only as an accepted alias
+    for path in FILES:
+        text = path.read_text(encoding="utf-8")
+        assert "UNKNOWN_VI_POLICIES" not in text and "prepare_with_policy" not in text, path
+
+
+def test_the_call_finder_finds_calls():
+    defs, calls = _calls_and_defs("fit_table")
+    assert defs == ["fitting.py:fit_table"] and "fitting.py:fit_or_reason" in calls

@@ -28,7 +28,9 @@ from scipy import integrate, stats
 import metaquant as mq
 from metaquant import scale
 from metaquant.bayes import Priors, fit_exact
-from metaquant.errors import InputError
+from metaquant.errors import InputError, UsageError
+from metaquant.fitting import fit_table
+from metaquant.spec import FitSpec
 
 SCHOOLS_Y = [28, 8, -3, 7, -1, 1, 18, 12]
 SCHOOLS_SE = [15, 10, 16, 11, 9, 11, 10, 18]
@@ -206,16 +208,21 @@ def test_unknown_variance_policies(caplog):
     y = [0.1, 0.2, 0.3]
     t = table(y, [0.01, np.nan, np.nan], vi_known=[True, False, False], vi_note=[None, "single observation", "x"],
               study=list("abc"), property="storage_size", source_file="ev.csv", source_row=[1, 2, 3])
-    with pytest.raises(InputError, match="2 of 3 rows have no sampling variance") as exc:
-        fit_exact(t, unknown_vi="error")
-    assert "ev.csv" in str(exc.value) and "row 2" in str(exc.value) and "'vi'" in str(exc.value)
-    with pytest.warns(UserWarning, match="dropped 2 of 3 rows"):
-        d = fit_exact(t, unknown_vi="drop").to_dict()
-    assert d["k"] == 1 and any("dropped" in w for w in d["warnings"])
-    with pytest.raises(InputError, match="unknown_vi"):
+    # the engine pools the rows it is given; a policy other than 'model' is the fitting road's
+    for policy in ("refuse", "error", "drop", "impute-max"):
+        with pytest.raises(UsageError, match="2 of 3 rows of 'storage_size' have no sampling variance"):
+            fit_exact(t, unknown_vi=policy)
+    with pytest.raises(UsageError, match="unknown unknown_vi"):
         fit_exact(t, unknown_vi="impute")
-    with pytest.raises(InputError, match="none of the 2 rows"):
-        fit_exact(t.iloc[1:], unknown_vi="drop")
+    assert fit_exact(t.iloc[:1], unknown_vi="refuse").to_dict()["k"] == 1  # every variance known: pooled
+    # through the road: refused naming the file, row and column, or dropped with a note
+    with pytest.raises(InputError, match="2 of 3 rows of 'storage_size' have no sampling variance") as exc:
+        fit_table(t, FitSpec("storage_size", method="exact", variance_policy="refuse"))
+    assert "ev.csv" in str(exc.value) and "row 2" in str(exc.value) and "'vi'" in str(exc.value)
+    res = fit_table(t, FitSpec("storage_size", method="exact", variance_policy="drop"))
+    assert res.to_dict()["k"] == 1 and any("dropped 2 rows" in n for n in res.notes)
+    with pytest.raises(InputError, match="no row of 'storage_size' has a known sampling variance"):
+        fit_table(t.iloc[1:], FitSpec("storage_size", method="exact", variance_policy="drop"))
 
 
 def test_exact_on_shipped_accuracy_reads_the_ssm_scale():

@@ -13,7 +13,7 @@ import pytest
 
 import metaquant as mq
 from metaquant import bayes, scale
-from metaquant.errors import ConvergenceWarning, InputError
+from metaquant.errors import ConvergenceWarning, InputError, UsageError
 from metaquant.results import FRAME_COLUMNS, EngineResult
 
 
@@ -116,8 +116,8 @@ def test_unknown_choices_are_refused(tab):
         bayes.fit(mq.for_property(tab, "accuracy"), engine="exact", moderators=["bits"])
     with pytest.raises(InputError, match="not the multilevel"):
         bayes.fit(mq.for_property(tab, "accuracy"), engine="exact", model="multilevel")
-    with pytest.raises(InputError, match="asked to refuse"):
-        bayes.fit(mq.for_property(tab, "accuracy"), unknown_vi="error")
+    with pytest.raises(UsageError, match="pools the rows it is given.*'refuse' is applied on the fitting road"):
+        bayes.fit(mq.for_property(tab, "accuracy"), unknown_vi="error")  # the first version's word for refuse
 
 
 # ------------------------------------------------------------------ PyMC engine results
@@ -125,9 +125,14 @@ def test_unknown_choices_are_refused(tab):
 
 @pytest.mark.filterwarnings("ignore::metaquant.errors.ConvergenceWarning")
 def test_known_variances_are_pooled_as_given_and_drop_honoured(tab):
+    from metaquant.fitting import fit_table
+    from metaquant.spec import FitSpec, RunSettings
+
     acc = mq.for_property(tab, "accuracy")
-    with pytest.warns(UserWarning, match="dropped 13 of 17 rows"):
-        res = bayes.fit(acc, model="re", unknown_vi="drop", draws=200, tune=200, chains=2, seed=3)
+    with pytest.raises(UsageError, match="13 of 17 rows of 'accuracy' have no sampling variance"):
+        bayes.fit(acc, model="re", unknown_vi="drop")  # the policy is the road's, not the engine's
+    res = fit_table(acc, FitSpec("accuracy", model="random-effects", variance_policy="drop"),
+                    RunSettings(draws=200, tune=200, chains=2, seed=3))
     known = acc[acc["vi_known"]].reset_index(drop=True)
     d = res.to_dict()
     assert d["k"] == 4 and d["n_unknown_vi"] == 0 and "sigma_resid_mean" not in d

@@ -29,6 +29,11 @@ BEM_SE = np.array([0.10155048, 0.08246211, 0.10323629, 0.10182427, 0.10120277, 0
 ROBMA = bma.BMAPriors.robma()
 
 
+def known_rows(rows):
+    """The rows with a known sampling variance (what the road's ``drop`` policy pools)."""
+    return rows[rows["vi_known"].astype(bool)].reset_index(drop=True)
+
+
 def _mvn_logml(y, se, tau, m0, s0, shift=0.0):
     """log N(y - shift; m0 1, diag(se^2 + tau^2) + s0^2 11') (mu integrated out; s0 = 0: mu fixed at m0)."""
     k = len(y)
@@ -233,12 +238,36 @@ def test_bad_input_is_an_input_error(tab):
         bma.fit_bma(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.01, 0.02]}), prior_model_probs={"effects": 0.5})
     with pytest.raises(InputError):
         bma.as_bma_priors({"mu_sdd": 1})
-    # a variance imputed upstream is used, not dropped again
-    from metaquant.spec import apply_variance_policy
+    # the rows are pooled as given: a variance imputed on the road is used, rows without one are refused
+    from metaquant.errors import UsageError
+    from metaquant.spec import FitSpec
 
-    imp, _ = apply_variance_policy(for_property(tab, "accuracy"), "impute-max", engine="bma")
-    assert bma._prepare(imp, None, "drop").k == 17
-    assert bma._prepare(for_property(tab, "accuracy"), None, "drop").k == 4
+    acc = for_property(tab, "accuracy")
+    imp = acc.assign(vi=acc["vi"].fillna(acc["vi"].max()))  # imputed, vi_known still False
+    assert bma._prepare(imp, None, "impute-max").k == 17
+    assert bma._prepare(known_rows(acc), None, "drop").k == 4
+    with pytest.raises(UsageError, match="13 of 17 rows of 'accuracy' have no sampling variance"):
+        bma._prepare(acc, None, "drop")
+    # the road applies the ensemble's policy (drop by default) once, before the engine
+    from metaquant import fitting
+
+    eng = fitting.engine_for(FitSpec("accuracy", method="bma"))
+    seen = {}
+
+    class Stub:
+        predictions: list = []
+
+    def fake_fit(rows, spec, settings):
+        seen["k"] = len(rows)
+        return Stub()
+
+    real = eng.fit
+    try:
+        eng.fit = fake_fit
+        res = fitting.fit_table(tab, FitSpec("accuracy", method="bma"))
+    finally:
+        eng.fit = real
+    assert seen["k"] == 4 and len(res.rows) == 4 and res.spec.method == "bma"
 
 
 # -- PyMC ---------------------------------------------------------------------
@@ -267,14 +296,14 @@ def test_plain_member_bridge_sampling_against_quadrature_and_result_protocol(tab
     from metaquant.evidence.effects import for_property
     from metaquant.results import FRAME_COLUMNS
 
-    acc = for_property(tab, "accuracy")
+    acc = known_rows(for_property(tab, "accuracy"))
     res = bma.fit_bma(acc, members=[M(True, True), M(False, False)], draws=1000, tune=500, chains=2, seed=5,
                       marginal_likelihood="bridge")
     plain = res.members[0]
     assert plain["log_ml_method"] == "bridge" and plain["log_ml_exact"] is not None
     assert abs(plain["log_ml"] - plain["log_ml_exact"]) < 4 * plain["log_ml_error"] + 0.01
     assert res.members[1]["log_ml"] == pytest.approx(res.members[1]["log_ml_exact"], abs=1e-9)
-    assert res.k == 4 and any("dropped 13 rows" in n for n in res.notes)
+    assert res.k == 4  # the known rows (the drop itself is the road's: test_bad_input_is_an_input_error)
     d = res.to_dict()
     json.dumps(d)
     for key in ("label_code", "label_probability", "pct", "pct_ci_low", "pct_ci_high", "notes", "diagnostics", "ok",
@@ -304,7 +333,8 @@ def test_default_ensemble_bridge_sampling_against_quadrature(tab):
     """Every quadrature-tractable member of the default ensemble, bridge sampling vs quadrature."""
     from metaquant.evidence.effects import for_property
 
-    res = bma.fit_bma(for_property(tab, "accuracy"), draws=2000, tune=1000, seed=11, marginal_likelihood="bridge")
+    res = bma.fit_bma(known_rows(for_property(tab, "accuracy")), draws=2000, tune=1000, seed=11,
+                      marginal_likelihood="bridge")
     checked = [m for m in res.members if m["log_ml_method"] == "bridge" and m["log_ml_exact"] is not None]
     assert len(checked) >= 11
     for m in checked:
@@ -335,12 +365,12 @@ def test_exact_mode_draws_match_the_exact_engine(tab):
     from metaquant.bayes import fit_exact
     from metaquant.evidence.effects import for_property
 
-    acc = for_property(tab, "accuracy")
+    acc = known_rows(for_property(tab, "accuracy"))
     res = bma.fit_bma(acc, members=[M(True, True), M(False, False), M(True, False, "pet")],
                       marginal_likelihood="exact", draws=4000, chains=2, seed=3, exact_check=False)
     assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "quadrature"]
     assert res.settings["compilations"] == 0 and "bridge_check" not in res.members[0]
-    ex = fit_exact(acc, unknown_vi="drop").to_dict()
+    ex = fit_exact(acc).to_dict()
     plain = res.members[0]
     sd = (plain["mu_ci_high"] - plain["mu_ci_low"]) / 3.92
     assert plain["mu_mean"] == pytest.approx(ex["mu_mean"], abs=4 * sd / math.sqrt(8000) + 1e-6)
@@ -355,7 +385,7 @@ def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_membe
     bridge-sampled as well, its gap to quadrature within 4 RE + 0.01; the same seed gives the same numbers."""
     from metaquant.evidence.effects import for_property
 
-    acc = for_property(tab, "accuracy")
+    acc = known_rows(for_property(tab, "accuracy"))
     wf = W("one", (0.05,))
     mem = [M(True, True), M(False, False), M(True, True, "selection", wf), M(False, False, "selection", wf)]
     kw = dict(members=mem, draws=500, tune=500, chains=2, seed=4)

@@ -52,3 +52,57 @@ def test_classical_predictions_come_from_the_road():
     known = tab[(tab["property"] == "accuracy") & tab["vi_known"]]
     assert sorted(p["level"] for p in res.predictions) == sorted(known["bits"].unique())
     assert sum(p["k"] for p in res.predictions) == res.rma.k
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"method": "reml", "variance_policy": "model"}, "cannot honour the variance policy 'model'"),
+        ({"method": "exact", "moderators": ["bits"]}, "exact engine fits models without moderators"),
+        ({"method": "bma", "moderators": ["bits"]}, "bma engine fits models without moderators"),
+        ({"method": "exact", "model": "multilevel"}, "exact engine fits the random-effects model"),
+        ({"method": "exact", "rho": 0.5}, "exact engine takes independent sampling errors"),
+        ({"method": "dl", "rho": 0.5}, "REML or ML"),
+        ({"method": "bayes", "rho": -0.3}, "rho >= 0"),
+        ({"method": "bayes", "robust": "cr2"}, "cluster-robust inference is for the classical engine"),
+        ({"method": "exact", "moderators": ["bits"], "wald": ["bits"]}, "Wald tests are for the classical engine"),
+    ],
+)
+def test_engine_rules_live_in_engine_check_not_in_the_spec(kw, needle):
+    spec = FitSpec("accuracy", **kw)  # a well-formed specification ...
+    with pytest.raises(UsageError, match=needle):
+        fitting.check(spec)  # ... that its engine cannot fit, refused before any work
+
+
+def test_a_direct_bayes_call_is_refused_by_the_same_rule():
+    from metaquant import bayes
+
+    acc = mq.effect_table("ssm2025").query("property == 'accuracy'")
+    with pytest.raises(UsageError, match="exact engine fits models without moderators"):
+        bayes.fit(acc, engine="exact", moderators=["bits"])
+    with pytest.raises(UsageError, match="exact engine fits models without moderators"):
+        fitting.check(FitSpec("accuracy", method="exact", moderators=["bits"]))
+
+
+def test_ssm_takes_the_road_and_gives_what_synthesize_gives():
+    for data, rules in (("ssm2025", None), ("ssm2026", "ssm2026")):
+        res = mq.fit(data, "accuracy", method="ssm", rules=rules)
+        ref = mq.synthesize(data, "accuracy", **({"rules": rules} if rules else {}))
+        assert res.engine == "ssm" and res.to_dict() == ref.to_dict()
+        assert res.spec == FitSpec("accuracy", method="ssm", rules=rules) and len(res.rows) == res.n_models
+    with pytest.raises(UsageError, match="SSM reads no sampling variance"):
+        mq.fit("ssm2025", "accuracy", method="ssm", variance_policy="drop")
+    with pytest.raises(UsageError, match="SSM engine takes no moderators"):
+        mq.fit("ssm2025", "accuracy", method="ssm", moderators=["bits"])
+
+
+@pytest.mark.parametrize("kw", [dict(method="reml", variance_policy="drop"), dict(method="exact"),
+                                dict(method="bayes", draws=30, tune=30, chains=1), dict(method="ssm")])
+def test_every_result_carries_its_spec_and_the_rows_it_pooled(kw):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = mq.fit("ssm2025", "accuracy", **kw)
+    k = res.n_models if res.engine == "ssm" else res.to_dict()["k"]
+    assert isinstance(res.spec, FitSpec) and res.spec.method == kw["method"] and len(res.rows) == k

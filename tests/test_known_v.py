@@ -73,8 +73,10 @@ def test_known_v_changes_the_pooled_estimate():
     (dict(method="bayes", rho=-0.3), "rho >= 0"),
 ])
 def test_sampling_cov_options_are_checked(kw, msg):
+    from metaquant import fitting
+
     with pytest.raises(UsageError, match=msg):
-        FitSpec("accuracy", **kw)
+        fitting.check(FitSpec("accuracy", **kw))  # a field rule in FitSpec, an engine rule in Engine.check
 
 
 def test_cli_fit_takes_shared_baseline():

@@ -48,11 +48,8 @@ def test_spec_normalises_and_derives_the_engine_and_policy():
         ({"method": 3}, "method must be a string"),
         ({"model": "deep"}, "unknown model"),
         ({"variance_policy": "guess"}, "unknown variance policy"),
-        ({"method": "reml", "variance_policy": "model"}, "cannot honour the variance policy 'model'"),
         ({"level": 120}, "level must be a percentage"),
         ({"threshold_scale": -1}, "threshold_scale must be a positive number"),
-        ({"method": "exact", "moderators": ["bits"]}, "exact engine fits models without moderators"),
-        ({"method": "bma", "moderators": ["bits"]}, "bma engine fits models without moderators"),
         ({"moderators": [3]}, "is not a column name"),
     ],
 )
@@ -111,7 +108,8 @@ def test_moderators_given_as_one_string_are_one_moderator(tab):
 
 
 def test_policy_table_lists_every_engine_and_its_default():
-    assert set(ENGINE_POLICIES) == {"frequentist", "bayes", "exact", "bma"}
+    assert set(ENGINE_POLICIES) == {"frequentist", "bayes", "exact", "bma", "ssm"}
+    assert ENGINE_POLICIES["ssm"] == {"accepts": (), "default": None}  # SSM reads no sampling variance
     assert ENGINE_POLICIES["bma"]["default"] == "drop" and "model" not in ENGINE_POLICIES["bma"]["accepts"]
     assert ENGINE_POLICIES["frequentist"]["default"] == "refuse"
     assert "model" not in ENGINE_POLICIES["frequentist"]["accepts"]
@@ -173,3 +171,12 @@ def test_fit_or_reason_says_why_a_property_cannot_be_pooled(tab):
     assert isinstance(r, fitting.NotPooled) and not r.ok and r.label_code is None
     assert "no row of 'f1_score' has a known sampling variance" in r.reason
     assert r.to_dict()["estimable"] is False and r.to_frame().loc[0, "property"] == "f1_score"
+
+
+def test_ssm_vocabulary_is_the_engines():
+    from metaquant.spec import SSM_RULES
+    from metaquant.ssm import RULES
+
+    assert set(SSM_RULES) == set(RULES)
+    with pytest.raises(UsageError, match="unknown selection"):
+        FitSpec("accuracy", method="ssm", selection="majority")

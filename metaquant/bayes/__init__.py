@@ -19,7 +19,7 @@ chosen with the 0.75 rule and stated only when its zones hold at least
 
 #: The one default seed of the package (the CLI's, ``compare``'s and ``api``'s): equal seeds, equal numbers.
 from ..spec import DEFAULT_SEED  # noqa: E402,F401
-from .data import MODELS, UNKNOWN_VI_POLICIES, MetaData, prepare, prepare_with_policy  # noqa: E402
+from .data import MODELS, MetaData, prepare, rows_as_given  # noqa: E402
 from .exact import ExactResult, NormalMixture, fit_exact  # noqa: E402
 from .priors import SCALE_FAMILIES, Priors, PriorSpecError, ScalePrior, as_priors, parse_scale_prior  # noqa: E402
 from .results import ESS_MIN, RHAT_MAX, BayesResult, Marginal, check  # noqa: E402
@@ -47,8 +47,8 @@ def __getattr__(name):  # the PyMC model builders load PyMC, so they are importe
 
 __all__ = [
     "BayesResult", "DEFAULT_SEED", "DEFAULT_TARGET_ACCEPT", "ENGINES", "ESS_MIN", "ExactResult", "MODELS", "Marginal",
-    "MetaData", "prepare_with_policy",
+    "MetaData", "rows_as_given",
     "NormalMixture", "PARAMETRIZATIONS", "PriorSpecError", "Priors", "RHAT_MAX", "SAMPLERS", "SCALE_FAMILIES",
-    "ScalePrior", "Structure", "UNKNOWN_VI_POLICIES", "as_priors", "build", "cache_info", "check", "clear_cache",
+    "ScalePrior", "Structure", "as_priors", "build", "cache_info", "check", "clear_cache",
     "conditional_draws", "fit", "fit_exact", "fit_many", "marginal_loglik", "parse_scale_prior", "prepare",
 ]

@@ -70,8 +70,8 @@ from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import json_safe
 from ..progress import plural
 from ..results import tidy_frame
-from ..spec import apply_variance_policy
 from .bridge import bridge_sampler
+from .data import rows_as_given
 from .priors import Priors, ScalePrior
 from .results import ESS_MIN, RHAT_MAX, single_threaded_blas
 
@@ -957,6 +957,10 @@ class BMAResult:
     seconds: float = float("nan")
     engine: str = "bma"
     predictions: list[dict] = field(default_factory=list)
+    #: The specification it was fitted with (:class:`~metaquant.spec.FitSpec`; set by the fitting road).
+    spec: object = field(default=None, repr=False, compare=False)
+    #: The effect rows it pooled, variance policy applied (``len(rows) == k``; set by the fitting road).
+    rows: object = field(default=None, repr=False, compare=False)
 
     # -- protocol --------------------------------------------------------
     @property
@@ -1064,9 +1068,8 @@ def _prepare(table, thresholds, missing_vi) -> _Data:
         table = table.copy()
         vi = pd.to_numeric(table["vi"], errors="coerce")
         table["vi_known"] = table["vi_known"].astype(bool) | (vi.notna() & (vi > 0))
-        table, note = apply_variance_policy(table, missing_vi, engine="bma")
-        if note:
-            notes.append(note)
+    if missing_vi is not None:  # the rows are pooled as given: the policy is the fitting road's
+        rows_as_given(table, missing_vi, engine="the bias-adjusted ensemble", models_unknown=False)
     y = pd.to_numeric(table["yi"], errors="coerce").to_numpy(float)
     v = pd.to_numeric(table["vi"], errors="coerce").to_numpy(float)
     bad = ~(np.isfinite(y) & np.isfinite(v) & (v > 0))
@@ -1166,7 +1169,7 @@ def fit_bma(
     seed: int = DEFAULT_SEED,
     target_accept: float = 0.95,
     cores: int = 1,
-    missing_vi: str = "drop",
+    missing_vi: str | None = "refuse",
     exact_check: bool = True,
     marginal_likelihood: str = "exact",
 ) -> BMAResult:
@@ -1191,8 +1194,11 @@ def fit_bma(
         Relative prior weights of the bias members (equal by default).
     draws, tune, chains, seed, target_accept, cores
         NUTS settings per member (PyMC's sampler).
-    missing_vi : {"drop", "impute-max", "impute-median", "refuse"}
-        What to do with rows without a sampling variance (the ensemble needs known variances).
+    missing_vi : str, optional
+        The variance policy the rows were pooled under (the ensemble needs every sampling variance).  The rows
+        are pooled as given: a policy that drops or imputes (``drop``, the ensemble's default on the fitting
+        road, ``impute-max``, ...) is applied by ``metaquant.fit(..., method="bma", variance_policy=...)``, and a
+        table with rows lacking a variance is refused here (:func:`metaquant.bayes.data.rows_as_given`).
     exact_check : bool
         ``"bridge"``: also compute the marginal likelihood of the quadrature-tractable members by
         quadrature (``log_ml_exact``, ``log_ml_gap``).  ``"exact"``: also fit the plain member by

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .. import scale
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..evidence import schema
 from ..evidence.effects import check_levels, moderator_matrix
 from ..progress import plural
+from ..spec import VARIANCE_POLICIES, check_choice
 
 MODELS = ("auto", "re", "multilevel")
 _MODEL_ALIASES = {"random-effects": "re", "random_effects": "re", "re": "re", "nnhm": "re",
@@ -312,53 +313,31 @@ def _design(table: pd.DataFrame, mods: list[str]) -> tuple[np.ndarray, list[str]
     return X, names, centres
 
 
-#: What the Bayesian engines do with rows whose sampling variance is unknown.
-UNKNOWN_VI_POLICIES = ("model", "drop", "error")
+def rows_as_given(table: pd.DataFrame, unknown_vi: str = "model", *, engine: str = "the Bayesian model",
+                  models_unknown: bool = True) -> str:
+    """Check that a direct call of a Bayesian engine can pool ``table`` as it is given; the policy in force.
 
-
-def prepare_with_policy(
-    table: pd.DataFrame,
-    *,
-    unknown_vi: str = "model",
-    engine: str = "the Bayesian engine",
-    **prepare_kw,
-) -> tuple[MetaData, pd.DataFrame]:
-    """:func:`prepare`, then apply the unknown-variance policy of the Bayesian engines.
-
-    ``"model"`` gives such rows the residual scale ``sigma_resid`` (the
-    models' default), ``"drop"`` pools only the rows with a known variance
-    (with a :class:`UserWarning` and a note), ``"error"`` refuses such rows
-    with an :class:`~metaquant.errors.InputError` naming the first one.  A
-    table whose variances are all known is pooled as given under every policy.
-
-    Returns
-    -------
-    (MetaData, DataFrame)
-        The arrays and the rows they hold (index reset).
+    The engines pool the rows they are given: the variance policy is applied once, on the fitting road
+    (:func:`metaquant.fitting.fit_table`, :func:`metaquant.spec.apply_variance_policy`).  ``unknown_vi`` is a
+    word of :data:`metaquant.spec.VARIANCE_POLICIES` (``"error"`` is the first version's ``"refuse"``).  A table
+    whose variances are all known is pooled under every policy; rows without a variance are pooled only under
+    ``"model"`` by an engine that models them (``models_unknown``); otherwise a
+    :class:`~metaquant.errors.UsageError` names the road that applies the policy.
     """
-    import warnings
-
-    if unknown_vi not in UNKNOWN_VI_POLICIES:
-        raise InputError(f"unknown policy unknown_vi={unknown_vi!r}", expected=" | ".join(UNKNOWN_VI_POLICIES))
-    md = prepare(table, **prepare_kw)
-    tab = table.reset_index(drop=True)
-    if not md.n_unknown or unknown_vi == "model":
-        return md, tab
-    if unknown_vi == "error":
-        first = int(np.flatnonzero(~md.known)[0])
-        r = tab.iloc[first]
-        note = f" ({r['vi_note']})" if "vi_note" in tab.columns and pd.notna(r.get("vi_note")) else ""
-        raise InputError(
-            f"{md.n_unknown} of {plural(md.k, 'row')} {'has' if md.n_unknown == 1 else 'have'} no sampling variance"
-            f"{note}; {engine} was asked to refuse them",
-            column="vi", expected="unknown_vi='model' (sigma_resid) or unknown_vi='drop'", **_where(tab, first),
+    policy = check_choice("refuse" if unknown_vi == "error" else unknown_vi, VARIANCE_POLICIES, "unknown_vi")
+    if "vi_known" in table.columns:
+        known = table["vi_known"].astype(bool).to_numpy()
+    else:
+        vi = pd.to_numeric(table["vi"], errors="coerce").to_numpy(dtype=float) if "vi" in table.columns else None
+        known = np.ones(len(table), bool) if vi is None else np.isfinite(vi)
+    n_unknown = int((~known).sum())
+    if n_unknown and (policy != "model" or not models_unknown):
+        prop = f" of {str(table['property'].iloc[0])!r}" if "property" in table.columns and len(table) else ""
+        name = str(table["property"].iloc[0]) if prop else "PROPERTY"
+        raise UsageError(
+            f"{n_unknown} of {len(table)} rows{prop} have no sampling variance; {engine} pools the rows it is "
+            f"given, and the variance policy {policy!r} is applied on the fitting road",
+            expected=f"metaquant.fit(table, {name!r}, method=..., variance_policy={policy!r})"
+            + (" or unknown_vi='model'" if models_unknown else ""),
         )
-    if not md.known.any():
-        raise InputError(f"none of the {md.k} rows has a known sampling variance, so none is left to pool",
-                         column="vi", expected="unknown_vi='model'")
-    msg = f"dropped {md.n_unknown} of {plural(md.k, 'row')} without a sampling variance (unknown_vi='drop')"
-    warnings.warn(msg, UserWarning, stacklevel=3)
-    rows = tab[md.known].reset_index(drop=True)
-    kept = prepare(rows, **prepare_kw)
-    kept.notes.append(msg)
-    return kept, rows
+    return policy

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 from ..spec import ENGINE_POLICIES
+from .rules import check_spec
 
 
 def priors_of(spec):
@@ -36,14 +37,16 @@ class PyMCEngine:
     policies = ENGINE_POLICIES["bayes"]
 
     def check(self, spec) -> None:
-        """Every rule of this engine is a field rule of :class:`~metaquant.spec.FitSpec` (``rho >= 0``)."""
+        """No classical-only option; ``rho >= 0`` (:func:`metaquant.bayes.rules.check`)."""
+        check_spec(spec)
 
     def fit(self, rows, spec, settings):
         from .sampling import fit
 
         res = fit(rows, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
                   priors=priors_of(spec), thresholds=spec.cut_points(), min_probability=spec.min_probability,
-                  rho=spec.rho, shared_baseline=spec.shared_baseline, **settings.mcmc())
+                  rho=spec.rho, shared_baseline=spec.shared_baseline, levels=False,
+                  **settings.mcmc())
         return _with_note(res, rows)
 
 
@@ -54,7 +57,8 @@ class ExactEngine:
     policies = ENGINE_POLICIES["exact"]
 
     def check(self, spec) -> None:
-        """Checked by :class:`~metaquant.spec.FitSpec`: no moderators, independent sampling errors."""
+        """No moderators, independent sampling errors, the random-effects model (:mod:`metaquant.bayes.rules`)."""
+        check_spec(spec)
 
     def fit(self, rows, spec, settings):
         from .sampling import fit
@@ -71,7 +75,8 @@ class BMAEngine:
     policies = ENGINE_POLICIES["bma"]
 
     def check(self, spec) -> None:
-        """Checked by :class:`~metaquant.spec.FitSpec`: no moderators, independent sampling errors."""
+        """No moderators, independent sampling errors, the random-effects model (:mod:`metaquant.bayes.rules`)."""
+        check_spec(spec)
 
     def fit(self, rows, spec, settings):
         from .bma import fit_bma

@@ -36,8 +36,9 @@ up to the quadrature error (about 1e-7 relative with the default grid).
 Rows with an unknown sampling variance (``unknown_vi="model"``, the default)
 get ``v_j = sigma_resid^2`` as in the MCMC models; the posterior of
 ``(tau, sigma_resid)`` is then integrated on a two-dimensional grid in the
-same way.  ``unknown_vi="drop"`` pools only the rows with a known variance
-(with a warning) and ``unknown_vi="error"`` refuses such rows.
+same way.  Any other variance policy (``drop``, ``impute-max``, ``refuse``, ...)
+is applied on the fitting road before the rows reach this engine
+(``metaquant.fit(..., method="exact", variance_policy=...)``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from ..errors import InputError
 from ..evidence.effects import log_from_pct, pct_from_log
 from ..progress import plural
 from ..scale import SELECTION_THRESHOLD
-from .data import UNKNOWN_VI_POLICIES, MetaData, prepare_with_policy
+from .data import MetaData, prepare, rows_as_given
 from .priors import Priors, ScalePrior, as_priors
 from .results import _Q, DIAGNOSTIC_KEYS, BayesResult, Marginal, label_fields, single_threaded_blas
 
@@ -444,9 +445,11 @@ def fit_exact(
     grid : int
         Simpson nodes per dimension (made odd); 801 gives about 1e-7
         relative accuracy in one dimension.
-    unknown_vi : {"model", "drop", "error"}
-        Rows without a sampling variance: modelled with ``sigma_resid``
-        (2-D quadrature), dropped with a warning, or refused with an InputError.
+    unknown_vi : str
+        ``"model"``: rows without a sampling variance are modelled with ``sigma_resid`` (2-D quadrature).
+        The rows are pooled as given: another policy (``drop``, ``impute-max``, ...) is applied on the
+        fitting road (``metaquant.fit(..., method="exact", variance_policy=...)``), and here refuses a table
+        with such rows (:func:`metaquant.bayes.data.rows_as_given`).
     prior_mu_sd, prior_tau, prior_sigma : optional
         Shortcuts overriding ``priors`` (as in :func:`metaquant.bayes.fit`).
     min_probability : float
@@ -473,8 +476,7 @@ def fit_exact(
 def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prior_tau, prior_sigma,
                min_probability) -> ExactResult:
     t_start = time.perf_counter()
-    if unknown_vi not in UNKNOWN_VI_POLICIES:
-        raise InputError(f"unknown policy unknown_vi={unknown_vi!r}", expected=" | ".join(UNKNOWN_VI_POLICIES))
+    unknown_vi = rows_as_given(table, unknown_vi, engine="the exact engine")
     if not 0.0 < float(min_probability) <= 1.0:
         raise InputError(f"min_probability must be in (0, 1], got {min_probability!r}", column="min_probability")
     try:
@@ -485,8 +487,7 @@ def _fit_exact(table, *, priors, thresholds, grid, unknown_vi, prior_mu_sd, prio
         raise InputError(f"grid must be at least 21 nodes, got {grid}")
     n = grid if grid % 2 else grid + 1
     pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
-    md, _ = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the exact engine", model="re",
-                                thresholds=thresholds)
+    md = prepare(table, model="re", thresholds=thresholds)
     notes: list[str] = []
     if md.n_studies < md.k:
         notes.append(f"{plural(md.k, 'row')} come from {plural(md.n_studies, 'study')}; the exact engine treats them "
@@ -557,4 +558,4 @@ def _summarise(md: MetaData, pri: Priors, mix: NormalMixture, pred: NormalMixtur
     return out
 
 
-__all__ = ["ExactResult", "NormalMixture", "UNKNOWN_VI_POLICIES", "fit_exact"]
+__all__ = ["ExactResult", "NormalMixture", "fit_exact"]

@@ -292,6 +292,10 @@ class BayesResult:
     ok: bool = True
     notes: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    #: The specification it was fitted with (:class:`~metaquant.spec.FitSpec`; set by the fitting road).
+    spec: object = field(default=None, repr=False, compare=False)
+    #: The effect rows it pooled, variance policy applied (``len(rows) == k``; set by the fitting road).
+    rows: object = field(default=None, repr=False, compare=False)
 
     # ---------------------------------------------------------------- build
     @classmethod

@@ -19,9 +19,10 @@ from ..errors import InputError
 from ..evidence.effects import pct_from_log
 from ..scale import SELECTION_THRESHOLD
 from ..spec import DEFAULT_SEED
-from .data import MetaData, normalise_model, prepare_with_policy
+from .data import MetaData, normalise_model, prepare, rows_as_given
 from .priors import Priors, as_priors
 from .results import BayesResult, single_threaded_blas
+from .rules import check as check_rules
 
 if TYPE_CHECKING:  # PyMC is imported on the first fit, not with the package
     from .models import BuiltModel, Structure
@@ -485,6 +486,7 @@ def fit(
     grid: int = 801,
     rho: float | None = None,
     shared_baseline: bool = False,
+    levels: bool = True,
 ) -> BayesResult:
     """Bayesian pooling of one property's effect table (NUTS, or the exact quadrature).
 
@@ -534,11 +536,12 @@ def fit(
     keep_effects : bool, optional
         Store the comparison effects ``theta`` (draws x k numbers);
         default: when that is at most 2e7 numbers.
-    unknown_vi : {"model", "drop", "error"}
-        Rows without a sampling variance: modelled with ``sigma_resid``,
-        dropped (with a warning and a note), or refused with an InputError
-        (:func:`metaquant.bayes.data.prepare_with_policy`).  A table whose
-        variances are all known is pooled as given.
+    unknown_vi : str
+        ``"model"``: rows without a sampling variance are modelled with
+        ``sigma_resid``.  The rows are pooled as given: another policy
+        (``drop``, ``impute-max``, ``refuse``, ...) is applied on the fitting
+        road (``metaquant.fit(..., variance_policy=...)``) and here refuses a
+        table with such rows (:func:`metaquant.bayes.data.rows_as_given`).
     min_probability : float
         A label is stated only when its zones hold at least this posterior
         probability (:func:`metaquant.scale.decide_label`).
@@ -553,6 +556,9 @@ def fit(
         sharing a baseline (``baseline_group``) as
         :func:`metaquant.evidence.covariance.shared_baseline`; see
         :func:`metaquant.bayes.data.prepare`.  PyMC engine only.
+    levels : bool
+        With one moderator, attach :meth:`BayesResult.predict_levels` as
+        ``predictions`` (the fitting road attaches them itself and passes ``False``).
 
     Returns
     -------
@@ -564,25 +570,18 @@ def fit(
     _check_settings(draws, tune, chains, sampler, target_accept, parametrization)
     if not 0.0 < float(min_probability) <= 1.0:
         raise InputError(f"min_probability must be in (0, 1], got {min_probability!r}", column="min_probability")
+    check_rules("exact" if engine == "exact" else "bayes", moderators=tuple(moderators or ()),
+                model=normalise_model(model), rho=rho, shared_baseline=shared_baseline)
     if engine == "exact":
-        if rho is not None or shared_baseline:
-            raise InputError("the exact engine takes independent sampling errors",
-                             expected="engine='pymc' for correlated rows (rho / shared_baseline)")
-        if moderators:
-            raise InputError("the exact engine fits the random-effects model without moderators",
-                             expected="engine='pymc' for meta-regression")
-        if normalise_model(model) == "multilevel":
-            raise InputError("the exact engine fits the random-effects model, not the multilevel one",
-                             expected="engine='pymc' for model='multilevel'")
         from .exact import fit_exact
 
         return fit_exact(table, priors=priors, thresholds=thresholds, grid=grid, unknown_vi=unknown_vi,
                          prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma,
                          min_probability=min_probability)
     pri = as_priors(priors, prior_mu_sd=prior_mu_sd, prior_tau=prior_tau, prior_sigma=prior_sigma)
-    md, used = prepare_with_policy(table, unknown_vi=unknown_vi, engine="the Bayesian model", model=model,
-                                   moderators=moderators, thresholds=thresholds, rho=rho,
-                                   shared_baseline=shared_baseline)
+    unknown_vi = rows_as_given(table, unknown_vi)
+    md = prepare(table, model=model, moderators=moderators, thresholds=thresholds, rho=rho,
+                 shared_baseline=shared_baseline)
     if md.sampling_cov != "independent":
         md.notes.append(md.sampling_cov)
     res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
@@ -590,8 +589,8 @@ def fit(
                         parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,
                         prior=prior)
     res.settings["unknown_vi"] = unknown_vi
-    if moderators is not None and len(moderators) == 1:
-        res.predictions = res.predict_levels(list(moderators)[0], used)
+    if levels and moderators is not None and len(moderators) == 1:  # a direct call; the road attaches its own
+        res.predictions = res.predict_levels(list(moderators)[0], table.reset_index(drop=True))
     return res
 
 

@@ -108,6 +108,10 @@ class ClassicalResult:
     robust: object = None
     #: Wald tests of moderator terms asked for (``FitSpec.wald``; :class:`metaquant.classical.wald.WaldTest`)
     wald: list = field(default_factory=list)
+    #: The specification it was fitted with (:class:`~metaquant.spec.FitSpec`; set by the fitting road).
+    spec: object = field(default=None, repr=False, compare=False)
+    #: The effect rows it pooled, variance policy applied (``len(rows) == k``; set by the fitting road).
+    rows: object = field(default=None, repr=False, compare=False)
     engine = "frequentist"
 
     # ----------------------------------------------------------- protocol
@@ -469,6 +473,9 @@ class ClassicalEngine:
         if spec.model == "multilevel" and not spec.is_fixed and spec.method not in MULTILEVEL_METHODS:
             raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
                              expected="method='reml' or 'ml'")
+        if spec.known_cov and spec.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"a known sampling covariance is used by the multilevel model (REML or ML), not "
+                             f"{spec.method.upper()}", expected="method='reml' or 'ml'")
 
     def fit(self, rows: pd.DataFrame, spec, settings) -> ClassicalResult:
         """Pool the (policy-applied) rows: :func:`fit_classical`."""

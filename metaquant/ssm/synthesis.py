@@ -106,6 +106,12 @@ class SSMResult:
     threshold: float = SELECTION_THRESHOLD
     rules: str = "ssm2025"
     selected: frozenset[str] = frozenset()
+    #: The engine's name in every result (:mod:`metaquant.results`).
+    engine = "ssm"
+    #: The specification it was fitted with (:class:`~metaquant.spec.FitSpec`; set by the fitting road).
+    spec: object = field(default=None, repr=False, compare=False)
+    #: The effect rows it pooled, variance policy applied (``len(rows) == k``; set by the fitting road).
+    rows: object = field(default=None, repr=False, compare=False)
 
     @property
     def atoms(self) -> frozenset[str]:

@@ -166,8 +166,10 @@ def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_
     be compared.
     """
     prop = str(table["property"].iloc[0])
-    res = fitting.fit_ssm(table, prop, thresholds=thresholds, policy=policy, belief_split=belief_split,
-                          discount=discount, rules=rules)
+    th = None if thresholds is None else _thresholds_for(prop, thresholds)
+    spec = FitSpec(prop, method="ssm", thresholds=th, selection=policy, belief_split=belief_split,
+                   discount=discount, rules=rules)
+    res = fitting.fit_or_reason(table, spec)
     if isinstance(res, fitting.NotPooled):
         return {"label_code": None, "label": None, "belief": None, "available": False, "reason": res.reason}, None
     d = json_safe(res.to_dict())

@@ -79,14 +79,12 @@ def bits_regression(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | 
     res = fit_or_reason(sub, spec, settings)
     if isinstance(res, NotPooled):
         return {"estimable": False, "k": 0, "reason": res.reason}
-    from ..spec import apply_variance_policy
-
     d = res.to_dict()
     k = int(d.get("k") or 0)
     if k < 3:
         return {"estimable": False, "k": k, "reason": f"{plural(k, 'row')} with a usable variance; a slope needs "
                                                       "at least 3 rows and 2 bit-widths"}
-    pooled, _ = apply_variance_policy(sub, spec.policy, engine=spec.engine)
+    pooled = res.rows  # the rows the fit pooled (the road applied the variance policy)
     if pooled["bits"].nunique() < 2:
         why = f"{plural(k, 'row')} at one bit-width; a slope needs 2 bit-widths"
         return {"estimable": False, "k": k, "reason": why}
@@ -255,17 +253,14 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
         A setting is not finite, or outside a moderator's domain (``bits=0``
         where bits enter as ``log2``).
     """
-    from ..fitting import fit_table, property_rows
-    from ..spec import apply_variance_policy
+    from ..fitting import fit_table
 
     if not at:
         raise UsageError("give at least one setting to predict at, e.g. bits=4")
-    if spec.engine == "exact":
-        raise UsageError("the exact engine fits no moderators", expected="method='bayes' or a classical method")
     if not spec.moderators:
         spec = spec.replace(moderators=default_moderators(at))
     res = fit_table(table, spec, settings)
-    pooled, _ = apply_variance_policy(property_rows(table, spec.property), spec.policy, engine=spec.engine)
+    pooled = res.rows  # the rows the fit pooled (the road applied the variance policy)
     x = design_at(pooled, spec.moderators, at)
     prop = schema.get_property(spec.property)
     out = {k: (float(v[0]) if k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high") else v)
