@@ -58,6 +58,11 @@ _HARNESS = textwrap.dedent("""
 """)
 
 
+def _default_sigint():
+    """A child as a terminal starts it: a runner started in the background ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path):
     script = tmp_path / "harness.py"
@@ -67,7 +72,8 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path):
     # 2 chains x 20000 draws: minutes of sampling, far more than the test waits
     proc = subprocess.Popen([sys.executable, str(script), "fit", "--property", "accuracy", "--chains", "2",
                              "--draws", "20000", "--tune", "50", "--quiet", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
     try:
         line = proc.stderr.readline()
         assert "FIRST-DRAW" in line, line + proc.stderr.read()

@@ -150,7 +150,8 @@ def test_full_disk_during_plot_report_and_data_validate_is_one_line(tmp_path):
 
 def _signalled(tmp_path, data, sig):
     proc = subprocess.Popen([METAQUANT, "report", "--data", data, "--out", "rep", "--fast", "--quiet"], cwd=tmp_path,
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "rep" / outputs.LOCK).exists():
