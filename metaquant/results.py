@@ -37,6 +37,14 @@ made them:
     convergence of an iterative estimator).
 ``ok``
     ``True`` when every diagnostic passed; ``--strict`` reads this.
+``withheld_reason``
+    In ``to_dict()`` only: why the result states no finding (:func:`withhold`).
+    A fit whose checks failed (R-hat, ESS, divergences; an estimator that did
+    not converge) carries no label, no probability of a label and no %
+    headline; a fit with a categorical moderator carries no top-level label or
+    % (its intercept is the reference level's effect): the per-level
+    predictions carry them.  Every presenter reads ``to_dict()``, so this one
+    rule governs text, JSON, CSV, the report, compare and sensitivity.
 ``to_dict()``
     Everything above and the engine's own numbers, JSON-ready.
 ``to_frame()``
@@ -47,6 +55,7 @@ made them:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
@@ -108,6 +117,79 @@ class FitStatistics:
     @property
     def parms(self) -> int:
         return int(self.fitstats["parms"])
+
+
+#: The keys of a result's ``to_dict()`` that state a finding: a label, its probability, the % headline.
+FINDING_KEYS = ("label_code", "label_probability", "label_selected", "pct", "pct_median", "pct_mean", "pct_sd",
+                "pct_ci_low", "pct_ci_high", "pct_pi_low", "pct_pi_high", "p_positive", "pred_label_code",
+                "zone_probabilities", "pred_zone_probabilities")
+#: The keys of a per-level prediction that state a finding.
+LEVEL_FINDING_KEYS = ("label_code", "label", "label_probability", "label_selected", "pct", "pct_mean", "pct_ci_low",
+                      "pct_ci_high", "zone_probabilities")
+
+
+def _short(problem: str) -> str:
+    """``R-hat 1.571 > 1.01`` of ``R-hat 1.571 > 1.01: chains disagree; draw more``."""
+    return re.split(r"[:;]", str(problem), maxsplit=1)[0].strip()
+
+
+def failed_reason(d: dict) -> str | None:
+    """Why a fit's checks failed, in words, or ``None`` when they passed (or it was not pooled)."""
+    if d.get("ok") is not False or d.get("estimable") is False:
+        return None
+    diag = d.get("diagnostics") or {}
+    problems = [_short(p) for p in (diag.get("problems") or d.get("problems") or [])]
+    if d.get("engine") in ("bayes", "pymc", "bma"):
+        what = "the sampler's diagnostics failed"
+    elif diag.get("converged") is False:
+        what, problems = "the estimator did not converge", problems or [f"{diag.get('iterations')} iterations"]
+    else:
+        what = "the fit's checks failed"
+    return what + (f" ({', '.join(problems)})" if problems else "")
+
+
+def categorical_terms(d: dict) -> list[str]:
+    """The categorical moderators of a fit (``bits`` of ``bits[8]``), read from its coefficient names."""
+    names = [str(c.get("name", "")) for c in d.get("coefficients") or [] if isinstance(c, dict)]
+    return sorted({n.partition("[")[0] for n in names if "[" in n and n.endswith("]")})
+
+
+def withhold(d: dict) -> dict:
+    """Apply the one rule of findings to a result's ``to_dict()`` (in place) and return it.
+
+    A fit whose checks failed states no label, no probability and no %
+    headline, at the top or at any level (``label`` says "no label: ..." and
+    why); a fit with a categorical moderator states none at the top, whose
+    numbers would be the reference level's, and keeps its per-level
+    predictions.  ``withheld_reason`` says why; the log-scale posterior
+    summaries and the diagnostics are kept.
+    """
+    failed = failed_reason(d)
+    cats = [] if failed else categorical_terms(d)
+    if not failed and not cats:
+        return d
+    if failed:
+        reason = failed
+    else:
+        reason = (f"the categorical moderator {', '.join(cats)} makes the pooled effect differ by level; the "
+                  "intercept is the reference level's effect, so the effect at each level is the finding")
+    for key in FINDING_KEYS:
+        if key in d:
+            d[key] = None
+    if "label" in d or "label_code" in d:
+        d["label"] = f"no label: {reason}"
+        d["label_zones"] = []
+        d["label_reason"] = reason
+    for key in ("label_plain", "label_ensemble"):
+        if failed and isinstance(d.get(key), dict):
+            d[key] = {**d[key], "code": None, "probability": None}
+    if failed:
+        for p in d.get("predictions") or []:
+            for key in LEVEL_FINDING_KEYS:
+                if key in p:
+                    p[key] = None
+    d["withheld_reason"] = reason
+    return d
 
 
 def design_rows(x, names: list[str], *, argument: str = "x"):

@@ -19,7 +19,7 @@ from ..errors import ConvergenceWarning, DiagnosticsError, InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe as clean
 from ..progress import beside_limit
-from ..results import design_rows
+from ..results import design_rows, failed_reason, withhold
 from .data import MetaData
 from .priors import Priors
 
@@ -332,12 +332,17 @@ class BayesResult:
         where = f"{md.prop}: " if md.prop else ""
         for msg in problems:
             warnings.warn(where + msg, ConvergenceWarning, stacklevel=4)
+        labels = label_fields(zp, pzp, min_probability)
+        if problems:  # no finding from a failed fit (metaquant.results.withhold)
+            why = failed_reason({"ok": False, "engine": "bayes", "diagnostics": diag})
+            labels.update(label_code=None, label=f"no label: {why}", label_probability=None, label_selected=None,
+                          label_zones=[], label_reason=why, pred_label_code=None)
         return cls(
             data=md, priors=priors, settings=settings, idata=idata, engine="bayes", mu=mm, effect_pct=effect_pct,
             tau=Marginal.of_draws(draws("tau")), **opt, p_positive=float(np.mean(mu > 0)),
             pi_low=float(lo), pi_high=float(hi), pct_pi_low=float(pct_from_log(lo, hib)),
             pct_pi_high=float(pct_from_log(hi, hib)), zone_probabilities=zp, pred_zone_probabilities=pzp,
-            **label_fields(zp, pzp, min_probability), coefficients=coefs, diagnostics=diag, ok=not problems,
+            **labels, coefficients=coefs, diagnostics=diag, ok=not problems,
             notes=list(md.notes) + list(notes or []), warnings=list(problems),
         )
 
@@ -348,17 +353,17 @@ class BayesResult:
         return self.engine
 
     @property
-    def pct(self) -> float:
-        """Headline % effect: the back-transformed posterior median of ``mu``."""
-        return self.effect_pct.median
+    def pct(self) -> float | None:
+        """Headline % effect: the back-transformed posterior median of ``mu``; ``None`` when the checks failed."""
+        return self.effect_pct.median if self.ok else None
 
     @property
-    def pct_ci_low(self) -> float:
-        return self.effect_pct.ci_low
+    def pct_ci_low(self) -> float | None:
+        return self.effect_pct.ci_low if self.ok else None
 
     @property
-    def pct_ci_high(self) -> float:
-        return self.effect_pct.ci_high
+    def pct_ci_high(self) -> float | None:
+        return self.effect_pct.ci_high if self.ok else None
 
     @property
     def pct_mean(self) -> float:
@@ -523,7 +528,7 @@ class BayesResult:
         d["warnings"] = list(self.notes) + list(self.warnings)
         d["priors"] = self.priors.to_dict()
         d.update(self.settings)
-        return clean(d)
+        return clean(withhold(d))
 
     def to_frame(self) -> pd.DataFrame:
         """Tidy frame: one row per quantity (``mu``, ``pct``, scales, prediction, slopes, zones, levels).

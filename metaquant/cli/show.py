@@ -107,6 +107,9 @@ def print_classical(d: dict) -> None:
     stat = "zval" if d["test"] == "z" else "tval"
     click.echo(f"  log ratio {num(d['estimate'])} (se {num(d['se'])}, {stat} {num(d.get('stat'))}, "
                f"p {pval(d['pval'])}), {d.get('level', 95):g}% CI [{num(d['ci_low'])}, {num(d['ci_high'])}]")
+    if d.get("withheld_reason"):
+        click.echo(f"  no label and no % headline: {d['withheld_reason']}")
+        return
     line = f"  {improvement(d)}, CI [{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %"
     if not fixed:
         line += f"; prediction interval [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %"
@@ -126,10 +129,12 @@ def print_bayes(d: dict) -> None:
                f"k={d['k']}, studies={d.get('n_studies')}")
     click.echo(f"  pooled log ratio mu: median {num(d.get('mu_median'))}, mean {num(d['mu_mean'])} "
                f"(sd {num(d['mu_sd'])}), 95% CrI [{num(d['mu_ci_low'])}, {num(d['mu_ci_high'])}]")
-    head = dict(d, pct=d.get("pct", d.get("pct_median")))
-    click.echo(f"  {improvement(head, 'median mu')}, 95% CrI [{pct(d['pct_ci_low'])}, "
-               f"{pct(d['pct_ci_high'])}] %")
-    echo_ratio(d, d.get("mu_median"))
+    withheld = d.get("withheld_reason")
+    if not withheld:
+        head = dict(d, pct=d.get("pct", d.get("pct_median")))
+        click.echo(f"  {improvement(head, 'median mu')}, 95% CrI [{pct(d['pct_ci_low'])}, "
+                   f"{pct(d['pct_ci_high'])}] %")
+        echo_ratio(d, d.get("mu_median"))
     if d.get("pct_pi_low") is not None:
         click.echo(f"  new study (prediction) [{pct(d['pct_pi_low'])}, {pct(d['pct_pi_high'])}] %")
     taus = [k for k in ("tau", "tau_study", "tau_within", "sigma_resid") if d.get(f"{k}_mean") is not None]
@@ -140,13 +145,17 @@ def print_bayes(d: dict) -> None:
     for c in d.get("coefficients") or []:
         click.echo(f"  {c['name']:<24} {num(c['mean'])} (sd {num(c['sd'])}) [{num(c['ci_low'])}, {num(c['ci_high'])}]")
     for p in d.get("predictions") or []:
+        if p.get("pct") is None:
+            continue
         lab = p.get("label_code") or "no label"
         click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
                    f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, {lab} "
                    f"(p {num(p.get('label_probability'), 2)})")
     where = " at the reference" if d.get("reference") else ""
     zones = d.get("label_zones") or []
-    if d.get("label_code"):
+    if withheld:
+        click.echo(f"  no label and no % headline: {withheld}")
+    elif d.get("label_code"):
         span = f" = P({' + '.join(zones)})" if len(zones) > 1 else ""
         click.echo(f"  SSM label{where}: {d['label']} ({d['label_code']}), posterior probability "
                    f"{num(d['label_probability'], 3)}{span}")
@@ -154,7 +163,8 @@ def print_bayes(d: dict) -> None:
         click.echo(f"  SSM label{where}: no label: the evidence does not decide (best candidate "
                    f"{d.get('label_selected') or 'none'}, probability {num(d.get('label_probability'), 3)} < "
                    f"{num(d.get('min_probability', 0.75), 2)})")
-    click.echo(_zones_line(d.get("zone_probabilities") or {}))
+    if not withheld:
+        click.echo(_zones_line(d.get("zone_probabilities") or {}))
     if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
         click.echo(f"  diagnostics: R-hat max {rhat(d.get('r_hat_max'))}, bulk ESS min "
                    f"{num(d.get('ess_bulk_min'), 0)}, divergences {d.get('divergences')}, seed {d.get('seed')}")
@@ -167,7 +177,8 @@ def print_bayes(d: dict) -> None:
 
 #: The columns of one property's row in an exported ``fit`` table.
 SUMMARY_COLUMNS = ("property", "engine", "k", "k_total", "label_code", "label_probability", "pct", "pct_ci_low",
-                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason")
+                   "pct_ci_high", "pct_pi_low", "pct_pi_high", "tau2", "tau_mean", "I2", "ok", "reason",
+                   "withheld_reason")
 
 
 def summary_frame(results) -> pd.DataFrame:
@@ -206,9 +217,12 @@ def print_multilevel(res) -> None:
             click.echo(f"  cluster-robust ({r.get('type', '').upper()}) CI [{pct(r['pct_ci_low'])}, "
                        f"{pct(r['pct_ci_high'])}] %")
         click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
+    if d.get("withheld_reason"):
+        click.echo(f"  no label and no % headline: {d['withheld_reason']}")
     for p in d.get("predictions") or []:
-        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
-                   f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
+        if p.get("pct") is not None:
+            click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                       f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
 
 
 def print_bma(d: dict) -> None:

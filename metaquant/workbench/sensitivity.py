@@ -48,6 +48,7 @@ from ..errors import InputError, UsageError
 from ..evidence import schema
 from ..evidence.effects import for_property, pct_from_log
 from ..outputs import json_safe
+from ..results import failed_reason
 from ..spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
 from . import compare
 
@@ -129,13 +130,16 @@ def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
         d, res = compare.fit_bayesian(task.table, spec, run)
     out = {"base": d, "labels": []}
     draws = _bayes_pct_draws(res, prop) if res is not None else None
+    # the label under the selection rule (scale.decide_label): none below the stated probability
+    min_p = float(d.get("min_probability") or scale.SELECTION_THRESHOLD)
     for th in th_list:
-        if res is None:
+        if res is None or failed_reason(d):
             out["labels"].append({"label_code": None, "label_probability": None})
         elif draws is not None:
             zp = scale.zone_probabilities_from_draws(draws, th)
-            sel = scale.label_from_zone_probabilities(zp)
-            out["labels"].append({"label_code": sel.code, "label_probability": sel.belief, "zone_probabilities": zp})
+            dec = scale.decide_label(zp, min_probability=min_p)
+            out["labels"].append({"label_code": dec["label_code"], "label_probability": dec["label_probability"],
+                                  "label_selected": dec["label_selected"], "zone_probabilities": zp})
         else:  # the exact engine: recompute its zone probabilities with these cut-points
             dd, _ = compare.fit_bayesian(task.table, spec.replace(thresholds=tuple(th)), run)
             out["labels"].append({"label_code": dd.get("label_code"), "label_probability": dd.get("label_probability"),
@@ -286,6 +290,8 @@ def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
         pct = d.get("pct", d.get("pct_mean"))
         k = d.get("k")
     code = d.get("label_code")
+    if code is None:  # no label, so no probability of one (the best candidate's is not a finding)
+        support = None if engine == "bayes" else support
     note = d.get("error") or d.get("reason") or ""
     if not note and engine == "bayes" and d.get("engine"):
         note = d["engine"]
