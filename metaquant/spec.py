@@ -60,7 +60,7 @@ SSM_RULES = ("ssm2025", "ssm2026")
 FIXED_METHODS = ("ee", "fe")
 #: Models: ``auto`` is multilevel where a study gives several rows, random effects otherwise.
 MODELS = ("auto", "random-effects", "multilevel")
-MEASURES = ("ROM", "SMD", "MD")
+MEASURES = ("ROM", "SMD", "MD", "PLO", "PAS", "PR")
 TESTS = ("z", "knha", "t")
 SAMPLERS = ("pymc", "nutpie", "numpyro")
 #: Cluster-robust variances of the classical engine.
@@ -151,8 +151,9 @@ class FitSpec:
         ``auto`` nests comparisons in studies where a study gives several rows.
     moderators : sequence of str
         Moderator columns (``bits`` enters as log2; ``COL:cat`` as categories).
-    measure : {"ROM", "SMD", "MD"}
-        Effect size of measurement rows.
+    measure : {"ROM", "SMD", "MD", "PLO", "PAS", "PR"}
+        Effect size of measurement rows; the proportion measures (logit, arcsine square root, raw
+        proportion, with binomial variances from ``n_eval``) only for accuracy, precision and recall.
     variance_policy : str, optional
         What to do with rows whose sampling variance is unknown (one of
         :data:`VARIANCE_POLICIES`); ``None`` is the engine's default
@@ -233,6 +234,9 @@ class FitSpec:
         set_(self, "model", check_choice(self.model, MODELS, "model"))
         set_(self, "moderators", _moderator_tuple(self.moderators))
         set_(self, "measure", check_choice(self.measure, MEASURES, "measure").upper())
+        if self.measure in ("PLO", "PAS", "PR") and self.property not in ("accuracy", "precision", "recall"):
+            raise UsageError(f"measure {self.measure} is for proportions, not {self.property!r}",
+                             expected="accuracy, precision or recall (or measure ROM, SMD or MD)")
         set_(self, "test", check_choice(self.test, TESTS, "test"))
         if self.variance_policy is not None:
             set_(self, "variance_policy", check_choice(self.variance_policy, VARIANCE_POLICIES, "variance policy"))

@@ -75,8 +75,10 @@ def test_validates_and_every_row_has_an_effect(data):
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
     eff = mq.compute_effects(data)
     assert len(eff) == len(data) and np.isfinite(eff["yi"]).all()
-    # no source prints a spread; none is invented
-    assert not eff["vi_known"].any()
+    # no source prints a spread; the only known variances are the binomial ones of accuracies with n_eval
+    has_n = data["n_eval"].notna().to_numpy()
+    assert (eff["vi_known"].to_numpy() == has_n).all() and has_n.sum() == 86
+    assert eff.loc[has_n, "vi_note"].str.startswith("binomial variance from n_eval").all()
     assert data[["baseline_sd", "quant_sd", "baseline_n", "quant_n"]].isna().all().all()
 
 

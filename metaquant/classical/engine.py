@@ -329,6 +329,19 @@ def multilevel_table(
     return fit, rob
 
 
+def binomial_note(table: pd.DataFrame) -> list[str]:
+    """A note when rows have binomial variances from their evaluation-set size (``n_eval``)."""
+    if "vi_note" not in table.columns:
+        return []
+    k = int(table["vi_note"].astype("str").str.startswith("binomial variance from n_eval").sum())
+    if not k:
+        return []
+    return [f"{k} rows have a binomial sampling variance from their evaluation-set size (n_eval), which takes "
+            "the items as independent: the baseline and quantized models were scored on the same items, so "
+            "the variance of their difference is overstated (by 2 r sqrt(v_q v_b) for an item-level "
+            "correlation r)"]
+
+
 def is_nested(table: pd.DataFrame, level: str = "study") -> bool:
     """True when some ``level`` group gives several rows (then :func:`multilevel_table` is the model to use)."""
     return level in table.columns and bool((table.groupby(level).size() > 1).any())
@@ -427,6 +440,7 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     wald = _wald(res, table, spec, rob, multi)
     notes += [w.sentence() for w in wald]
     notes += _outlier_note(res, table, multi)
+    notes += binomial_note(table)
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
                            higher_is_better=prop.higher_is_better, notes=notes,

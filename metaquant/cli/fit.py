@@ -43,8 +43,10 @@ from .show import print_result, summary_frame
                     "REML/ML multilevel and the PyMC model.")
 @click.option("--shared-baseline", is_flag=True,
               help="Known sampling covariance: arms sharing a baseline (baseline_group) correlated through it.")
-@click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM",
-              show_default=True, help="Effect size for measurement rows.")
+@click.option("--measure", type=click.Choice(["ROM", "SMD", "MD", "PLO", "PAS", "PR"], case_sensitive=False),
+              default="ROM", show_default=True,
+              help="Effect size for measurement rows; PLO, PAS, PR (logit, arcsine, raw proportion with a binomial "
+                   "variance from n_eval) for accuracy, precision, recall.")
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None,
               help="Rows without a sampling variance: refuse, drop, impute-max, impute-median, or model them with a "
               "residual scale (Bayesian engines only). Default: classical methods refuse, the Bayesian engines "

@@ -13,6 +13,13 @@ arms swap for lower-is-better properties, so the sign flips):
     vi = 1/n1 + 1/n2 + yi² / (2 (n1 + n2)).
 ``MD`` (raw mean difference)
     yi = m1 - m2; vi = sd1²/n1 + sd2²/n2.
+``PLO``, ``PAS``, ``PR`` (proportions: accuracy, precision, recall)
+    yi = t(p_q) - t(p_b) (baseline minus quantized when lower is better) with t the logit, the arcsine
+    square root or the identity of the proportion, and the binomial variance of each arm from the size of
+    the evaluation set ``n_eval`` (:func:`proportion_effect`, :func:`proportion_difference`):
+    vi = v_q + v_b - 2 r sqrt(v_q v_b), r the correlation of the two models' item-level scores (0 unless
+    stated).  Under ``ROM``, a proportion row with ``n_eval`` but no spread gets the binomial variance
+    var(ln p) = (1 - p)/(n p) of each arm (metafor's ``PLN``).
 
 Summary-form rows (``improvement_pct`` = mean relative improvement RI in %,
 ``improvement_sd`` its sd over ``n_units`` units) convert to the log ratio as
@@ -41,7 +48,11 @@ from ..errors import DataError, InputError, UsageError
 from . import schema
 from .io import MAX_REPORTED, Evidence, Problems, as_bool, load, validate
 
-MEASURES = ("ROM", "SMD", "MD")
+#: Effect measures of a proportion (an accuracy): escalc's logit, arcsine square root and raw proportion.
+PROPORTION_MEASURES = ("PLO", "PAS", "PR")
+MEASURES = ("ROM", "SMD", "MD") + PROPORTION_MEASURES
+#: Properties whose values are proportions of evaluated items (their ``n_eval`` gives a binomial variance).
+PROPORTION_PROPERTIES = ("accuracy", "precision", "recall")
 
 #: Columns carried from the evidence into the effect table (moderators, context).
 CARRIED = (
@@ -186,6 +197,152 @@ def hedges_j(m):
     return np.exp(gammaln(m / 2) - np.log(np.sqrt(m / 2)) - gammaln((m - 1) / 2))
 
 
+def proportion_effect(p, n, measure: str = "PLO"):
+    """A proportion's transform and binomial sampling variance, as metafor's ``escalc(measure, xi=p*n, ni=n)``.
+
+    Parameters
+    ----------
+    p : float or array
+        Proportions in [0, 1] (an accuracy as a fraction).
+    n : float or array
+        Evaluation-set sizes (items behind each proportion).
+    measure : {"PLO", "PAS", "PR", "PLN"}
+        ``PLO`` logit ln(p/(1-p)), vi = 1/(np) + 1/(n(1-p)); ``PAS`` arcsin(sqrt(p)), vi = 1/(4n);
+        ``PR`` p, vi = p(1-p)/n; ``PLN`` ln p, vi = (1-p)/(np).  As escalc does (``add=1/2, to="only0"``),
+        ``PLO``, ``PR`` and ``PLN`` add 1/2 to the successes and the failures of a proportion of 0 or 1.
+
+    Returns
+    -------
+    (yi, vi) : arrays (floats for scalar input)
+    """
+    m = str(measure).upper()
+    if m not in (*PROPORTION_MEASURES, "PLN"):
+        raise UsageError(f"unknown proportion measure {measure!r}", argument="measure", expected="PLO, PAS, PR or PLN")
+    p, n = _floats(p, "p"), _floats(n, "n")
+    x = p * n
+    if m != "PAS":
+        edge = (x == 0) | (x == n)
+        x, n = np.where(edge, x + 0.5, x), np.where(edge, n + 1.0, n)
+    q = x / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if m == "PLO":
+            yi, vi = np.log(q / (1 - q)), 1 / x + 1 / (n - x)
+        elif m == "PAS":
+            yi, vi = np.arcsin(np.sqrt(q)), 1 / (4 * n)
+        elif m == "PR":
+            yi, vi = q, q * (1 - q) / n
+        else:
+            yi, vi = np.log(q), 1 / x - 1 / n
+    vi = np.broadcast_to(vi, np.shape(yi)).astype(float)
+    return (yi, vi) if np.ndim(yi) else (float(yi), float(vi))
+
+
+def paired_variance(v_q, v_b, r=0.0):
+    """Variance of a difference of two estimates with variances ``v_q``, ``v_b`` and correlation ``r``.
+
+    ``v_q + v_b - 2 r sqrt(v_q v_b)``.  Two models scored on the same items give positively correlated
+    proportions (r > 0); taking them as independent (r = 0) overstates the variance of the difference by
+    ``2 r sqrt(v_q v_b)``, at most ``v_q + v_b`` times ``r`` (equal variances).
+    """
+    r = _floats(r, "r")
+    if np.any(~((r >= -1) & (r <= 1))):
+        raise UsageError(f"{float(np.ravel(r)[0]):g} is not a correlation", argument="r",
+                         expected="-1 <= r <= 1")  # fmt: skip
+    v_q, v_b = _floats(v_q, "v_q"), _floats(v_b, "v_b")
+    out = v_q + v_b - 2.0 * r * np.sqrt(v_q * v_b)
+    return out if np.ndim(out) else float(out)
+
+
+def proportion_difference(p_q, p_b, n_q, n_b=None, measure: str = "PLO", *, r=0.0, higher_is_better=True):
+    """Oriented difference of two transformed proportions and its variance (+ = quantization helps).
+
+    ``yi = t(p_q) - t(p_b)`` (``t(p_b) - t(p_q)`` when lower is better) with ``t`` and the per-arm variances
+    of :func:`proportion_effect`; ``vi = v_q + v_b - 2 r sqrt(v_q v_b)`` (:func:`paired_variance`).  With
+    r = 0 these are metafor's ``escalc`` measures ``OR`` (PLO), ``AS`` (PAS), ``RD`` (PR) and ``RR`` (PLN)
+    of two independent groups; for ``PR`` with r the phi coefficient of the paired 2x2 table of item scores,
+    ``vi`` is that of the matched-pairs risk difference (``MPRD``).
+
+    Parameters
+    ----------
+    p_q, p_b : float or array
+        Quantized and baseline proportions in [0, 1].
+    n_q, n_b : float or array
+        Evaluation-set sizes (``n_b`` defaults to ``n_q``: the same items).
+    measure : {"PLO", "PAS", "PR", "PLN"}
+    r : float
+        Correlation of the two models' item-level scores (0: independent items).
+    higher_is_better : bool or array of bool
+    """
+    hib = _hib_arg(higher_is_better)
+    yq, vq = proportion_effect(p_q, n_q, measure)
+    yb, vb = proportion_effect(p_b, n_q if n_b is None else n_b, measure)
+    yi = np.where(hib, np.subtract(yq, yb), np.subtract(yb, yq))
+    vi = paired_variance(vq, vb, r)
+    return (yi, vi) if np.ndim(yi) else (float(yi), float(vi))
+
+
+_PERCENT_UNITS = ("%", "percent", "percentage", "pct")
+_FRACTION_UNITS = ("fraction", "proportion", "ratio", "0-1", "[0,1]", "1")
+
+
+def _proportion_scale(r, m) -> np.ndarray:
+    """Per row: 100 for an accuracy in %, 1 for a fraction (from ``unit``, else the values); refusals named.
+
+    A row without a unit is in % when a value exceeds 1; with both values in [0, 1] and no unit it is
+    ambiguous (0.8 could be 80 % or 0.8 %) and refused, asking for the unit.
+    """
+    unit = (r.df["unit"].astype("str").str.strip().str.lower().to_numpy(dtype=object) if "unit" in r.df.columns
+            else np.full(r.n, "", dtype=object))  # fmt: skip
+    unit = np.where(pd.isna(unit) | np.isin(unit, ("nan", "none", "<na>")), "", unit)
+    b, q = r.num("baseline_mean"), r.num("quant_mean")
+    big = np.fmax(b, q) > 1
+    pct = np.isin(unit, _PERCENT_UNITS)
+    frac = np.isin(unit, _FRACTION_UNITS)
+    r.fail(m & ~pct & ~frac & (unit != ""), "unit", lambda u: f"unit {u!r} is not a proportion's unit",
+           "'%' (0-100) or 'fraction' (0-1) for a proportion measure or a binomial variance from n_eval",
+           unit)  # fmt: skip
+    r.fail(m & (unit == "") & ~big, "unit", "a proportion in [0, 1] without a unit is ambiguous (80 % or 0.8 %?)",
+           "unit '%' (values 0-100) or 'fraction' (values 0-1)")  # fmt: skip
+    scale = np.where(pct | ((unit == "") & big), 100.0, 1.0)
+    for col, v in (("baseline_mean", b), ("quant_mean", q)):
+        r.fail(m & ~((v >= 0) & (v <= scale)), col, lambda x: f"proportion {x:g} is outside its range",
+               "0-100 for a unit '%', 0-1 for a fraction", v)  # fmt: skip
+    return scale
+
+
+def _proportion_effects(r, m, measure, hib, yi, vi, pct, note, item_r) -> None:
+    """Measurement rows of a proportion property under PLO, PAS or PR; variance from ``n_eval``."""
+    scale = _proportion_scale(r, m)
+    m = m & ~r.bad
+    b, q, ne = r.num("baseline_mean") / scale, r.num("quant_mean") / scale, r.num("n_eval")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct[m] = np.where(hib, 100.0 * (q - b) / b, 100.0 * (b - q) / b)[m]
+        y, v = proportion_difference(q, b, np.where(np.isnan(ne), 1.0, ne), measure=measure, r=item_r,
+                                     higher_is_better=hib)  # fmt: skip
+    yi[m] = y[m]
+    known = m & ~np.isnan(ne)
+    vi[known], note[known] = v[known], "binomial variance from n_eval (independent items)"
+    note[m & np.isnan(ne)] = "no evaluation-set size (n_eval) for a binomial variance"
+    zero = known & ~(vi > 0)
+    vi[zero], note[zero] = np.nan, "binomial variance is 0"
+
+
+def _binomial_rom(r, m, hib, vi, note, item_r) -> None:
+    """ROM rows of a proportion with ``n_eval`` and no spread: vi = sum of (1 - p)/(n p) over the arms."""
+    ne = r.num("n_eval")
+    m = m & ~np.isnan(ne) & ~np.isfinite(vi) & ~r.bad
+    if not m.any():
+        return
+    scale = _proportion_scale(r, m)
+    m = m & ~r.bad
+    b, q = r.num("baseline_mean") / scale, r.num("quant_mean") / scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = paired_variance((1 - q) / (ne * q), (1 - b) / (ne * b), item_r)
+    ok = m & (v > 0)
+    vi[ok] = v[ok]
+    note[ok] = "binomial variance from n_eval (independent items)"
+
+
 # --------------------------------------------------------------------------
 # The effect table, column-wise
 # --------------------------------------------------------------------------
@@ -312,8 +469,9 @@ def _check_ranges(r: _Rows, form, measure, yi, vi) -> None:
         big = ~(np.abs(yi) <= cap)
         odd_v = ~np.isnan(vi) & ~((vi >= schema.MIN_VI) & (vi <= schema.MAX_VI))
     scale = f"|yi| <= {schema.MAX_ABS_LOG_EFFECT:g} on the log-ratio scale"
-    if measure != "ROM":
-        scale += f" ({schema.MAX_ABS_RAW_EFFECT:g} for {measure}); rescale the unit or check the values"
+    raw = sorted(set(np.atleast_1d(measure)) - {"ROM"})
+    if raw:
+        scale += f" ({schema.MAX_ABS_RAW_EFFECT:g} for {raw[0]}); rescale the unit or check the values"
     for f, (ycol, vcol) in _BLAME.items():
         at = form == f
         r.fail(at & big, ycol, lambda v: f"effect size yi = {v:g} is outside the safe range", scale, yi)
@@ -345,19 +503,30 @@ def _form_codes(df: pd.DataFrame) -> np.ndarray:
     return labels[codes]
 
 
-def _effect_table(df: pd.DataFrame, measure: str, problems: Problems) -> pd.DataFrame:
+def _effect_table(df: pd.DataFrame, measure: str, problems: Problems, item_r=0.0) -> pd.DataFrame:
     r = _Rows(df, problems)
     name, mclass, hib = _registry_columns(r)
     form = _form_codes(df)
     r.fail(~np.isin(form, list(_BLAME)), "form", "unknown row form", "effects, measurements or summary")
     yi, vi, pct = np.full(r.n, np.nan), np.full(r.n, np.nan), np.full(r.n, np.nan)
     note = np.full(r.n, None, dtype=object)
+    prop = np.isin(name, PROPORTION_PROPERTIES)
+    # a proportion measure applies to proportion properties; the other properties keep the log ratio
+    row_measure = np.where(prop, measure, "ROM") if measure in PROPORTION_MEASURES else np.full(r.n, measure)
+    meas = form == "measurements"
     _given_effects(r, form == "effects", hib, yi, vi, pct)
-    _measurement_effects(r, form == "measurements", measure, hib, yi, vi, pct, note)
-    _summary_effects(r, form == "summary", measure, hib, yi, vi, pct, note)
-    _check_ranges(r, form, measure, yi, vi)
+    if measure in PROPORTION_MEASURES:
+        _proportion_effects(r, meas & prop, measure, hib, yi, vi, pct, note, item_r)
+        _measurement_effects(r, meas & ~prop, "ROM", hib, yi, vi, pct, note)
+        _summary_effects(r, (form == "summary") & prop, measure, hib, yi, vi, pct, note)
+        _summary_effects(r, (form == "summary") & ~prop, "ROM", hib, yi, vi, pct, note)
+    else:
+        _measurement_effects(r, meas, measure, hib, yi, vi, pct, note)
+        _summary_effects(r, form == "summary", measure, hib, yi, vi, pct, note)
+    _binomial_rom(r, meas & prop & (row_measure == "ROM"), hib, vi, note, item_r)
+    _check_ranges(r, form, row_measure, yi, vi)
     problems.checkpoint()
-    return _assemble(df, r, measure, form, name, mclass, hib, yi, vi, pct, note)
+    return _assemble(df, r, row_measure, form, name, mclass, hib, yi, vi, pct, note)
 
 
 def _column(df: pd.DataFrame, c: str) -> pd.Series | np.ndarray:
@@ -436,7 +605,8 @@ def _evidence_frame(evidence) -> pd.DataFrame:
     return df
 
 
-def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> pd.DataFrame:
+def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM", *,
+                    item_correlation: float = 0.0) -> pd.DataFrame:
     """The effect table: one oriented effect size per row of the evidence.
 
     Parameters
@@ -444,9 +614,16 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
     evidence : Evidence or DataFrame
         Validated rows (:func:`metaquant.evidence.io.load`); a DataFrame without a
         ``form`` column is validated first (:func:`metaquant.evidence.io.validate`).
-    measure : {"ROM", "SMD", "MD"}
+    measure : {"ROM", "SMD", "MD", "PLO", "PAS", "PR"}
         Effect-size measure for measurement rows.  Summary rows support ROM
-        only; effect rows are taken as given.
+        only; effect rows are taken as given.  The proportion measures apply
+        to the rows of :data:`PROPORTION_PROPERTIES` (the other properties
+        keep ROM) and take their variance from ``n_eval``.
+    item_correlation : float
+        Correlation of the two models' item-level scores, for the binomial
+        variances from ``n_eval`` (:func:`paired_variance`); 0 takes the items
+        of the two evaluations as independent, which overstates the variance
+        of the difference when both models were scored on the same items.
 
     Returns
     -------
@@ -465,7 +642,8 @@ def compute_effects(evidence: Evidence | pd.DataFrame, measure: str = "ROM") -> 
         ``evidence`` is not a table, is empty or lacks columns; ``measure`` is not a string.
     """
     measure = _measure_arg(measure)
-    return _effect_table(_evidence_frame(evidence), measure, Problems())
+    paired_variance(0.0, 0.0, item_correlation)  # a correlation in [-1, 1], or a UsageError naming it
+    return _effect_table(_evidence_frame(evidence), measure, Problems(), item_correlation)
 
 
 def check(source, *, measure: str = "ROM", limit: int = MAX_REPORTED) -> tuple[Problems, pd.DataFrame | None]:
