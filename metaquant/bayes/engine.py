@@ -29,6 +29,18 @@ def _with_note(res, rows):
     return res
 
 
+def _with_outliers(res):
+    """Rows the model absorbs without a word, flagged in the notes and ``diagnostics["outliers"]``."""
+    from .checks import outlier_note, outlier_rows
+
+    flags = outlier_rows(res)
+    res.diagnostics["outliers"] = flags
+    note = outlier_note(flags)
+    if note:
+        res.notes.append(note)
+    return res
+
+
 class PyMCEngine:
     """The hierarchical model in PyMC (random effects, multilevel, meta-regression)."""
 
@@ -44,7 +56,7 @@ class PyMCEngine:
         res = fit(rows, engine="pymc", model=spec.model, moderators=list(spec.moderators) or None,
                   priors=priors_of(spec), thresholds=spec.cut_points(), min_probability=spec.min_probability,
                   rho=spec.rho, shared_baseline=spec.shared_baseline, **settings.mcmc())
-        return _with_note(res, rows)
+        return _with_outliers(_with_note(res, rows))
 
 
 class ExactEngine:
@@ -61,7 +73,7 @@ class ExactEngine:
 
         res = fit(rows, engine="exact", priors=priors_of(spec), thresholds=spec.cut_points(),
                   min_probability=spec.min_probability)
-        return _with_note(res, rows)
+        return _with_outliers(_with_note(res, rows))
 
 
 class BMAEngine:
