@@ -108,6 +108,11 @@ def funnel_figure(table: pd.DataFrame, frequentist: dict | None = None):
     return fig, info
 
 
+def _posterior_checks(pc) -> dict | None:
+    """The Bayesian fit's posterior checks (:func:`metaquant.bayes.checks.posterior_checks`), JSON-ready."""
+    return None if pc.objects.get("bayes") is None else json_safe(posterior_checks(pc.objects["bayes"]))
+
+
 def property_section(
     table: pd.DataFrame,
     *,
@@ -175,8 +180,7 @@ def property_section(
     numbers = {
         "comparison": pc.to_dict(),
         "exact_random_effects": exact,
-        "posterior_checks": None if pc.objects.get("bayes") is None else json_safe(
-            posterior_checks(pc.objects["bayes"])),
+        "posterior_checks": _posterior_checks(pc),
         "bits_regression": None if bits_reg is None else {k: v for k, v in bits_reg.items()
                                                            if k not in ("grid_bits", "pct", "pct_ci_low",
                                                                         "pct_ci_high")},

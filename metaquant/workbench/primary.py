@@ -91,7 +91,8 @@ def primary_spec(table: pd.DataFrame, prop: str, base: FitSpec | None = None) ->
         why.append("with the known sampling covariance given")
     method = "bayes" if bayes else "reml"
     policy = base.variance_policy if base.variance_policy in ENGINE_POLICIES[engine_of(method)]["accepts"] else None
-    spec = base.replace(method=method, model="auto" if bayes else model, variance_policy=policy)
+    classical_only = {"robust": None, "wald": ()} if bayes else {}  # options the Bayesian engines do not take
+    spec = base.replace(method=method, model="auto" if bayes else model, variance_policy=policy, **classical_only)
     return spec, "; ".join(why)
 
 
