@@ -179,7 +179,8 @@ def test_compare_fast_uses_exact_engine_and_matches_it(tmp_path):
     reml = rma.rma(t["yi"].to_numpy(), t["vi"].to_numpy(), method="REML")
     assert pc.frequentist["estimate"] == pytest.approx(reml.estimate, rel=1e-12)
     d = pc.to_dict()
-    assert set(d) == {"property", "ssm", "bayes", "frequentist", "agreement"}
+    assert set(d) == {"property", "ssm", "bayes", "frequentist", "agreement", "primary"}
+    assert d["primary"]["column"] == "bayes"  # one row per study, 5 studies: the Bayesian random-effects model
     assert set(d["agreement"]) >= {"status", "reason"}
     json.dumps(d)
 

@@ -65,7 +65,7 @@ def test_forest_plot_markers_intervals_and_diamonds(tab):
     centres = sorted(p.get_xy()[1][0] for p in ax.patches)
     assert centres == pytest.approx(sorted([reml["estimate"], -0.04]))
     texts = _texts(fig)
-    assert "RE Model (REML), k = 4" in texts and "Bayes (multilevel), k = 17" in texts
+    assert "REML multilevel, k = 4" in texts and "Bayesian multilevel, k = 17" in texts
     assert "WN (0.37)" in texts and "WN-IF" in texts
     assert "S1" in texts and "  q0.16" in texts  # the study heading, its rows without the study prefix
 
@@ -161,10 +161,10 @@ def test_row_label_and_pooled_summary():
     assert plots.row_label("S|a|nan|b", "S") == "a, b"
     s = plots.pooled_summary({"method": "REML", "k": 3, "estimate": -0.1, "ci_low": -0.2, "ci_high": 0.0,
                               "pi_low": -0.4, "pi_high": 0.2})
-    assert s["label"] == "RE Model (REML), k = 3" and (s["estimate"], s["pi_high"]) == (-0.1, 0.2)
+    assert s["label"] == "REML random-effects, k = 3" and (s["estimate"], s["pi_high"]) == (-0.1, 0.2)
     s = plots.pooled_summary({"method": "exact", "mu_median": 0.2, "mu_mean": 0.3, "mu_ci_low": 0.1,
                               "mu_ci_high": 0.3})
-    assert s["estimate"] == 0.2 and s["pi_low"] is None and s["label"].startswith("Bayes (exact")
+    assert s["estimate"] == 0.2 and s["pi_low"] is None and s["label"].startswith("Bayesian random-effects (exact)")
     s = plots.pooled_summary({"pct": -20.0, "pct_ci_low": -50.0, "pct_ci_high": 10.0}, "x", higher_is_better=False)
     assert s["estimate"] == pytest.approx(-np.log1p(0.2)) and s["ci_high"] == pytest.approx(-np.log1p(-0.1))
     assert plots.pooled_summary({"estimable": False, "estimate": 1.0}) is None
@@ -200,7 +200,9 @@ def test_posterior_plot_from_a_bayesian_result():
     d = res.to_dict()
     fig = plots.posterior_plot(res, "gpu_power_draw", zone_probabilities=d["zone_probabilities"],
                                label_code=d["label_code"])
-    if d["label_code"] is None:  # a diffuse posterior is said, not labelled
+    if d.get("ok") is False:  # a failed fit states no finding, and says why
+        assert "no label: the sampler's diagnostics failed" in fig.axes[0].get_title()
+    elif d["label_code"] is None:  # a diffuse posterior is said, not labelled
         assert "no label: the evidence does not decide" in fig.axes[0].get_title()
     else:
         assert f"{d['zone_probabilities'][d['label_code']]:.2f}" in _texts(fig) or d["label_code"] in _texts(fig)

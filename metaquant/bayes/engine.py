@@ -30,6 +30,18 @@ def _with_note(res, rows):
     return res
 
 
+def _with_outliers(res):
+    """Rows the model absorbs without a word, flagged in the notes and ``diagnostics["outliers"]``."""
+    from .checks import outlier_note, outlier_rows
+
+    flags = outlier_rows(res)
+    res.diagnostics["outliers"] = flags
+    note = outlier_note(flags)
+    if note:
+        res.notes.append(note)
+    return res
+
+
 class PyMCEngine:
     """The hierarchical model in PyMC (random effects, multilevel, meta-regression)."""
 
@@ -47,7 +59,7 @@ class PyMCEngine:
                   priors=priors_of(spec), thresholds=spec.cut_points(), min_probability=spec.min_probability,
                   rho=spec.rho, shared_baseline=spec.shared_baseline, levels=False,
                   **settings.mcmc())
-        return _with_note(res, rows)
+        return _with_outliers(_with_note(res, rows))
 
 
 class ExactEngine:
@@ -65,7 +77,7 @@ class ExactEngine:
 
         res = fit(rows, engine="exact", priors=priors_of(spec), thresholds=spec.cut_points(),
                   min_probability=spec.min_probability)
-        return _with_note(res, rows)
+        return _with_outliers(_with_note(res, rows))
 
 
 class BMAEngine:

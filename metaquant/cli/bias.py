@@ -212,9 +212,15 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
 
         save_figure(bias_funnel(table, method=method.upper()), funnel, force=force)
     d = rep.to_dict()
+    from ..workbench.primary import estimate_name, primary_spec
+
+    prim, why = primary_spec(table, str(table["property"].iloc[0]))
+    d["primary_estimate"] = {"name": estimate_name(prim, table), "reason": why}
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return
+    click.echo(f"primary estimate: {d['primary_estimate']['name']} ({why}); the tests below use the rows with a "
+               "known sampling variance")
     _print_report(d)
     if funnel:
         click.echo(f"\nwrote {funnel}")

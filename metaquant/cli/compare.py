@@ -16,7 +16,7 @@ from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..evidence.effects import for_property
 from ..present.tables import FORMATS, format_table
-from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..spec import DEFAULT_SEED, METHODS, FitSpec, RunSettings
 from .options import (
     FACTOR_RANGE,
     MAX_JOBS,
@@ -254,26 +254,72 @@ def plot():
 
 @plot.command("forest")
 @_out_options
-@click.option("--fast", is_flag=True, help="Skip the PyMC model where the exact engine fits the same model.")
+@click.option("--method", "methods", multiple=True, type=click.Choice(("primary", "all") + METHODS,
+                                                                      case_sensitive=False),
+              help="The pooled estimate(s) to draw (repeatable): 'primary' (the default: the property's primary "
+                   "estimate, docs/results.md), a method (bayes, exact, reml, ...) or 'all' (primary, REML and "
+                   "the exact random-effects model).")
+@click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as the PyMC one.")
 @_missing_vi_option
 @_mcmc_options(1000, 1000, 4)
-def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, seed):
-    """Evidence models by study with pooled diamonds (REML, Bayes, exact) and prediction intervals."""
+def plot_forest(data, prop, out, force, methods, fast, missing_vi, draws, tune, chains, seed):
+    """Evidence rows by study with a weights column, the pooled diamond(s) with prediction intervals and the
+    heterogeneity line; each diamond's numbers are printed."""
     from ..present import plots
-    from ..workbench import compare as cmp
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
-    reml = cmp.fit_classical(t, FitSpec(name, method="reml", variance_policy=missing_vi))[0]
-    exact = cmp.fit_bayesian(t, FitSpec(name, method="exact"))[0]
-    bayes = None
-    if not (fast and cmp.exact_applicable(t)[0]):
-        bayes = cmp.fit_bayesian(t, FitSpec(name), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed))[0]
-    ssm_d, ssm_obj = cmp.fit_ssm(t)
-    fig = plots.forest_plot(t, reml=reml, bayes=bayes, exact=exact,
-                            ssm_models=None if ssm_obj is None else ssm_obj.models)
+    run = RunSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    drawn = _forest_estimates(t, name, methods or ("primary",), fast, missing_vi, run)
+    if not drawn:
+        raise InputError(f"{name}: none of the estimates asked for can be pooled",
+                         expected="another --method, or --missing-vi impute-max for REML")
+    weights = plots.pooled_weights(t, drawn[0][1])
+    pooled = []
+    for label, d in drawn:
+        sm = plots.pooled_summary(d, label, higher_is_better=bool(d.get("higher_is_better", True)))
+        pooled.append(sm)
+        click.echo(f"{label}: {d.get('pct', d.get('pct_median')):+.2f} % [{d['pct_ci_low']:+.2f}, "
+                   f"{d['pct_ci_high']:+.2f}]" + (f"; {sm['het']}" if sm.get("het") else ""))
+    click.echo(f"weights: {drawn[0][0]}")
+    fig = plots.forest_plot(t, pooled=pooled, weights=weights)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
+
+
+def _forest_estimates(t, name: str, methods, fast: bool, missing_vi: str, run) -> list[tuple[str, dict]]:
+    """The pooled estimates ``plot forest --method`` draws: (label naming the model, the fit's dict), the primary
+    one marked; estimates that cannot be pooled are said on stderr and left out."""
+    from .. import fitting
+    from ..present.plots import model_name
+    from ..workbench.primary import is_primary, primary_spec
+
+    prim = primary_spec(t, name)[0]
+    wanted = []
+    for m in methods:
+        m = m.lower()
+        if m == "all":
+            wanted += [prim, FitSpec(name, method="reml", variance_policy=missing_vi), FitSpec(name, method="exact")]
+        elif m == "primary":
+            wanted.append(prim)
+        else:
+            spec = FitSpec(name, method=m)
+            wanted.append(spec.replace(variance_policy=missing_vi) if spec.engine == "frequentist" else spec)
+    out, seen = [], set()
+    for spec in wanted:
+        if fast:
+            spec = fitting.fast_spec(t, spec)[0]
+        if spec in seen:
+            continue
+        seen.add(spec)
+        res = fitting.fit_or_reason(t, spec, run)
+        d = res.to_dict()
+        if d.get("estimable") is False or not getattr(res, "ok", True) and res.engine == "frequentist":
+            click.echo(f"not drawn: {model_name(d)}: {d.get('reason', 'the fit failed')}", err=True)
+            continue
+        label = f"{model_name(d)}, k = {d.get('k')}" + (" (primary)" if is_primary(spec, t) else "")
+        out.append((label, d))
+    return out
 
 
 @plot.command("funnel")

@@ -14,12 +14,14 @@ import sys
 import click
 
 from .. import api
+from ..bayes.checks import posterior_checks
 from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..present.tables import FORMATS, format_table
 from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
+from ..workbench.primary import estimate_name, is_primary, primary_spec, statement
 from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
-from .show import print_result, summary_frame
+from .show import print_checks, print_result, summary_frame
 
 
 @click.command("fit")
@@ -27,7 +29,9 @@ from .show import print_result, summary_frame
               help="Evidence file(s) or shipped dataset name(s); default: ssm2025. Repeat to pool several.")
 @click.option("--property", "prop", default=None, help="Property to pool, e.g. accuracy, storage_size.")
 @click.option("--all", "all_", is_flag=True, help="Fit every property in the data; say why one cannot be pooled.")
-@click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
+@click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default=None,
+              help="Default: the primary estimate of the property (docs/results.md: the Bayesian model where "
+                   "variances are unknown or studies few, REML otherwise; multilevel where rows are nested).")
 @click.option("--test", type=click.Choice(["z", "knha", "t"]), default="z", show_default=True,
               help="Classical methods: z, Knapp-Hartung or t.")
 @click.option("--moderator", "moderators", multiple=True,
@@ -68,10 +72,12 @@ from .show import print_result, summary_frame
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")
 @click.option("--force", is_flag=True, help="Replace what metaquant wrote in an existing --out folder (nothing else).")
 @click.option("--strict", is_flag=True, help="Exit 3 when a diagnostic fails or cannot be computed.")
+@click.option("--check", "check", is_flag=True,
+              help="Bayesian fits: also a posterior predictive check and the PSIS-LOO summary (Pareto k).")
 @click.option("--quiet", is_flag=True, help="No progress.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
-def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **options):
+def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confounded, **options):
     """Pool the effect of quantization on a property.
 
     With no flag but --property it runs the Bayesian hierarchical model on the
@@ -80,7 +86,8 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     """
     if not prop and not all_:
         raise click.UsageError("give --property P or --all")
-    options["method"] = options["method"].lower()
+    chosen = options["method"] is not None
+    options["method"] = (options["method"] or "bayes").lower()
     options["moderators"] = tuple(options["moderators"])
     options["wald"] = tuple(options["wald"])
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
@@ -92,14 +99,23 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     claim = output_dir(out, force=force, inputs=list(data), known=_known_names()) if out else contextlib.nullcontext()
     with claim as outdir, \
             collect_warnings() as caught:
-        if all_:
+        table = api.effect_table(source, measure=spec.measure, include_confounded=include_confounded)
+        if all_ and chosen:
             with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
-                results = api.fit_all(source, spec=spec, settings=run, include_confounded=include_confounded,
-                                      progress=lambda name, res: bar.done(name))
+                results = api.fit_all(table, spec=spec, settings=run, progress=lambda name, res: bar.done(name))
+        elif all_:
+            with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
+                results = _fit_primary(table, spec, run, bar)
         else:
-            results = {spec.property: api.fit(source, spec=spec, settings=run,
-                                              include_confounded=include_confounded)}
-        dicts = {p: r.to_dict() for p, r in results.items()}
+            results = {spec.property: api.fit(table, spec=spec if chosen else primary_spec(table, spec.property,
+                                                                                          spec)[0], settings=run)}
+        said = {p: statement(spec.replace(property=p), table, chosen=spec.replace(property=p) if chosen else None)
+                for p in results}
+        dicts = {p: _with_primary(r.to_dict(), said[p], table, spec.replace(property=p), chosen)
+                 for p, r in results.items()}
+        checks = {p: posterior_checks(r) for p, r in results.items()} if check else {}
+        for p, c in checks.items():
+            dicts[p]["checks"] = c
         if outdir is not None:
             _write(outdir, results, dicts, force)
     _say_warnings(caught, quiet or fmt != "table")
@@ -109,8 +125,12 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
         frame = summary_frame(results.values()) if all_ else next(iter(results.values())).to_frame()
         click.echo(format_table(frame, fmt), nl=False)
     else:
-        for r in results.values():
+        for p, r in results.items():
+            for line in said[p]:
+                click.echo(line)
             print_result(r)
+            if p in checks:
+                print_checks(checks[p])
         if out:
             click.echo(f"wrote {out}")
     if all_ and all(getattr(r, "reason", None) for r in results.values()):
@@ -119,6 +139,29 @@ def fit(data, prop, all_, out, force, strict, quiet, fmt, include_confounded, **
     if strict and failed:
         raise DiagnosticsError(f"diagnostics failed or could not be computed for {', '.join(failed)} "
                                "(see the warnings)")
+
+
+def _fit_primary(table, spec, run, bar) -> dict:
+    """Every property of ``table`` with its own primary estimate (``fit --all`` without ``--method``)."""
+    from ..fitting import check, fit_or_reason, properties_of
+
+    check(spec)
+    out = {}
+    for p in properties_of(table):
+        s = primary_spec(table, p, spec)[0]
+        out[s.property] = fit_or_reason(table, s, run)
+        bar.done(s.property)
+    return out
+
+
+def _with_primary(d: dict, said: list[str], table, spec, chosen: bool) -> dict:
+    """A result's dict with the primary estimate named (``primary_estimate``: name, reason, is_primary)."""
+    if d.get("estimable") is False:
+        return d
+    prim, why = primary_spec(table, spec.property, spec)
+    d["primary_estimate"] = {"name": estimate_name(prim, table), "reason": why,
+                             "is_primary": (not chosen) or is_primary(spec, table), "statement": said[0]}
+    return d
 
 
 def _say_warnings(caught, quiet: bool) -> None:

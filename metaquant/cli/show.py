@@ -256,6 +256,28 @@ def print_bma(d: dict) -> None:
         click.echo(f"  note: {note}")
 
 
+def print_checks(c: dict) -> None:
+    """``fit --check``: the posterior predictive check and the PSIS-LOO summary (or why they are not there)."""
+    if not c.get("available"):
+        click.echo(f"  checks: {c.get('reason')}")
+        return
+    ppc, loo = c.get("ppc"), c.get("loo")
+    if ppc:
+        pv = ppc["p_values"]
+        click.echo(f"  posterior predictive check: {ppc['outside']} of {ppc['n']} rows outside their "
+                   f"{ppc['level'] * 100:g}% predictive interval (expected {ppc['expected_outside']:.1f}); "
+                   f"p-values of min {pv['min']:.2f}, max {pv['max']:.2f}, sd {pv['sd']:.2f}")
+    if loo:
+        click.echo(f"  PSIS-LOO: elpd_loo {loo['elpd_loo']:.2f} (se {loo['se']:.2f}), p_loo {loo['p_loo']:.2f}; "
+                   f"Pareto k: {loo['k_good']} good (<= 0.5), {loo['k_ok']} ok (<= 0.7), {loo['k_bad']} bad "
+                   f"(<= 1), {loo['k_very_bad']} very bad (> 1)")
+    if c.get("reason"):
+        click.echo(f"  checks: {c['reason']}")
+    flags = c.get("outliers") or []
+    click.echo(f"  outlying or influential rows: {len(flags) or 'none'}"
+               + "".join(f"\n    {f['comparison']} ({f['pct']:+.1f} %): {f['why']}" for f in flags))
+
+
 def print_result(res) -> None:
     """Print any engine's result (or why a property was not pooled)."""
     d = res.to_dict()
@@ -271,4 +293,4 @@ def print_result(res) -> None:
     (print_classical if res.engine == "frequentist" else print_bayes)(d)
 
 
-__all__ = ["num", "print_bayes", "print_classical", "print_result", "pval"]
+__all__ = ["num", "print_bayes", "print_checks", "print_classical", "print_result", "pval"]

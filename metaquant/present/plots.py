@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..evidence import schema
 from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import atomic_write_bytes
+from ..results import failed_reason
 
 #: File types :func:`save_figure` writes.
 FORMATS = ("png", "svg")
@@ -177,17 +178,89 @@ def pooled_summary(d: Mapping, label: str | None = None, *, higher_is_better: bo
     if est is None:
         return None
     if label is None:
-        method = str(d.get("method") or d.get("engine") or "pooled")
-        if method.lower() == "exact":
-            label = "Bayes (exact, random-effects)"
-        elif method.lower() in ("bayes", "pymc"):
-            label = f"Bayes ({d.get('model') or 'PyMC'})"
-        else:
-            label = f"RE Model ({method.upper()})" if method.upper() != "FE" else "FE Model"
+        label = model_name(d)
         if d.get("k") is not None:
             label += f", k = {int(d['k'])}"
     return {"label": label, "estimate": est, "ci_low": est if lo is None else lo, "ci_high": est if hi is None else hi,
-            "pi_low": plo, "pi_high": phi, "k": d.get("k"), "label_code": d.get("label_code")}
+            "pi_low": plo, "pi_high": phi, "k": d.get("k"), "label_code": d.get("label_code"),
+            "het": heterogeneity_line(d)}
+
+
+def model_name(d: Mapping) -> str:
+    """The name of a pooled effect by its model: "REML multilevel", "Bayesian multilevel", "equal-effects (FE)",
+    "Bayesian random-effects (exact), rows as independent studies" (a two-level model of nested rows)."""
+    method = str(d.get("method") or d.get("engine") or "pooled")
+    model = {"re": "random-effects", None: "random-effects"}.get(d.get("model"), d.get("model"))
+    nested = d.get("n_studies") is not None and d.get("k") is not None and int(d["n_studies"]) < int(d["k"])
+    if method.lower() in ("exact", "bayes", "pymc"):
+        name = f"Bayesian {model}" + (" (exact)" if method.lower() == "exact" else "")
+        return name + (", rows as independent studies" if model == "random-effects" and nested else "")
+    if method.upper() in ("FE", "EE"):
+        return f"equal-effects ({method.upper()})"
+    return f"{method.upper()} {model}"
+
+
+def heterogeneity_line(d: Mapping) -> str | None:
+    """The heterogeneity under a diamond as metafor's ``forest()`` prints it (Q, df, p, I², tau²), or the
+    Bayesian model's scales (posterior medians with 95 % intervals); ``None`` when the dict has neither."""
+    if d.get("Q") is not None and d.get("Q_df") is not None:
+        p = d.get("Q_p")
+        ptxt = "NA" if p is None else ("< .0001" if p < 1e-4 else f"= {p:.2f}")
+        txt = f"Q = {d['Q']:.2f}, df = {d['Q_df']}, p {ptxt}"
+        if str(d.get("method", "")).upper() in ("FE", "EE"):
+            return txt
+        if d.get("I2") is not None:
+            txt += f"; I² = {d['I2']:.1f}%"
+        if d.get("sigma2"):
+            return txt + "; " + ", ".join(f"σ²({s['name']}) = {s['estimate']:.4f}" for s in d["sigma2"])
+        return txt + (f", τ² = {d['tau2']:.4f}" if d.get("tau2") is not None else "")
+    parts = []
+    for key, sym in (("tau_study", "τ(study)"), ("tau_within", "τ(within)"), ("tau", "τ"),
+                     ("sigma_resid", "σ(resid)")):
+        if d.get(f"{key}_median") is not None and not (key == "tau" and d.get("tau_study_median") is not None):
+            parts.append(f"{sym} = {d[f'{key}_median']:.3f} [{d[f'{key}_ci_low']:.3f}, {d[f'{key}_ci_high']:.3f}]")
+    return ", ".join(parts) or None
+
+
+def pooled_weights(table: pd.DataFrame, d: Mapping) -> np.ndarray:
+    r"""Each row's weight (%) in a pooled effect without moderators: its share of the generalised
+    least-squares mean, ``100 (1' V^{-1})_j / 1' V^{-1} 1``.
+
+    ``V`` is the model's marginal covariance of the rows at its estimates: ``v_j + tau²`` on the diagonal
+    (``tau_within²`` in a multilevel model, plus ``tau_study²`` between the rows of one study); ``v_j`` is the
+    row's sampling variance, or the Bayesian model's ``sigma_resid²`` where unknown.  For the classical
+    engine these are metafor's ``weights()`` of a two-level model; rows the fit did not pool (no variance)
+    get ``nan``.
+    """
+    t = table.reset_index(drop=True)
+    vi = pd.to_numeric(t["vi"], errors="coerce").to_numpy(float)
+    known = t["vi_known"].astype(bool).to_numpy() & np.isfinite(vi) if "vi_known" in t else np.isfinite(vi)
+    bayes = d.get("mu_median") is not None
+    if bayes:
+        sr = d.get("sigma_resid_median")
+        v = np.where(known, vi, np.nan if sr is None else sr**2)
+        ts = d.get("tau_study_median") or 0.0
+        tw = d.get("tau_within_median") if d.get("tau_within_median") is not None else d.get("tau_median") or 0.0
+        if str(d.get("model")) not in ("multilevel",):
+            ts = 0.0
+    else:
+        v = np.where(known, vi, np.nan)
+        s2 = d.get("sigma2") or []
+        ts = np.sqrt(s2[0]["estimate"]) if len(s2) >= 1 else 0.0
+        tw = np.sqrt(s2[1]["estimate"]) if len(s2) >= 2 else np.sqrt(d.get("tau2") or 0.0)
+        if len(s2) == 1:
+            ts, tw = 0.0, np.sqrt(s2[0]["estimate"])
+        if str(d.get("method", "")).upper() in ("FE", "EE"):
+            ts = tw = 0.0
+    ok = np.isfinite(v)
+    out = np.full(len(t), np.nan)
+    if not ok.any():
+        return out
+    study = t["study"].astype(str).to_numpy()[ok]
+    V = np.diag(v[ok] + tw**2) + ts**2 * (study[:, None] == study[None, :])
+    w = np.linalg.solve(V, np.ones(ok.sum()))
+    out[ok] = 100.0 * w / w.sum()
+    return out
 
 
 def _given_summary(p: Mapping) -> dict:
@@ -200,7 +273,8 @@ def _given_summary(p: Mapping) -> dict:
                          expected="estimate, ci_low, ci_high on the log-ratio scale") from None
     pi = [None if p.get(k) is None else float(p[k]) for k in ("pi_low", "pi_high")]
     return {"label": str(p.get("label") or "pooled"), "estimate": est, "ci_low": lo, "ci_high": hi,
-            "pi_low": pi[0], "pi_high": pi[1], "k": p.get("k"), "label_code": p.get("label_code")}
+            "pi_low": pi[0], "pi_high": pi[1], "k": p.get("k"), "label_code": p.get("label_code"),
+            "het": p.get("het")}
 
 
 #: Round relative improvements (%) that the %-labelled log-ratio axes may carry as ticks.
@@ -327,7 +401,7 @@ def _forest_rows(t: pd.DataFrame, z: float, weights) -> _ForestRows:
         if w.shape != (len(t),):
             raise InputError(f"{w.size} weights for {len(t)} rows", expected="one weight per row")
         show_w = True
-    ok_w = np.isfinite(w) & known
+    ok_w = np.isfinite(w) & (known | show_w)  # given weights hold for rows without a variance too (Bayesian)
     wi = np.sqrt(np.where(ok_w, w, np.nan))
     if ok_w.any() and np.nanmax(wi) - np.nanmin(wi) > np.sqrt(np.finfo(float).eps):
         psize = 0.5 + (wi - np.nanmin(wi)) / (np.nanmax(wi) - np.nanmin(wi))  # metafor: plim = c(0.5, 1.5)
@@ -380,12 +454,16 @@ def _forest_layout(t: pd.DataFrame, summaries: list[dict],
             if sm["pi_low"] is not None and sm["pi_high"] is not None:
                 y -= 0.8
                 items.append({"kind": "pi", "y": y, "s": sm, "left": f"    {level:g}% prediction interval"})
+            if sm.get("het"):
+                y -= 0.8
+                items.append({"kind": "het", "y": y, "s": sm, "left": f"    ({sm['het']})"})
     return items, y, y_last_row, y_sep
 
 
 def _forest_numbers(items: list[dict], t: pd.DataFrame, rows: _ForestRows, ssm_lab: Mapping[str, str],
                     shown, digits: int) -> None:
     """Fill in each item's right-hand cells (``num``, ``num_s``, ``w``, ``ssm``), the numbers aligned."""
+    items_pooled = [it["s"] for it in items if it["kind"] == "pooled"]
     for it in items:
         if it["kind"] == "row":
             i = it["i"]
@@ -399,7 +477,7 @@ def _forest_numbers(items: list[dict], t: pd.DataFrame, rows: _ForestRows, ssm_l
         elif it["kind"] == "pooled":
             sm = it["s"]
             it["num"] = _fmt_ci(shown(sm["estimate"]), shown(sm["ci_low"]), shown(sm["ci_high"]), digits)
-            it["w"] = "100.00%" if rows.show_w else ""
+            it["w"] = "100.00%" if rows.show_w and sm is items_pooled[0] else ""  # the weights are the first one's
             it["ssm"] = sm.get("label_code") or ""
         elif it["kind"] == "pi":
             sm = it["s"]
@@ -515,7 +593,7 @@ def _forest_row_text(fr: _ForestFrame, it: dict) -> None:
     if it["kind"] == "study":
         _plain(fr.ax, fr.x_left, it["y"], it["left"], fontweight="bold", **left_kw)
         return
-    colour = "0.35" if it["kind"] == "pi" else "black"
+    colour = "0.35" if it["kind"] in ("pi", "het") else "black"
     _plain(fr.ax, fr.x_left, it["y"], it["left"], color=colour, **left_kw)
     for name in fr.col_x:
         s = it.get("num_s" if name == "num" else name, "")
@@ -585,7 +663,8 @@ def _forest_notes(fr: _ForestFrame, rows: _ForestRows, n_clipped: int) -> None:
     if n_clipped:
         notes.append(f"arrow heads at the edge: {n_clipped} row{'s' if n_clipped > 1 else ''} beyond the axis "
                      "(numbers on the right)")
-    notes.append(f"square size ~ sqrt({'weight' if rows.show_w else '1/vi'})")
+    notes.append(f"square size ~ sqrt({'weight' if rows.show_w else '1/vi'})"
+                 + ("; weights: those of the first pooled effect" if rows.show_w else ""))
     _plain(fr.ax, fr.x_left, 0.0, "; ".join(notes), transform=fr.ax.transAxes, ha="left", va="top", fontsize=6.5,
            color="0.35").set_position((fr.x_left, -0.62 / (_ROW_IN * fr.n_units)))
 
@@ -853,7 +932,10 @@ def posterior_plot(
     ax.set_xlabel("pooled relative improvement (%; + = quantization helps)")
     ax.set_ylabel("posterior density")
     head = title or f"{prop}: posterior of the pooled effect and SSM zone probabilities"
-    if label_code:
+    failed = failed_reason(source.to_dict()) if hasattr(source, "to_dict") else None
+    if failed:  # no finding from a failed fit: the density is shown, the label is not
+        head += f" — no label: {failed}"
+    elif label_code:
         p_lab = sum(zp.get(scale.LABELS[j], 0.0) for j in inside)
         head += f" — label {label_code}, P(its zones) = {p_lab:.2f}"
     elif zone_probabilities is not None:

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__, fitting
+from ..bayes.checks import posterior_checks
 from ..errors import InputError
 from ..evidence.effects import for_property
 from ..outputs import json_safe, replace_dir
@@ -107,6 +108,11 @@ def funnel_figure(table: pd.DataFrame, frequentist: dict | None = None):
     return fig, info
 
 
+def _posterior_checks(pc) -> dict | None:
+    """The Bayesian fit's posterior checks (:func:`metaquant.bayes.checks.posterior_checks`), JSON-ready."""
+    return None if pc.objects.get("bayes") is None else json_safe(posterior_checks(pc.objects["bayes"]))
+
+
 def property_section(
     table: pd.DataFrame,
     *,
@@ -174,6 +180,7 @@ def property_section(
     numbers = {
         "comparison": pc.to_dict(),
         "exact_random_effects": exact,
+        "posterior_checks": _posterior_checks(pc),
         "bits_regression": None if bits_reg is None else {k: v for k, v in bits_reg.items()
                                                            if k not in ("grid_bits", "pct", "pct_ci_low",
                                                                         "pct_ci_high")},
@@ -390,7 +397,7 @@ def _sens_table(res: dict) -> str:
 def _diagnostics(sec: dict) -> str:
     c = sec["comparison"]
     s, b, f = c["ssm"], c["bayes"], c["frequentist"]
-    items = []
+    items = _check_items(sec)
     if s.get("label_code"):
         items.append(f"SSM: {plural(s.get('n_models'), 'evidence model')} from {plural(s.get('n_studies'), 'study')}; "
                      f"last-step conflict "
@@ -422,10 +429,46 @@ def _diagnostics(sec: dict) -> str:
     return "<ul>" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
 
 
+def _check_items(sec: dict) -> list[str]:
+    """The posterior checks (predictive check, PSIS-LOO with Pareto k, flagged rows) and the numbers of the exact
+    random-effects diamond of the forest plot, as list items."""
+    items = []
+    ch = sec.get("posterior_checks") or {}
+    ppc, loo = ch.get("ppc"), ch.get("loo")
+    if ppc:
+        pv = ppc["p_values"]
+        items.append(f"Bayes posterior predictive check: {ppc['outside']} of {ppc['n']} rows outside their 95% "
+                     f"predictive interval (expected {ppc['expected_outside']:.1f}); p-values of min "
+                     f"{pv['min']:.2f}, max {pv['max']:.2f}, sd {pv['sd']:.2f}.")
+    if loo:
+        items.append(f"Bayes PSIS-LOO: elpd_loo {loo['elpd_loo']:.2f} (se {loo['se']:.2f}), p_loo {loo['p_loo']:.2f}; "
+                     f"Pareto k: {loo['k_good']} good, {loo['k_ok']} ok, {loo['k_bad']} bad, "
+                     f"{loo['k_very_bad']} very bad.")
+    elif ch.get("reason"):
+        items.append(f"Bayes checks: {_e(ch['reason'])}.")
+    ex = sec.get("exact_random_effects")
+    if ex and ex.get("estimable") is not False:
+        items.append(f"Forest diamond {_e(plots.model_name(ex))} (k = {ex.get('k')}): {_n(ex.get('pct'), '+.2f')} % "
+                     f"{_iv(ex.get('pct_ci_low'), ex.get('pct_ci_high'), '+.2f')}; not the primary estimate when rows "
+                     "are nested in studies.")
+    return items
+
+
+def _primary_line(c: dict) -> str:
+    """The first line of a property's section: its primary estimate and what the other columns assume."""
+    p = c.get("primary")
+    if not p:
+        return ""
+    where = {"bayes": "the Bayes column", "frequentist": "the REML column"}.get(p.get("column"), "in no column here")
+    others = "".join(f"<li>{_e(t)}</li>" for t in (p.get("others") or {}).values())
+    return (f"<p class='primary'><strong>Primary estimate: {_e(p['name'])}</strong> ({where}; {_e(p['reason'])})."
+            "</p>" + (f"<ul class='note'>{others}</ul>" if others else ""))
+
+
 _CAPTIONS = {
     "forest": "Evidence models by study (squares with 95% intervals where the sampling variance is known, open "
               "circles where it is not); diamonds: pooled effect per engine with its 95% interval (REML on the rows "
-              "with a known variance; Bayes: the PyMC model; Bayes exact: the random-effects model by quadrature, "
+              "with a known variance; Bayes: the PyMC model; Bayesian random-effects (exact): by quadrature, "
               "rows of one study treated as independent), the thin line below each diamond its 95% prediction "
               "interval; right margin: each model's SSM label and belief.",
     "posterior": "Posterior density of the pooled relative improvement; shaded bands are SSM's 13 zones with their "
@@ -532,6 +575,7 @@ def render_html(doc: dict, figures: dict[str, dict[str, str]]) -> str:
         sec = doc["properties"][p]
         c = sec["comparison"]
         parts.append(f"<h2 id='{_e(p)}'>{_e(p)}</h2>")
+        parts.append(_primary_line(c))
         a = c["agreement"]
         parts.append(f"<p>Agreement: <span class='{_e(a['status'])}'>{_e(a['status'])}</span>"
                      + (f" — {_e(a['reason'])}" if a.get("reason") else "") + "</p>")

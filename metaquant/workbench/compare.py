@@ -395,6 +395,7 @@ class PropertyComparison:
     table: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     objects: dict = field(repr=False, default_factory=dict)
     bma: dict | None = None
+    primary: dict | None = None
 
     @property
     def bias(self) -> dict | None:
@@ -406,6 +407,8 @@ class PropertyComparison:
              "agreement": self.agreement}
         if self.bma is not None:
             d.update(bma=self.bma, bias_adjustment=self.bias)
+        if self.primary is not None:
+            d["primary"] = self.primary
         return json_safe(d)
 
     def row(self) -> dict:
@@ -552,7 +555,26 @@ def compare_property(
                         prior_mu_sd=bspec.prior_mu_sd, prior_tau=bspec.prior_tau, level=bspec.level,
                         min_probability=bspec.min_probability)
         bma_d, objects["bma"] = fit_bias_adjusted(table, mspec, run)
-    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table, objects=objects, bma=bma_d)
+    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table, objects=objects, bma=bma_d,
+                              primary=primary_of(table, bspec, fspec, bayes_d))
+
+
+def primary_of(table: pd.DataFrame, bspec: FitSpec, fspec: FitSpec, bayes: Mapping | None = None) -> dict:
+    """Which column of a comparison is the primary estimate (:mod:`metaquant.workbench.primary`) and what the
+    other columns assume.
+
+    ``column`` is ``"bayes"``, ``"frequentist"`` or ``None`` (neither fits the primary model, e.g. the exact
+    engine on nested rows); ``others`` maps each other column to :func:`~metaquant.workbench.primary.describe`.
+    """
+    from . import primary as pr
+
+    if bayes is not None and bayes.get("engine") == "exact" and bspec.engine == "bayes":
+        bspec = bspec.replace(method="exact")  # --fast ran the exact engine where it is the same model
+    prim, why = pr.primary_spec(table, bspec.property, bspec)
+    cols = {"bayes": bspec, "frequentist": fspec}
+    column = next((c for c, sp in cols.items() if pr.is_primary(sp, table)), None)
+    return {"name": pr.estimate_name(prim, table), "reason": why, "column": column,
+            "others": {c: pr.describe(sp, table) for c, sp in cols.items() if c != column}}
 
 
 def compare(
@@ -641,6 +663,7 @@ def format_table(comp: Comparison) -> str:
     widths = [max(len(str(x[i])) for x in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(str(x[i]).ljust(widths[i]) for i in range(len(head))).rstrip() for x in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = primary_lines(comp) + lines
     notes = [f"  {r.property}: {r.agreement['reason']}" for r in comp if r.agreement.get("reason")]
     if notes:
         lines += ["", "where they part:", *notes]
@@ -655,6 +678,23 @@ def format_table(comp: Comparison) -> str:
     if any(r.bma is not None for r in comp):
         lines += ["", *format_bias_table(comp)]
     return "\n".join(lines)
+
+
+_COLUMN_NAMES = {"bayes": "the Bayes column", "frequentist": "the REML column"}
+
+
+def primary_lines(comp: Comparison) -> list[str]:
+    """The first lines of :func:`format_table`: each property's primary estimate, then what the other columns
+    assume (:func:`primary_of`)."""
+    lines = ["primary estimate (docs/results.md: the rule of the primary estimate):"]
+    for r in comp:
+        p = r.primary
+        if not p:
+            continue
+        where = _COLUMN_NAMES[p["column"]] if p["column"] else "in no column here: run metaquant fit"
+        lines.append(f"  {r.property}: {p['name']}, {where} ({p['reason']})")
+        lines += [f"    {_COLUMN_NAMES[c].split(' ', 1)[1]}: {txt}" for c, txt in p["others"].items()]
+    return [*lines, ""] if len(lines) > 1 else []
 
 
 def format_bias_table(comp: Comparison) -> list[str]:
@@ -701,5 +741,5 @@ __all__ = [
     "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
     "bias_summary", "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain",
     "fit_bayesian", "fit_bias_adjusted", "fit_classical", "fit_reml", "fit_ssm", "format_bias_table", "format_table",
-    "models_per_study", "worst_status",
+    "models_per_study", "primary_lines", "primary_of", "worst_status",
 ]
