@@ -49,7 +49,7 @@ import metaquant as mq  # noqa: E402
 from metaquant import api  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
 from metaquant.present import plots  # noqa: E402
-from metaquant.spec import FitSpec  # noqa: E402
+from metaquant.spec import FitSpec, RunSettings  # noqa: E402
 from metaquant.workbench import compare, sensitivity  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
@@ -91,7 +91,7 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
                               "pct_ci_high": d.get("pct_ci_high"), "tau2": d.get("tau2"),
                               "label_code": d.get("label_code"), "estimable": d.get("estimable")})
         print(f"{p}: leave one study out", flush=True)
-        loo = sensitivity.leave_one_out(t, p, draws=500, tune=500, chains=2, seed=SEED, jobs=jobs)
+        loo = sensitivity.leave_one_out(t, p, settings=RunSettings.for_sweep(seed=SEED), jobs=jobs)
         for r in loo.rows:
             loo_rows.append({"property": p, **{k: r[k] for k in ("scenario", "engine", "k", "label_code", "support",
                                                                   "pct", "pct_low", "pct_high", "changed")}})

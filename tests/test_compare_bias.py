@@ -24,6 +24,7 @@ from metaquant.bayes import bma
 from metaquant.cli import main
 from metaquant.errors import InputError
 from metaquant.present import bias_plots, plots, report
+from metaquant.spec import RunSettings
 from metaquant.workbench import compare
 
 #: Tiny MCMC settings: the numbers are not meant to be read, only compared between two roads.
@@ -144,7 +145,7 @@ def quick_road(monkeypatch):
 
 
 def test_compare_bias_takes_the_one_road_with_the_spec_of_fit_method_bma(tab, quick_road):
-    from metaquant.spec import RunSettings, split_options
+    from metaquant.spec import split_options
 
     run = RunSettings(draws=200, tune=100, chains=4, seed=11)
     c = compare.compare(tab, PROP, method="exact", bias=True, settings=run)
@@ -199,7 +200,7 @@ def test_report_bias_on_the_one_road(tmp_path, quick_road):
     for name in ("accuracy funnel plot", "accuracy model probabilities plot"):
         assert imgs[name][:8] == b"\x89PNG\r\n\x1a\n" and len(imgs[name]) > 2000
     (spec, settings), = quick_road
-    assert (settings.draws, settings.tune, settings.chains) == report.FAST_MAIN
+    assert settings == RunSettings.for_sweep()  # --fast main fits: the named sweep settings
     fit = sec["comparison"]["bma"]
     b = sec["comparison"]["bias_adjustment"]
     assert b["survives"] is fit["label_survives"] and b["bias_bf"] == fit["inclusion"]["bias"]["bf"]
@@ -326,8 +327,8 @@ def test_report_has_a_funnel_always_and_the_bias_part_only_when_asked(tmp_path, 
     assert "accuracy funnel plot" in _imgs(page) and "id='bias'" not in page
     assert doc["settings"]["bias"] is False and "bma" not in sec["comparison"]
 
-    monkeypatch.setattr(report, "FAST_MAIN", (50, 50, 2))  # tiny main fits: the ensemble in seconds
-    page, doc = report.build_report(data, fast=True, bias=True)
+    tiny = RunSettings(draws=50, tune=50, chains=2)  # tiny main fits (fast: the sweep settings): seconds
+    page, doc = report.build_report(data, fast=True, bias=True, sweep_settings=tiny)
     sec = doc["properties"]["accuracy"]
     assert {"funnel", "model_probabilities"} <= set(sec["figures"])
     imgs = _imgs(page)
