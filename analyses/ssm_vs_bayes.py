@@ -129,7 +129,7 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
                f"({r['reml_k']}/{r['k_total']})" if r["reml_label"] else f"not estimable (0/{r['k_total']})")
             + f" | {r['reml_label'] or '—'} | {r['agreement']} | {r['reason']} |")
     _write("ssm_vs_bayes.md", "\n".join(md) + "\n")
-    print(compare.format_table(comp))
+    print(compare.format_comparison(comp))
     print("\nSSM under each belief split against the Bayesian label (number of properties):")
     print(split_agreement.to_string())
     print(f"done in {time.time() - t0:.0f} s; wrote docs/results/ssm_vs_bayes.* and figures")

@@ -133,16 +133,16 @@ def test_reml_not_estimable_without_any_variance(tab):
 
 def test_ssm_side_reproduces_the_paper_recomputation(tab):
     # docs/methods/ssm.md: accuracy WN 0.886 (17 models), GPU power IF-WP 0.962 (3), worked by hand
-    d, _ = compare.fit_ssm(mq.for_property(tab, "accuracy"))
+    d, _ = compare.ssm_entry(mq.for_property(tab, "accuracy"))
     assert d["label_code"] == "WN" and d["belief"] == pytest.approx(0.886, abs=5e-4) and d["n_models"] == 17
     assert d["models_per_study"] == {"S3": 8, "S1": 5, "S6": 2, "S2": 1, "S5": 1}
-    d, _ = compare.fit_ssm(mq.for_property(tab, "gpu_power_draw"))
+    d, _ = compare.ssm_entry(mq.for_property(tab, "gpu_power_draw"))
     assert d["label_code"] == "IF-WP" and d["belief"] == pytest.approx(0.962, abs=5e-4)
 
 
 def test_ssm_without_study_belief_is_reported_not_raised(tab):
     t = mq.for_property(tab, "gpu_power_draw").assign(study_belief=np.nan)
-    d, obj = compare.fit_ssm(t)
+    d, obj = compare.ssm_entry(t)
     assert obj is None and d["label_code"] is None and "study belief" in d["reason"]
 
 
@@ -237,4 +237,4 @@ def test_comparison_summary_and_getitem(tmp_path):
     assert comp["accuracy"].property == "accuracy"
     s = comp.summary()
     assert isinstance(s, pd.DataFrame) and list(s["property"]) == ["accuracy"]
-    assert "agreement" in compare.format_table(comp)
+    assert "agreement" in compare.format_comparison(comp)

@@ -121,7 +121,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     elif fmt != "table":
         click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
-        click.echo(cmp.format_table(comp))
+        click.echo(cmp.format_comparison(comp))
     _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")]
             + [f"{r.property} (bias-adjusted ensemble)" for r in comp if (r.bias or {}).get("ok") is False])
 
@@ -212,7 +212,7 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     elif fmt != "table":
         click.echo(format_table(res.summary(), fmt), nl=False)
     else:
-        click.echo(sens.format_table(res))
+        click.echo(sens.format_sensitivity(res))
     _strict(strict, sorted({r["scenario"] for r in res.rows if r.get("mcmc_ok") is False}))
 
 
@@ -261,12 +261,12 @@ def plot_forest(data, prop, out, force, fast, missing_vi, draws, tune, chains, s
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
-    reml = cmp.fit_classical(t, FitSpec(name, method="reml", variance_policy=missing_vi))[0]
+    reml = cmp.classical_entry(t, FitSpec(name, method="reml", variance_policy=missing_vi))[0]
     exact = cmp.fit_bayesian(t, FitSpec(name, method="exact"))[0]
     bayes = None
     if not (fast and cmp.exact_applicable(t)[0]):
         bayes = cmp.fit_bayesian(t, FitSpec(name), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed))[0]
-    ssm_d, ssm_obj = cmp.fit_ssm(t)
+    ssm_d, ssm_obj = cmp.ssm_entry(t)
     fig = plots.forest_plot(t, reml=reml, bayes=bayes, exact=exact,
                             ssm_models=None if ssm_obj is None else ssm_obj.models)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
@@ -324,7 +324,7 @@ def plot_masses(data, prop, out, force, belief_split):
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
-    d, res = cmp.fit_ssm(t, belief_split=belief_split)
+    d, res = cmp.ssm_entry(t, belief_split=belief_split)
     if res is None:
         raise InputError(f"{prop}: {d.get('reason')}")
     click.echo(f"wrote {plots.save_figure(plots.masses_plot(res), out, force=force)}")

@@ -157,7 +157,7 @@ def models_per_study(table: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
-def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
+def ssm_entry(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
             discount: str | None = None, rules: str = "ssm2025") -> tuple[dict, Any]:
     """SSM synthesis of one property's table as a dict (plus the result object).
 
@@ -187,7 +187,7 @@ def _engine_dict(res) -> dict:
     return d
 
 
-def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
+def classical_entry(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
     """The classical fit of ``spec`` as a dict (``estimable: False`` with the reason where it cannot pool)."""
     res = fitting.fit_or_reason(table, spec, settings)
     d = _engine_dict(res)
@@ -197,14 +197,14 @@ def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | No
 
 def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
              moderators: Sequence[str] = (), model: str = "auto") -> dict:
-    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict.
+    """REML under a stated variance policy: :func:`classical_entry` with ``FitSpec(method="reml")``, as a dict.
 
     ``model="auto"`` nests comparisons in studies where a study gives several rows; ``"random-effects"``
     is metafor's ``rma.uni``.
     """
     prop = str(table["property"].iloc[0])
     th = None if thresholds is None else _thresholds_for(prop, thresholds)
-    return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
+    return classical_entry(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
                                         moderators=tuple(moderators), model=model))[0]
 
 
@@ -541,9 +541,9 @@ def compare_property(
     """
     prop = schema.get_property(str(table["property"].iloc[0])).name
     bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
-    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
+    ssm_d, ssm_obj = ssm_entry(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
-    freq_d, freq_obj = fit_classical(table, fspec, RunSettings(profile=False))
+    freq_d, freq_obj = classical_entry(table, fspec, RunSettings(profile=False))
     agr = agreement(table, ssm_d, bayes_d, freq_d)
     objects = {"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj}
     bma_d = None
@@ -602,7 +602,7 @@ def compare(
     return Comparison(results, settings=json_safe(settings))
 
 
-def format_table(comp: Comparison) -> str:
+def format_comparison(comp: Comparison) -> str:
     """Plain-text table of a comparison (what ``metaquant compare`` prints)."""
 
     def iv(lo, hi):
@@ -658,7 +658,7 @@ def format_table(comp: Comparison) -> str:
 
 
 def format_bias_table(comp: Comparison) -> list[str]:
-    """Lines of the bias-adjustment section of :func:`format_table` (properties fitted with ``bias=True``)."""
+    """Lines of the bias-adjustment section of :func:`format_comparison` (properties fitted with ``bias=True``)."""
 
     def num(v, f):
         return "NA" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, f)
@@ -700,6 +700,6 @@ def format_bias_table(comp: Comparison) -> list[str]:
 __all__ = [
     "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
     "bias_summary", "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain",
-    "fit_bayesian", "fit_bias_adjusted", "fit_classical", "fit_reml", "fit_ssm", "format_bias_table", "format_table",
-    "models_per_study", "worst_status",
+    "fit_bayesian", "fit_bias_adjusted", "classical_entry", "fit_reml", "ssm_entry", "format_bias_table",
+    "format_comparison", "models_per_study", "worst_status",
 ]

@@ -134,9 +134,9 @@ def execute(task: Task) -> dict:
     """Run one task; an engine that cannot fit the rows gives ``{"error": ...}`` instead of raising."""
     try:
         if task.engine == "ssm":
-            return compare.fit_ssm(task.table, **task.options)[0]
+            return compare.ssm_entry(task.table, **task.options)[0]
         if task.engine == "reml":
-            return compare.fit_classical(task.table, task.spec, task.settings)[0]
+            return compare.classical_entry(task.table, task.spec, task.settings)[0]
         if task.engine == "bayes":
             return compare.fit_bayesian(task.table, task.spec, task.settings)[0]
         if task.engine == "bayes_zones":
@@ -722,7 +722,7 @@ def _short_note(note) -> str:
     return text[:70].rsplit(" ", 1)[0] + " ..."
 
 
-def format_table(res: SensitivityResult) -> str:
+def format_sensitivity(res: SensitivityResult) -> str:
     """Plain-text rendering of a sensitivity result (what the CLI prints)."""
 
     def num(v, f):
@@ -769,6 +769,6 @@ def format_table(res: SensitivityResult) -> str:
 
 __all__ = [
     "BELIEF_POLICIES", "BY", "DEFAULT_FACTORS", "DEFAULT_MU_SDS", "DEFAULT_TAU_PRIORS", "KINDS", "SensitivityResult",
-    "Task", "belief_policies", "by_moderator", "execute", "format_table", "leave_one_out", "prior_grid", "run",
+    "Task", "belief_policies", "by_moderator", "execute", "format_sensitivity", "leave_one_out", "prior_grid", "run",
     "run_tasks", "threshold_scaling",
 ]
