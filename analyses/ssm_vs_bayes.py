@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import api  # noqa: E402
+from metaquant import api, scale  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
 from metaquant.present import plots  # noqa: E402
 from metaquant.spec import FitSpec, RunSettings  # noqa: E402
@@ -100,9 +100,9 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
     bayes_label = {pc.property: pc.bayes.get("label_code") for pc in results}
     for r in belief_rows:  # SSM under each belief split against the (unchanged) Bayesian label
         r["bayes_label_code"] = bayes_label[r["property"]]
-        r["agreement_with_bayes"] = compare.classify_labels(r["label_code"], r["bayes_label_code"])
+        r["agreement_with_bayes"] = scale.classify_labels(r["label_code"], r["bayes_label_code"])
     split_agreement = (pd.DataFrame(belief_rows).groupby("belief_split")["agreement_with_bayes"].value_counts()
-                       .unstack(fill_value=0).reindex(columns=list(compare.STATUSES), fill_value=0))
+                       .unstack(fill_value=0).reindex(columns=list(scale.STATUSES), fill_value=0))
     summary = comp.summary()
     doc = {"settings": comp.settings, "comparison": comp.to_dict(), "belief_splits": belief_rows,
            "belief_split_agreement": {k: {c: int(v) for c, v in row.items()}

@@ -16,6 +16,7 @@ from helpers import bayes_ready as _bayes_ready
 from helpers import effects_from_rows
 
 import metaquant as mq
+from metaquant import scale
 from metaquant.classical import rma
 from metaquant.cli import main
 from metaquant.workbench import compare
@@ -44,14 +45,14 @@ from metaquant.workbench import compare
     ],
 )
 def test_classify_labels_on_hand_made_pairs(a, b, expected):
-    assert compare.classify_labels(a, b) == expected
-    assert compare.classify_labels(b, a) == expected
+    assert scale.classify_labels(a, b) == expected
+    assert scale.classify_labels(b, a) == expected
 
 
 def test_worst_status_orders_same_adjacent_conflicting():
-    assert compare.worst_status(["same", "adjacent", None]) == "adjacent"
-    assert compare.worst_status(["same", "conflicting", "adjacent"]) == "conflicting"
-    assert compare.worst_status([None, None]) is None
+    assert scale.worst_status(["same", "adjacent", None]) == "adjacent"
+    assert scale.worst_status(["same", "conflicting", "adjacent"]) == "conflicting"
+    assert scale.worst_status([None, None]) is None
 
 
 def test_agreement_reasons_name_dependence_and_unknown_variances(tab):
@@ -225,7 +226,7 @@ def test_compare_pymc_tiny_run_gives_labels_and_diagnostics(tab):
     assert (pc.bayes["label_code"] or pc.bayes["label_selected"]) in ("IF", "IF-WP", "WP", "WN-IF")
     assert pc.bayes["r_hat_max"] is not None
     assert pc.ssm["label_code"] == "IF-WP"
-    assert pc.agreement["status"] in compare.STATUSES
+    assert pc.agreement["status"] in scale.STATUSES
     lo, hi = pc.bayes["pct_ci_low"], pc.bayes["pct_ci_high"]
     assert lo < pc.bayes["pct"] < hi
 

@@ -21,7 +21,7 @@ ensemble (``FitSpec(method="bma")``, :mod:`metaquant.bayes.bma`, through
 :func:`metaquant.fitting.fit_or_reason`) and reports whether the plain
 random-effects label survives bias adjustment (:func:`bias_summary`).
 
-It classifies how the labels relate (:func:`classify_labels`):
+It classifies how the labels relate (:func:`metaquant.scale.classify_labels`):
 
 ``same``
     identical label codes;
@@ -51,7 +51,7 @@ Shafer G. A Mathematical Theory of Evidence. Princeton University Press, 1976.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,79 +64,18 @@ from ..evidence import schema
 from ..evidence.effects import for_property
 from ..fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
 from ..outputs import json_safe
+from ..scale import classify_labels, worst_status
 from ..spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
 #: Fewer studies than this make a cluster-robust interval unreliable; the table says so instead of printing it.
 MIN_CLUSTERS = 4
 #: The mark beside an MCMC number whose diagnostics failed, in every table and page.
 MCMC_MARK = "[!]"
-#: Agreement statuses from closest to furthest.
-STATUSES = ("same", "adjacent", "conflicting")
 #: The engines compared.
 ENGINES = ("ssm", "bayes", "frequentist")
 _PAIR_NAMES = {("ssm", "bayes"): "ssm_bayes", ("ssm", "frequentist"): "ssm_frequentist",
                ("bayes", "frequentist"): "bayes_frequentist"}
 _DISPLAY = {"ssm": "SSM", "bayes": "Bayes", "frequentist": "REML"}
-
-
-# --------------------------------------------------------------------------
-# Labels and their agreement
-# --------------------------------------------------------------------------
-
-
-def code_atoms(code: str) -> frozenset[str]:
-    """Atoms of any label code the engines produce.
-
-    Accepts the 13 labels (``"IF-WP"``), the whole frame ``"Θ"`` and the
-    contiguous intervals of the Santos rule (``"WN..WP"``) or sets
-    (``"{WN,WP}"``).
-    """
-    if code == "Θ":
-        return scale.FRAME
-    if ".." in code:
-        a, b = code.split("..")
-        i, j = scale.ATOMS.index(a), scale.ATOMS.index(b)
-        return frozenset(scale.ATOMS[i : j + 1])
-    if code.startswith("{") and code.endswith("}"):
-        return frozenset(x.strip() for x in code[1:-1].split(","))
-    return scale.label_atoms(code)
-
-
-def classify_labels(a: str, b: str) -> str:
-    """How two labels on SSM's scale relate: ``"same"``, ``"adjacent"`` or ``"conflicting"``.
-
-    With ``A`` and ``B`` the atom sets of the labels,
-
-    * ``same`` when ``A = B``;
-    * ``adjacent`` when ``A ∩ B ≠ ∅`` (the labels overlap: ``WN-IF`` and
-      ``IF``, neighbours on the 13-label scale, or ``WN-IF`` and ``IF-WP``),
-      or when both are single atoms that are neighbours on the seven-point
-      scale, so that ``A ∪ B`` is itself one of the 13 labels (``WP`` and
-      ``PO`` make ``WP-PO``);
-    * ``conflicting`` otherwise (``WN`` and ``IF-WP``: no common atom, and
-      ``IF`` lies between them only as part of a pair).
-
-    Examples
-    --------
-    >>> classify_labels("IF-WP", "IF-WP"), classify_labels("WN-IF", "IF"), classify_labels("WP", "PO")
-    ('same', 'adjacent', 'adjacent')
-    >>> classify_labels("WN", "IF-WP")
-    'conflicting'
-    """
-    A, B = code_atoms(a), code_atoms(b)
-    if A == B:
-        return "same"
-    if A & B:
-        return "adjacent"
-    if len(A) == 1 and len(B) == 1 and scale.label_code(A | B) in scale.LABELS:
-        return "adjacent"
-    return "conflicting"
-
-
-def worst_status(statuses: Iterable[str]) -> str | None:
-    """The furthest of several statuses (``None`` when there are none)."""
-    s = [x for x in statuses if x is not None]
-    return max(s, key=STATUSES.index) if s else None
 
 
 # --------------------------------------------------------------------------
@@ -698,8 +637,8 @@ def format_bias_table(comp: Comparison) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
-    "bias_summary", "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain",
+    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "Comparison", "PropertyComparison", "agreement",
+    "bias_summary", "compare", "compare_property", "exact_applicable", "explain",
     "fit_bayesian", "fit_bias_adjusted", "classical_entry", "fit_reml", "ssm_entry", "format_bias_table",
-    "format_comparison", "models_per_study", "worst_status",
+    "format_comparison", "models_per_study",
 ]
