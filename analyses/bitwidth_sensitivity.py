@@ -43,6 +43,7 @@ import metaquant as mq  # noqa: E402
 from metaquant import api  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
 from metaquant.present import plots, report  # noqa: E402
+from metaquant.spec import RunSettings  # noqa: E402
 from metaquant.workbench import compare, sensitivity  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
@@ -59,7 +60,8 @@ def main(draws: int = 500, tune: int = 500, chains: int = 2, jobs: int = 1) -> d
     tab = mq.compute_effects(mq.load("ssm2025"))
     FIG.mkdir(parents=True, exist_ok=True)
     level_rows, slope_rows, thr_rows, by_docs, thr_docs = [], [], [], {}, {}
-    kw = dict(draws=draws, tune=tune, chains=chains, seed=SEED, jobs=jobs)
+    run = RunSettings(draws=draws, tune=tune, chains=chains, seed=SEED)
+    kw = dict(settings=run, jobs=jobs)
     for p in dict.fromkeys(tab["property"]):
         t = mq.for_property(tab, p)
         if t["bits"].nunique() >= 2:
@@ -78,7 +80,7 @@ def main(draws: int = 500, tune: int = 500, chains: int = 2, jobs: int = 1) -> d
                 "reml_note": res.regression["reml"].get("reason"), "bayes_k": res.regression["bayes"].get("k"),
                 "bayes_slope": bay.get("mean"), "bayes_ci_low": bay.get("ci_low"),
                 "bayes_ci_high": bay.get("ci_high"), "bayes_note": res.regression["bayes"].get("reason")})
-            band = report.bayes_bits_band(t, seed=SEED, draws=draws, tune=tune, chains=chains)
+            band = report.bayes_bits_band(t, run)
             plots.save_figure(plots.bits_plot(t, bayes_band=band), FIG / f"bits_{p}.png", force=True)
         print(f"{p}: thresholds", flush=True)
         thr = sensitivity.threshold_scaling(t, p, **kw)

@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 
 import metaquant as mq  # noqa: E402
-from metaquant import api  # noqa: E402
+from metaquant import api, scale  # noqa: E402
 from metaquant.outputs import atomic_write_text  # noqa: E402
 from metaquant.present import plots  # noqa: E402
-from metaquant.spec import FitSpec  # noqa: E402
+from metaquant.spec import FitSpec, RunSettings  # noqa: E402
 from metaquant.workbench import compare, sensitivity  # noqa: E402
 
 OUT = ROOT / "docs" / "results"
@@ -91,7 +91,7 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
                               "pct_ci_high": d.get("pct_ci_high"), "tau2": d.get("tau2"),
                               "label_code": d.get("label_code"), "estimable": d.get("estimable")})
         print(f"{p}: leave one study out", flush=True)
-        loo = sensitivity.leave_one_out(t, p, draws=500, tune=500, chains=2, seed=SEED, jobs=jobs)
+        loo = sensitivity.leave_one_out(t, p, settings=RunSettings.for_sweep(seed=SEED), jobs=jobs)
         for r in loo.rows:
             loo_rows.append({"property": p, **{k: r[k] for k in ("scenario", "engine", "k", "label_code", "support",
                                                                   "pct", "pct_low", "pct_high", "changed")}})
@@ -100,9 +100,9 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
     bayes_label = {pc.property: pc.bayes.get("label_code") for pc in results}
     for r in belief_rows:  # SSM under each belief split against the (unchanged) Bayesian label
         r["bayes_label_code"] = bayes_label[r["property"]]
-        r["agreement_with_bayes"] = compare.classify_labels(r["label_code"], r["bayes_label_code"])
+        r["agreement_with_bayes"] = scale.classify_labels(r["label_code"], r["bayes_label_code"])
     split_agreement = (pd.DataFrame(belief_rows).groupby("belief_split")["agreement_with_bayes"].value_counts()
-                       .unstack(fill_value=0).reindex(columns=list(compare.STATUSES), fill_value=0))
+                       .unstack(fill_value=0).reindex(columns=list(scale.STATUSES), fill_value=0))
     summary = comp.summary()
     doc = {"settings": comp.settings, "comparison": comp.to_dict(), "belief_splits": belief_rows,
            "belief_split_agreement": {k: {c: int(v) for c, v in row.items()}
@@ -129,7 +129,7 @@ def main(draws: int = 1000, tune: int = 1000, chains: int = 4, jobs: int = 1) ->
                f"({r['reml_k']}/{r['k_total']})" if r["reml_label"] else f"not estimable (0/{r['k_total']})")
             + f" | {r['reml_label'] or '—'} | {r['agreement']} | {r['reason']} |")
     _write("ssm_vs_bayes.md", "\n".join(md) + "\n")
-    print(compare.format_table(comp))
+    print(compare.format_comparison(comp))
     print("\nSSM under each belief split against the Bayesian label (number of properties):")
     print(split_agreement.to_string())
     print(f"done in {time.time() - t0:.0f} s; wrote docs/results/ssm_vs_bayes.* and figures")

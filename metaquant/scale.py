@@ -32,7 +32,7 @@ atoms; the whole frame is ``FRAME``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -353,3 +353,66 @@ def decide_label(
         "decided": decided,
         "reason": reason,
     }
+
+
+# --------------------------------------------------------------------------
+# How two labels relate (the engines' agreement)
+# --------------------------------------------------------------------------
+
+#: Agreement statuses from closest to furthest.
+STATUSES = ("same", "adjacent", "conflicting")
+
+
+def code_atoms(code: str) -> frozenset[str]:
+    """Atoms of any label code the engines produce.
+
+    Accepts the 13 labels (``"IF-WP"``), the whole frame ``"Θ"`` and the
+    contiguous intervals of the Santos rule (``"WN..WP"``) or sets
+    (``"{WN,WP}"``).
+    """
+    if code == "Θ":
+        return FRAME
+    if ".." in code:
+        a, b = code.split("..")
+        i, j = ATOMS.index(a), ATOMS.index(b)
+        return frozenset(ATOMS[i : j + 1])
+    if code.startswith("{") and code.endswith("}"):
+        return frozenset(x.strip() for x in code[1:-1].split(","))
+    return label_atoms(code)
+
+
+def classify_labels(a: str, b: str) -> str:
+    """How two labels on SSM's scale relate: ``"same"``, ``"adjacent"`` or ``"conflicting"``.
+
+    With ``A`` and ``B`` the atom sets of the labels,
+
+    * ``same`` when ``A = B``;
+    * ``adjacent`` when ``A ∩ B ≠ ∅`` (the labels overlap: ``WN-IF`` and
+      ``IF``, neighbours on the 13-label scale, or ``WN-IF`` and ``IF-WP``),
+      or when both are single atoms that are neighbours on the seven-point
+      scale, so that ``A ∪ B`` is itself one of the 13 labels (``WP`` and
+      ``PO`` make ``WP-PO``);
+    * ``conflicting`` otherwise (``WN`` and ``IF-WP``: no common atom, and
+      ``IF`` lies between them only as part of a pair).
+
+    Examples
+    --------
+    >>> classify_labels("IF-WP", "IF-WP"), classify_labels("WN-IF", "IF"), classify_labels("WP", "PO")
+    ('same', 'adjacent', 'adjacent')
+    >>> classify_labels("WN", "IF-WP")
+    'conflicting'
+    """
+    A, B = code_atoms(a), code_atoms(b)
+    if A == B:
+        return "same"
+    if A & B:
+        return "adjacent"
+    if len(A) == 1 and len(B) == 1 and label_code(A | B) in LABELS:
+        return "adjacent"
+    return "conflicting"
+
+
+def worst_status(statuses: Iterable[str]) -> str | None:
+    """The furthest of several statuses (``None`` when there are none)."""
+    s = [x for x in statuses if x is not None]
+    return max(s, key=STATUSES.index) if s else None

@@ -205,3 +205,21 @@ def test_the_variance_policy_is_applied_by_one_function_called_from_one_place():
 def test_the_call_finder_finds_calls():
     defs, calls = _calls_and_defs("fit_table")
     assert defs == ["fitting.py:fit_table"] and "fitting.py:fit_or_reason" in calls
+
+
+def _defined(name: str) -> list[str]:
+    """Modules that define a module-level function ``name``."""
+    out = []
+    for path in FILES:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body):
+            out.append(str(path.relative_to(PKG)))
+    return out
+
+
+@pytest.mark.parametrize("name, home", [("fit_classical", "classical/engine.py"), ("fit_table", "fitting.py"),
+                                        ("format_table", "present/tables.py")])
+def test_a_name_means_one_thing(name, home):
+    """A function name that two modules used with two contracts is defined once."""
+    assert _defined(name) == [home]
+    assert _defined("fit_ssm") == []

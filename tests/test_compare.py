@@ -16,6 +16,7 @@ from helpers import bayes_ready as _bayes_ready
 from helpers import effects_from_rows
 
 import metaquant as mq
+from metaquant import scale
 from metaquant.classical import rma
 from metaquant.cli import main
 from metaquant.workbench import compare
@@ -44,14 +45,14 @@ from metaquant.workbench import compare
     ],
 )
 def test_classify_labels_on_hand_made_pairs(a, b, expected):
-    assert compare.classify_labels(a, b) == expected
-    assert compare.classify_labels(b, a) == expected
+    assert scale.classify_labels(a, b) == expected
+    assert scale.classify_labels(b, a) == expected
 
 
 def test_worst_status_orders_same_adjacent_conflicting():
-    assert compare.worst_status(["same", "adjacent", None]) == "adjacent"
-    assert compare.worst_status(["same", "conflicting", "adjacent"]) == "conflicting"
-    assert compare.worst_status([None, None]) is None
+    assert scale.worst_status(["same", "adjacent", None]) == "adjacent"
+    assert scale.worst_status(["same", "conflicting", "adjacent"]) == "conflicting"
+    assert scale.worst_status([None, None]) is None
 
 
 def test_agreement_reasons_name_dependence_and_unknown_variances(tab):
@@ -133,16 +134,16 @@ def test_reml_not_estimable_without_any_variance(tab):
 
 def test_ssm_side_reproduces_the_paper_recomputation(tab):
     # docs/methods/ssm.md: accuracy WN 0.886 (17 models), GPU power IF-WP 0.962 (3), worked by hand
-    d, _ = compare.fit_ssm(mq.for_property(tab, "accuracy"))
+    d, _ = compare.ssm_entry(mq.for_property(tab, "accuracy"))
     assert d["label_code"] == "WN" and d["belief"] == pytest.approx(0.886, abs=5e-4) and d["n_models"] == 17
     assert d["models_per_study"] == {"S3": 8, "S1": 5, "S6": 2, "S2": 1, "S5": 1}
-    d, _ = compare.fit_ssm(mq.for_property(tab, "gpu_power_draw"))
+    d, _ = compare.ssm_entry(mq.for_property(tab, "gpu_power_draw"))
     assert d["label_code"] == "IF-WP" and d["belief"] == pytest.approx(0.962, abs=5e-4)
 
 
 def test_ssm_without_study_belief_is_reported_not_raised(tab):
     t = mq.for_property(tab, "gpu_power_draw").assign(study_belief=np.nan)
-    d, obj = compare.fit_ssm(t)
+    d, obj = compare.ssm_entry(t)
     assert obj is None and d["label_code"] is None and "study belief" in d["reason"]
 
 
@@ -225,7 +226,7 @@ def test_compare_pymc_tiny_run_gives_labels_and_diagnostics(tab):
     assert pc.bayes["engine"] == "pymc"
     assert pc.bayes["r_hat_max"] is not None
     assert pc.ssm["label_code"] == "IF-WP"
-    assert pc.agreement["status"] in (*compare.STATUSES, "not comparable")
+    assert pc.agreement["status"] in (*scale.STATUSES, "not comparable")
     if pc.bayes["ok"] is False:  # a failed tiny run states no finding (metaquant.results.withhold)
         assert pc.bayes["label_code"] is None and pc.bayes["pct"] is None and pc.bayes["withheld_reason"]
         return
@@ -241,4 +242,4 @@ def test_comparison_summary_and_getitem(tmp_path):
     assert comp["accuracy"].property == "accuracy"
     s = comp.summary()
     assert isinstance(s, pd.DataFrame) and list(s["property"]) == ["accuracy"]
-    assert "agreement" in compare.format_table(comp)
+    assert "agreement" in compare.format_comparison(comp)

@@ -24,6 +24,7 @@ from metaquant.bayes import bma
 from metaquant.cli import main
 from metaquant.errors import InputError
 from metaquant.present import bias_plots, plots, report
+from metaquant.spec import RunSettings
 from metaquant.workbench import compare
 
 #: Tiny MCMC settings: the numbers are not meant to be read, only compared between two roads.
@@ -110,8 +111,8 @@ def test_without_bias_the_comparison_has_no_bias_part(tab):
     assert _strip_timing(plain.to_dict()) == _strip_timing(off.to_dict())
     assert set(plain.to_dict()[0]) == {"property", "ssm", "bayes", "frequentist", "agreement"}
     assert not [c for c in plain.summary().columns if c.startswith("bma_")]
-    assert compare.format_table(plain) == compare.format_table(off)
-    assert "bias adjustment" not in compare.format_table(plain)
+    assert compare.format_comparison(plain) == compare.format_comparison(off)
+    assert "bias adjustment" not in compare.format_comparison(plain)
     assert plain[PROP].bias is None and "bma" not in plain[PROP].objects
 
 
@@ -144,7 +145,7 @@ def quick_road(monkeypatch):
 
 
 def test_compare_bias_takes_the_one_road_with_the_spec_of_fit_method_bma(tab, quick_road):
-    from metaquant.spec import RunSettings, split_options
+    from metaquant.spec import split_options
 
     run = RunSettings(draws=200, tune=100, chains=4, seed=11)
     c = compare.compare(tab, PROP, method="exact", bias=True, settings=run)
@@ -166,13 +167,13 @@ def test_compare_bias_takes_the_one_road_with_the_spec_of_fit_method_bma(tab, qu
     row = c.summary().iloc[0]
     assert row["bma_label"] == res.label_code and bool(row["bma_survives"]) is res.label_survives
     assert row["bma_bias_bf"] == pytest.approx(res.inclusion["bias"]["bf"], rel=1e-12)
-    text = compare.format_table(c)
+    text = compare.format_comparison(c)
     line = [x for x in text.split("bias adjustment (")[1].splitlines() if x.startswith(PROP)][0]
     assert line.rstrip().endswith(b["verdict"]) and f"{b['bias_bf']:.3g}" in line
     assert f"{res.label_plain['selected']} (P {res.label_plain['probability']:.2f})" in line
     # the rest of the comparison is the comparison without --bias
     plain = compare.compare(tab, PROP, method="exact")
-    assert text.startswith(compare.format_table(plain) + "\n\nbias adjustment (")
+    assert text.startswith(compare.format_comparison(plain) + "\n\nbias adjustment (")
     assert _strip_timing({k: v for k, v in c.to_dict()[0].items() if k not in ("bma", "bias_adjustment")}) == \
         _strip_timing(plain.to_dict()[0])
 
@@ -199,7 +200,7 @@ def test_report_bias_on_the_one_road(tmp_path, quick_road):
     for name in ("accuracy funnel plot", "accuracy model probabilities plot"):
         assert imgs[name][:8] == b"\x89PNG\r\n\x1a\n" and len(imgs[name]) > 2000
     (spec, settings), = quick_road
-    assert (settings.draws, settings.tune, settings.chains) == report.FAST_MAIN
+    assert settings == RunSettings.for_sweep()  # --fast main fits: the named sweep settings
     fit = sec["comparison"]["bma"]
     b = sec["comparison"]["bias_adjustment"]
     assert b["survives"] is fit["label_survives"] and b["bias_bf"] == fit["inclusion"]["bias"]["bf"]
@@ -293,7 +294,7 @@ def test_compare_bias_says_why_the_ensemble_cannot_be_fitted(tab):
     c = compare.compare(tab, "f1_score", method="exact", bias=True)  # no row with a known variance
     b = c["f1_score"].bias
     assert b["estimable"] is False and "known sampling variance" in b["reason"]
-    assert "not estimable" in compare.format_table(c)
+    assert "not estimable" in compare.format_comparison(c)
 
 
 # ---------------------------------------------------------------- report --bias
@@ -326,8 +327,8 @@ def test_report_has_a_funnel_always_and_the_bias_part_only_when_asked(tmp_path, 
     assert "accuracy funnel plot" in _imgs(page) and "id='bias'" not in page
     assert doc["settings"]["bias"] is False and "bma" not in sec["comparison"]
 
-    monkeypatch.setattr(report, "FAST_MAIN", (50, 50, 2))  # tiny main fits: the ensemble in seconds
-    page, doc = report.build_report(data, fast=True, bias=True)
+    tiny = RunSettings(draws=50, tune=50, chains=2)  # tiny main fits (fast: the sweep settings): seconds
+    page, doc = report.build_report(data, fast=True, bias=True, sweep_settings=tiny)
     sec = doc["properties"]["accuracy"]
     assert {"funnel", "model_probabilities"} <= set(sec["figures"])
     imgs = _imgs(page)

@@ -14,6 +14,7 @@ from metaquant.classical import rma
 from metaquant.cli import main
 from metaquant.errors import InputError
 from metaquant.present import plots
+from metaquant.spec import RunSettings
 from metaquant.workbench import compare
 
 
@@ -393,7 +394,7 @@ def test_bayes_bits_slope_agrees_with_reml_on_precise_data(tmp_path):
     pd.DataFrame(rows).to_csv(path, index=False)
     t = mq.compute_effects(mq.load(str(path)))
     reg = _reml_bits(t)
-    band = report.bayes_bits_band(t, draws=1000, tune=1000, chains=2)
+    band = report.bayes_bits_band(t, RunSettings(chains=2))
     assert band["slope_mean"] == pytest.approx(reg["slope"], abs=0.01)
 
 

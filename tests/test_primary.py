@@ -149,7 +149,7 @@ def test_compare_and_bias_state_the_primary_estimate(ssm2025):
     from metaquant.workbench import compare as cmp
 
     comp = cmp.compare(ssm2025, ["accuracy", "dsc"], method="exact")
-    text = cmp.format_table(comp)
+    text = cmp.format_comparison(comp)
     assert text.splitlines()[0].startswith("primary estimate")
     assert "  accuracy: Bayesian multilevel, in no column here: run metaquant fit" in text
     assert comp["dsc"].primary["column"] == "bayes"

@@ -16,7 +16,7 @@ from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..evidence.effects import for_property
 from ..present.tables import FORMATS, format_table
-from ..spec import DEFAULT_SEED, METHODS, FitSpec, RunSettings
+from ..spec import METHODS, FitSpec, RunSettings
 from .options import (
     FACTOR_RANGE,
     MAX_JOBS,
@@ -36,10 +36,6 @@ REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
 def _data_option(f):
     return click.option("--data", "data", multiple=True, default=None,
                         help="Evidence file(s) or shipped dataset name(s); default: ssm2025. Repeat to pool.")(f)
-
-
-def _mcmc_options(draws: int, tune: int, chains: int):
-    return mcmc_options(draws, tune, chains, seed_default=DEFAULT_SEED)
 
 
 def _jobs_option(text: str):
@@ -87,7 +83,7 @@ def _progress(fmt: str, quiet: bool) -> bool:
               help="Bayesian engine: the PyMC model or the exact quadrature engine.")
 @click.option("--fast", is_flag=True, help="Use the exact engine wherever it fits the same model as PyMC.")
 @_missing_vi_option
-@_mcmc_options(1000, 1000, 4)
+@mcmc_options()
 @_bias_option
 @number_option("--rho", low=-1, high=1, low_open=True, high_open=True, default=None,
                help="Known sampling covariance for REML and PyMC: errors of one study's rows correlated at RHO.")
@@ -125,7 +121,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     elif fmt != "table":
         click.echo(format_table(comp.summary(), fmt), nl=False)
     else:
-        click.echo(cmp.format_table(comp))
+        click.echo(cmp.format_comparison(comp))
     _strict(strict, [r.property for r in comp if r.bayes.get("ok") is False and r.bayes.get("estimable")]
             + [f"{r.property} (bias-adjusted ensemble)" for r in comp if (r.bias or {}).get("ok") is False])
 
@@ -162,7 +158,7 @@ _MU_SDS = NumberList(Number(*PRIOR_SCALE_RANGE))
 @click.option("--bayes-engine", type=click.Choice(["auto", "pymc", "exact"]), default="auto", show_default=True,
               help="auto: the exact engine where the rows allow it, PyMC otherwise.")
 @_missing_vi_option
-@_mcmc_options(1000, 500, 2)
+@mcmc_options()
 @_jobs_option("Local worker processes for the fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
@@ -191,8 +187,8 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
 
     table = _table(data)
     bar = Progress(None, label="sensitivity", quiet=quiet or fmt != "table")
-    mcmc = dict(draws=draws, tune=tune, chains=chains, seed=seed, bayes_engine=bayes_engine, missing_vi=missing_vi,
-                jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
+    mcmc = dict(settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), bayes_engine=bayes_engine,
+                missing_vi=missing_vi, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
     elif loo:
@@ -216,7 +212,7 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
     elif fmt != "table":
         click.echo(format_table(res.summary(), fmt), nl=False)
     else:
-        click.echo(sens.format_table(res))
+        click.echo(sens.format_sensitivity(res))
     _strict(strict, sorted({r["scenario"] for r in res.rows if r.get("mcmc_ok") is False}))
 
 
@@ -261,7 +257,7 @@ def plot():
                    "the exact random-effects model).")
 @click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as the PyMC one.")
 @_missing_vi_option
-@_mcmc_options(1000, 1000, 4)
+@mcmc_options()
 def plot_forest(data, prop, out, force, methods, fast, missing_vi, draws, tune, chains, seed):
     """Evidence rows by study with a weights column, the pooled diamond(s) with prediction intervals and the
     heterogeneity line; each diamond's numbers are printed."""
@@ -346,7 +342,7 @@ def plot_funnel(data, prop, out, force, trimfill, method):
 @click.option("--method-bayes", type=click.Choice(["bayes", "exact"]), default="bayes", show_default=True)
 @click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as PyMC.")
 @_missing_vi_option
-@_mcmc_options(1000, 1000, 4)
+@mcmc_options()
 def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws, tune, chains, seed):
     """Posterior density of the pooled effect (in %) over SSM's 13 zones with their probabilities."""
     from ..present import plots
@@ -374,7 +370,7 @@ def plot_masses(data, prop, out, force, belief_split):
 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
-    d, res = cmp.fit_ssm(t, belief_split=belief_split)
+    d, res = cmp.ssm_entry(t, belief_split=belief_split)
     if res is None:
         raise InputError(f"{prop}: {d.get('reason')}")
     click.echo(f"wrote {plots.save_figure(plots.masses_plot(res), out, force=force)}")
@@ -384,7 +380,7 @@ def plot_masses(data, prop, out, force, belief_split):
 @_out_options
 @_missing_vi_option
 @click.option("--bayes", "with_bayes", is_flag=True, help="Add the Bayesian meta-regression band (PyMC).")
-@_mcmc_options(1000, 1000, 4)
+@mcmc_options()
 def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
     from ..present import plots, report
@@ -394,7 +390,8 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
     reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
-    band = report.bayes_bits_band(t, seed=seed, draws=draws, tune=tune, chains=chains) if with_bayes else None
+    band = report.bayes_bits_band(t, RunSettings(draws=draws, tune=tune, chains=chains, seed=seed)) \
+        if with_bayes else None
     fig = plots.bits_plot(t, predictions=reml if reml.get("estimable") else None, regression=reml,
                           missing_vi=missing_vi, bayes_band=band)
     click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
@@ -409,10 +406,11 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @_data_option
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--force", is_flag=True, help="Replace an earlier report in --out (never files metaquant did not write).")
-@click.option("--fast", is_flag=True, help="Exact engine where it applies and small MCMC runs elsewhere.")
+@click.option("--fast", is_flag=True, help="Exact engine where it applies and the sweep settings (RunSettings.sweep: "
+                                           "1000 draws, 500 tuning steps, 2 chains) elsewhere.")
 @click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
 @_missing_vi_option
-@_mcmc_options(1000, 1000, 4)
+@mcmc_options()
 @_jobs_option("Local worker processes for sensitivity fits.")
 @click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
 @_bias_option
@@ -430,8 +428,9 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
 
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
-                            properties=list(props) or None, missing_vi=missing_vi, seed=seed, draws=draws, tune=tune,
-                            chains=chains, jobs=jobs, scheduler=scheduler, log=log, bias=bias)
+                            properties=list(props) or None, missing_vi=missing_vi,
+                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), jobs=jobs,
+                            scheduler=scheduler, log=log, bias=bias)
     click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))
     _strict(strict, [c["property"] for c in doc.get("comparison", [])

@@ -18,7 +18,7 @@ from ..bayes.checks import posterior_checks
 from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..present.tables import FORMATS, format_table
-from ..spec import DEFAULT_SEED, METHODS, MODELS, VARIANCE_POLICIES
+from ..spec import METHODS, MODELS, VARIANCE_POLICIES
 from ..workbench.primary import estimate_name, is_primary, primary_spec, statement
 from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
 from .show import print_checks, print_result, summary_frame
@@ -61,7 +61,7 @@ from .show import print_checks, print_result, summary_frame
                help="mu ~ N(0, S) on the log-ratio scale.")
 @click.option("--prior-tau", type=ScalePriorParam(), default=None,
               help=f"Prior of the between-study sd tau. {accepted(ScalePriorParam())}")
-@mcmc_options(1000, 1000, 4, seed_default=DEFAULT_SEED)
+@mcmc_options()
 @click.option("--sampler", type=click.Choice(["pymc", "nutpie", "numpyro"]), default="pymc", show_default=True)
 @number_option("--threshold-scale", low=FACTOR_RANGE[0], high=FACTOR_RANGE[1], default=None,
                help="Multiply SSM's cut-points by this factor.")

@@ -21,6 +21,7 @@ import math
 import click
 
 from ..bayes.priors import PRIOR_SCALE_RANGE, SCALE_FAMILIES
+from ..spec import RunSettings
 
 #: Upper bounds of the counts (beyond them a run cannot finish or fit in memory).
 MAX_DRAWS = 1_000_000
@@ -174,14 +175,20 @@ def seed_option(*decls, **kw):
     return number_option(*decls, low=0, high=MAX_SEED, integer=True, **kw)
 
 
-def mcmc_options(draws: int, tune: int, chains: int, *, seed_default: int, draws_help: str = "MCMC draws per chain.",
-                 seed_help: str = "MCMC seed."):
-    """``--draws``, ``--tune``, ``--chains`` and ``--seed`` with their ranges."""
+def mcmc_options(*, draws_help: str = "MCMC draws per chain.", seed_help: str = "MCMC seed."):
+    """``--draws``, ``--tune``, ``--chains`` and ``--seed`` with their ranges and the one set of defaults.
+
+    The defaults are :class:`metaquant.spec.RunSettings`'s (``spec.DEFAULT_MCMC``, ``spec.DEFAULT_SEED``) for
+    every command that fits; no command states its own.
+    """
+    base = RunSettings()
+
     def deco(f):
-        f = seed_option("--seed", default=seed_default, show_default=True, help=seed_help)(f)
-        f = count_option("--chains", high=MAX_CHAINS, default=chains, show_default=True, help="MCMC chains.")(f)
-        f = count_option("--tune", low=0, default=tune, show_default=True, help="MCMC tuning steps per chain.")(f)
-        f = count_option("--draws", default=draws, show_default=True, help=draws_help)(f)
+        f = seed_option("--seed", default=base.seed, show_default=True, help=seed_help)(f)
+        f = count_option("--chains", high=MAX_CHAINS, default=base.chains, show_default=True, help="MCMC chains.")(f)
+        f = count_option("--tune", low=0, default=base.tune, show_default=True,
+                         help="MCMC tuning steps per chain.")(f)
+        f = count_option("--draws", default=base.draws, show_default=True, help=draws_help)(f)
         return f
 
     return deco

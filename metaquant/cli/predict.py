@@ -7,7 +7,7 @@ import json
 import click
 
 from .. import api
-from ..spec import DEFAULT_SEED, METHODS, VARIANCE_POLICIES
+from ..spec import METHODS, VARIANCE_POLICIES
 from .options import BITS_RANGE, PARAMS_RANGE, mcmc_options, number_option
 from .show import num, pct
 
@@ -47,7 +47,7 @@ def _settings(at_pairs, shortcuts) -> dict:
               help="The regression's moderators (default: one per setting; bits as log2, params as log10).")
 @click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None)
-@mcmc_options(1000, 1000, 4, seed_default=DEFAULT_SEED)
+@mcmc_options()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, at_pairs, moderators, method,
             variance_policy, draws, tune, chains, seed, fmt):

@@ -849,7 +849,7 @@ def _posterior_density(source, prop: str, th: Sequence[float],
 def _posterior_zones(ax, th: Sequence[float], lo: float, hi: float, ymax: float, zp: Mapping[str, float],
                      label_code: str | None) -> list[int]:
     """Shade the zones in view with their probabilities, outline the label's; returns the label's zone indices."""
-    from ..workbench.compare import code_atoms
+    from ..scale import code_atoms
 
     edges = scale.zone_edges(th)
     inside = []
@@ -954,7 +954,7 @@ def posterior_plot(
 def _focal_order(code: str) -> tuple:
     if code == "Θ":
         return (len(scale.ATOMS) + 1, 0)
-    from ..workbench.compare import code_atoms
+    from ..scale import code_atoms
 
     idx = sorted(scale.ATOMS.index(a) for a in code_atoms(code))
     return (idx[0], len(idx))
@@ -986,7 +986,7 @@ def masses_plot(ssm_result, *, title: str | None = None) -> Figure:
     fig = Figure(figsize=(max(4.5, 0.7 * len(codes) + 2.0), 3.4))
     ax = fig.add_subplot(1, 1, 1)
     sel = d.get("label_code")
-    from ..workbench.compare import code_atoms
+    from ..scale import code_atoms
 
     sel_atoms = code_atoms(sel) if sel else frozenset()
     colours = []

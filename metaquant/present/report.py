@@ -33,15 +33,10 @@ from ..errors import InputError
 from ..evidence.effects import for_property
 from ..outputs import json_safe, replace_dir
 from ..progress import plural
-from ..spec import DEFAULT_SEED, FitSpec, RunSettings
+from ..spec import FitSpec, RunSettings
 from ..workbench import compare, predict, sensitivity
 from . import bias_plots, plots
 from .tables import format_table, tidy_long
-
-#: Sweep sizes of the report's MCMC runs (sensitivity), normal and ``fast``.
-SWEEP = {"normal": (500, 500, 2), "fast": (300, 300, 2)}
-#: Main-fit sizes under ``fast``.
-FAST_MAIN = (500, 500, 2)
 
 
 def _log(log, msg):
@@ -54,8 +49,8 @@ def _log(log, msg):
 # --------------------------------------------------------------------------
 
 
-def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int = 1000, tune: int = 1000,
-                    chains: int = 4, grid: Sequence[float] | None = None) -> dict | None:
+def bayes_bits_band(table: pd.DataFrame, settings: RunSettings | None = None, *,
+                    grid: Sequence[float] | None = None) -> dict | None:
     """The Bayesian meta-regression on ``log2(bits)``: its line and 95 % credible band in % (``None`` if none).
 
     :func:`metaquant.workbench.predict.bits_regression` with the PyMC engine: the posterior
@@ -63,8 +58,7 @@ def bayes_bits_band(table: pd.DataFrame, *, seed: int = DEFAULT_SEED, draws: int
     itself, so the band is the engine's line, not a second computation.
     """
     prop = str(table["property"].iloc[0])
-    reg = predict.bits_regression(table, FitSpec(prop), RunSettings(draws=draws, tune=tune, chains=chains, seed=seed),
-                                  grid=grid)
+    reg = predict.bits_regression(table, FitSpec(prop), settings or RunSettings(), grid=grid)
     if not reg.get("estimable"):
         return None
     reg["slope_mean"] = reg["slope"]
@@ -118,10 +112,8 @@ def property_section(
     *,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = DEFAULT_SEED,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    settings: RunSettings | None = None,
+    sweep_settings: RunSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
@@ -130,15 +122,16 @@ def property_section(
 ) -> tuple[dict, dict[str, str]]:
     """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data).
 
-    ``bias``: also the bias-adjusted ensemble (:func:`metaquant.workbench.compare.compare_property` with
-    ``bias=True``, the main fit's MCMC sizes), its label survival and model-probability plot.
+    ``settings`` runs the main fits (``RunSettings()``, the defaults of every command, unless given; under
+    ``fast`` the sweep settings), ``sweep_settings`` the sensitivity sweeps (:meth:`RunSettings.for_sweep`
+    unless given): :func:`main_settings`.  ``bias``: also the bias-adjusted ensemble
+    (:func:`metaquant.workbench.compare.compare_property` with ``bias=True``, the main fit's MCMC sizes), its
+    label survival and model-probability plot.
     """
     prop = str(table["property"].iloc[0])
     _log(log, f"{prop}: comparing engines" + (" and fitting the bias-adjusted ensemble" if bias else ""))
-    main = FAST_MAIN if fast else (draws, tune, chains)
-    sw = SWEEP["fast" if fast else "normal"]
-    pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, seed=seed, draws=main[0],
-                                  tune=main[1], chains=main[2], rules=rules, bias=bias)
+    main, sweep = main_settings(settings, sweep_settings, fast=fast)
+    pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, settings=main, rules=rules, bias=bias)
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
@@ -172,7 +165,7 @@ def property_section(
         figs["bits"] = _png(plots.bits_plot(table, predictions=bits_reg if bits_reg.get("estimable") else None,
                                             missing_vi=missing_vi))
     _log(log, f"{prop}: leave-one-study-out and thresholds")
-    kw = dict(missing_vi=missing_vi, draws=sw[0], tune=sw[1], chains=sw[2], seed=seed, jobs=jobs, scheduler=scheduler)
+    kw = dict(missing_vi=missing_vi, settings=sweep, jobs=jobs, scheduler=scheduler)
     loo = sensitivity.leave_one_out(table, prop, rules=rules, **kw)
     bayes_fit = (pc.bayes, pc.objects.get("bayes"))
     thr = sensitivity.threshold_scaling(table, prop, bayes_fit=bayes_fit, rules=rules, **kw)
@@ -195,16 +188,24 @@ def property_section(
     return json_safe(numbers), figs
 
 
+def main_settings(settings: RunSettings | None = None, sweep_settings: RunSettings | None = None, *,
+                  fast: bool = False) -> tuple[RunSettings, RunSettings]:
+    """The report's main-fit and sweep settings: ``settings`` (default ``RunSettings()``) and
+    ``sweep_settings`` (default :meth:`RunSettings.for_sweep` with the main seed); under ``fast`` the main
+    fits run with the sweep settings too."""
+    settings = settings or RunSettings()
+    sweep = sweep_settings or RunSettings.for_sweep(seed=settings.seed, sampler=settings.sampler)
+    return (sweep if fast else settings), sweep
+
+
 def build_report(
     data: Any = "ssm2025",
     *,
     properties: Sequence[str] | None = None,
     fast: bool = False,
     missing_vi: str = "drop",
-    seed: int = DEFAULT_SEED,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
+    settings: RunSettings | None = None,
+    sweep_settings: RunSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     log: Callable[[str], None] | None = None,
@@ -218,11 +219,13 @@ def build_report(
     properties : sequence of str, optional
         Default: every property in the data.
     fast : bool
-        The exact engine wherever it fits the same model as PyMC, and
-        ``draws = tune = 500`` on 2 chains for the other main fits
-        (300 for the sensitivity sweeps instead of 500).
-    missing_vi, seed, draws, tune, chains
+        The exact engine wherever it fits the same model as PyMC, and the sweep settings
+        (:meth:`RunSettings.for_sweep`) for the other main fits.
+    missing_vi : str
         As :func:`metaquant.workbench.compare.compare_property`.
+    settings, sweep_settings : RunSettings, optional
+        The main fits' MCMC settings (``RunSettings()``, the defaults of every command) and the sensitivity
+        sweeps' (:meth:`RunSettings.for_sweep`); both are named in the page's settings table.
     jobs, scheduler
         Parallel execution of the sensitivity fits (:func:`metaquant.workbench.sensitivity.run_tasks`).
     bias : bool
@@ -244,22 +247,23 @@ def build_report(
     from ..ssm import rules_for
 
     rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
+    main, sweep = main_settings(settings, sweep_settings, fast=fast)
     sections, figures = {}, {}
     for p in props:
         t = for_property(table, p)
         name = str(t["property"].iloc[0])
-        sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, seed=seed, draws=draws,
-                                                         tune=tune, chains=chains, jobs=jobs, scheduler=scheduler,
+        sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, settings=main,
+                                                         sweep_settings=sweep, jobs=jobs, scheduler=scheduler,
                                                          log=log, rules=rules, bias=bias)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "data": source if isinstance(source, str) else [str(x) for x in source] if isinstance(source, list) else
         str(source),
-        "settings": {"fast": fast, "bias": bias, "missing_vi": missing_vi, "ssm_rules": rules, "seed": seed,
-                     **dict(zip(("draws", "tune", "chains"), FAST_MAIN if fast else (draws, tune, chains),
-                                strict=True)),
-                     "sweep": SWEEP["fast" if fast else "normal"]},
+        "settings": {"fast": fast, "bias": bias, "missing_vi": missing_vi, "ssm_rules": rules, "seed": main.seed,
+                     "draws": main.draws, "tune": main.tune, "chains": main.chains,
+                     "sweep": [sweep.draws, sweep.tune, sweep.chains],
+                     "main_fits": main.describe(), "sweep_fits": sweep.describe()},
         "comparison": [sections[p]["comparison"] for p in sections],
         "properties": sections,
     }
@@ -349,6 +353,8 @@ _SETTING_NAMES = {
     "tune": "MCMC tuning steps per chain (main fits)",
     "chains": "MCMC chains (main fits)",
     "sweep": "sensitivity sweeps: draws, tune, chains",
+    "main_fits": "main fits",
+    "sweep_fits": "sweep fits",
 }
 
 

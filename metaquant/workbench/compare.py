@@ -21,7 +21,7 @@ ensemble (``FitSpec(method="bma")``, :mod:`metaquant.bayes.bma`, through
 :func:`metaquant.fitting.fit_or_reason`) and reports whether the plain
 random-effects label survives bias adjustment (:func:`bias_summary`).
 
-It classifies how the labels relate (:func:`classify_labels`):
+It classifies how the labels relate (:func:`metaquant.scale.classify_labels`):
 
 ``same``
     identical label codes;
@@ -51,7 +51,7 @@ Shafer G. A Mathematical Theory of Evidence. Princeton University Press, 1976.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,79 +64,18 @@ from ..evidence import schema
 from ..evidence.effects import for_property
 from ..fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
 from ..outputs import json_safe
+from ..scale import classify_labels, worst_status
 from ..spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
 #: Fewer studies than this make a cluster-robust interval unreliable; the table says so instead of printing it.
 MIN_CLUSTERS = 4
 #: The mark beside an MCMC number whose diagnostics failed, in every table and page.
 MCMC_MARK = "[!]"
-#: Agreement statuses from closest to furthest.
-STATUSES = ("same", "adjacent", "conflicting")
 #: The engines compared.
 ENGINES = ("ssm", "bayes", "frequentist")
 _PAIR_NAMES = {("ssm", "bayes"): "ssm_bayes", ("ssm", "frequentist"): "ssm_frequentist",
                ("bayes", "frequentist"): "bayes_frequentist"}
 _DISPLAY = {"ssm": "SSM", "bayes": "Bayes", "frequentist": "REML"}
-
-
-# --------------------------------------------------------------------------
-# Labels and their agreement
-# --------------------------------------------------------------------------
-
-
-def code_atoms(code: str) -> frozenset[str]:
-    """Atoms of any label code the engines produce.
-
-    Accepts the 13 labels (``"IF-WP"``), the whole frame ``"Θ"`` and the
-    contiguous intervals of the Santos rule (``"WN..WP"``) or sets
-    (``"{WN,WP}"``).
-    """
-    if code == "Θ":
-        return scale.FRAME
-    if ".." in code:
-        a, b = code.split("..")
-        i, j = scale.ATOMS.index(a), scale.ATOMS.index(b)
-        return frozenset(scale.ATOMS[i : j + 1])
-    if code.startswith("{") and code.endswith("}"):
-        return frozenset(x.strip() for x in code[1:-1].split(","))
-    return scale.label_atoms(code)
-
-
-def classify_labels(a: str, b: str) -> str:
-    """How two labels on SSM's scale relate: ``"same"``, ``"adjacent"`` or ``"conflicting"``.
-
-    With ``A`` and ``B`` the atom sets of the labels,
-
-    * ``same`` when ``A = B``;
-    * ``adjacent`` when ``A ∩ B ≠ ∅`` (the labels overlap: ``WN-IF`` and
-      ``IF``, neighbours on the 13-label scale, or ``WN-IF`` and ``IF-WP``),
-      or when both are single atoms that are neighbours on the seven-point
-      scale, so that ``A ∪ B`` is itself one of the 13 labels (``WP`` and
-      ``PO`` make ``WP-PO``);
-    * ``conflicting`` otherwise (``WN`` and ``IF-WP``: no common atom, and
-      ``IF`` lies between them only as part of a pair).
-
-    Examples
-    --------
-    >>> classify_labels("IF-WP", "IF-WP"), classify_labels("WN-IF", "IF"), classify_labels("WP", "PO")
-    ('same', 'adjacent', 'adjacent')
-    >>> classify_labels("WN", "IF-WP")
-    'conflicting'
-    """
-    A, B = code_atoms(a), code_atoms(b)
-    if A == B:
-        return "same"
-    if A & B:
-        return "adjacent"
-    if len(A) == 1 and len(B) == 1 and scale.label_code(A | B) in scale.LABELS:
-        return "adjacent"
-    return "conflicting"
-
-
-def worst_status(statuses: Iterable[str]) -> str | None:
-    """The furthest of several statuses (``None`` when there are none)."""
-    s = [x for x in statuses if x is not None]
-    return max(s, key=STATUSES.index) if s else None
 
 
 # --------------------------------------------------------------------------
@@ -157,7 +96,7 @@ def models_per_study(table: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
-def fit_ssm(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
+def ssm_entry(table: pd.DataFrame, *, thresholds=None, policy: str = "ef", belief_split: str = "none",
             discount: str | None = None, rules: str = "ssm2025") -> tuple[dict, Any]:
     """SSM synthesis of one property's table as a dict (plus the result object).
 
@@ -187,7 +126,7 @@ def _engine_dict(res) -> dict:
     return d
 
 
-def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
+def classical_entry(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | None = None) -> tuple[dict, Any]:
     """The classical fit of ``spec`` as a dict (``estimable: False`` with the reason where it cannot pool)."""
     res = fitting.fit_or_reason(table, spec, settings)
     d = _engine_dict(res)
@@ -197,14 +136,14 @@ def fit_classical(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | No
 
 def fit_reml(table: pd.DataFrame, *, missing_vi: str = "drop", thresholds=None,
              moderators: Sequence[str] = (), model: str = "auto") -> dict:
-    """REML under a stated variance policy: :func:`fit_classical` with ``FitSpec(method="reml")``, as a dict.
+    """REML under a stated variance policy: :func:`classical_entry` with ``FitSpec(method="reml")``, as a dict.
 
     ``model="auto"`` nests comparisons in studies where a study gives several rows; ``"random-effects"``
     is metafor's ``rma.uni``.
     """
     prop = str(table["property"].iloc[0])
     th = None if thresholds is None else _thresholds_for(prop, thresholds)
-    return fit_classical(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
+    return classical_entry(table, FitSpec(prop, method="reml", variance_policy=missing_vi, thresholds=th,
                                         moderators=tuple(moderators), model=model))[0]
 
 
@@ -544,9 +483,9 @@ def compare_property(
     """
     prop = schema.get_property(str(table["property"].iloc[0])).name
     bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
-    ssm_d, ssm_obj = fit_ssm(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
+    ssm_d, ssm_obj = ssm_entry(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
     bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
-    freq_d, freq_obj = fit_classical(table, fspec, RunSettings(profile=False))
+    freq_d, freq_obj = classical_entry(table, fspec, RunSettings(profile=False))
     agr = agreement(table, ssm_d, bayes_d, freq_d)
     objects = {"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj}
     bma_d = None
@@ -624,7 +563,7 @@ def compare(
     return Comparison(results, settings=json_safe(settings))
 
 
-def format_table(comp: Comparison) -> str:
+def format_comparison(comp: Comparison) -> str:
     """Plain-text table of a comparison (what ``metaquant compare`` prints)."""
 
     def iv(lo, hi):
@@ -698,7 +637,7 @@ def primary_lines(comp: Comparison) -> list[str]:
 
 
 def format_bias_table(comp: Comparison) -> list[str]:
-    """Lines of the bias-adjustment section of :func:`format_table` (properties fitted with ``bias=True``)."""
+    """Lines of the bias-adjustment section of :func:`format_comparison` (properties fitted with ``bias=True``)."""
 
     def num(v, f):
         return "NA" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, f)
@@ -738,8 +677,8 @@ def format_bias_table(comp: Comparison) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "STATUSES", "Comparison", "PropertyComparison", "agreement",
-    "bias_summary", "classify_labels", "code_atoms", "compare", "compare_property", "exact_applicable", "explain",
-    "fit_bayesian", "fit_bias_adjusted", "fit_classical", "fit_reml", "fit_ssm", "format_bias_table", "format_table",
-    "models_per_study", "primary_lines", "primary_of", "worst_status",
+    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "Comparison", "PropertyComparison", "agreement",
+    "bias_summary", "classical_entry", "compare", "compare_property", "exact_applicable", "explain",
+    "fit_bayesian", "fit_bias_adjusted", "fit_reml", "format_bias_table", "format_comparison", "models_per_study",
+    "primary_lines", "primary_of", "ssm_entry",
 ]

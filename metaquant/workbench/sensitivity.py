@@ -28,8 +28,11 @@ Independent fits are tasks run by :func:`run_tasks`: one after another
 (``jobs=N``) or on a Dask distributed cluster (``scheduler="tcp://..."``,
 the optional extra ``dist``).  The Bayesian fits of a sweep use the exact
 quadrature engine where the full data allow it (every variance known, one row
-per study: :func:`metaquant.workbench.compare.exact_applicable`) and the PyMC model with
-a small number of draws otherwise.
+per study: :func:`metaquant.workbench.compare.exact_applicable`) and the PyMC model otherwise, with the
+:class:`~metaquant.spec.RunSettings` given (the one set of defaults of every command unless a caller names
+lighter ones, e.g. :meth:`~metaquant.spec.RunSettings.for_sweep`, which the report's sweeps use).  Every task
+carries its :class:`~metaquant.spec.FitSpec` and :class:`~metaquant.spec.RunSettings`, so the full-data fit of a
+sweep is the fit ``metaquant fit`` makes with the same spec and settings.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from ..evidence import schema
 from ..evidence.effects import for_property, pct_from_log
 from ..outputs import json_safe
 from ..results import failed_reason
-from ..spec import DEFAULT_SEED, FitSpec, RunSettings, split_options
+from ..spec import FitSpec, RunSettings
 from . import compare
 
 KINDS = ("by", "loo", "priors", "thresholds", "belief")
@@ -63,8 +66,6 @@ DEFAULT_MU_SDS = (0.25, 1.0, 4.0)
 DEFAULT_TAU_PRIORS = ("halfnormal:0.1", "halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5")
 #: Belief splits of :func:`belief_policies`.
 BELIEF_POLICIES = ("none", "equitable", "mass-preserving")
-#: MCMC settings of a sweep (small; each fit is one of many).
-SWEEP_DRAWS, SWEEP_TUNE, SWEEP_CHAINS = 1000, 500, 2  # 2 x 500 gave bulk ESS < 400
 ENGINE_NAMES = ("ssm", "bayes", "reml")
 
 
@@ -75,17 +76,20 @@ ENGINE_NAMES = ("ssm", "bayes", "reml")
 
 @dataclass
 class Task:
-    """One independent fit: an engine on a table with options.
+    """One independent fit: an engine on a table, with its spec and settings.
 
-    ``engine`` is ``"ssm"``, ``"reml"``, ``"bayes"`` (the PyMC model or the
-    exact engine, by ``options["method"]``) or ``"bayes_zones"`` (one Bayesian
-    fit read with several sets of cut-points, ``options["thresholds_list"]``).
+    ``engine`` is ``"ssm"`` (SSM's ``options``: ``thresholds``, ``belief_split``, ``rules``), ``"reml"``,
+    ``"bayes"`` (the PyMC model or the exact engine, by ``spec.method``) or ``"bayes_zones"`` (one Bayesian
+    fit read with several sets of cut-points, ``options["thresholds_list"]``).  The quantitative tasks carry
+    their :class:`FitSpec` and :class:`RunSettings` as they are fitted.
     """
 
     key: tuple
     engine: str
     table: pd.DataFrame
     options: dict = field(default_factory=dict)
+    spec: FitSpec | None = None
+    settings: RunSettings | None = None
 
 
 def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
@@ -96,22 +100,6 @@ def _bayes_pct_draws(res, prop: str) -> np.ndarray | None:
     return np.asarray(pct_from_log(res.mu_draws(), hib), dtype=float)
 
 
-def _task_spec(task: Task) -> tuple[FitSpec, RunSettings]:
-    """The :class:`FitSpec` and :class:`RunSettings` of a quantitative task's options."""
-    prop = str(task.table["property"].iloc[0])
-    o = {k: v for k, v in task.options.items() if k not in ("thresholds_list", "base_thresholds")}
-    prior = o.pop("prior_spec", None)
-    if prior is not None:
-        o["prior_mu_sd"], o["prior_tau"] = prior
-    th = o.pop("thresholds", None)
-    if th is not None:
-        o["thresholds"] = tuple(compare._thresholds_for(prop, th))
-    if task.engine == "reml":
-        o["method"] = "reml"
-        o["variance_policy"] = o.pop("missing_vi", "drop")
-    return split_options(prop, **o)
-
-
 def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
     """One Bayesian fit read with every set of cut-points in ``thresholds_list``.
 
@@ -119,8 +107,7 @@ def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
     instead of fitting again.
     """
     th_list = task.options["thresholds_list"]
-    spec, run = _task_spec(Task(task.key, "bayes", task.table,
-                                {**task.options, "thresholds": task.options.get("base_thresholds")}))
+    spec, run = task.spec, task.settings
     prop = spec.property
     if prefit is not None:
         d, res = prefit
@@ -151,11 +138,11 @@ def execute(task: Task) -> dict:
     """Run one task; an engine that cannot fit the rows gives ``{"error": ...}`` instead of raising."""
     try:
         if task.engine == "ssm":
-            return compare.fit_ssm(task.table, **task.options)[0]
+            return compare.ssm_entry(task.table, **task.options)[0]
         if task.engine == "reml":
-            return compare.fit_classical(task.table, _task_spec(task)[0])[0]
+            return compare.classical_entry(task.table, task.spec, task.settings)[0]
         if task.engine == "bayes":
-            return compare.fit_bayesian(task.table, *_task_spec(task))[0]
+            return compare.fit_bayesian(task.table, task.spec, task.settings)[0]
         if task.engine == "bayes_zones":
             return _zones_sweep(task)
     except InputError as exc:
@@ -303,9 +290,8 @@ def _row(scenario: str, engine: str, d: dict, ref_label: str | None) -> dict:
             "pct_low": lo, "pct_high": hi, "changed": changed, "note": note, "mcmc_ok": mcmc_ok}
 
 
-def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: int, chains: int, seed: int,
-                   sampler: str = "pymc") -> dict:
-    """Options for :func:`metaquant.workbench.compare.fit_bayes` in a sweep over subsets of ``table``.
+def _bayes_spec(table: pd.DataFrame, *, bayes_engine: str) -> FitSpec:
+    """The Bayesian :class:`FitSpec` of a sweep over subsets of ``table`` (PyMC or the exact engine).
 
     ``bayes_engine="auto"`` uses the exact engine when it is the same model as
     the PyMC default on the full table (one row per study, and so on every
@@ -315,9 +301,21 @@ def _bayes_options(table: pd.DataFrame, *, bayes_engine: str, draws: int, tune: 
     if bayes_engine not in ("auto", "pymc", "exact"):
         raise InputError(f"unknown Bayesian engine {bayes_engine!r}", expected="auto | pymc | exact")
     exact = bayes_engine == "exact" or (bayes_engine == "auto" and fitting.exact_applicable(table)[0])
-    if exact:
+    return FitSpec(str(table["property"].iloc[0]), method="exact" if exact else "bayes")
+
+
+def _bayes_record(spec: FitSpec, settings: RunSettings) -> dict:
+    """How a sweep's Bayesian fits ran, for its ``settings``: the method and, for PyMC, the MCMC settings."""
+    if spec.engine == "exact":
         return {"method": "exact"}
-    return {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed, "sampler": sampler}
+    return {"method": spec.method, "draws": settings.draws, "tune": settings.tune, "chains": settings.chains,
+            "seed": settings.seed, "sampler": settings.sampler, "mcmc": settings.describe()}
+
+
+def _reml_spec(table: pd.DataFrame, missing_vi: str, thresholds=None, **fields) -> FitSpec:
+    """REML's :class:`FitSpec` in a sweep: the stated variance policy, the property's cut-points or ``thresholds``."""
+    return FitSpec(str(table["property"].iloc[0]), method="reml", variance_policy=missing_vi,
+                   thresholds=None if thresholds is None else tuple(thresholds), **fields)
 
 
 def _engines(engines: Sequence[str]) -> list[str]:
@@ -328,10 +326,12 @@ def _engines(engines: Sequence[str]) -> list[str]:
     return [e for e in ENGINE_NAMES if e in out]
 
 
-def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bopt: dict, missing_vi: str,
-                  rules: str = "ssm2025") -> list[Task]:
-    opts = {"ssm": {"rules": rules}, "bayes": dict(bopt), "reml": {"missing_vi": missing_vi}}
-    return [Task((name, e), e, sub, dict(opts[e])) for e in engines]
+def _engine_tasks(name: str, sub: pd.DataFrame, engines: Sequence[str], bspec: FitSpec, settings: RunSettings,
+                  missing_vi: str, rules: str = "ssm2025") -> list[Task]:
+    make = {"ssm": lambda: Task((name, "ssm"), "ssm", sub, {"rules": rules}),
+            "bayes": lambda: Task((name, "bayes"), "bayes", sub, spec=bspec, settings=settings),
+            "reml": lambda: Task((name, "reml"), "reml", sub, spec=_reml_spec(sub, missing_vi))}
+    return [make[e]() for e in engines]
 
 
 def _settings(**kw) -> dict:
@@ -375,10 +375,7 @@ def leave_one_out(
     missing_vi: str = "drop",
     rules: str = "ssm2025",
     bayes_engine: str = "auto",
-    draws: int = SWEEP_DRAWS,
-    tune: int = SWEEP_TUNE,
-    chains: int = SWEEP_CHAINS,
-    seed: int = DEFAULT_SEED,
+    settings: RunSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     progress=None,
@@ -398,8 +395,9 @@ def leave_one_out(
     missing_vi : str
         REML's (and the exact engine's) policy for rows without a variance.
     bayes_engine : {"auto", "pymc", "exact"}
-    draws, tune, chains, seed
-        MCMC settings of the PyMC fits.
+    settings : RunSettings, optional
+        How the PyMC fits run (default ``RunSettings()``, the one set of defaults of every command;
+        :meth:`RunSettings.for_sweep` names the lighter sweep settings).
     jobs, scheduler
         See :func:`run_tasks`.
     engines : sequence of {"ssm", "bayes", "reml"}
@@ -408,12 +406,14 @@ def leave_one_out(
     engines = _engines(engines)
     t = _prep(table, prop)
     prop = str(t["property"].iloc[0])
-    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    settings = settings or RunSettings()
+    bspec = _bayes_spec(t, bayes_engine=bayes_engine)
+    bopt = _bayes_record(bspec, settings)
     studies = list(dict.fromkeys(t["study"].astype(str)))
     scen: list[tuple[str, pd.DataFrame]] = [("all studies", t)]
     scen += [(f"without {s}", t[t["study"].astype(str) != s].reset_index(drop=True)) for s in studies
              if (t["study"].astype(str) != s).any()]
-    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bopt, missing_vi, rules)]
+    tasks = [x for name, sub in scen for x in _engine_tasks(name, sub, engines, bspec, settings, missing_vi, rules)]
     res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all studies", e)] for e in engines}
     rows = []
@@ -438,10 +438,7 @@ def by_moderator(
     missing_vi: str = "drop",
     rules: str = "ssm2025",
     bayes_engine: str = "auto",
-    draws: int = SWEEP_DRAWS,
-    tune: int = SWEEP_TUNE,
-    chains: int = SWEEP_CHAINS,
-    seed: int = DEFAULT_SEED,
+    settings: RunSettings | None = None,
     regression: bool = True,
     jobs: int = 1,
     scheduler: str | None = None,
@@ -471,22 +468,23 @@ def by_moderator(
     prop = str(t["property"].iloc[0])
     if t[moderator].isna().all():
         raise InputError(f"no row of {prop!r} has a value for {moderator!r}", column=moderator)
-    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    settings = settings or RunSettings()
+    bspec = _bayes_spec(t, bayes_engine=bayes_engine)
+    bopt = _bayes_record(bspec, settings)
     levels = sorted(t[moderator].dropna().unique(), key=lambda v: (isinstance(v, str), v))
     tasks = []
     for lev in levels:
         sub = t[t[moderator] == lev].reset_index(drop=True)
-        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bopt, missing_vi, rules)
-    tasks += _engine_tasks("all", t, engines, bopt, missing_vi, rules)
+        tasks += _engine_tasks(f"{moderator}={_level_name(lev)}", sub, engines, bspec, settings, missing_vi, rules)
+    tasks += _engine_tasks("all", t, engines, bspec, settings, missing_vi, rules)
     with_mod = t[t[moderator].notna()].reset_index(drop=True)
     if regression and len(levels) > 1:
         if "reml" in engines:
-            tasks.append(Task(("regression", "reml"), "reml", with_mod, {"missing_vi": missing_vi,
-                                                                         "moderators": [moderator]}))
+            tasks.append(Task(("regression", "reml"), "reml", with_mod,
+                              spec=_reml_spec(with_mod, missing_vi, moderators=(moderator,))))
         if "bayes" in engines:
-            reg_b = {"method": "bayes", "draws": draws, "tune": tune, "chains": chains, "seed": seed,
-                     "moderators": [moderator]}
-            tasks.append(Task(("regression", "bayes"), "bayes", with_mod, reg_b))
+            tasks.append(Task(("regression", "bayes"), "bayes", with_mod,
+                              spec=FitSpec(prop, method="bayes", moderators=(moderator,)), settings=settings))
     res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     ref = {e: res[("all", e)] for e in engines}
     rows = []
@@ -543,10 +541,7 @@ def prior_grid(
     tau_priors: Sequence[str] = DEFAULT_TAU_PRIORS,
     missing_vi: str = "drop",
     bayes_engine: str = "auto",
-    draws: int = SWEEP_DRAWS,
-    tune: int = SWEEP_TUNE,
-    chains: int = SWEEP_CHAINS,
-    seed: int = DEFAULT_SEED,
+    settings: RunSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     progress=None,
@@ -561,12 +556,15 @@ def prior_grid(
     """
     t = _prep(table, prop)
     prop = str(t["property"].iloc[0])
-    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
+    settings = settings or RunSettings()
+    bspec = _bayes_spec(t, bayes_engine=bayes_engine)
+    bopt = _bayes_record(bspec, settings)
     grid = [(float(s), str(tp)) for s in mu_sds for tp in tau_priors]
     for s, tp in grid:  # fail early on a bad prior, before any sampling
         fitting.priors_of(FitSpec(prop, prior_mu_sd=s, prior_tau=tp))
-    tasks = [Task(("default priors",), "bayes", t, dict(bopt))]
-    tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, {**bopt, "prior_spec": (s, tp)}) for s, tp in grid]
+    tasks = [Task(("default priors",), "bayes", t, spec=bspec, settings=settings)]
+    tasks += [Task((f"mu~N(0,{s:g}), tau~{tp}",), "bayes", t, spec=bspec.replace(prior_mu_sd=s, prior_tau=tp),
+                   settings=settings) for s, tp in grid]
     out = run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress)
     ref = out[0]
     rows = []
@@ -590,10 +588,7 @@ def threshold_scaling(
     missing_vi: str = "drop",
     rules: str = "ssm2025",
     bayes_engine: str = "auto",
-    draws: int = SWEEP_DRAWS,
-    tune: int = SWEEP_TUNE,
-    chains: int = SWEEP_CHAINS,
-    seed: int = DEFAULT_SEED,
+    settings: RunSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     progress=None,
@@ -632,14 +627,17 @@ def threshold_scaling(
     if 1.0 not in factors:
         factors = sorted([1.0, *factors])
     ths = [scale.scale_thresholds(base, f) for f in factors]
-    bopt = _bayes_options(t, bayes_engine=bayes_engine, draws=draws, tune=tune, chains=chains, seed=seed)
-    zones = Task(("bayes",), "bayes_zones", t, {**bopt, "thresholds_list": ths, "base_thresholds": base})
+    settings = settings or RunSettings()
+    bspec = _bayes_spec(t, bayes_engine=bayes_engine)
+    bopt = _bayes_record(bspec, settings)
+    zones = Task(("bayes",), "bayes_zones", t, {"thresholds_list": ths},
+                 spec=bspec.replace(thresholds=tuple(base)), settings=settings)
     tasks = [zones] if "bayes" in engines and bayes_fit is None else []
     if "ssm" in engines:
         tasks += [Task((f, "ssm"), "ssm", t, {"thresholds": th, "rules": rules})
                   for f, th in zip(factors, ths, strict=True)]
     if "reml" in engines:
-        tasks += [Task((f, "reml"), "reml", t, {"missing_vi": missing_vi, "thresholds": th})
+        tasks += [Task((f, "reml"), "reml", t, spec=_reml_spec(t, missing_vi, th))
                   for f, th in zip(factors, ths, strict=True)]
     res = _keyed(tasks, run_tasks(tasks, jobs=jobs, scheduler=scheduler, progress=progress))
     if "bayes" in engines and bayes_fit is not None:
@@ -730,7 +728,7 @@ def _short_note(note) -> str:
     return text[:70].rsplit(" ", 1)[0] + " ..."
 
 
-def format_table(res: SensitivityResult) -> str:
+def format_sensitivity(res: SensitivityResult) -> str:
     """Plain-text rendering of a sensitivity result (what the CLI prints)."""
 
     def num(v, f):
@@ -741,6 +739,9 @@ def format_table(res: SensitivityResult) -> str:
     refs = ", ".join(f"{('Bayes' if e == 'bayes' else e.upper())} {d.get('label_code') or 'no label'}"
                      for e, d in ref.items() if isinstance(d, dict))
     lines = [head, f"  reference: {refs}"]
+    mcmc = (res.settings.get("bayes") or {}).get("mcmc")
+    if mcmc:
+        lines.append(f"  Bayesian fits (PyMC): {mcmc}")
     for e, d in ref.items():  # an engine that gave no label says why, in full
         why = isinstance(d, dict) and not d.get("label_code") and (d.get("reason") or d.get("error"))
         if why:
@@ -774,6 +775,6 @@ def format_table(res: SensitivityResult) -> str:
 
 __all__ = [
     "BELIEF_POLICIES", "BY", "DEFAULT_FACTORS", "DEFAULT_MU_SDS", "DEFAULT_TAU_PRIORS", "KINDS", "SensitivityResult",
-    "Task", "belief_policies", "by_moderator", "execute", "format_table", "leave_one_out", "prior_grid", "run",
+    "Task", "belief_policies", "by_moderator", "execute", "format_sensitivity", "leave_one_out", "prior_grid", "run",
     "run_tasks", "threshold_scaling",
 ]
