@@ -246,7 +246,7 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     import arviz as az
     import xarray as xr
 
-    from .models import raw_names, scales_from_raw
+    from .collapsed import raw_names, scales_from_raw
 
     st = bm.structure
     nchain, ndraw = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -310,7 +310,7 @@ def _locations(md: MetaData, priors: Priors, st, posterior, sd: dict, rng: np.ra
     sampled ``mu``, ``beta`` and standard-normal ``z``.  ``u`` is ``None`` in
     the random-effects model, ``theta`` without ``keep_effects``.
     """
-    from .models import conditional_draws
+    from .collapsed import conditional_draws
 
     S = next(iter(sd.values())).size
     if st.parametrization == "marginal":
@@ -370,7 +370,7 @@ def pointwise_loglik(md: MetaData, loc: np.ndarray, var: np.ndarray) -> np.ndarr
     2021, Comput. Stat. 36, 1243-1261, as brms computes it); ArviZ's PSIS-LOO
     then estimates exact leave-one-out.
     """
-    from .models import _Levels, per_row
+    from .collapsed import _Levels, per_row
 
     y = md.y[None, :]
     if not md.correlated:
@@ -385,7 +385,7 @@ def replicate(md: MetaData, loc: np.ndarray, var: np.ndarray, rng: np.random.Gen
     """Replicated ``y`` (S, k) given ``b``, ``u`` and the scales, with the rows' correlated sampling errors."""
     if not md.correlated:
         return loc + np.sqrt(var) * rng.standard_normal(loc.shape)
-    from .models import per_row
+    from .collapsed import per_row
 
     om = md.omega[None, :]
     z_g = rng.standard_normal((loc.shape[0], md.n_groups))
@@ -403,7 +403,7 @@ def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: di
     are the pointwise terms of the ``log_likelihood`` group (see
     ``docs/methods/bayes.md``).
     """
-    from .models import _scale_names
+    from .collapsed import _scale_names
 
     top, low, res = _scale_names(st)
     ve = np.broadcast_to(md.v[None, :], (b.shape[0], md.k)).astype(float)
@@ -418,7 +418,7 @@ def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: di
 
 def prior_draws(md: MetaData, priors: Priors, st, S: int, rng: np.random.Generator) -> tuple[dict, dict]:
     """``S`` independent draws from the prior (``prior`` group) and the prior predictive of ``y``."""
-    from .models import _scale_names
+    from .collapsed import _scale_names
 
     top, low, res = _scale_names(st)
     sd = {}
