@@ -485,6 +485,7 @@ def fit(
     grid: int = 801,
     rho: float | None = None,
     shared_baseline: bool = False,
+    quadrature: bool = False,
 ) -> BayesResult:
     """Bayesian pooling of one property's effect table (NUTS, or the exact quadrature).
 
@@ -553,6 +554,11 @@ def fit(
         sharing a baseline (``baseline_group``) as
         :func:`metaquant.evidence.covariance.shared_baseline`; see
         :func:`metaquant.bayes.data.prepare`.  PyMC engine only.
+    quadrature : bool
+        Compute the posterior of the same model by quadrature over its 1-3 standard deviations
+        (:func:`metaquant.bayes.exact_multilevel.fit_quadrature`) wherever that is possible
+        (independent sampling errors, the marginal parametrization, the ``pymc`` sampler, no prior
+        draws); elsewhere NUTS runs and a note says why.  The command line's default.
 
     Returns
     -------
@@ -585,6 +591,20 @@ def fit(
                                    shared_baseline=shared_baseline)
     if md.sampling_cov != "independent":
         md.notes.append(md.sampling_cov)
+    if quadrature:
+        from .exact_multilevel import QUADRATURE_NOTE, fit_quadrature, reach
+
+        why = reach(md, parametrization, sampler, prior)
+        if why is None:
+            with single_threaded_blas():
+                res = fit_quadrature(md, pri, min_probability=min_probability,
+                                     settings={"seed": int(seed), "chains": int(chains), "draws": int(draws)})
+            res.notes.append(QUADRATURE_NOTE)
+            res.settings["unknown_vi"] = unknown_vi
+            if moderators is not None and len(moderators) == 1:
+                res.predictions = res.predict_levels(list(moderators)[0], used)
+            return res
+        md.notes.append(f"MCMC used, not quadrature: {why}")
     res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                         target_accept=target_accept, progressbar=progressbar, cores=cores,
                         parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,
