@@ -236,9 +236,13 @@ class CollapsedLikelihood:
             delta = q / a[:, None]
             logdet_a = np.log(a)
         else:
-            L = np.linalg.cholesky(A)
+            # far out in the tails (scales of 1e-13 or 1e6 prior scales) rounding can leave A singular:
+            # such a node has no mass
+            sign, logdet_a = np.linalg.slogdet(A)
+            bad = ~((sign > 0) & np.isfinite(logdet_a))
+            A = np.where(bad[:, None, None], np.eye(p)[None], A)
+            logdet_a = np.where(bad, np.inf, logdet_a)
             delta = np.linalg.solve(A, q[..., None])[..., 0]
-            logdet_a = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1)
         quad = rr - np.einsum("np,np->n", q, delta)
         ll = -0.5 * (self.k * LOG_2PI + logdet + logdet_a + 2.0 * np.log(s0).sum() + quad)
         ll = np.where(np.isfinite(ll), ll, -np.inf)  # overflow far out in the tails: no mass
@@ -373,6 +377,27 @@ class Mixture(NormalMixture):
         return super().ppf(p)
 
 
+def compressed(mix: NormalMixture, bins: tuple[int, int] = (400, 40)) -> Mixture:
+    """``mix`` with its components merged in bins of (mean, log sd), each bin's weight, mean and variance kept.
+
+    A grid of 10^5 nodes gives as many components; plots evaluate the density at thousands of points,
+    so they get at most ``400 x 40`` components whose merged members differ by a small fraction of
+    their own sd (the mixture's first two moments are unchanged).
+    """
+    if mix.w.size <= bins[0] * bins[1]:
+        return Mixture(mix.w, mix.m, mix.s)
+    ls = np.log(mix.s)
+    im = np.minimum(((mix.m - mix.m.min()) / (np.ptp(mix.m) or 1.0) * bins[0]).astype(int), bins[0] - 1)
+    js = np.minimum(((ls - ls.min()) / (np.ptp(ls) or 1.0) * bins[1]).astype(int), bins[1] - 1)
+    key = im * bins[1] + js
+    n = bins[0] * bins[1]
+    w = np.bincount(key, weights=mix.w, minlength=n)
+    keep = w > 0
+    m1 = np.bincount(key, weights=mix.w * mix.m, minlength=n)[keep] / w[keep]
+    m2 = np.bincount(key, weights=mix.w * (mix.s**2 + mix.m**2), minlength=n)[keep] / w[keep]
+    return Mixture(w[keep], m1, np.sqrt(np.maximum(m2 - m1**2, 1e-300)))
+
+
 def _weighted_quantiles(x: np.ndarray, w: np.ndarray, ps) -> list[float]:
     """Quantiles of a discrete distribution (nodes ``x``, masses ``w``), interpolated between mid-masses."""
     o = np.argsort(x)
@@ -399,7 +424,8 @@ class QuadratureResult(BayesResult):
         Nodes (``names``, ``values``), normalised masses ``w`` and the conditional mean (``mean``) and
         covariance (``cov``) of the coefficients at each node.
     mixture, predictive : NormalMixture
-        The posterior of ``mu`` and of a new study's effect.
+        The posterior of ``mu`` and of a new study's effect, components merged by :func:`compressed`
+        (every number of the result is computed from the full mixtures before).
     """
 
     grid: dict = field(default_factory=dict, repr=False)
@@ -418,8 +444,8 @@ class QuadratureResult(BayesResult):
         self._idata = value
 
     def cdf_mu(self, x):
-        """Posterior CDF of ``mu`` (log-ratio scale)."""
-        return self.mixture.cdf(x)
+        """Posterior CDF of ``mu`` (log-ratio scale), from the full mixture."""
+        return self._level_mixture(np.zeros(self.data.p - 1)).cdf(x)
 
     def _node_moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per node: mean and variance of ``mu + x' beta`` (``x`` the centred covariate row)."""
@@ -499,7 +525,7 @@ class QuadratureResult(BayesResult):
         for c in self.coefficients:
             rows[f"beta[{c['name']}]"] = {k: c.get(k) for k in cols}
         hib = self.data.higher_is_better
-        pred = self.predictive
+        pred = self._level_mixture(np.zeros(self.data.p - 1), new_study=True)
         rows["theta_new"] = {"mean": pred.mean(), "sd": pred.sd(), "median": pred.ppf(0.5),
                              "ci_low": self.pi_low, "ci_high": self.pi_high}
         pm_, psd = _pct_moments(pred, hib)
@@ -646,8 +672,8 @@ def fit_quadrature(md: MetaData, priors: Priors, *, min_probability: float = sca
         sigma_resid=scales.get("sigma_resid"), p_positive=float(1.0 - mix.cdf(0.0)), pi_low=lo, pi_high=hi,
         pct_pi_low=float(pct_from_log(lo, hib)), pct_pi_high=float(pct_from_log(hi, hib)),
         zone_probabilities=zp, pred_zone_probabilities=pzp, **label_fields(zp, pzp, min_probability),
-        coefficients=coefs, diagnostics=diag, ok=True, notes=list(md.notes), grid=res.grid, mixture=mix,
-        predictive=pred)
+        coefficients=coefs, diagnostics=diag, ok=True, notes=list(md.notes), grid=res.grid, mixture=compressed(mix),
+        predictive=compressed(pred))
     return out
 
 
