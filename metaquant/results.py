@@ -141,6 +141,8 @@ def failed_reason(d: dict) -> str | None:
     problems = [_short(p) for p in (diag.get("problems") or d.get("problems") or [])]
     if d.get("engine") in ("bayes", "pymc", "bma"):
         what = "the sampler's diagnostics failed"
+    elif isinstance(d.get("robust"), dict) and d.get("converged") is not False and d["robust"].get("warnings"):
+        what, problems = "cluster-robust inference is not reliable here", [_short(w) for w in d["robust"]["warnings"]]
     elif diag.get("converged") is False:
         what, problems = "the estimator did not converge", problems or [f"{diag.get('iterations')} iterations"]
     else:

@@ -343,6 +343,9 @@ class RunSettings:
     profile : bool
         Classical multilevel model: profile-likelihood intervals of the variance components
         (the slow part of a fit on thousands of rows).
+    force_mcmc : bool
+        Sample the Bayesian model by NUTS even where quadrature computes the same posterior
+        (:mod:`metaquant.bayes.exact_multilevel`; the default uses quadrature there).
     """
 
     draws: int = DEFAULT_MCMC[0]
@@ -355,6 +358,7 @@ class RunSettings:
     progress: bool = False
     prior: bool = False
     profile: bool = True
+    force_mcmc: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -397,7 +401,8 @@ class RunSettings:
     def mcmc(self) -> dict:
         """Keyword arguments of the PyMC engine (``profile`` is the classical engine's)."""
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains, "seed": self.seed,
-                "sampler": self.sampler, "progressbar": self.progress, "prior": self.prior, **self.extra}
+                "sampler": self.sampler, "progressbar": self.progress, "prior": self.prior,
+                "quadrature": not self.force_mcmc, **self.extra}
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -87,13 +87,13 @@ def test_marginal_loglik_equals_the_dense_multivariate_normal(moderators, cov):
 
 def test_marginal_loglik_with_scatter_sums_equals_the_dense_products(monkeypatch):
     """The scatter-add form used for very large tables gives the same numbers as the 0/1 products."""
-    from metaquant.bayes import models
+    from metaquant.bayes import collapsed
 
     rng = np.random.default_rng(5)
     md = _design(rng, True, correlated=True, shared_baseline=True)
     pri = Priors(mu_mean=0.05, mu_sd=1.0, beta_sd=0.7)
     dense = _loglik_function(md, pri)(0.1, 0.3, 0.05)
-    monkeypatch.setattr(models, "DENSE_SEGMENTS", 0)
+    monkeypatch.setattr(collapsed, "DENSE_SEGMENTS", 0)
     assert Structure.of(md, pri, "marginal").segments == "index"
     assert float(_loglik_function(md, pri)(0.1, 0.3, 0.05)) == pytest.approx(float(dense), rel=1e-12)
 

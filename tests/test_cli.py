@@ -131,7 +131,7 @@ def test_bayes_meta_regression_reads_each_level_on_the_ssm_scale():
 
     acc = api.effect_table("ssm2025")
     acc = acc[acc.property == "accuracy"].reset_index(drop=True)
-    res = api.fit(acc, "accuracy", moderators=["bits"], draws=200, tune=200, chains=2, seed=3)
+    res = api.fit(acc, "accuracy", moderators=["bits"], draws=200, tune=200, chains=2, seed=3, force_mcmc=True)
     preds = {p["level"]: p for p in res.predictions}
     assert sorted(preds) == [2.0, 4.0, 8.0, 16.0, 32.0]
     mu = res.idata.posterior["mu"].values.reshape(-1)

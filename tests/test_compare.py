@@ -222,7 +222,7 @@ def test_compare_table_output_states_the_missing_vi_policy():
 def test_compare_pymc_tiny_run_gives_labels_and_diagnostics(tab):
     _bayes_ready()
     t = mq.for_property(tab, "gpu_power_draw")
-    pc = compare.compare_property(t, draws=200, tune=200, chains=2)
+    pc = compare.compare_property(t, draws=200, tune=200, chains=2, force_mcmc=True)
     assert pc.bayes["engine"] == "pymc"
     assert pc.bayes["r_hat_max"] is not None
     assert pc.ssm["label_code"] == "IF-WP"

@@ -109,7 +109,7 @@ def test_without_bias_the_comparison_has_no_bias_part(tab):
     plain = compare.compare(t, method="exact")
     off = compare.compare(t, method="exact", bias=False)
     assert _strip_timing(plain.to_dict()) == _strip_timing(off.to_dict())
-    assert set(plain.to_dict()[0]) == {"property", "ssm", "bayes", "frequentist", "agreement"}
+    assert set(plain.to_dict()[0]) == {"property", "primary", "ssm", "bayes", "frequentist", "agreement"}
     assert not [c for c in plain.summary().columns if c.startswith("bma_")]
     assert compare.format_comparison(plain) == compare.format_comparison(off)
     assert "bias adjustment" not in compare.format_comparison(plain)

@@ -16,6 +16,7 @@ import metaquant as mq
 from metaquant import fitting, results
 from metaquant.cli import main
 from metaquant.cli.show import summary_frame
+from metaquant.spec import RunSettings
 from metaquant.workbench import compare, sensitivity
 
 #: Five studies of INT8 accuracy, one a single run written the documented way (empty sd, n = 1).
@@ -28,7 +29,7 @@ E,accuracy,int8,0.730,,1,0.722,,1
 """
 
 #: MCMC that cannot pass its checks (R-hat, ESS): the failing fit every output path is shown.
-TINY = ("--draws", "5", "--tune", "5", "--chains", "2")
+TINY = ("--draws", "5", "--tune", "5", "--chains", "2", "--mcmc")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def five(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def failed(five):
-    return mq.fit(five, "accuracy", draws=5, tune=5, chains=2)
+    return mq.fit(five, "accuracy", draws=5, tune=5, chains=2, force_mcmc=True)
 
 
 def _no_finding(d: dict) -> None:
@@ -87,12 +88,12 @@ def test_cli_text_and_json_of_failed_fit(five):
 
 def test_compare_and_sensitivity_of_failed_fit(five):
     tab = fitting.property_rows(fitting.effect_table(five), "accuracy")
-    pc = compare.compare_property(tab, draws=5, tune=5, chains=2)
+    failing = RunSettings(draws=5, tune=5, chains=2, force_mcmc=True)
+    pc = compare.compare_property(tab, settings=failing)
     b = pc.bayes
     assert b["label_code"] is None and b["label_probability"] is None and b.get("pct") is None
     assert pc.row()["bayes_label"] is None and pc.row()["bayes_pct"] is None and pc.row()["bayes_probability"] is None
-    sr = sensitivity.threshold_scaling(tab, "accuracy", engines=["bayes"], bayes_engine="pymc", draws=5, tune=5,
-                                       chains=2)
+    sr = sensitivity.threshold_scaling(tab, "accuracy", engines=["bayes"], bayes_engine="pymc", settings=failing)
     assert all(r["label_code"] is None and r["support"] is None for r in sr.rows)
     assert sr.changes == []
 
@@ -116,8 +117,8 @@ def test_single_run_row_samples_cleanly_and_agrees_with_exact(five):
 def test_sensitivity_states_no_label_below_min_probability():
     """f1_score's posterior decides no label at P 0.75: no cut-point scaling may print one or count a change."""
     tab = fitting.property_rows(fitting.effect_table("ssm2025"), "f1_score")
-    sr = sensitivity.threshold_scaling(tab, "f1_score", engines=["bayes"], bayes_engine="pymc", draws=300,
-                                       tune=300, chains=2)
+    sr = sensitivity.threshold_scaling(tab, "f1_score", engines=["bayes"], bayes_engine="pymc",
+                                       settings=RunSettings(draws=300, tune=300, chains=2, force_mcmc=True))
     bayes = [r for r in sr.rows if r["engine"] == "bayes"]
     assert bayes
     for r in bayes:

@@ -53,10 +53,31 @@ def test_reference_was_made_by_pymc_on_every_pooled_property():
 
 def test_accuracy_matches_the_reference():
     mod = _maker()
-    _check(mod.reference_table(properties=["accuracy"]), ["accuracy"])
+    _check(mod.reference_table(properties=["accuracy"], force_mcmc=True), ["accuracy"])
 
 
 @pytest.mark.slow
 def test_every_property_matches_the_reference():
     mod = _maker()
-    _check(mod.reference_table(), list(REF["property"]))
+    _check(mod.reference_table(force_mcmc=True), list(REF["property"]))
+
+
+def test_quadrature_matches_the_mcmc_reference_on_every_property():
+    """The default fit (posterior by quadrature where it is the same model) against the MCMC reference.
+
+    Quadrature has no Monte Carlo error, so the tolerance is the reference's own: 4 of its MCSEs.
+    """
+    import metaquant as mq
+
+    rows = []
+    for prop, res in mq.fit_all("ssm2025").items():
+        if getattr(res, "engine", None) is None:
+            continue
+        d = res.to_dict()
+        assert d["sampler"] == "quadrature" and d["diagnostics"]["method"] == "quadrature", prop
+        rows.append({"property": prop, "engine": d["engine"], "model": d["model"], "k": d["k"],
+                     "label_code": d["label_code"], "ok": d["ok"], "mu_mean": d["mu_mean"], "mu_sd": d["mu_sd"],
+                     "mu_mcse": 0.0, "tau_mean": d["tau_mean"], "tau_sd": d["tau_sd"], "tau_mcse": 0.0})
+    new = pd.DataFrame(rows)
+    assert sorted(new["property"]) == sorted(REF["property"])
+    _check(new, list(REF["property"]))

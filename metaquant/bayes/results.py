@@ -385,6 +385,11 @@ class BayesResult:
         beta = np.asarray(self.idata.posterior["beta"].values, dtype=float).reshape(mu.size, -1)
         return mu + beta @ x
 
+    def _level_reading(self, x: np.ndarray) -> dict:
+        """:func:`level_reading` of ``mu + x' beta`` (``x`` a centred covariate row)."""
+        md = self.data
+        return level_reading(self._level_draws(x), md.higher_is_better, md.thresholds, self.min_probability)
+
     def predict_levels(self, moderator_spec: str, table: pd.DataFrame) -> list[dict]:
         """The posterior of the pooled effect at each observed level of one moderator.
 
@@ -428,7 +433,7 @@ class BayesResult:
             x = np.zeros(len(md.coef_names))
             for j, n in enumerate(names):
                 x[pos[n]] = row[j] - md.centres.get(n, 0.0)
-            rd = level_reading(self._level_draws(x), md.higher_is_better, md.thresholds, self.min_probability)
+            rd = self._level_reading(x)
             out.append({"moderator": mod, "level": lev, "k": level_count(table, moderator_spec, lrow), **rd})
         return out
 

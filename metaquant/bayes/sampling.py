@@ -247,7 +247,7 @@ def _assemble(md: MetaData, priors: Priors, bm: BuiltModel, posterior, sample_st
     import arviz as az
     import xarray as xr
 
-    from .models import raw_names, scales_from_raw
+    from .collapsed import raw_names, scales_from_raw
 
     st = bm.structure
     nchain, ndraw = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -311,7 +311,7 @@ def _locations(md: MetaData, priors: Priors, st, posterior, sd: dict, rng: np.ra
     sampled ``mu``, ``beta`` and standard-normal ``z``.  ``u`` is ``None`` in
     the random-effects model, ``theta`` without ``keep_effects``.
     """
-    from .models import conditional_draws
+    from .collapsed import conditional_draws
 
     S = next(iter(sd.values())).size
     if st.parametrization == "marginal":
@@ -371,7 +371,7 @@ def pointwise_loglik(md: MetaData, loc: np.ndarray, var: np.ndarray) -> np.ndarr
     2021, Comput. Stat. 36, 1243-1261, as brms computes it); ArviZ's PSIS-LOO
     then estimates exact leave-one-out.
     """
-    from .models import _Levels, per_row
+    from .collapsed import _Levels, per_row
 
     y = md.y[None, :]
     if not md.correlated:
@@ -386,7 +386,7 @@ def replicate(md: MetaData, loc: np.ndarray, var: np.ndarray, rng: np.random.Gen
     """Replicated ``y`` (S, k) given ``b``, ``u`` and the scales, with the rows' correlated sampling errors."""
     if not md.correlated:
         return loc + np.sqrt(var) * rng.standard_normal(loc.shape)
-    from .models import per_row
+    from .collapsed import per_row
 
     om = md.omega[None, :]
     z_g = rng.standard_normal((loc.shape[0], md.n_groups))
@@ -404,7 +404,7 @@ def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: di
     are the pointwise terms of the ``log_likelihood`` group (see
     ``docs/methods/bayes.md``).
     """
-    from .models import _scale_names
+    from .collapsed import _scale_names
 
     top, low, res = _scale_names(st)
     ve = np.broadcast_to(md.v[None, :], (b.shape[0], md.k)).astype(float)
@@ -419,7 +419,7 @@ def row_predictive(md: MetaData, st, b: np.ndarray, u: np.ndarray | None, sd: di
 
 def prior_draws(md: MetaData, priors: Priors, st, S: int, rng: np.random.Generator) -> tuple[dict, dict]:
     """``S`` independent draws from the prior (``prior`` group) and the prior predictive of ``y``."""
-    from .models import _scale_names
+    from .collapsed import _scale_names
 
     top, low, res = _scale_names(st)
     sd = {}
@@ -487,6 +487,7 @@ def fit(
     rho: float | None = None,
     shared_baseline: bool = False,
     levels: bool = True,
+    quadrature: bool = False,
 ) -> BayesResult:
     """Bayesian pooling of one property's effect table (NUTS, or the exact quadrature).
 
@@ -559,6 +560,11 @@ def fit(
     levels : bool
         With one moderator, attach :meth:`BayesResult.predict_levels` as
         ``predictions`` (the fitting road attaches them itself and passes ``False``).
+    quadrature : bool
+        Compute the posterior of the same model by quadrature over its 1-3 standard deviations
+        (:func:`metaquant.bayes.exact_multilevel.fit_quadrature`) wherever that is possible
+        (independent sampling errors, the marginal parametrization, the ``pymc`` sampler, no prior
+        draws); elsewhere NUTS runs and a note says why.  The command line's default.
 
     Returns
     -------
@@ -584,6 +590,20 @@ def fit(
                  shared_baseline=shared_baseline)
     if md.sampling_cov != "independent":
         md.notes.append(md.sampling_cov)
+    if quadrature:
+        from .exact_multilevel import QUADRATURE_NOTE, fit_quadrature, reach
+
+        why = reach(md, parametrization, sampler, prior)
+        if why is None:
+            with single_threaded_blas():
+                res = fit_quadrature(md, pri, min_probability=min_probability,
+                                     settings={"seed": int(seed), "chains": int(chains), "draws": int(draws)})
+            res.notes.append(QUADRATURE_NOTE)
+            res.settings["unknown_vi"] = unknown_vi
+            if levels and moderators is not None and len(moderators) == 1:  # the road attaches its own
+                res.predictions = res.predict_levels(list(moderators)[0], table.reset_index(drop=True))
+            return res
+        md.notes.append(f"MCMC used, not quadrature: {why}")
     res = _fit_prepared(md, pri, draws=draws, tune=tune, chains=chains, seed=seed, sampler=sampler,
                         target_accept=target_accept, progressbar=progressbar, cores=cores,
                         parametrization=parametrization, keep_effects=keep_effects, min_probability=min_probability,

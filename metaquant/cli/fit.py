@@ -67,6 +67,8 @@ from .show import print_checks, print_result, summary_frame
                help="Multiply SSM's cut-points by this factor.")
 @number_option("--min-probability", low=0, high=1, low_open=True, default=0.75, show_default=True,
                help="Bayesian engines: state a label only when its zones hold this posterior probability.")
+@click.option("--mcmc", "force_mcmc", is_flag=True,
+              help="Bayes: sample by NUTS even where quadrature computes the same posterior (the default there).")
 @click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")

@@ -165,7 +165,9 @@ def print_bayes(d: dict) -> None:
                    f"{num(d.get('min_probability', 0.75), 2)})")
     if not withheld:
         click.echo(_zones_line(d.get("zone_probabilities") or {}))
-    if d.get("r_hat_max") is not None or d.get("engine") == "bayes":
+    if (d.get("diagnostics") or {}).get("method") == "quadrature":
+        pass  # said in the notes: posterior by quadrature, no MCMC diagnostics to show
+    elif d.get("r_hat_max") is not None or d.get("engine") == "bayes":
         click.echo(f"  diagnostics: R-hat max {rhat(d.get('r_hat_max'))}, bulk ESS min "
                    f"{num(d.get('ess_bulk_min'), 0)}, divergences {d.get('divergences')}, seed {d.get('seed')}")
     for note in d.get("notes") or []:

@@ -153,7 +153,8 @@ def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | Non
 
     With ``fast=True`` the exact engine stands in for PyMC where it is the same
     model (:func:`metaquant.fitting.fast_spec`).  ``engine`` in the dict says
-    which ran (``"pymc"`` or ``"exact"``).
+    which ran: ``"pymc"`` (NUTS), ``"quadrature"`` (the same model by quadrature, the default where it
+    reaches) or ``"exact"``.
     """
     notes = []
     if fast:
@@ -161,7 +162,8 @@ def fit_bayesian(table: pd.DataFrame, spec: FitSpec, settings: RunSettings | Non
         notes = [why] if why else []
     res = fitting.fit_or_reason(table, spec, settings)
     d = _engine_dict(res)
-    d["engine"] = "exact" if spec.engine == "exact" else "pymc"
+    d["engine"] = ("exact" if spec.engine == "exact" else
+                   "quadrature" if d.get("sampler") == "quadrature" else "pymc")
     d["notes"] = notes + list(d.get("notes") or [])
     return d, (None if isinstance(res, fitting.NotPooled) else res)
 
