@@ -190,7 +190,7 @@ def test_btt_subset_and_to_dict():
         ({"method": "DL"}, "unknown method"),
         ({"test": "knha"}, "unknown test"),
         ({"dfs": "between"}, "unknown dfs"),
-        ({"random": None}, "random effects must be given"),
+        ({"random": []}, "no grouping factor"),
     ],
 )
 def test_errors(kwargs, match):
@@ -245,7 +245,7 @@ def test_unstructured_multivariate_berkey():
     close([c["se"] for c in r2.coefficients], fx["cr2"]["se"], "CR2 se", rtol=1e-5)
     close([c["df"] for c in r2.coefficients], fx["cr2"]["df"], "CR2 df", rtol=1e-5)
     with pytest.raises(InputError, match="struct"):
-        rma_mv(d["yi"], d["vi"], random="~ outcome | trial", data=d, struct="CS")
+        rma_mv(d["yi"], d["vi"], random="~ outcome | trial", data=d, struct="CAR")
 
 
 def test_fit_table_on_shipped_rows():

@@ -105,7 +105,7 @@ def ranef(res, data: pd.DataFrame | None = None):
         return _frame(pred, lam * res.vi + lam**2 * xvx, _crit(res), pd.RangeIndex(1, res.k + 1, name="study"))
     W, P, e = _mv_parts(res)
     crit = _crit(res)
-    if res.struct == "UN":
+    if res.struct is not None:  # any inner | outer structure: G = M - V
         G = res.M - res.V
         names = [f"row{i + 1}" for i in range(res.k)]
         if data is not None and res.un_terms is not None:

@@ -90,8 +90,8 @@ def _deleted(res, keep: np.ndarray, i: int):
 
         d = _refit(res, keep)
         return d, d.s2w * (res.vi[i] + d.tau2)
-    if res.struct == "UN":
-        raise InputError("rstudent() of an unstructured (inner | outer) fit is not available")
+    if res.struct is not None:
+        raise InputError(f"rstudent() of an inner | outer fit (struct {res.struct}) is not available")
     from .rma_mv import rma_mv  # noqa: PLC0415
 
     d = rma_mv(res.yi[keep], res.V[np.ix_(keep, keep)], random=[c[keep] for c in res.codes], mods=res.X[keep],

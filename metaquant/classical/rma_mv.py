@@ -48,6 +48,7 @@ from ..errors import InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe
 from ..results import FitStatistics
+from .structures import STRUCTS, fit_structured, n_params, unpack
 from .unstructured import fit_unstructured
 
 __all__ = ["RMAMVResult", "confint_sigma2", "parse_random", "predict_mv", "rma_mv"]
@@ -336,9 +337,10 @@ class RMAMVResult(FitStatistics):
     codes: list[np.ndarray] = field(default=None, repr=False)
     coef_names: list[str] = field(default_factory=list, repr=False)
     intercept: bool = True
-    #: ``"UN"`` for an ``inner | outer`` term with an unstructured covariance (then ``tau2`` are
-    #: the variances per level of the inner factor, ``tau2_names`` those levels, ``rho`` the
-    #: correlations in R's lower-triangle order), ``None`` for nested random intercepts
+    #: ``"UN"``, ``"CS"``, ``"HCS"``, ``"DIAG"``, ``"ID"``, ``"AR"`` or ``"HAR"`` for ``inner | outer`` (then
+    #: ``tau2`` are the variances, one per level of the inner factor (``tau2_names`` those levels) or one
+    #: shared, ``rho`` the correlations: UN's in R's lower-triangle order, one for CS/HCS/AR/HAR, none else),
+    #: ``None`` for nested random intercepts
     struct: str | None = None
     tau2: np.ndarray | None = None
     tau2_names: list[str] | None = None
@@ -505,7 +507,7 @@ class RMAMVResult(FitStatistics):
         ]
         for j, (n, s, m) in enumerate(zip(self.sigma2_names, self.sigma2, self.s_nlevels, strict=False)):
             out.append(f"sigma^2.{j + 1}  {s:8.4f}  {math.sqrt(s):6.4f}  {m:5d}     no  {n}")
-        if self.struct == "UN":
+        if self.struct is not None:
             out += [
                 f"tau^2.{j + 1}    {t:8.4f}  {math.sqrt(t):6.4f}  {n}"
                 for j, (t, n) in enumerate(zip(self.tau2, self.tau2_names, strict=True))
@@ -650,8 +652,9 @@ def rma_mv(
         Effect sizes (or a column name of ``data``).
     V : array_like, shape (k,) or (k, k)
         Sampling variances or the full sampling covariance matrix (or a column name of ``data``).
-    random : str or sequence
-        Nested random intercepts, outermost first: ``"study/comparison"`` or metafor's
+    random : str or sequence, optional
+        ``None``: no random effects, a GLS fit with the known ``V`` alone (metafor ``rma.mv`` without
+        ``random``).  Nested random intercepts, outermost first: ``"study/comparison"`` or metafor's
         ``"~ 1 | study/comparison"`` (columns of ``data``), a list of column names, or a list of
         factor arrays.
     data : DataFrame, optional
@@ -674,11 +677,13 @@ def rma_mv(
         Compute profile-likelihood intervals of the variance components (:func:`confint_sigma2`).
     prop : str, optional
         The property pooled (carried into the result).
-    struct : {"UN"}
+    struct : {"UN", "CS", "HCS", "DIAG", "ID", "AR", "HAR"}
         For ``random="~ inner | outer"`` (e.g. ``"~ outcome | trial"``, a multivariate model):
-        correlated random effects of the levels of ``inner`` within each ``outer`` group with an
-        unstructured covariance matrix (metafor ``struct="UN"``); estimated by the same REML/ML
-        scoring on the elements of that matrix.  No profile intervals for this structure.
+        correlated random effects of the levels of ``inner`` within each ``outer`` group with the
+        covariance structure of metafor's ``struct`` (unstructured on its Cholesky factor; the others
+        on log variances and atanh correlations, :mod:`metaquant.classical.structures`).  For ``AR``
+        and ``HAR`` the lag is the distance of the levels' positions in R's factor order (numeric
+        levels sorted numerically).  No profile intervals for these structures.
 
     Returns
     -------
@@ -704,6 +709,8 @@ def rma_mv(
     *Psychol Methods* 19:211-229.
     """
     method, test = _options(method, test, dfs)
+    if random is None:
+        return _rma_mv_gls(yi, V, data, mods, mod_names, intercept, method, test, level, btt, prop)
     if isinstance(random, str) and _INNER_OUTER.match(random.strip()):
         return _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, level, btt, prop, struct)
     y, Vm, X, coef_names, names, codes = _inputs(yi, V, random, data, mods, mod_names, intercept)
@@ -983,6 +990,13 @@ def predict_mv(res: RMAMVResult, newmods=None) -> pd.DataFrame:
 _INNER_OUTER = re.compile(r"^~?\s*(?!1\s*\|)(\w+)\s*\|\s*(\w+)\s*$")
 
 
+def _inner_levels(col: pd.Series) -> list[str]:
+    """The inner levels in R's factor order: numerically for a numeric column, else as strings."""
+    if pd.api.types.is_numeric_dtype(col):
+        return [str(v) for v in sorted(set(col.tolist()))]
+    return sorted(set(col.astype(str).tolist()))
+
+
 class _DenseModel(_Model):
     """``M = V + sum_c theta_c G_c`` with dense ``G_c`` and lower bounds per component.
 
@@ -1044,15 +1058,16 @@ class _DenseModel(_Model):
 # Long on purpose: the unstructured (UN) covariance fit of metafor's rma.mv, kept in one piece beside the
 # nested-intercept path so that it reads against metafor's source.
 def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, level, btt, prop, struct):
-    if struct != "UN":
-        raise InputError(f"struct {struct!r} is not available", expected="UN")
+    struct = str(struct).upper()
+    if struct not in ("UN", *STRUCTS):
+        raise InputError(f"struct {struct!r} is not available", expected="UN | " + " | ".join(STRUCTS))
     inner_name, outer_name = _INNER_OUTER.match(random.strip()).groups()
     y, Vm, X, coef_names, _, codes = _inputs(yi, V, [outer_name], data, mods, mod_names, intercept)
     if inner_name not in data.columns:
         raise InputError(f"random effect {inner_name!r} is not a column of the data", column=inner_name)
     k, p = X.shape
     inner = data[inner_name].astype(str).to_numpy()
-    levels = sorted(set(inner.tolist()))
+    levels = _inner_levels(data[inner_name])
     q = len(levels)
     outer = codes[0]
     Z = [np.zeros((k, int(outer.max()) + 1)) for _ in levels]
@@ -1065,17 +1080,28 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
     lower = np.r_[np.zeros(q), np.full(len(pairs), -np.inf)]
     model = _DenseModel(y, X, Vm, G, lower, method == "REML")
     s0 = np.r_[_start(y, X, np.diag(Vm).copy(), 1).repeat(q), np.zeros(len(pairs))]
-    # on Sigma's Cholesky factor, so Sigma stays positive semi-definite (rho in [-1, 1])
-    f, iters, conv = fit_unstructured(model, q, s0)
-    tau2 = f.s2[:q]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.array([f.s2[q + j] / math.sqrt(tau2[a] * tau2[b]) for j, (a, b) in enumerate(pairs)])
-    rho = np.clip(rho, -1.0, 1.0)  # Sigma = LL' is positive semi-definite; clip the rounding
+    if struct == "UN":
+        # on Sigma's Cholesky factor, so Sigma stays positive semi-definite (rho in [-1, 1])
+        f, iters, conv = fit_unstructured(model, q, s0)
+        tau2 = f.s2[:q]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.array([f.s2[q + j] / math.sqrt(tau2[a] * tau2[b]) for j, (a, b) in enumerate(pairs)])
+        rho = np.clip(rho, -1.0, 1.0)  # Sigma = LL' is positive semi-definite; clip the rounding
+        n_vc = len(G)
+        rho_pairs = pairs
+    else:
+        # log variances and atanh correlations (metafor's parameterisation): tau² > 0, |rho| < 1
+        f, theta, iters, conv = fit_structured(model, q, struct, float(s0[0]))
+        tau2, rho = unpack(theta, struct, q)
+        n_vc = sum(n_params(struct, q))
+        rho_pairs = [(0, 1)] * rho.size
     msgs = [] if conv else ["the variance components did not converge; results are unreliable"]
-    msgs += [f"tau² of {inner_name} = {levels[a]!r} is on its boundary (0)" for a in range(q) if tau2[a] <= 0]
+    tau_names = levels if tau2.size == q else [inner_name]
+    msgs += [f"tau² of {inner_name} = {tau_names[a]!r} is on its boundary (0)" for a in range(tau2.size)
+             if tau2[a] <= 1e-10 * max(1.0, float(np.max(tau2)))]
     msgs += [
         f"rho of {inner_name} ({levels[a]}, {levels[b]}) is on its boundary (±1)"
-        for j, (a, b) in enumerate(pairs)
+        for j, (a, b) in enumerate(rho_pairs)
         if abs(rho[j]) >= 1 - 1e-8
     ]
     alpha = 1.0 - (level / 100.0 if level > 1 else level)
@@ -1084,7 +1110,7 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
     bt = list(btt) if btt is not None else (list(range(1, p)) if (intercept and p > 1) else list(range(p)))
     QM, QM_df, QM_ddf, QM_p = wald_test(f.beta, f.vb, bt, None if test == "z" else float(k - p))
     QE, QEp, vt = _heterogeneity(y, X, Vm)
-    fs = _fitstats(model, f, Vm, len(G))
+    fs = _fitstats(model, f, Vm, n_vc)
     # one keyword per field of the result: long, but it is only naming
     return RMAMVResult(
         method=method,
@@ -1126,9 +1152,42 @@ def _rma_mv_un(yi, V, random, data, mods, mod_names, intercept, method, test, le
         codes=codes,
         coef_names=coef_names,
         intercept=intercept,
-        struct="UN",
+        struct=struct,
         un_terms=(inner_name, outer_name),
         tau2=tau2.copy(),
-        tau2_names=levels,
+        tau2_names=levels if tau2.size == q else [inner_name],
         rho=rho,
+    )
+
+
+def _rma_mv_gls(yi, V, data, mods, mod_names, intercept, method, test, level, btt, prop):
+    """rma.mv without random effects: GLS with the known ``V`` (``M = V``), logLik under ``method``."""
+    if isinstance(yi, str):
+        yi = data[yi]
+    if isinstance(V, str):
+        V = data[V]
+    y = np.asarray(yi, dtype=float).ravel()
+    k = y.size
+    if k < 2 or not np.all(np.isfinite(y)):
+        raise InputError("yi must have at least 2 finite values", column="yi")
+    Vm = _as_v(V, k)
+    X, coef_names = _design(mods, mod_names, intercept, k)
+    k, p = X.shape
+    if np.linalg.matrix_rank(X) < p:
+        raise InputError("the design matrix is not of full column rank (redundant or constant moderators?)")
+    model = _DenseModel(y, X, Vm, [], np.zeros(0), method == "REML")
+    f = model.fit(np.zeros(0))
+    alpha = 1.0 - (level / 100.0 if level > 1 else level)
+    ddf = np.full(p, np.nan) if test == "z" else np.full(p, float(k - p))
+    bt = list(btt) if btt is not None else (list(range(1, p)) if (intercept and p > 1) else list(range(p)))
+    QM, QM_df, QM_ddf, QM_p = wald_test(f.beta, f.vb, bt, None if test == "z" else float(k - p))
+    QE, QEp, vt = _heterogeneity(y, X, Vm)
+    return RMAMVResult(
+        method=method, test=test, dfs="residual", k=k, p=p, level=float(level),
+        coefficients=_coef_table(coef_names, f.beta, f.vb, ddf, alpha), sigma2=np.zeros(0), sigma2_names=[],
+        s_nlevels=[], sigma2_ci=None, I2=np.zeros(0), I2_total=math.nan, vt=float(vt), QE=QE, QE_df=k - p,
+        QE_p=QEp, QM=QM, QM_df=QM_df, QM_ddf=QM_ddf, QM_p=QM_p, btt=[b + 1 for b in bt], pi_low=None,
+        pi_high=None, fitstats=_fitstats(model, f, Vm, 0), converged=True, iterations=0, warnings=[], prop=prop,
+        beta=f.beta, vcov=f.vb, ddf=ddf, X=X, yi=y, V=Vm, M=Vm.copy(), codes=[], coef_names=coef_names,
+        intercept=intercept,
     )
