@@ -7,8 +7,8 @@ import pandas as pd
 from click.testing import CliRunner
 
 from metaquant import api
-from metaquant.cli import main as cli
 from metaquant.classical import rma
+from metaquant.cli import main as cli
 from metaquant.workbench.predict import loso_calibration
 
 
