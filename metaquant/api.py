@@ -115,6 +115,21 @@ def sensitivity(data: Any, prop: str, kind: str, **options):
     return sens.run(effect_table(data), prop, kind, **options)
 
 
+def predict(table, spec: FitSpec, at, settings: RunSettings | None = None, *, calibrate: bool = True):
+    """The effect expected at a setting, with its calibration (:func:`metaquant.workbench.predict.predict`)."""
+    from .workbench import predict as predict_mod
+
+    return predict_mod.predict(table, spec, at, settings, calibrate=calibrate)
+
+
+def covariate_column(table, name: str) -> str:
+    """The data column that carries a practitioner's setting (:func:`metaquant.workbench.predict.covariate_column`)."""
+    from .workbench import predict as predict_mod
+
+    return predict_mod.covariate_column(table, name)
+
+
 __all__ = [
-    "FitSpec", "RunSettings", "as_bool", "compare", "effect_table", "fit", "fit_all", "sensitivity", "synthesize",
+    "FitSpec", "RunSettings", "as_bool", "compare", "covariate_column", "effect_table", "fit", "fit_all", "predict",
+    "sensitivity", "synthesize",
 ]

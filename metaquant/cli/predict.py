@@ -13,7 +13,9 @@ from .show import num, pct
 
 #: Shortcut flags and the data column each sets.
 SHORTCUTS = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "technique": "technique",
-             "params": "params", "task": "task", "hardware": "hardware"}
+             "params": "params", "task": "task", "hardware": "hardware", "granularity": "granularity",
+             "model_family": "model_family", "task_family": "task_family", "hardware_class": "hardware_class",
+             "runtime": "runtime"}
 
 
 def _settings(at_pairs, shortcuts) -> dict:
@@ -42,6 +44,11 @@ def _settings(at_pairs, shortcuts) -> dict:
                help="Parameter count, e.g. 7e9 (enters as log10).")
 @click.option("--task", default=None, help="Task.")
 @click.option("--hardware", default=None, help="Hardware.")
+@click.option("--granularity", default=None, help="Quantization granularity, e.g. per-channel.")
+@click.option("--model-family", default=None, help="Model family, e.g. Llama-2.")
+@click.option("--task-family", default=None, help="Task family.")
+@click.option("--hardware-class", default=None, help="Hardware class (compute unit).")
+@click.option("--runtime", default=None, help="Runtime, e.g. 'ONNX Runtime'.")
 @click.option("--at", "at_pairs", multiple=True, help="Any other setting as COLUMN=VALUE (repeatable).")
 @click.option("--moderator", "moderators", multiple=True,
               help="The regression's moderators (default: one per setting; bits as log2, params as log10).")
@@ -49,30 +56,36 @@ def _settings(at_pairs, shortcuts) -> dict:
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None)
 @mcmc_options()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, at_pairs, moderators, method,
-            variance_policy, draws, tune, chains, seed, fmt):
+def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, granularity, model_family,
+            task_family, hardware_class, runtime, at_pairs, moderators, method, variance_policy, draws, tune, chains,
+            seed, fmt):
     """The expected effect at a setting, its confidence/credible and prediction intervals, and the SSM label.
+
+    Rows that lack a numeric setting are left out (counted); a categorical one they do not say takes the level
+    "unknown".  It names the rows it learned from and its own calibration: the leave-one-source-out coverage and
+    median width of its 95 % prediction intervals on the pooled rows.
 
     \b
     metaquant predict --data benchmarks --property perplexity --bits 4 --method reml --missing-vi drop
     metaquant predict --data benchmarks --property accuracy --bits 4 --technique gptq --params 7e9
     """
-    from ..workbench.predict import predict as run
-
     at = _settings(at_pairs, {"bits": bits, "act_bits": act_bits, "kv_bits": kv_bits, "technique": technique,
-                              "params": params, "task": task, "hardware": hardware})
+                              "params": params, "task": task, "hardware": hardware, "granularity": granularity,
+                              "model_family": model_family, "task_family": task_family,
+                              "hardware_class": hardware_class, "runtime": runtime})
     spec, settings = api.split_options(prop, method=method.lower(), moderators=tuple(moderators),
                                        variance_policy=variance_policy, draws=draws, tune=tune, chains=chains,
                                        seed=seed)
     table = api.effect_table(list(data) or "ssm2025", measure=spec.measure)
     # a shortcut names the schema's column, or the user column x_NAME where the data carry that instead
-    at = {(f"x_{k}" if k not in table.columns and f"x_{k}" in table.columns else k): v for k, v in at.items()}
-    d = run(table, spec, at, settings).to_dict()
+    at = {api.covariate_column(table, k): v for k, v in at.items()}
+    d = api.predict(table, spec, at, settings).to_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return
     where = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in d["at"].items())
     click.echo(f"{d['property']} at {where} ({d['engine']}, moderators {', '.join(d['moderators'])}, k={d['k']})")
+    click.echo("  learned from: " + ", ".join(f"{s} {n}" for s, n in d["learned_from"].items()))
     for note in d["notes"]:
         click.echo(f"  note: {note}")
     for caution in d["cautions"]:
@@ -87,6 +100,8 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
         click.echo(f"  SSM label of a new study's effect: {d['label']}"
                    + (f" ({d['label_code']})" if d["label_code"] else "")
                    + f", probability {num(d['label_probability'], 3)}")
+    if d["calibration_line"]:
+        click.echo(f"  {d['calibration_line']}")
 
 
 __all__ = ["predict"]

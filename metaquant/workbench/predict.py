@@ -12,6 +12,7 @@ posterior draws of the regression and of the between-study spread).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,6 +30,191 @@ from ..spec import FitSpec, RunSettings
 #: How a named setting enters the regression when the user gives no moderators.
 DEFAULT_CODING = {"bits": "bits", "act_bits": "act_bits", "kv_bits": "kv_bits", "params": "log10(params)",
                   "x_kv_bits": "log2(x_kv_bits)", "x_params": "log10(x_params)"}
+
+
+#: What a practitioner knows about their setting, and the data columns that may carry it (the first present).
+COVARIATES = {"bits": ("bits",), "act_bits": ("act_bits",), "kv_bits": ("kv_bits", "x_kv_bits"),
+              "technique": ("technique",), "granularity": ("granularity",), "params": ("params", "x_params"),
+              "model_family": ("model_family", "x_family"), "task_family": ("task_family", "x_task_family"),
+              "hardware": ("hardware",), "hardware_class": ("hardware_class", "x_compute_unit"),
+              "runtime": ("runtime", "x_runtime")}
+
+#: The level a categorical covariate takes in a row that does not say it.
+UNKNOWN = "unknown"
+
+
+def covariate_column(table: pd.DataFrame, name: str) -> str:
+    """The data column that carries the covariate ``name`` (``kv_bits`` -> ``x_kv_bits`` in ``llmq``).
+
+    >>> covariate_column(pd.DataFrame({"x_family": ["OPT"]}), "model_family")
+    'x_family'
+    """
+    for col in COVARIATES.get(name, (name, f"x_{name}")) + (f"x_{name}",):
+        if col in table.columns:
+            return col
+    return name
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    """Rows of ``s`` that do not say a value (missing or empty text)."""
+    return (s.isna() | s.astype(str).str.strip().isin(["", "nan", "None"])).to_numpy()
+
+
+def prepare_rows(rows: pd.DataFrame, at: Mapping[str, object], moderators) -> tuple[pd.DataFrame, tuple, list, list]:
+    """The rows a prediction learns from, with unknown covariates handled, and the moderators they can carry.
+
+    A numeric covariate (bits, parameter count) that a row does not give leaves
+    that row out, with a note counting it; a categorical one (technique,
+    runtime, family) gets the level :data:`UNKNOWN`.  A covariate that no
+    pooled row gives, that takes one value in every pooled row, or that the
+    other moderators already determine cannot be estimated: it leaves the
+    regression with a note (and a caution when the asked value differs from the
+    data's).
+
+    Returns
+    -------
+    rows : DataFrame
+    moderators : tuple of str
+        Those the rows can estimate.
+    notes, cautions : list of str
+    """
+    rows = rows.copy()
+    notes, cautions = [], []
+    n0 = len(rows)
+    cols = list(dict.fromkeys([*at, *(c for c in map(_column_of, moderators) if c)]))
+    absent = set()
+    for col in cols:
+        if col not in rows.columns:
+            absent.add(col)
+            continue
+        gone = _blank(rows[col])
+        if not gone.any():
+            continue
+        if pd.api.types.is_numeric_dtype(rows[col]):
+            if gone.all():
+                absent.add(col)
+                continue
+            notes.append(f"{plural(int(gone.sum()), 'row')} of {n0} lack {col} and were left out")
+            rows = rows[~gone]
+        else:
+            rows[col] = rows[col].astype(object).where(~gone, UNKNOWN)
+            notes.append(f"{plural(int(gone.sum()), 'row')} of {n0} do not say {col}: level {UNKNOWN!r}")
+    keep = []
+    base = np.ones((len(rows), 1))
+    for m in moderators:
+        col = _column_of(m)
+        if col in absent:
+            notes.append(f"no pooled row gives {col}: the prediction does not depend on it")
+            continue
+        if col is not None and rows[col].nunique() < 2:
+            v = rows[col].iloc[0] if len(rows) else None
+            notes.append(f"{col} is {_show(v)} in every pooled row: it is not a moderator here")
+            if col in at and v is not None and str(_show(v)) != str(_show(_num(at[col]))):
+                cautions.append(f"every pooled row has {col} = {_show(v)}; the data say nothing about "
+                                f"{col} = {_show(at[col])}")
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            X, _ = moderator_matrix(rows, [m])
+        both = np.column_stack([base, X])
+        if np.linalg.matrix_rank(both) < both.shape[1]:
+            notes.append(f"{m} is determined by the other moderators in the pooled rows: left out")
+            continue
+        base, keep = both, [*keep, m]
+    return rows.reset_index(drop=True), tuple(keep), notes, cautions
+
+
+def _column_of(m) -> str | None:
+    """The one column a moderator reads (``bits``, ``bits:cat``, ``log10(x_params)``), None for a formula."""
+    hit = re.fullmatch(r"\s*(?:log2|log10|log)\((\w+)\)\s*|\s*(\w+)(?::cat)?\s*", str(m))
+    return (hit.group(1) or hit.group(2)) if hit else None
+
+
+def _num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
+def learned_from(rows: pd.DataFrame) -> dict:
+    """Rows per source (study), largest first: what a prediction learned from."""
+    return {str(k): int(v) for k, v in rows["study"].astype(str).value_counts().items()}
+
+
+def loso_calibration(rows: pd.DataFrame, moderators, prop: str) -> dict:
+    """Leave-one-source-out coverage and median width of the 95 % prediction interval.
+
+    Each source (``study``) in turn is left out; a REML meta-regression on the
+    same moderators is fitted to the others (rows independent, metafor's
+    ``rma``) and its 95 % prediction interval is read at each held-out row's own
+    covariates.  The coverage is the share of held-out effects inside their
+    interval, the width the median of the intervals' widths in percentage points
+    of the % scale.  A row without a sampling variance takes the median of the
+    known ones (a tiny one where none is known: heterogeneity then carries all
+    spread).  A held-out row whose level the other sources never show cannot be
+    predicted and is counted apart.
+
+    Returns
+    -------
+    dict
+        ``sources``, ``rows``, ``predicted``, ``unpredictable``, ``coverage``,
+        ``median_width_pp``, ``per_source`` (coverage and rows by left-out source).
+    """
+    from ..classical import rma
+
+    hib = bool(schema.get_property(prop).higher_is_better)
+    y = rows["yi"].to_numpy(dtype=float)
+    vi = pd.to_numeric(rows["vi"], errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(vi) & (vi > 0)
+    fill = float(np.median(vi[known])) if known.any() else 1e-8
+    vi = np.where(known, vi, fill)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X, _ = moderator_matrix(rows, list(moderators))
+    src = rows["study"].astype(str).to_numpy()
+    covered, widths, per, unpred = [], [], {}, 0
+    for s in sorted(set(src)):
+        te, tr = src == s, src != s
+        Xtr, Xte = X[tr], X[te]
+        seen = np.any(Xtr != 0, axis=0) | ~np.all((X == 0) | (X == 1), axis=0)
+        ok = ~np.any(Xte[:, ~seen] != 0, axis=1)  # held-out rows at a level no other source shows
+        unpred += int((~ok).sum())
+        cols, base = [], np.ones((int(tr.sum()), 1))
+        for j in np.flatnonzero(seen):
+            both = np.column_stack([base, Xtr[:, j]])
+            if np.linalg.matrix_rank(both) == both.shape[1]:
+                base, cols = both, [*cols, j]
+        if tr.sum() < len(cols) + 3 or not ok.any():
+            unpred += int(ok.sum())
+            continue
+        fit = rma.rma(y[tr], vi[tr], method="REML", mods=Xtr[:, cols] if cols else None)
+        pr = rma.predict(fit, Xte[ok][:, cols] if cols else None).to_frame()
+        lo, hi = pr["pi_low"].to_numpy(dtype=float), pr["pi_high"].to_numpy(dtype=float)
+        lo, hi = np.broadcast_to(lo, (int(ok.sum()),)), np.broadcast_to(hi, (int(ok.sum()),))
+        yt = y[te][ok]
+        cov = (yt >= lo) & (yt <= hi)
+        w = np.abs(np.asarray(pct_from_log(hi, hib)) - np.asarray(pct_from_log(lo, hib)))
+        covered.extend(cov.tolist())
+        widths.extend(w.tolist())
+        per[s] = {"rows": int(te.sum()), "predicted": int(ok.sum()), "coverage": float(cov.mean())}
+    n = len(covered)
+    return json_safe({"method": "leave one source out, REML (rows independent)", "property": prop,
+                      "sources": len(set(src)), "rows": len(rows), "predicted": n, "unpredictable": unpred,
+                      "coverage": float(np.mean(covered)) if n else None,
+                      "median_width_pp": float(np.median(widths)) if n else None, "per_source": per})
+
+
+def calibration_line(c: Mapping) -> str:
+    """One line saying how well the prediction intervals held on the pooled data.
+
+    >>> calibration_line({"sources": 2, "rows": 10, "predicted": 10, "unpredictable": 0, "coverage": 0.9,
+    ...                   "median_width_pp": 4.25})
+    'calibration, one source left out at a time (2 sources, 10 rows): 95% PIs covered 90.0 %, median width 4.2 pp'
+    """
+    head = f"calibration, one source left out at a time ({plural(c['sources'], 'source')}, {c['rows']} rows)"
+    if not c.get("predicted"):
+        return f"{head}: not estimable (no held-out row could be predicted from the other sources)"
+    tail = f"; {c['unpredictable']} held-out rows at a level no other source shows" if c.get("unpredictable") else ""
+    return f"{head}: 95% PIs covered {100 * c['coverage']:.1f} %, median width {c['median_width_pp']:.1f} pp{tail}"
 
 
 def default_moderators(at: Mapping[str, object]) -> tuple[str, ...]:
@@ -209,6 +395,8 @@ class PredictionResult:
     zone_probabilities: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cautions: list[str] = field(default_factory=list)
+    learned_from: dict = field(default_factory=dict)
+    calibration: dict | None = None
 
     def _pct(self, v):
         return float(pct_from_log(v, self.higher_is_better))
@@ -222,11 +410,14 @@ class PredictionResult:
             "pct_pi_high": self._pct(self.pi_high), "label_code": self.label_code,
             "label": scale.label_name(self.label_code) if self.label_code else "no label: the evidence does not decide",
             "label_probability": self.label_probability, "zone_probabilities": self.zone_probabilities,
-            "notes": self.notes, "cautions": self.cautions,
+            "notes": self.notes, "cautions": self.cautions, "learned_from": self.learned_from,
+            "calibration": self.calibration,
+            "calibration_line": calibration_line(self.calibration) if self.calibration else None,
         })
 
 
-def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settings: RunSettings | None = None):
+def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settings: RunSettings | None = None, *,
+            calibrate: bool = True):
     """Fit ``spec`` (a meta-regression) on ``table`` and read it at the setting ``at``.
 
     Parameters
@@ -238,11 +429,17 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     at : mapping
         Column -> value, e.g. ``{"bits": 4, "technique": "gptq"}``.
     settings : RunSettings, optional
+    calibrate : bool
+        Also measure the prediction intervals' leave-one-source-out coverage and
+        width on the pooled rows (:func:`loso_calibration`).
 
     Returns
     -------
     PredictionResult
-        With a caution for each numeric setting outside the pooled rows' range.
+        With a caution for each numeric setting outside the pooled rows' range,
+        the rows it learned from by source and its calibration.  Rows lacking a
+        numeric setting are left out (counted in a note); a categorical one they
+        do not say takes the level ``"unknown"`` (:func:`prepare_rows`).
 
     Raises
     ------
@@ -253,15 +450,24 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
         A setting is not finite, or outside a moderator's domain (``bits=0``
         where bits enter as ``log2``).
     """
-    from ..fitting import fit_table
+    from ..fitting import fit_table, property_rows
 
     if not at:
         raise UsageError("give at least one setting to predict at, e.g. bits=4")
     if not spec.moderators:
         spec = spec.replace(moderators=default_moderators(at))
-    res = fit_table(table, spec, settings)
+    rows, mods, notes, cautions = prepare_rows(property_rows(table, spec.property), at, spec.moderators)
+    if rows.empty:
+        raise InputError(f"no row of {spec.property!r} gives every numeric setting asked for",
+                         expected="fewer settings, or data that give them")
+    if not mods:
+        raise InputError(f"none of the settings asked for varies in the rows of {spec.property!r}, so the "
+                         "data cannot tell them apart", expected="a setting the data vary, e.g. bits")
+    spec = spec.replace(moderators=mods)
+    res = fit_table(rows, spec, settings)
     pooled = res.rows  # the rows the fit pooled (the road applied the variance policy)
-    x = design_at(pooled, spec.moderators, at)
+    used = {c for c in map(_column_of, mods) if c}
+    x = design_at(pooled, spec.moderators, {k: v for k, v in at.items() if k in used})
     prop = schema.get_property(spec.property)
     out = {k: (float(v[0]) if k in ("pred", "ci_low", "ci_high", "pi_low", "pi_high") else v)
            for k, v in res.predict_new(x).items()}
@@ -269,11 +475,15 @@ def predict(table: pd.DataFrame, spec: FitSpec, at: Mapping[str, object], settin
     th = spec.cut_points()
     pr = PredictionResult(property=prop.name, engine=res.engine, at=dict(at), moderators=spec.moderators,
                           k=int(res.to_dict().get("k") or 0), higher_is_better=prop.higher_is_better, thresholds=th,
-                          notes=list(res.notes), cautions=extrapolations(pooled, at), **out)
+                          notes=notes + list(res.notes), cautions=cautions + extrapolations(pooled, at),
+                          learned_from=learned_from(pooled),
+                          calibration=loso_calibration(pooled, spec.moderators, prop.name) if calibrate else None,
+                          **out)
     if pr.label_code is None and pr.label_probability is None and not pr.zone_probabilities:
         pr.label_code = scale.label_from_pct(pr._pct(pr.pred), th)
     return pr
 
 
-__all__ = ["PredictionResult", "band", "bits_regression", "default_moderators", "design_at", "design_grid",
-           "extrapolations", "predict"]
+__all__ = ["COVARIATES", "UNKNOWN", "PredictionResult", "band", "bits_regression", "calibration_line",
+           "covariate_column", "default_moderators", "design_at", "design_grid", "extrapolations", "learned_from",
+           "loso_calibration", "predict", "prepare_rows"]
