@@ -70,7 +70,7 @@ def test_sigint_during_sampling_exits_130_and_writes_nothing(tmp_path):
     out = tmp_path / "o"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     # 2 chains x 20000 draws: minutes of sampling, far more than the test waits
-    proc = subprocess.Popen([sys.executable, str(script), "fit", "--property", "accuracy", "--chains", "2",
+    proc = subprocess.Popen([sys.executable, str(script), "fit", "--property", "accuracy", "--mcmc", "--chains", "2",
                              "--draws", "20000", "--tune", "50", "--quiet", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=_default_sigint)
@@ -102,7 +102,7 @@ def test_partial_trace_is_never_a_result(monkeypatch):
 
     monkeypatch.setattr(pm, "sample", one_chain)
     with pytest.raises(KeyboardInterrupt) as info:
-        mq.fit("ssm2025", "accuracy", method="bayes", draws=30, tune=30, chains=2)
+        mq.fit("ssm2025", "accuracy", method="bayes", draws=30, tune=30, chains=2, force_mcmc=True)
     assert isinstance(info.value, SamplingInterrupted)
     assert "1 of 2 chains" in str(info.value)
 
