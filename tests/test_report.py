@@ -107,6 +107,27 @@ def test_report_json_holds_every_number(built):
     assert f"{c['bayes']['pct']:+.2f}" in page and f"{c['frequentist']['pct']:+.2f}" in page
 
 
+def test_leave_one_study_out_table_per_property_holds_the_sweeps_numbers(built):
+    """Each property's section has the leave-one-study-out table: one row per study left out and engine, its %."""
+    out, _ = built
+    doc = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for prop, sec in doc["properties"].items():
+        part = page.split(f"<h2 id='{prop}'>", 1)[1].split("<h2", 1)[0]
+        table = part.split("<h3>Leave one study out</h3>", 1)[1].split("<h3>", 1)[0]
+        rows = sec["sensitivity"]["loo"]["rows"]
+        body = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1])
+        assert len(body) == len(rows) == 4 * 3
+        assert {r["engine"] for r in rows} == {"ssm", "bayes", "reml"}
+        assert {r["scenario"] for r in rows} == {f"without T{i}" for i in range(1, 5)}
+        assert {r["k"] for r in rows if r["engine"] == "reml"} == {3}
+        for r, tr in zip(rows, body, strict=True):
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", tr)
+            assert cells[0] == r["scenario"] and cells[1] == r["engine"]
+            if r.get("pct") is not None:
+                assert cells[5] == f"{r['pct']:+.2f}"
+
+
 def test_existing_report_is_not_overwritten_without_force(built, tmp_path):
     out, data = built
     target = tmp_path / "r"

@@ -245,7 +245,8 @@ def _check_out(out: str, force: bool, data=()) -> None:
 
 @click.group("plot")
 def plot():
-    """Figures: forest and funnel plots, posterior with SSM zones, SSM masses, effect against bits (PNG or SVG)."""
+    """Figures: forest, funnel and caterpillar plots, posterior with SSM zones, SSM masses, effect against bits
+    (PNG or SVG)."""
 
 
 @plot.command("forest")
@@ -374,6 +375,36 @@ def plot_masses(data, prop, out, force, belief_split):
     if res is None:
         raise InputError(f"{prop}: {d.get('reason')}")
     click.echo(f"wrote {plots.save_figure(plots.masses_plot(res), out, force=force)}")
+
+
+@plot.command("caterpillar")
+@_out_options
+@_missing_vi_option
+def plot_caterpillar(data, prop, out, force, missing_vi):
+    """Each row's BLUP (REML) with its prediction interval, sorted, on the % scale, with the pooled estimate.
+
+    The REML fit of ``metaquant fit --method reml``: comparisons nested in studies where a study gives several rows
+    (one point per comparison), else the random-effects model (one point per study).
+    """
+    from ..present import influence_plots, plots
+    from ..workbench import compare as cmp
+
+    _check_out(out, force, data)
+    t = for_property(_table(data), prop)
+    name = str(t["property"].iloc[0])
+    d, res = cmp.classical_entry(t, FitSpec(name, method="reml", variance_policy=missing_vi))
+    if d.get("estimable") is False or res is None or getattr(res, "rma", None) is None:
+        raise InputError(f"{name}: {d.get('reason') or 'no REML fit'}")
+    rows = res.rows
+    one = res.n_studies == 1
+    labels = (rows["study"].astype(str).tolist() if rows["study"].is_unique else
+              [plots.row_label(c, s) if one else f"{s}: {plots.row_label(c, s)}"
+               for s, c in zip(rows["study"], rows["comparison"], strict=True)])
+    study = f"study {rows['study'].iloc[0]}" if one else f"{res.n_studies} studies"
+    fig, _ = influence_plots.caterpillar_plot(
+        res.rma, higher_is_better=res.higher_is_better, labels=labels,
+        title=f"{name}: REML BLUPs ({res.model}, k = {res.rma.k} rows, {study})")
+    click.echo(f"wrote {plots.save_figure(fig, out, force=force)}")
 
 
 @plot.command("bits")
