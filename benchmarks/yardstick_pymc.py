@@ -19,12 +19,12 @@ import numpy as np
 def rows():
     """The arrays of ssm2025 accuracy that the collapsed likelihood reads (read before PyMC loads)."""
     import metaquant as mq
-    from metaquant.bayes.data import prepare_with_policy
+    from metaquant.bayes.data import prepare
     from metaquant.bayes.priors import Priors
 
     t = mq.effect_table("ssm2025")
-    md, _ = prepare_with_policy(t[t["property"] == "accuracy"], unknown_vi="model", engine="yardstick",
-                                model="auto", moderators=None, thresholds=None, rho=None, shared_baseline=False)
+    md = prepare(t[t["property"] == "accuracy"], model="auto", moderators=None, thresholds=None, rho=None,
+                 shared_baseline=False)
     return md, Priors()
 
 

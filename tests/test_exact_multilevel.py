@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from metaquant.bayes.data import prepare_with_policy
+from metaquant.bayes.data import prepare
 from metaquant.bayes.exact_multilevel import CollapsedLikelihood, components, fit_quadrature, reach
 from metaquant.bayes.priors import Priors
 
@@ -43,7 +43,7 @@ def _table(rng, n_studies=3, per=2, unknown=0, bits=False):
 
 
 def _prepare(df, moderators=None):
-    md, _ = prepare_with_policy(df, unknown_vi="model", engine="test", model="multilevel", moderators=moderators)
+    md = prepare(df, model="multilevel", moderators=moderators)
     return md
 
 
@@ -192,5 +192,5 @@ def test_what_the_grid_cannot_reach_stays_with_mcmc():
     assert reach(md) is None
     assert "noncentered" in reach(md, parametrization="noncentered")
     assert "nutpie" in reach(md, sampler="nutpie")
-    md_c, _ = prepare_with_policy(_table(rng), unknown_vi="model", engine="test", model="multilevel", rho=0.5)
+    md_c = prepare(_table(rng), model="multilevel", rho=0.5)
     assert "correlated" in reach(md_c)

@@ -44,7 +44,9 @@ __all__ = ["PARETO_K_BAD", "Z_CUT", "loo_summary", "outlier_note", "outlier_rows
            "ppc_summary"]
 
 
-def _has_loglik(res) -> bool:
+def _has_loglik(res, *, build: bool = True) -> bool:
+    if not build and (getattr(res, "diagnostics", None) or {}).get("method") == "quadrature":
+        return False  # a fit by quadrature builds its draws (and imports ArviZ) only when asked: not for a flag
     idata = getattr(res, "idata", None)
     return idata is not None and "log_likelihood" in idata.groups()
 
@@ -80,7 +82,7 @@ def outlier_rows(res) -> list[dict]:
     if v_typ is not None:
         z_typ = np.where(~md.known, (md.y - mu) / np.sqrt(v_typ + tau**2), np.nan)
     k_hat = np.full(md.k, np.nan)
-    if _has_loglik(res):
+    if _has_loglik(res, build=False):
         k_hat = np.asarray(_loo(res.idata).pareto_k).ravel()
     out = []
     for j in range(md.k):
