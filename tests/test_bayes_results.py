@@ -132,7 +132,7 @@ def test_known_variances_are_pooled_as_given_and_drop_honoured(tab):
     with pytest.raises(UsageError, match="13 of 17 rows of 'accuracy' have no sampling variance"):
         bayes.fit(acc, model="re", unknown_vi="drop")  # the policy is the road's, not the engine's
     res = fit_table(acc, FitSpec("accuracy", model="random-effects", variance_policy="drop"),
-                    RunSettings(draws=200, tune=200, chains=2, seed=3))
+                    RunSettings(draws=200, tune=200, chains=2, seed=3, force_mcmc=True))
     known = acc[acc["vi_known"]].reset_index(drop=True)
     d = res.to_dict()
     assert d["k"] == 4 and d["n_unknown_vi"] == 0 and "sigma_resid_mean" not in d

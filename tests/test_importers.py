@@ -262,7 +262,7 @@ def test_cli_imports_validate_and_pool_with_shipped_data(tmp_path):
     res = _cli("data", "import", "llama-perplexity", PPL_F16, PPL_Q4, "--out", ppl, "--task", "wikitext-2")
     assert res.exit_code == 0, res.output
     res = _cli("data", "validate", lm, ppl)
-    assert res.exit_code == 0 and f"{lm}: ok, 7 rows" in res.output and f"{ppl}: ok, 1 rows" in res.output
+    assert res.exit_code == 0 and f"{lm}: ok, 7 rows" in res.output and f"{ppl}: ok, 1 row," in res.output
     res = _cli("fit", "--data", lm, "--data", "ssm2025", "--property", "accuracy", "--method", "reml",
                "--missing-vi", "drop", "--format", "json")  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -149,7 +149,9 @@ def test_full_disk_during_plot_report_and_data_validate_is_one_line(tmp_path):
 
 
 def _signalled(tmp_path, data, sig):
-    proc = subprocess.Popen([METAQUANT, "report", "--data", data, "--out", "rep", "--fast", "--quiet"], cwd=tmp_path,
+    # the sampler on every property: seconds of work after the folder is claimed, so the signal lands mid-run
+    proc = subprocess.Popen([METAQUANT, "fit", "--all", "--mcmc", "--draws", "4000", "--tune", "100", "--chains", "2",
+                             "--data", data, "--out", "rep", "--quiet"], cwd=tmp_path,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as from a terminal
     try:

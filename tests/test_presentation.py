@@ -98,7 +98,8 @@ def test_json_stays_clean_of_progress():
 
 def test_strict_fails_when_r_hat_cannot_be_computed():
     """One chain: R-hat cannot be computed, which under --strict is a failed diagnostic (exit 3)."""
-    args = ["fit", "--property", "gpu_power_draw", "--chains", "1", "--draws", "60", "--tune", "60", "--quiet"]
+    args = ["fit", "--property", "gpu_power_draw", "--mcmc", "--chains", "1", "--draws", "60", "--tune", "60",
+            "--quiet"]
     res = CliRunner().invoke(main, [*args, "--strict"])
     assert res.exit_code == 3, res.output
     assert "diagnostics failed or could not be computed for gpu_power_draw" in res.output

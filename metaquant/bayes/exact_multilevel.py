@@ -539,7 +539,7 @@ class QuadratureResult(BayesResult):
         import arviz as az
         import xarray as xr
 
-        from .sampling import MAX_EFFECT_NUMBERS, _dataset, _scale_vars, pointwise_loglik, replicate, row_predictive
+        from .draws import MAX_EFFECT_NUMBERS, _dataset, _scale_vars, pointwise_loglik, replicate, row_predictive
 
         md, g = self.data, self.grid
         nchain = int(self.settings.get("chains") or 4)
