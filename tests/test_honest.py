@@ -149,3 +149,12 @@ def test_categorical_moderator_has_no_reference_headline():
     assert {p["label_code"] for p in d["predictions"]} - {None}
     text = CliRunner().invoke(main, args).output
     assert "at bits = 8" in text and "at bits = 4" in text
+
+
+def test_compare_text_says_no_label_for_a_withheld_reml_fit():
+    """compare's REML column is cluster-robust (CR2); with 3 studies it states no label, never 'None NA %'."""
+    comp = compare.compare("ssm2025", "accuracy", method="exact")
+    f = comp.results[0].frequentist
+    assert f["label_code"] is None and f["withheld_reason"].startswith("cluster-robust inference is not reliable")
+    line = next(ln for ln in compare.format_comparison(comp).splitlines() if ln.startswith("accuracy "))
+    assert "no label (CR2: 3 studies < 4)" in line and "None" not in line and "NA %" not in line

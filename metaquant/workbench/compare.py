@@ -594,8 +594,11 @@ def format_comparison(comp: Comparison) -> str:
             else:
                 cr2 = f" (CR2: {rob.get('n_clusters')} studies < {MIN_CLUSTERS})" if rob else ""
             ml = " multilevel" if f.get("model") == "multilevel" else ""
-            reml_txt = (f"{f['label_code']} {num(f.get('pct'), '+.1f')} % "
-                        f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))}{cr2} k={f['k']}/{f['k_total']}{ml}")
+            if f.get("withheld_reason"):  # no finding from a fit whose checks failed (results.withhold)
+                reml_txt = f"no label{cr2} k={f['k']}/{f['k_total']}{ml}"
+            else:
+                reml_txt = (f"{f['label_code']} {num(f.get('pct'), '+.1f')} % "
+                            f"{iv(f.get('pct_ci_low'), f.get('pct_ci_high'))}{cr2} k={f['k']}/{f['k_total']}{ml}")
         else:
             reml_txt = f"not estimable (k=0/{f['k_total']})"
         rows.append((r.property, ssm_txt, bayes_txt, reml_txt, r.agreement["status"]))
