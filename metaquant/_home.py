@@ -6,12 +6,16 @@ that cannot hold folders (it points into a regular file, or a read-only place)
 ArviZ's import fails with a traceback before metaquant has done anything.
 :func:`ensure_cache_dirs` points them at a folder of the temporary directory
 instead, and only then: a usable home is left alone.
+
+ArviZ 0.2x also prints a five-line notice of its coming refactor (a ``FutureWarning``) on import; it says
+nothing about the user's analysis, so it is silenced here, by its message alone, before ArviZ loads.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 
@@ -67,3 +71,4 @@ def ensure_cache_dirs() -> list[str]:
 
 
 ensure_cache_dirs()
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
