@@ -71,7 +71,7 @@ def _pct_axis(ax, higher_is_better: bool | None) -> None:
     """Ticks on the log-ratio axis labelled as relative change in % (+ = better); the log scale on top."""
     from matplotlib.ticker import FixedLocator, MaxNLocator
 
-    from ..evidence.effects import pct_from_log
+    from ..evidence.effects import RATIO_WORDS_BEYOND, pct_from_log
 
     lo, hi = ax.get_xlim()
     ticks = [t for t in MaxNLocator(nbins=8, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
@@ -89,7 +89,7 @@ def _pct_axis(ax, higher_is_better: bool | None) -> None:
             return "0 %"
         txt = f"{v:+.3g} %" if abs(v) < 1000 else f"{v:+.0f} %"
         ratio = math.exp(t if higher_is_better else -t)
-        return txt if abs(v) <= 50 else f"{txt}\n(×{ratio:.3g})"
+        return txt if abs(v) <= RATIO_WORDS_BEYOND else f"{txt}\n(×{ratio:.3g})"  # the ratio where the text gives it
 
     p_lo, p_hi = (float(pct_from_log(x, higher_is_better)) for x in (lo, hi))
     if max(abs(p_lo), abs(p_hi)) <= 60:  # nearly linear here: ticks at round percentages
