@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "metaquant"
 #: Layers from the bottom; a unit may import inside itself and anything in a lower layer.
 LAYERS = [
     {"errors", "_home"},
-    {"results", "scale", "outputs", "progress"},
+    {"results", "scale", "outputs", "progress", "parallel"},
     {"evidence"},
     {"spec"},
     {"classical", "bayes", "ssm"},

@@ -19,14 +19,13 @@ from ..present.tables import FORMATS, format_table
 from ..spec import METHODS, FitSpec, RunSettings
 from .options import (
     FACTOR_RANGE,
-    MAX_JOBS,
     Number,
     NumberList,
     ScalePriorParam,
     accepted,
-    count_option,
     mcmc_options,
     number_option,
+    parallel_options,
 )
 
 #: REML's policies for rows without a sampling variance ('model' is for the Bayesian engines).
@@ -36,10 +35,6 @@ REML_POLICIES = ("drop", "refuse", "impute-max", "impute-median")
 def _data_option(f):
     return click.option("--data", "data", multiple=True, default=None,
                         help="Evidence file(s) or shipped dataset name(s); default: ssm2025. Repeat to pool.")(f)
-
-
-def _jobs_option(text: str):
-    return count_option("--jobs", high=MAX_JOBS, default=1, show_default=True, help=text)
 
 
 def _bias_option(f):
@@ -159,8 +154,7 @@ _MU_SDS = NumberList(Number(*PRIOR_SCALE_RANGE))
               help="auto: the exact engine where the rows allow it, PyMC otherwise.")
 @_missing_vi_option
 @mcmc_options()
-@_jobs_option("Local worker processes for the fits.")
-@click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@parallel_options("Local worker processes for the fits.")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
@@ -442,8 +436,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
 @_missing_vi_option
 @mcmc_options()
-@_jobs_option("Local worker processes for sensitivity fits.")
-@click.option("--scheduler", default=None, help="Dask distributed scheduler address (needs the 'dist' extra).")
+@parallel_options("Local worker processes for sensitivity fits.")
 @_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")

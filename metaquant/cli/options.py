@@ -194,6 +194,20 @@ def mcmc_options(*, draws_help: str = "MCMC draws per chain.", seed_help: str = 
     return deco
 
 
+def parallel_options(jobs_help: str = "Local worker processes for the independent fits."):
+    """``--jobs`` and ``--scheduler``, the same two options on every command that runs independent fits.
+
+    Their values go to :func:`metaquant.parallel.run_tasks`.
+    """
+    def deco(f):
+        f = click.option("--scheduler", default=None,
+                         help="Dask distributed scheduler address, e.g. tcp://host:8786 (needs the 'dist' extra).")(f)
+        f = count_option("--jobs", high=MAX_JOBS, default=1, show_default=True, help=jobs_help)(f)
+        return f
+
+    return deco
+
+
 __all__ = ["BITS_RANGE", "FACTOR_RANGE", "MAX_CHAINS", "MAX_DRAWS", "MAX_JOBS", "MAX_SEED", "PARAMS_RANGE", "Number",
            "NumberList", "ScalePriorParam", "accepted", "count_option", "mcmc_options", "number_option",
-           "seed_option"]
+           "parallel_options", "seed_option"]

@@ -37,9 +37,7 @@ sweep is the fit ``metaquant fit`` makes with the same spec and settings.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +49,7 @@ from ..errors import InputError, UsageError
 from ..evidence import schema
 from ..evidence.effects import for_property, pct_from_log
 from ..outputs import json_safe
+from ..parallel import run_tasks as _run
 from ..results import failed_reason
 from ..spec import FitSpec, RunSettings
 from . import compare
@@ -154,61 +153,10 @@ def _keyed(tasks: Sequence[Task], results: list[dict]) -> dict:
     return dict(zip([t.key for t in tasks], results, strict=True))
 
 
-def _dask_client(address: str):
-    try:
-        from distributed import Client
-    except ImportError:
-        raise InputError("--scheduler needs Dask distributed, which is not installed",
-                         expected="pip install 'metaquant[dist]' (dask[distributed])") from None
-    try:
-        return Client(address, set_as_default=False, timeout=10)
-    except OSError as exc:
-        raise InputError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
-
-
-def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None,
-              fn: Callable[[Task], dict] = execute, progress=None) -> list[dict]:
-    """Run independent tasks and return their results in order.
-
-    Parameters
-    ----------
-    tasks : sequence of Task
-    jobs : int
-        ``1``: in this process, one after another; ``N > 1``: ``N`` local
-        worker processes (:class:`concurrent.futures.ProcessPoolExecutor`,
-        started with ``spawn`` so that no thread state is forked).
-    scheduler : str, optional
-        Address of a Dask distributed scheduler (``tcp://host:8786``); the
-        tasks are sent there instead.
-    fn : callable
-        The function applied to each task (picklable; default :func:`execute`).
-    progress : metaquant.progress.Progress, optional
-        Told of each finished task (``progress.done(name)``), in order.
-    """
-    tasks = list(tasks)
-    if progress is not None and progress.total is None:
-        progress.total = len(tasks)
-
-    def told(results):
-        for t, r in zip(tasks, results, strict=False):
-            if progress is not None:
-                progress.done(" ".join(str(k) for k in t.key))
-            yield r
-
-    if scheduler:
-        client = _dask_client(scheduler)
-        try:
-            futures = client.map(fn, tasks, pure=False)
-            return list(told(client.gather(futures)))
-        finally:
-            client.close()
-    if jobs is None or jobs < 1:
-        raise InputError(f"--jobs must be at least 1, got {jobs}")
-    if jobs == 1 or len(tasks) <= 1:
-        return list(told(fn(t) for t in tasks))
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as ex:
-        return list(told(ex.map(fn, tasks)))
+def run_tasks(tasks: Sequence[Task], *, jobs: int = 1, scheduler: str | None = None, fn=execute,
+              progress=None) -> list[dict]:
+    """Run the sweep's tasks (:func:`metaquant.parallel.run_tasks` with :func:`execute` by default)."""
+    return _run(tasks, jobs=jobs, scheduler=scheduler, fn=fn, progress=progress)
 
 
 # --------------------------------------------------------------------------
