@@ -156,17 +156,51 @@ def categorical_terms(d: dict) -> list[str]:
     return sorted({n.partition("[")[0] for n in names if "[" in n and n.endswith("]")})
 
 
+#: The effect measure that is a log ratio: the only one SSM's % scale and labels are defined on.
+RATIO_MEASURE = "ROM"
+#: What each effect measure's estimate is, as the outputs name it.
+MEASURE_NAMES = {"ROM": "log ratio", "SMD": "standardized mean difference", "MD": "mean difference",
+                 "PLO": "log odds ratio", "PAS": "arcsine square-root difference", "PR": "proportion difference"}
+
+
+def measure_of(result) -> str | None:
+    """The effect measure a result pooled (``"ROM"``, ``"SMD"``, ``"PLO"``, ...), read from its rows or spec.
+
+    ``"mixed"`` when the rows carry more than one; ``None`` when the result does not say (a low-level engine
+    called on bare arrays, which pools log ratios).
+    """
+    rows = getattr(result, "rows", None)
+    if rows is not None and "measure" in getattr(rows, "columns", ()):
+        seen = sorted({str(m) for m in rows["measure"].dropna()})
+        if seen:
+            return seen[0] if len(seen) == 1 else "mixed"
+    spec = getattr(result, "spec", None)
+    return getattr(spec, "measure", None)
+
+
+def not_ratio_reason(measure: str | None) -> str | None:
+    """Why a result on ``measure`` states no % and no SSM label, or ``None`` for a log ratio."""
+    if measure in (None, RATIO_MEASURE):
+        return None
+    what = MEASURE_NAMES.get(measure, "mix of effect measures" if measure == "mixed" else str(measure))
+    article = "an" if what[:1] in "aeiou" else "a"
+    return (f"the effect is {article} {what} ({measure}), not the log response ratio (ROM): SSM's labels and the "
+            "% scale are defined on relative change, so the estimate is read in its own unit")
+
+
 def withhold(d: dict) -> dict:
     """Apply the one rule of findings to a result's ``to_dict()`` (in place) and return it.
 
     A fit whose checks failed states no label, no probability and no %
     headline, at the top or at any level (``label`` says "no label: ..." and
-    why); a fit with a categorical moderator states none at the top, whose
-    numbers would be the reference level's, and keeps its per-level
-    predictions.  ``withheld_reason`` says why; the log-scale posterior
-    summaries and the diagnostics are kept.
+    why); so does a fit on an effect measure other than the log ratio
+    (``d["measure"]``: SMD, MD and the proportion measures), whose estimate
+    is not a relative change; a fit with a categorical moderator states none
+    at the top, whose numbers would be the reference level's, and keeps its
+    per-level predictions.  ``withheld_reason`` says why; the estimate on its
+    own scale, the posterior summaries and the diagnostics are kept.
     """
-    failed = failed_reason(d)
+    failed = failed_reason(d) or not_ratio_reason(d.get("measure"))
     cats = [] if failed else categorical_terms(d)
     if not failed and not cats:
         return d

@@ -69,7 +69,7 @@ from ..evidence import schema
 from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import json_safe
 from ..progress import plural
-from ..results import tidy_frame, withhold
+from ..results import measure_of, tidy_frame, withhold
 from .bridge import bridge_sampler
 from .data import rows_as_given
 from .priors import Priors, ScalePrior
@@ -1019,6 +1019,7 @@ class BMAResult:
             "mu_conditional": self.mu_conditional, "zones": self.zones, "label_plain": self.label_plain,
             "label_ensemble": self.label_ensemble, "label_survives": self.label_survives,
             "priors": self.priors.to_dict(), "settings": self.settings, "seconds": self.seconds,
+            "measure": measure_of(self),
         }
         if withhold(d).get("withheld_reason"):
             d["label_survives"] = None

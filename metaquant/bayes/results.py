@@ -19,7 +19,7 @@ from ..errors import ConvergenceWarning, DiagnosticsError, InputError
 from ..evidence.effects import pct_from_log
 from ..outputs import json_safe as clean
 from ..progress import beside_limit
-from ..results import design_rows, failed_reason, withhold
+from ..results import design_rows, failed_reason, measure_of, withhold
 from .data import MetaData
 from .priors import Priors
 
@@ -533,6 +533,7 @@ class BayesResult:
         d["warnings"] = list(self.notes) + list(self.warnings)
         d["priors"] = self.priors.to_dict()
         d.update(self.settings)
+        d["measure"] = measure_of(self)
         return clean(withhold(d))
 
     def to_frame(self) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from ..evidence.effects import (
 )
 from ..outputs import json_safe
 from ..progress import plural
-from ..results import design_rows, tidy_frame, withhold
+from ..results import design_rows, measure_of, tidy_frame, withhold
 from ..spec import ENGINE_POLICIES, MULTILEVEL_METHODS
 
 #: Below this many rows a pooled heterogeneity estimate and a prediction interval are flagged.
@@ -180,6 +180,7 @@ class ClassicalResult:
         if self.wald:
             out["wald"] = [w.to_dict() for w in self.wald]
         out["notes"] = list(self.notes)
+        out["measure"] = measure_of(self)
         return json_safe(withhold(out))
 
     def predict_levels(self, moderator: str, table: pd.DataFrame) -> list[dict]:

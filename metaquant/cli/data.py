@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..evidence import io, schema
-from ..evidence.effects import compute_effects
+from ..evidence.effects import MEASURES, compute_effects
 from ..progress import plural
 from .options import BITS_RANGE, count_option, number_option
 
@@ -179,7 +179,9 @@ def show(name, effects, prop, sources, studies, models, tasks, techniques, hardw
 
 @data.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
-@click.option("--measure", type=click.Choice(["ROM", "SMD", "MD"], case_sensitive=False), default="ROM")
+@click.option("--measure", type=click.Choice(MEASURES, case_sensitive=False), default="ROM", show_default=True,
+              help="Effect size the rows must allow (SMD/MD need sd and n on both arms; PLO/PAS/PR an n_eval for "
+                   "accuracy, precision and recall).")
 @count_option("--max-errors", high=None, default=io.MAX_REPORTED, show_default=True,
               help="List at most this many problems per file (all are counted).")  # fmt: skip
 def validate(files, measure, max_errors):

@@ -9,6 +9,7 @@ from ..bayes.results import RHAT_MAX
 from ..evidence import schema
 from ..evidence.effects import pct_formula, ratio_words
 from ..progress import beside_limit
+from ..results import MEASURE_NAMES, RATIO_MEASURE
 from ..scale import LABELS
 
 
@@ -42,6 +43,11 @@ def _hib(d: dict) -> bool:
 def improvement(d: dict, of: str = "estimate") -> str:
     """``relative improvement <formula>: <pct> %``, the formula being the one that gives the % for this property."""
     return f"relative improvement {pct_formula(_hib(d), of)}: {pct(d.get('pct'))} %"
+
+
+def effect_name(d: dict) -> str:
+    """What the result's estimate is: ``log ratio`` (ROM), ``standardized mean difference`` (SMD), ..."""
+    return MEASURE_NAMES.get(d.get("measure") or RATIO_MEASURE, "effect")
 
 
 def echo_ratio(d: dict, y) -> None:
@@ -105,7 +111,7 @@ def print_classical(d: dict) -> None:
                        f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
         return
     stat = "zval" if d["test"] == "z" else "tval"
-    click.echo(f"  log ratio {num(d['estimate'])} (se {num(d['se'])}, {stat} {num(d.get('stat'))}, "
+    click.echo(f"  {effect_name(d)} {num(d['estimate'])} (se {num(d['se'])}, {stat} {num(d.get('stat'))}, "
                f"p {pval(d['pval'])}), {d.get('level', 95):g}% CI [{num(d['ci_low'])}, {num(d['ci_high'])}]")
     if d.get("withheld_reason"):
         click.echo(f"  no label and no % headline: {d['withheld_reason']}")
@@ -127,7 +133,7 @@ def print_bayes(d: dict) -> None:
     """The posterior of a Bayesian fit, its label with the zones it spans, and the diagnostics."""
     click.echo(f"{d.get('property', '')}: Bayesian {d.get('model')} model ({d.get('engine', d.get('method'))}), "
                f"k={d['k']}, studies={d.get('n_studies')}")
-    click.echo(f"  pooled log ratio mu: median {num(d.get('mu_median'))}, mean {num(d['mu_mean'])} "
+    click.echo(f"  pooled {effect_name(d)} mu: median {num(d.get('mu_median'))}, mean {num(d['mu_mean'])} "
                f"(sd {num(d['mu_sd'])}), 95% CrI [{num(d['mu_ci_low'])}, {num(d['mu_ci_high'])}]")
     withheld = d.get("withheld_reason")
     if not withheld:
@@ -232,10 +238,14 @@ def print_bma(d: dict) -> None:
     click.echo(f"{d['property']}: Bayesian model averaging over {len(d.get('members') or [])} models "
                f"(effect x heterogeneity x publication bias), k={d['k']}")
     mu = d.get("mu") or {}
-    click.echo(f"  model-averaged log ratio: median {num(mu.get('median'))}, 95% CrI [{num(mu.get('ci_low'))}, "
-               f"{num(mu.get('ci_high'))}]; {improvement(d, 'median mu')} "
-               f"[{pct(d.get('pct_ci_low'))}, {pct(d.get('pct_ci_high'))}] %")
-    echo_ratio(d, mu.get("median"))
+    head = (f"  model-averaged {effect_name(d)}: median {num(mu.get('median'))}, 95% CrI [{num(mu.get('ci_low'))}, "
+            f"{num(mu.get('ci_high'))}]")
+    if d.get("withheld_reason"):
+        click.echo(head)
+        click.echo(f"  no label and no % headline: {d['withheld_reason']}")
+    else:
+        click.echo(f"{head}; {improvement(d, 'median mu')} [{pct(d.get('pct_ci_low'))}, {pct(d.get('pct_ci_high'))}] %")
+        echo_ratio(d, mu.get("median"))
     for name, inc in (d.get("inclusion") or {}).items():
         click.echo(f"  {name}: prior {num(inc.get('prior'), 3)} -> posterior {num(inc.get('posterior'), 3)}, "
                    f"inclusion BF {num(inc.get('bf'), 3)}")

@@ -45,6 +45,7 @@ import pandas as pd
 from scipy.special import gammaln
 
 from ..errors import DataError, InputError, UsageError
+from ..results import MEASURE_NAMES  # noqa: F401 - what each measure's estimate is, named once
 from . import schema
 from .io import MAX_REPORTED, Evidence, Problems, as_bool, load, validate
 
