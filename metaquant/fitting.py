@@ -32,6 +32,7 @@ import pandas as pd
 from .errors import InputError, UsageError
 from .evidence.effects import compute_effects, for_property
 from .evidence.io import _drop_confounded, as_bool, load, validate
+from .evidence.nesting import nesting
 from .progress import plural
 from .results import tidy_frame
 from .spec import POLICY_WHY, FitSpec, RunSettings, apply_variance_policy
@@ -253,10 +254,9 @@ def exact_applicable(table: pd.DataFrame) -> tuple[bool, str]:
     when no study gives more than one row, which the exact engine computes by
     quadrature; otherwise it is the multilevel model.
     """
-    counts = table.groupby("study").size()
-    if (counts > 1).any():
-        s = counts.idxmax()
-        return False, f"study {s} gives {plural(int(counts.max()), 'row')} (multilevel model)"
+    n = nesting(table)
+    if n.nested:
+        return False, f"study {n.max_study} gives {plural(n.max_rows, 'row')} (multilevel model)"
     return True, "one row per study (random-effects model)"
 
 

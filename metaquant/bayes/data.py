@@ -12,6 +12,7 @@ from .. import scale
 from ..errors import InputError, UsageError
 from ..evidence import schema
 from ..evidence.effects import check_levels, moderator_matrix
+from ..evidence.nesting import nesting
 from ..progress import plural
 from ..spec import VARIANCE_POLICIES, check_choice
 
@@ -189,7 +190,7 @@ def prepare(
     studies, study_idx = np.unique(study, return_inverse=True)
     kind = normalise_model(model)
     if kind == "auto":
-        kind = "multilevel" if len(studies) < len(y) else "re"
+        kind = "multilevel" if nesting(study).nested else "re"
     mods = list(moderators or [])
     X, names, centres = _design(table, mods)
     notes = []

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from ..errors import InputError
+from ..evidence.nesting import nesting
 from ..outputs import json_safe
 from ..results import tidy_frame
 from .rma import rma
@@ -235,8 +236,18 @@ class BiasInput:
 
     @builtins.property
     def nested(self) -> bool:
-        """Rows nested in studies: at least two studies, and some study gives several rows."""
-        return 1 < self.n_studies < self.k
+        """Rows nested in studies (:func:`metaquant.evidence.nesting.nesting`: some study gives several rows)."""
+        return nesting(self.study).nested
+
+    @builtins.property
+    def multilevel(self) -> bool:
+        """The multilevel forms are fitted: rows nested in at least two studies.
+
+        With one study the multilevel model's study level is a single group whose variance is fixed at 0 (as
+        metafor does), so it *is* the random-effects model ``rma`` over the comparisons: the bias methods fit
+        that directly, with the same numbers as the multilevel fit.
+        """
+        return self.nested and self.n_studies > 1
 
 
 def bias_input(table: pd.DataFrame) -> BiasInput:
@@ -1576,7 +1587,7 @@ class BiasReport:
 def centre(inp: BiasInput, method: str = "REML", *, level: float = 95.0) -> tuple[dict, object]:
     """The pooled estimate the funnel is drawn around, from the model family of the property's fit.
 
-    Rows nested in studies (:attr:`BiasInput.nested`) with REML or ML: the multilevel model
+    Rows nested in two or more studies (:attr:`BiasInput.multilevel`) with REML or ML: the multilevel model
     ``rma.mv(yi, vi, random = ~ 1 | study/comparison)``; otherwise the random-effects model
     (``rma``, ``method``), which is what the multilevel fit reduces to when every row is its own
     study or all rows come from one study.
@@ -1588,7 +1599,7 @@ def centre(inp: BiasInput, method: str = "REML", *, level: float = 95.0) -> tupl
         multilevel model ``sigma2`` (outermost level first); the fit object.
     """
     method = method.upper()
-    if inp.nested and method in ("REML", "ML"):
+    if inp.multilevel and method in ("REML", "ML"):
         fit = _rma_mv(inp.yi, inp.vi, inp.study, inp.comparison, "the multilevel centre", method=method,
                       level=level)
         d = {"model": "multilevel (random = ~ 1 | study/comparison)", "sigma2": [float(x) for x in fit.sigma2]}

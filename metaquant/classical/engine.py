@@ -27,6 +27,7 @@ from ..evidence.effects import (
     moderator_matrix,
     pct_from_log,
 )
+from ..evidence.nesting import nesting
 from ..outputs import json_safe
 from ..progress import plural
 from ..results import design_rows, measure_of, tidy_frame, withhold
@@ -345,7 +346,7 @@ def binomial_note(table: pd.DataFrame) -> list[str]:
 
 def is_nested(table: pd.DataFrame, level: str = "study") -> bool:
     """True when some ``level`` group gives several rows (then :func:`multilevel_table` is the model to use)."""
-    return level in table.columns and bool((table.groupby(level).size() > 1).any())
+    return level in table.columns and nesting(table, level).nested
 
 
 def _cautions(res, table: pd.DataFrame) -> list[str]:

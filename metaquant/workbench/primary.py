@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..evidence.nesting import nesting
 from ..fitting import property_rows
 from ..progress import plural
 from ..spec import ENGINE_POLICIES, FitSpec, engine_of
@@ -45,10 +46,9 @@ def structure(rows: pd.DataFrame) -> dict:
         ``k`` (rows), ``n_studies``, ``max_rows`` (most rows one study gives), ``max_study`` (that study),
         ``nested`` (a study gives several rows) and ``n_unknown`` (rows without a sampling variance).
     """
-    counts = rows.groupby("study", sort=False).size()
+    n = nesting(rows)
     known = rows["vi_known"].astype(bool) if "vi_known" in rows else pd.to_numeric(rows["vi"], errors="coerce").notna()
-    return {"k": len(rows), "n_studies": int(counts.size), "max_rows": int(counts.max()) if counts.size else 0,
-            "max_study": str(counts.idxmax()) if counts.size else None, "nested": bool((counts > 1).any()),
+    return {"k": n.k, "n_studies": n.n_studies, "max_rows": n.max_rows, "max_study": n.max_study, "nested": n.nested,
             "n_unknown": int((~known.to_numpy()).sum())}
 
 
