@@ -18,7 +18,7 @@ located by file, row and column, :class:`UsageError` for a wrong argument.
 
 # _home first: caches that work when HOME does not, set before ArviZ or PyTensor load
 from . import _home, api  # noqa: F401
-from .api import effect_table, fit, fit_all, synthesize
+from .api import effect_table, fit, fit_all, primary_estimate, synthesize
 from .classical.engine import ClassicalResult
 from .errors import ConvergenceWarning, DataError, DiagnosticsError, InputError, MetaquantError, UsageError
 from .evidence.effects import compute_effects, for_property, log_from_pct, pct_from_log
@@ -45,5 +45,6 @@ __all__ = [
     "BayesResult", "ClassicalResult", "ConvergenceWarning", "DEFAULT_SEED", "DataError", "DiagnosticsError",
     "EngineResult", "Evidence", "ExactResult", "FitSpec", "InputError", "MetaquantError", "NotPooled", "RunSettings",
     "SSMResult", "UsageError", "__version__", "api", "compare", "compute_effects", "effect_table", "fit", "fit_all",
-    "for_property", "load", "log_from_pct", "pct_from_log", "sensitivity", "synthesize", "validate",
+    "for_property", "load", "log_from_pct", "pct_from_log", "primary_estimate", "sensitivity", "synthesize",
+    "validate",
 ]

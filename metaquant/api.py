@@ -32,6 +32,44 @@ from .spec import (  # noqa: F401  (re-exported: the vocabulary of the face)
     split_options,
 )
 
+#: The ``method`` that asks for the primary estimate of each property (the default when no method is given).
+PRIMARY = "primary"
+
+
+def _wants_primary(spec: FitSpec | None, options: dict) -> bool:
+    """True (and ``method`` taken out of ``options``) when the call asks for the primary estimate."""
+    method = options.get("method")
+    if method is not None and str(method).lower() == PRIMARY:
+        options.pop("method")
+        return True
+    return spec is None and method is None
+
+
+def primary_estimate(table, prop: str, spec: FitSpec | None = None) -> tuple[FitSpec, str]:
+    """The primary estimate's spec for ``prop`` and why (:func:`metaquant.workbench.primary.primary_spec`).
+
+    The Bayesian model where a sampling variance is unknown or studies are few, REML otherwise; multilevel where
+    rows are nested in studies.  ``spec`` carries what the user asked for besides the method.
+    """
+    from .workbench.primary import primary_spec
+
+    return primary_spec(table, prop, spec)
+
+
+def primary_statement(spec: FitSpec, table, chosen: FitSpec | None = None) -> list[str]:
+    """The line ``fit`` prints first: the primary estimate and why, or what a chosen estimate assumes instead."""
+    from .workbench.primary import statement
+
+    return statement(spec, table, chosen)
+
+
+def primary_summary(spec: FitSpec, table, chosen: bool) -> dict:
+    """``name``, ``reason`` and ``is_primary`` of the estimate ``spec`` beside the primary one of its property."""
+    from .workbench.primary import estimate_name, is_primary, primary_spec
+
+    prim, why = primary_spec(table, spec.property, spec)
+    return {"name": estimate_name(prim, table), "reason": why, "is_primary": (not chosen) or is_primary(spec, table)}
+
 
 def fit(data: Any = "ssm2025", prop: str | None = None, *, spec: FitSpec | None = None,
         settings: RunSettings | None = None, include_confounded: bool = False, **options):
@@ -52,7 +90,10 @@ def fit(data: Any = "ssm2025", prop: str | None = None, *, spec: FitSpec | None 
     **options
         Fields of :class:`FitSpec` and :class:`RunSettings` (``method``,
         ``model``, ``moderators``, ``variance_policy``, ``prior_mu_sd``,
-        ``draws``, ``seed``, ...).
+        ``draws``, ``seed``, ...).  ``method="primary"`` (the default when
+        neither ``method`` nor ``spec`` is given) fits the property's primary
+        estimate (:func:`primary_estimate`), as ``metaquant fit`` does
+        without ``--method``.
 
     Returns
     -------
@@ -61,8 +102,11 @@ def fit(data: Any = "ssm2025", prop: str | None = None, *, spec: FitSpec | None 
     """
     from .fitting import fit_table
 
+    primary = _wants_primary(spec, options)
     spec, run = split_options(prop, spec=spec, settings=settings, **options)
     table = effect_table(data, measure=spec.measure, include_confounded=include_confounded)
+    if primary:
+        spec = primary_estimate(table, spec.property, spec)[0]
     return fit_table(table, spec, run)
 
 
@@ -74,19 +118,23 @@ def fit_all(data: Any = "ssm2025", properties: Sequence[str] | None = None, *, s
     A property that cannot be pooled gives a :class:`~metaquant.fitting.NotPooled`
     saying why, instead of stopping the others.
 
+    ``method="primary"`` (the default when neither ``method`` nor ``spec`` is given) fits each property's own
+    primary estimate (:func:`primary_estimate`).
+
     Returns
     -------
     dict of property -> result
     """
     from .fitting import check, fit_or_reason, properties_of
 
+    primary = _wants_primary(spec, options)
     # the spec is made for a placeholder property and then replaced for each one
     spec0, run = split_options(None if spec is not None else "accuracy", spec=spec, settings=settings, **options)
     check(spec0)  # a usage error is raised once, before any property is fitted
     table = effect_table(data, measure=spec0.measure, include_confounded=include_confounded)
     out = {}
     for p in properties_of(table, properties):
-        s = spec0.replace(property=p)
+        s = primary_estimate(table, p, spec0)[0] if primary else spec0.replace(property=p)
         out[s.property] = fit_or_reason(table, s, run)
         if progress is not None:
             progress(s.property, out[s.property])
@@ -122,6 +170,13 @@ def predict(table, spec: FitSpec, at, settings: RunSettings | None = None, *, ca
     return predict_mod.predict(table, spec, at, settings, calibrate=calibrate)
 
 
+def posterior_checks(result) -> dict:
+    """A Bayesian fit's posterior predictive check, PSIS-LOO and outlier flags (:func:`metaquant.bayes.checks`)."""
+    from .bayes.checks import posterior_checks as checks
+
+    return checks(result)
+
+
 def covariate_column(table, name: str) -> str:
     """The data column that carries a practitioner's setting (:func:`metaquant.workbench.predict.covariate_column`)."""
     from .workbench import predict as predict_mod
@@ -130,6 +185,7 @@ def covariate_column(table, name: str) -> str:
 
 
 __all__ = [
-    "FitSpec", "RunSettings", "as_bool", "compare", "covariate_column", "effect_table", "fit", "fit_all", "predict",
-    "sensitivity", "synthesize",
+    "PRIMARY", "FitSpec", "RunSettings", "as_bool", "compare", "covariate_column", "effect_table", "fit", "fit_all",
+    "posterior_checks", "predict", "primary_estimate", "primary_statement", "primary_summary", "sensitivity",
+    "synthesize",
 ]

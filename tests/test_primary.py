@@ -155,3 +155,27 @@ def test_compare_and_bias_state_the_primary_estimate(ssm2025):
     assert comp["dsc"].primary["column"] == "bayes"
     r = CliRunner().invoke(main, ["bias", "--property", "accuracy"])
     assert r.output.splitlines()[0].startswith("primary estimate: Bayesian multilevel")
+
+
+def test_api_fit_defaults_to_the_primary_estimate_as_the_cli_does(tmp_path):
+    """Twelve studies with every variance known: the primary is REML, from Python and from the shell alike."""
+    t = _table(12)
+    f = tmp_path / "twelve.csv"
+    t[["study", "comparison", "property", "yi", "vi"]].to_csv(f, index=False)
+    res = mq.fit(t, "accuracy")
+    assert res.engine == "frequentist" and res.spec.method == "reml"
+    assert mq.fit(t, "accuracy", method="primary").to_dict()["estimate"] == res.to_dict()["estimate"]
+    assert mq.fit_all(t)["accuracy"].spec.method == "reml"
+    assert mq.fit(t, "accuracy", method="bayes").engine != "frequentist"  # a named method is kept
+    out = CliRunner().invoke(main, ["fit", "--data", str(f), "--property", "accuracy", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output)
+    assert d["engine"] == "frequentist" and d["estimate"] == pytest.approx(res.to_dict()["estimate"], rel=1e-12)
+    assert d["primary_estimate"]["is_primary"] is True
+
+
+def test_cli_fit_reads_the_primary_rule_only_through_the_api():
+    from pathlib import Path
+
+    src = (Path(mq.__file__).parent / "cli" / "fit.py").read_text(encoding="utf-8")
+    assert "workbench" not in src and "bayes.checks" not in src

@@ -14,12 +14,10 @@ import sys
 import click
 
 from .. import api
-from ..bayes.checks import posterior_checks
 from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..present.tables import FORMATS, format_table
 from ..spec import METHODS, MODELS, VARIANCE_POLICIES
-from ..workbench.primary import estimate_name, is_primary, primary_spec, statement
 from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
 from .show import print_checks, print_result, summary_frame
 
@@ -82,14 +80,15 @@ from .show import print_checks, print_result, summary_frame
 def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confounded, **options):
     """Pool the effect of quantization on a property.
 
-    With no flag but --property it runs the Bayesian hierarchical model on the
-    shipped SSM-2025 data and prints the pooled effect, its credible interval,
-    the SSM label with its posterior probability and the MCMC diagnostics.
+    With no flag but --property it fits the property's primary estimate on the
+    shipped SSM-2025 data (the Bayesian hierarchical model there) and prints
+    the pooled effect, its credible interval, the SSM label with its posterior
+    probability and the diagnostics.
     """
     if not prop and not all_:
         raise click.UsageError("give --property P or --all")
     chosen = options["method"] is not None
-    options["method"] = (options["method"] or "bayes").lower()
+    options["method"] = (options["method"] or "bayes").lower()  # the placeholder of the primary estimate's spec
     options["moderators"] = tuple(options["moderators"])
     options["wald"] = tuple(options["wald"])
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
@@ -102,20 +101,18 @@ def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confoun
     with claim as outdir, \
             collect_warnings() as caught:
         table = api.effect_table(source, measure=spec.measure, include_confounded=include_confounded)
-        if all_ and chosen:
+        method = {} if chosen else {"method": api.PRIMARY}  # no --method: each property's primary estimate
+        if all_:
             with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
-                results = api.fit_all(table, spec=spec, settings=run, progress=lambda name, res: bar.done(name))
-        elif all_:
-            with Progress(None, label="fit", quiet=quiet or fmt != "table") as bar:
-                results = _fit_primary(table, spec, run, bar)
+                results = api.fit_all(table, spec=spec, settings=run, progress=lambda name, res: bar.done(name),
+                                      **method)
         else:
-            results = {spec.property: api.fit(table, spec=spec if chosen else primary_spec(table, spec.property,
-                                                                                          spec)[0], settings=run)}
-        said = {p: statement(spec.replace(property=p), table, chosen=spec.replace(property=p) if chosen else None)
-                for p in results}
+            results = {spec.property: api.fit(table, spec=spec, settings=run, **method)}
+        said = {p: api.primary_statement(spec.replace(property=p), table,
+                                         chosen=spec.replace(property=p) if chosen else None) for p in results}
         dicts = {p: _with_primary(r.to_dict(), said[p], table, spec.replace(property=p), chosen)
                  for p, r in results.items()}
-        checks = {p: posterior_checks(r) for p, r in results.items()} if check else {}
+        checks = {p: api.posterior_checks(r) for p, r in results.items()} if check else {}
         for p, c in checks.items():
             dicts[p]["checks"] = c
         if outdir is not None:
@@ -143,26 +140,11 @@ def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confoun
                                "(see the warnings)")
 
 
-def _fit_primary(table, spec, run, bar) -> dict:
-    """Every property of ``table`` with its own primary estimate (``fit --all`` without ``--method``)."""
-    from ..fitting import check, fit_or_reason, properties_of
-
-    check(spec)
-    out = {}
-    for p in properties_of(table):
-        s = primary_spec(table, p, spec)[0]
-        out[s.property] = fit_or_reason(table, s, run)
-        bar.done(s.property)
-    return out
-
-
 def _with_primary(d: dict, said: list[str], table, spec, chosen: bool) -> dict:
     """A result's dict with the primary estimate named (``primary_estimate``: name, reason, is_primary)."""
     if d.get("estimable") is False:
         return d
-    prim, why = primary_spec(table, spec.property, spec)
-    d["primary_estimate"] = {"name": estimate_name(prim, table), "reason": why,
-                             "is_primary": (not chosen) or is_primary(spec, table), "statement": said[0]}
+    d["primary_estimate"] = {**api.primary_summary(spec, table, chosen), "statement": said[0]}
     return d
 
 
