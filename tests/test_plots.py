@@ -444,3 +444,18 @@ def test_bits_plot_bayes_band_counts_every_row(tab):
     bayes = [ln for ln in fig.axes[0].lines if ln.get_color() == plots._ENGINE_STYLE["Bayes"]["color"]]
     # 4-8 has only 2 rows at 4 bits: dashed; 8-16 solid
     assert [ln.get_linestyle() for ln in bayes] == ["--", "-"]
+
+
+def test_mixture_quantile_against_the_normal_cdf_and_density_of_a_multilevel_posterior():
+    """The plot's curve of the quadrature posterior (thousands of components): quantiles by scipy's CDF."""
+    from scipy import stats
+
+    res = mq.fit("ssm2025", "accuracy", method="bayes")
+    mix = res.mixture
+    w, m, s = (np.asarray(a, dtype=float) for a in (mix.w, mix.m, mix.s))
+    w = w / w.sum()
+    for q in (0.0025, 0.5, 0.9975):
+        y = plots._mixture_quantile(w, m, s, q)
+        assert float(stats.norm.cdf((y - m) / s) @ w) == pytest.approx(q, abs=1e-9)
+    x, f = plots._mixture_pct_density(mix, True)
+    assert 0.995 <= np.trapezoid(f, x) <= 1.0 + 1e-3
