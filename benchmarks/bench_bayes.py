@@ -131,12 +131,14 @@ def plain_marginal(acc: pd.DataFrame, seed: int):
     import pymc as pm
     import pytensor.tensor as pt
 
+    from metaquant.bayes.collapsed import Structure, loglik_inputs
+    from metaquant.bayes.data import prepare
     from metaquant.bayes.models import marginal_loglik
+    from metaquant.bayes.priors import Priors
 
-    y = acc["yi"].to_numpy()
-    known = acc["vi_known"].to_numpy()
-    v = np.where(known, acc["vi"].to_numpy(), 0.0)
-    studies, sidx = np.unique(acc["study"], return_inverse=True)
+    # the package's own arrays of the collapsed likelihood (rows, study memberships, sufficient statistics)
+    md, priors = prepare(acc, model="multilevel"), Priors()
+    d = {k: pt.as_tensor(v) for k, v in loglik_inputs(md, priors, Structure.of(md, priors, "marginal")).items()}
     with pm.Model():
         r_ts = pm.Flat("ts_raw")
         r_s = pm.Flat("radius_raw")
@@ -151,10 +153,7 @@ def plain_marginal(acc: pd.DataFrame, seed: int):
               + pt.log(s) + pt.log(c * pt.sigmoid(r_s)) + np.log(0.5 * np.pi) + pt.log(pt.sigmoid(r_a))
               + pt.log1p(-pt.sigmoid(r_a)))
         pm.Potential("priors", lp)
-        pm.Potential("loglik", marginal_loglik(
-            pt.as_tensor(y), pt.as_tensor(v), pt.as_tensor((~known).astype(float)), pt.as_tensor(np.ones((len(y), 1))),
-            pt.as_tensor(np.zeros(1)), pt.as_tensor(np.ones(1)), tw, ts=ts, sig=sig,
-            study_idx=pt.as_tensor(sidx), study_ones=pt.as_tensor(np.ones(len(studies))), intercept_only=True))
+        pm.Potential("loglik", marginal_loglik(d, tw, ts=ts, sig=sig, intercept_only=True))
         idata = pm.sample(1000, tune=1000, chains=4, cores=1, target_accept=0.95, random_seed=seed,
                           progressbar=False, compute_convergence_checks=False)
     return idata, ["ts_raw", "radius_raw", "angle_raw"]
