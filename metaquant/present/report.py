@@ -284,7 +284,7 @@ text-align:left;vertical-align:top;white-space:nowrap}th{background:#f3f3f3}td.n
 .same{background:#e5f5e0}.adjacent{background:#fff7bc}.conflicting{background:#fdd0a2}.changed{color:#b30000;
 font-weight:600}img{max-width:100%;height:auto;display:block;margin:.5em 0}.note{color:#555;font-size:.85em}
 figure{margin:1em 0}figcaption{font-size:.85em;color:#444}nav a{margin-right:.8em;display:inline-block}
-.scroll{overflow-x:auto}#comparison th,#comparison td{white-space:normal;overflow-wrap:anywhere}
+.scroll{overflow-x:auto}#comparison th,#comparison td{white-space:normal;overflow-wrap:break-word}
 #comparison td.nw{white-space:nowrap}
 """
 
