@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,25 @@ AIHUB = "quic/ai-hub-models"
 AIHUB_COMMIT = "52c080d245d2d20c634459208ff2548ce10b3c9f"
 NNCF = "openvinotoolkit/nncf"
 NNCF_COMMIT = "c94fe502426b836aa2dfd8fce5f4fcecc9c1aae8"
+TV = "pytorch/vision"
+TV_COMMIT = "7af698794eded568735f9519593603c1ec889eba"
+OV = "openvinotoolkit/openvino"
+OV_COMMIT = "d45251740fe442dcf79203430189760035851f14"
+#: the commit at which OpenVINO's LICENSE was read (the data file's commit holds no stored copy of it)
+OV_LICENCE_COMMIT = "2964f1f4c81ab4ac0ab03a5d25ab32f93f7a4e90"
+OV_DATA = "docs/sphinx_setup/_static/benchmarks_files/OV-2024.3-benchmark-data.csv"
 
 #: rows per source table as shipped (docs/data-zooq.md)
-SHIPPED = {"AIHUB_PERF": 4438, "AIHUB_NUMERICS": 173, "AIHUB_MODEL_SIZE": 82, "NNCF_PTQ": 102}
+SHIPPED = {"AIHUB_PERF": 4438, "AIHUB_NUMERICS": 173, "AIHUB_MODEL_SIZE": 82, "NNCF_PTQ": 102,
+           "TORCHVISION_QUANTIZED": 42, "OPENVINO_BENCHMARK": 436}  # fmt: skip
 #: figures of exactly 0 (no log ratio), not written: AI Hub peak memory printed as 0 MB, numerics 0.0
 ZERO_EXCLUDED = {"AIHUB_PERF": 74, "AIHUB_NUMERICS": 3}
 #: AI Hub perf pairs whose primary compute unit changes with the precision (15 latency + 15 memory rows);
-#: the BERT numerics row whose float ONNX figure (0.028) misses the PyTorch float figure (0.744)
-N_CONFOUNDED = 30 + 1
+#: the BERT numerics row whose float ONNX figure (0.028) misses the PyTorch float figure (0.744); the two OpenVINO
+#: efficientdet-d0 rows (Core Ultra 7 165H CPU-only, line 111, and NPU-only, line 115) that print the same figures
+N_CONFOUNDED = 30 + 1 + 2
+#: accuracy rows with an evaluation-set size: AI Hub classification accuracies, torchvision acc@1 and acc@5
+N_EVAL_ROWS = 86 + 28
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +70,8 @@ def test_registered_with_licences():
     meta = dataset_registry()["zooq"]
     assert meta["file"] == "zooq.csv" and meta["builder"] == "analyses/data/build_zooq.py"
     assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0"}
-    assert any(s.startswith(f"{AIHUB}@{AIHUB_COMMIT} ") for s in meta["sources"])
-    assert any(s.startswith(f"{NNCF}@{NNCF_COMMIT} ") for s in meta["sources"])
+    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_COMMIT)):
+        assert any(s.startswith(f"{repo}@{commit} ") for s in meta["sources"]), repo
 
 
 def test_columns_are_documented(raw):
@@ -69,7 +81,7 @@ def test_columns_are_documented(raw):
 
 
 def test_validates_and_every_row_has_an_effect(data):
-    assert len(data) == sum(SHIPPED.values()) == 4795
+    assert len(data) == sum(SHIPPED.values()) == 5273
     assert data.groupby("study").size().to_dict() == SHIPPED
     assert set(data["form"]) == {"measurements"}
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
@@ -77,7 +89,7 @@ def test_validates_and_every_row_has_an_effect(data):
     assert len(eff) == len(data) and np.isfinite(eff["yi"]).all()
     # no source prints a spread; the only known variances are the binomial ones of accuracies with n_eval
     has_n = data["n_eval"].notna().to_numpy()
-    assert (eff["vi_known"].to_numpy() == has_n).all() and has_n.sum() == 86
+    assert (eff["vi_known"].to_numpy() == has_n).all() and has_n.sum() == N_EVAL_ROWS
     assert eff.loc[has_n, "vi_note"].str.startswith("binomial variance from n_eval").all()
     assert data[["baseline_sd", "quant_sd", "baseline_n", "quant_n"]].isna().all().all()
 
@@ -103,6 +115,12 @@ def test_builder_reproduces_the_shipped_file_from_the_vendored_sources(tmp_path)
     assert {k: v for k, v in mod.EXCLUDED.items() if v} == ZERO_EXCLUDED
     assert mod.SKIPPED[("AIHUB_PERF", "quantized profile without a float profile")] == 803
     assert mod.SKIPPED[("NNCF_PTQ", "metric_value null (no reference accuracy)")] == 10
+    # OV-2024.3-benchmark-data.csv: 34 rows in tokens/sec (four LLM blocks, lines 472-512); 18 FPS rows with an
+    # empty Throughput-INT8 and a float figure, 2 with INT8 only, 1 with neither (yolo_v8n, line 463)
+    ov = {why: n for (study, why), n in mod.SKIPPED.items() if study == "OPENVINO_BENCHMARK"}
+    assert ov == {"LLM row (tokens/sec), not ingested": 34, "throughput: no INT8 figure": 18,
+                  "throughput: INT8 figure without an FP32 or FP16 figure": 2, "throughput: no figure": 1,
+                  "inference_latency: INT8 figure without an FP32 or FP16 figure": 364}  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -116,10 +134,14 @@ def test_every_row_is_pinned_to_a_vendored_file_with_its_licence(raw):
     assert (raw["provenance"] != "").all()
     for (repo, commit, path), _ in raw.groupby(["x_source_repo", "x_source_commit", "x_source_path"]):
         assert (SOURCES / repo.replace("/", "+") / commit / path).is_file(), path
+    # each repository's licence is vendored beside its files, at the commit it was read at
+    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_LICENCE_COMMIT)):
         assert (SOURCES / repo.replace("/", "+") / commit / "LICENSE").is_file(), repo
+    assert (SOURCES / "pytorch+vision" / TV_COMMIT / "LICENSE").read_text().startswith("BSD 3-Clause License")
+    assert "Apache License" in (SOURCES / "openvinotoolkit+openvino" / OV_LICENCE_COMMIT / "LICENSE").read_text()
     lic = raw.groupby("x_source_repo")["x_licence"].unique().map(list).to_dict()
-    assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"]}
-    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT}
+    assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"], TV: ["BSD-3-Clause"], OV: ["Apache-2.0"]}
+    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT, TV_COMMIT, OV_COMMIT}
 
 
 # --------------------------------------------------------------------------
@@ -144,17 +166,28 @@ def test_comparison_ids_are_unique_within_study_task_and_property(raw):
 
 
 def test_bits_technique_and_n_eval(data):
+    ov = data["study"] == "OPENVINO_BENCHMARK"
+    # OpenVINO names the precision INT8 and does not say whether activations are quantized: act_bits unknown
+    assert set(data.loc[ov, "quant_precision"]) == {"int8"} and (data.loc[ov, "bits"] == 8).all()
+    assert data.loc[ov, "act_bits"].isna().all() and data.loc[ov, "technique"].isna().all()
+    assert data.loc[~ov, "act_bits"].notna().all()
+    data = data[~ov]
     assert set(zip(data["quant_precision"], data["bits"], data["act_bits"], strict=True)) == {
         ("w8a8", 8, 8), ("w8a16", 8, 16), ("w16a16", 16, 16), ("w8a16_mixed_int16", 8, 16),
         ("w8a16_mixed_fp16", 8, 16), ("w8a8_mixed_int16", 8, 8), ("int8", 8, 8),
     }  # fmt: skip
     mixed = data["quant_precision"].str.contains("mixed")
-    assert set(data.loc[mixed, "technique"]) == {"mixed"} and set(data.loc[~mixed, "technique"]) == {"ptq-static"}
-    # n_eval only on classification accuracies (1000 or 100 ImageNet samples), never derived into a spread
+    tv = data["study"] == "TORCHVISION_QUANTIZED"
+    assert set(data.loc[mixed, "technique"]) == {"mixed"} and set(data.loc[~mixed & ~tv, "technique"]) == {"ptq-static"}
+    # torchvision: '_docs' of the MobileNet entries say Quantization Aware Training, the rest Post Training Quantization
+    assert set(data.loc[tv & (data["technique"] == "qat"), "x_model_id"]) == {"mobilenet_v2", "mobilenet_v3_large"}
+    assert set(data.loc[tv, "technique"]) == {"qat", "ptq-static"}
+    # n_eval only on classification accuracies: AI Hub's 1000 or 100 ImageNet samples, the 50,000 ImageNet-1K
+    # validation images of torchvision's acc@1 / acc@5
     has_n = data["n_eval"].notna()
-    assert set(data.loc[has_n, "metric"]) == {"Classification Accuracy"}
-    assert set(data.loc[has_n, "n_eval"]) == {1000, 100}
-    assert has_n.sum() == (data["metric"] == "Classification Accuracy").sum() == 86
+    assert set(data.loc[has_n, "metric"]) == {"Classification Accuracy", "acc@1", "acc@5"}
+    assert set(data.loc[has_n, "n_eval"]) == {1000, 100, 50000}
+    assert has_n.sum() == data["metric"].isin(["Classification Accuracy", "acc@1", "acc@5"]).sum() == N_EVAL_ROWS
 
 
 def test_n_eval_is_validated_as_a_count(tmp_path):
@@ -391,8 +424,202 @@ def test_nncf_settings_and_nulls(raw):
     assert swin["baseline_group"].nunique() == 1 and len(swin) == 4
 
 
+#: (model id, weights member, metric, float, quantized) as printed in the vendored torchvision files at TV_COMMIT:
+#: the quantized entry in torchvision/models/quantization/<file>.py, the float entry it names as 'unquantized' in
+#: torchvision/models/<file>.py (line numbers: quantized / float)
+TV_CHECKS = [
+    # googlenet.py: GoogLeNet_QuantizedWeights.IMAGENET1K_FBGEMM_V1 lines 122, 123, 127; GoogLeNet_Weights V1 289,
+    # 290, 294
+    ("googlenet", "IMAGENET1K_FBGEMM_V1", "acc@1", "69.778", "69.826"),
+    ("googlenet", "IMAGENET1K_FBGEMM_V1", "acc@5", "89.530", "89.404"),
+    ("googlenet", "IMAGENET1K_FBGEMM_V1", "_file_size", "49.731", "12.618"),
+    # inception.py: lines 182, 183, 187; Inception_V3_Weights V1 421, 422, 426
+    ("inception_v3", "IMAGENET1K_FBGEMM_V1", "acc@1", "77.294", "77.176"),
+    ("inception_v3", "IMAGENET1K_FBGEMM_V1", "acc@5", "93.450", "93.354"),
+    ("inception_v3", "IMAGENET1K_FBGEMM_V1", "_file_size", "103.903", "23.146"),
+    # mobilenetv2.py (QAT, qnnpack): lines 79, 80, 84; MobileNet_V2_Weights V1 193, 194, 198
+    ("mobilenet_v2", "IMAGENET1K_QNNPACK_V1", "acc@1", "71.878", "71.658"),
+    ("mobilenet_v2", "IMAGENET1K_QNNPACK_V1", "acc@5", "90.286", "90.150"),
+    ("mobilenet_v2", "IMAGENET1K_QNNPACK_V1", "_file_size", "13.555", "3.423"),
+    # mobilenetv3.py (QAT, qnnpack): lines 174, 175, 179; MobileNet_V3_Large_Weights V1 306, 307, 311
+    ("mobilenet_v3_large", "IMAGENET1K_QNNPACK_V1", "acc@1", "74.042", "73.004"),
+    ("mobilenet_v3_large", "IMAGENET1K_QNNPACK_V1", "acc@5", "91.340", "90.858"),
+    ("mobilenet_v3_large", "IMAGENET1K_QNNPACK_V1", "_file_size", "21.114", "21.554"),
+    # resnet.py: ResNet18 lines 174, 175, 179 vs 322, 323, 327
+    ("resnet18", "IMAGENET1K_FBGEMM_V1", "acc@1", "69.758", "69.494"),
+    ("resnet18", "IMAGENET1K_FBGEMM_V1", "acc@5", "89.078", "88.882"),
+    ("resnet18", "IMAGENET1K_FBGEMM_V1", "_file_size", "44.661", "11.238"),
+    # ResNet50 V1 lines 195, 196, 200 vs ResNet50_Weights.IMAGENET1K_V1 366, 367, 371
+    ("resnet50", "IMAGENET1K_FBGEMM_V1", "acc@1", "76.130", "75.920"),
+    ("resnet50", "IMAGENET1K_FBGEMM_V1", "acc@5", "92.862", "92.814"),
+    ("resnet50", "IMAGENET1K_FBGEMM_V1", "_file_size", "97.781", "24.759"),
+    # ResNet50 V2 lines 212, 213, 217 vs ResNet50_Weights.IMAGENET1K_V2 384, 385, 389
+    ("resnet50", "IMAGENET1K_FBGEMM_V2", "acc@1", "80.858", "80.282"),
+    ("resnet50", "IMAGENET1K_FBGEMM_V2", "acc@5", "95.434", "94.976"),
+    ("resnet50", "IMAGENET1K_FBGEMM_V2", "_file_size", "97.79", "24.953"),
+    # ResNeXt101_32X8D V1 lines 233, 234, 238 vs 538, 539, 543; V2 250, 251, 255 vs 556, 557, 561
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V1", "acc@1", "79.312", "78.986"),
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V1", "acc@5", "94.526", "94.480"),
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V1", "_file_size", "339.586", "86.034"),
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V2", "acc@1", "82.834", "82.574"),
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V2", "acc@5", "96.228", "96.132"),
+    ("resnext101_32x8d", "IMAGENET1K_FBGEMM_V2", "_file_size", "339.673", "86.645"),
+    # ResNeXt101_64X4D lines 272, 273, 277 vs 581, 582, 586
+    ("resnext101_64x4d", "IMAGENET1K_FBGEMM_V1", "acc@1", "83.246", "82.898"),
+    ("resnext101_64x4d", "IMAGENET1K_FBGEMM_V1", "acc@5", "96.454", "96.326"),
+    ("resnext101_64x4d", "IMAGENET1K_FBGEMM_V1", "_file_size", "319.318", "81.556"),
+    # shufflenetv2.py: x0.5 lines 138, 139, 143 vs 203, 204, 208; x1.0 159, 160, 164 vs 225, 226, 230;
+    # x1.5 181, 182, 186 vs 247, 248, 252; x2.0 203, 204, 208 vs 272, 273, 277
+    ("shufflenet_v2_x0_5", "IMAGENET1K_FBGEMM_V1", "acc@1", "60.552", "57.972"),
+    ("shufflenet_v2_x0_5", "IMAGENET1K_FBGEMM_V1", "acc@5", "81.746", "79.780"),
+    ("shufflenet_v2_x0_5", "IMAGENET1K_FBGEMM_V1", "_file_size", "5.282", "1.501"),
+    ("shufflenet_v2_x1_0", "IMAGENET1K_FBGEMM_V1", "acc@1", "69.362", "68.360"),
+    ("shufflenet_v2_x1_0", "IMAGENET1K_FBGEMM_V1", "acc@5", "88.316", "87.582"),
+    ("shufflenet_v2_x1_0", "IMAGENET1K_FBGEMM_V1", "_file_size", "8.791", "2.334"),
+    ("shufflenet_v2_x1_5", "IMAGENET1K_FBGEMM_V1", "acc@1", "72.996", "72.052"),
+    ("shufflenet_v2_x1_5", "IMAGENET1K_FBGEMM_V1", "acc@5", "91.086", "90.700"),
+    ("shufflenet_v2_x1_5", "IMAGENET1K_FBGEMM_V1", "_file_size", "13.557", "3.672"),
+    ("shufflenet_v2_x2_0", "IMAGENET1K_FBGEMM_V1", "acc@1", "76.230", "75.354"),
+    ("shufflenet_v2_x2_0", "IMAGENET1K_FBGEMM_V1", "acc@5", "93.006", "92.488"),
+    ("shufflenet_v2_x2_0", "IMAGENET1K_FBGEMM_V1", "_file_size", "28.433", "7.467"),
+]
+
+
+#: model id -> the file of torchvision/models/quantization/ holding its quantized weights
+TV_FILE = {"googlenet": "googlenet", "inception_v3": "inception", "mobilenet_v2": "mobilenetv2",
+           "mobilenet_v3_large": "mobilenetv3", "resnet18": "resnet", "resnet50": "resnet",
+           "resnext101_32x8d": "resnet", "resnext101_64x4d": "resnet", "shufflenet_v2_x0_5": "shufflenetv2",
+           "shufflenet_v2_x1_0": "shufflenetv2", "shufflenet_v2_x1_5": "shufflenetv2",
+           "shufflenet_v2_x2_0": "shufflenetv2"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "member", "metric", "base", "quant"), TV_CHECKS)
+def test_torchvision_quantized(raw, model, member, metric, base, quant):
+    prop = "storage_size" if metric == "_file_size" else "accuracy"
+    rows = raw[(raw["study"] == "TORCHVISION_QUANTIZED") & (raw["comparison"] == f"{model}|{member}")
+               & (raw["metric"] == metric)]  # fmt: skip
+    assert len(rows) == 1
+    r = rows.iloc[0]
+    assert r["property"] == prop and Decimal(r["baseline_mean"]) == Decimal(base)
+    assert Decimal(r["quant_mean"]) == Decimal(quant)
+    assert (r["unit"], r["n_eval"]) == (("MB", "") if prop == "storage_size" else ("%", "50000"))
+    assert r["x_source_path"] == f"torchvision/models/quantization/{TV_FILE[model]}.py"
+    assert (r["bits"], r["act_bits"], r["baseline_precision"], r["quant_precision"]) == ("8", "8", "fp32", "int8")
+    assert r["technique"] == ("qat" if "QNNPACK" in member else "ptq-static")
+
+
+def test_torchvision_coding(raw):
+    tv = raw[raw["study"] == "TORCHVISION_QUANTIZED"]
+    # 14 quantized weights (one comparison each) with acc@1, acc@5 and a file size; each float weights' figure is
+    # the baseline of one row, and no float weights are named by two quantized ones
+    assert len(tv) == 42 and tv["comparison"].nunique() == 14 and tv["baseline_group"].nunique() == 42
+    r = tv[(tv["comparison"] == "resnet50|IMAGENET1K_FBGEMM_V2") & (tv["metric"] == "acc@1")].iloc[0]
+    assert r["baseline_group"] == "TORCHVISION_QUANTIZED|ResNet50_Weights.IMAGENET1K_V2|acc@1"
+    # resnet.py line 155: the quantized ResNets' _COMMON_META names the fbgemm backend; ResNet50 num_params line 208
+    assert r["x_settings"].startswith("backend fbgemm; recipe ") and r["x_params"] == "25557032"
+    assert r["task"] == "ImageNet-1K validation (top-1)"
+
+
+#: (model, platform, property, float precision, float, INT8, line) as printed in OV-2024.3-benchmark-data.csv
+OV_CHECKS = [
+    ("bert-base-cased", "Intel® Atom® X6425E CPU-only", "throughput", "fp32", "2.02", "3.26", 3),
+    ("bert-base-cased", "Intel® Core™ i9-13900K CPU-only", "throughput", "fp32", "67.84", "170.19", 15),
+    ("bert-base-cased", "Intel® Xeon® Platinum 8580 CPU-only", "throughput", "fp32", "570.04", "4715.55", 22),
+    ("bert-base-cased", "Intel® Arc™ A770M dGPU", "throughput", "fp16", "624.16", "711.34", 27),
+    ("bert-base-cased", "Intel® Core™ Ultra 7 processor 165H NPU-only", "throughput", "fp16", "66.02", "81.73", 29),
+    ("bert-base-cased", "Intel® Core™ Ultra 7 processor 165H CPU+iGPU", "throughput", "fp32", "48.42", "138.11", 43),
+    ("bert-large-uncased-whole-word-masking-squad-0001", "Intel® Core™ Ultra 7 processor 165H iGPU-only",
+     "throughput", "fp16", "14.02", "21.19", 79),
+    ("efficientdet-d0", "Intel® Xeon® Platinum 8580 CPU-only", "throughput", "fp32", "1113.69", "1648.95", 108),
+    ("efficientdet-d0", "Intel® Core™ Ultra 7 processor 165H CPU-only", "throughput", "fp16", "34.74", "38.03", 111),
+    ("efficientdet-d0", "Intel® Core™ Ultra 7 processor 165H NPU-only", "throughput", "fp16", "34.74", "38.03", 115),
+    ("mask_rcnn_resnet50_atrous_coco", "Intel® Atom® X6425E CPU-only", "throughput", "fp32", "0.02", "0.04", 132),
+    ("mask_rcnn_resnet50_atrous_coco", "Intel® Arc™ A770M dGPU", "throughput", "fp16", "18.49", "28.22", 156),
+    ("mobilenet-v2", "Intel® Core™ i9-13900K CPU-only", "throughput", "fp32", "2048.84", "4268.14", 186),
+    ("mobilenet-v2", "Intel® Xeon® Platinum 8580 CPU-only", "throughput", "fp32", "16310.7", "41393.18", 193),
+    ("mobilenet-v2", "Intel® Core™ Ultra 7 processor 165H iGPU-only", "throughput", "fp16", "1321.41", "1435.15",
+     207),
+    ("resnet-50", "Intel® Atom® X6425E CPU-only", "throughput", "fp32", "8.15", "19.86", 217),
+    ("resnet-50", "Intel® Xeon® Platinum 8580 CPU-only", "throughput", "fp32", "2013.94", "22488.98", 236),
+    ("resnet-50", "Intel® Core™ Ultra 7 processor 165H NPU-only", "throughput", "fp16", "384.38", "779.54", 243),
+    ("ssd-resnet34-1200", "Intel® Arc™ A770M dGPU", "throughput", "fp16", "82.83", "154.96", 283),
+    ("ssd_mobilenet_v1_coco", "Intel® Core™ Ultra 7 processor 165H CPU-only", "throughput", "fp32", "173.77",
+     "532.96", 323),
+    ("unet-camvid-onnx-0001", "Intel® Core™ Ultra 7 processor 165H iGPU-only", "throughput", "fp16", "19.65", "33.4",
+     377),
+    ("yolo_v3_tiny", "Intel® Xeon® Platinum 8580 CPU-only", "throughput", "fp32", "2514.85", "14774.31", 406),
+    ("yolo_v8n", "Intel® Core™ Ultra 7 processor 165H NPU-only", "throughput", "fp16", "131.43", "128.65", 456),
+    ("yolo_v8n", "Intel® Core™ Ultra 7 processor 165H CPU+iGPU", "throughput", "fp32", "105.2", "237.05", 470),
+    # the Stable Diffusion block prints generation time in seconds: Latency_int8 vs Latency_FP16
+    ("stable-diffusion-v2-1", "Intel® Core™ i9-13900K CPU-only", "inference_latency", "fp16", "39.89", "41.19", 515),
+    ("stable-diffusion-v2-1", "Intel® Xeon® Platinum 8580 CPU-only", "inference_latency", "fp16", "3.66", "3.47", 518),
+    ("stable-diffusion-v2-1", "Intel® Arc™ A770M dGPU", "inference_latency", "fp16", "2.72", "2.87", 520),
+    ("stable-diffusion-v2-1", "Intel® Core™ Ultra 7 processor 165H iGPU-only", "inference_latency", "fp16", "12.41",
+     "12.98", 523),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "platform", "prop", "prec", "base", "quant", "line"), OV_CHECKS)
+def test_openvino_benchmark(raw, model, platform, prop, prec, base, quant, line):
+    r = _row(raw, "OPENVINO_BENCHMARK", f"{model}|int8|{platform}|OV-2024.3.0", prop)
+    assert (r["baseline_precision"], r["baseline_mean"], r["quant_mean"]) == (prec, base, quant)
+    assert r["provenance"].startswith(f"line {line}: ") and r["x_source_path"] == OV_DATA
+    assert r["unit"] == {"throughput": "FPS", "inference_latency": "s"}[prop]
+    assert r["higher_is_better"] == ("true" if prop == "throughput" else "false")
+    assert r["confounded"] == ("true" if model == "efficientdet-d0" and "165H" in platform else "false")
+
+
+def test_openvino_rows_not_written(raw):
+    ov = raw[raw["study"] == "OPENVINO_BENCHMARK"]
+    # the LLM blocks (tokens/sec) are not ingested
+    assert not ov["model"].isin(["chatglm2-6b", "falcon-7b-instruct", "llama-2-7b-chat", "mistral-7b-v0.1"]).any()
+    # no INT8 throughput: resnet-50 on the Core Ultra 7 165H iGPU (line 250), yolo_v3_tiny on the Arc A770M (411);
+    # INT8 without a float figure: ssd_mobilenet_v1_coco on the Core Ultra 7 165H iGPU (334)
+    for model, platform in (("resnet-50", "Intel® Core™ Ultra 7 processor 165H iGPU-only"),
+                            ("yolo_v3_tiny", "Intel® Arc™ A770M dGPU"),
+                            ("ssd_mobilenet_v1_coco", "Intel® Core™ Ultra 7 processor 165H iGPU-only")):  # fmt: skip
+        assert ov[ov["comparison"] == f"{model}|int8|{platform}|OV-2024.3.0"].empty
+    # the vision and NLP blocks print an INT8 latency only: no latency row outside Stable Diffusion
+    assert set(ov.loc[ov["property"] == "inference_latency", "model"]) == {"stable-diffusion-v2-1"}
+    assert (ov["property"] == "throughput").sum() == 427
+    assert dict(ov.groupby("baseline_precision").size()) == {"fp16": 115, "fp32": 321}
+    assert set(ov["x_compute_unit"]) == {"CPU", "iGPU", "NPU", "dGPU", "CPU+iGPU"}
+
+
+def test_openvino_file_as_vendored():
+    """The vendored CSV read directly (not through the builder): CRLF lines, 25 columns, and no FPS row printing
+    both an FP32 and an FP16 throughput (so the FP32-else-FP16 rule never chooses between two printed figures)."""
+    import csv
+    import io
+
+    data = (SOURCES / "openvinotoolkit+openvino" / OV_COMMIT / OV_DATA).read_bytes()
+    assert data.count(b"\r\n") == data.count(b"\n") == 523 and not data.endswith(b"\n")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert len(rows) == 524 and {len(r) for r in rows} == {25}
+    assert rows[0][4:7] == ["Throughput-INT8", "Throughput-FP16", "Throughput-FP32"] and rows[0][14] == "Latency_int8"
+    fps = [r for r in rows if r[15] == "FPS" and r[0] != "begin_rec"]
+    # 448 FPS rows: the 427 written plus the 18 + 2 + 1 without an INT8 / float pair
+    assert len(fps) == 448 and not any(r[5] and r[6] for r in fps)
+    # a stray line follows the Apache-2.0 text in the LICENSE read at OV_LICENCE_COMMIT; kept byte for byte
+    lic = (SOURCES / "openvinotoolkit+openvino" / OV_LICENCE_COMMIT / "LICENSE").read_text()
+    assert lic.endswith("   This is test editing for checking trigger of PR.\n")
+
+
+def test_torchvision_common_meta_is_expanded(raw):
+    tv = raw[raw["study"] == "TORCHVISION_QUANTIZED"]
+    # quantization/resnet.py: ResNeXt101_64X4D overrides the common recipe (line 268); ShuffleNetV2 x1.5 and x2.0
+    # override it too (shufflenetv2.py lines 176, 198); ResNet18 keeps _COMMON_META's (line 156)
+    recipe = tv.groupby("x_model_id")["x_settings"].first()
+    assert recipe["resnext101_64x4d"].endswith("recipe https://github.com/pytorch/vision/pull/5935")
+    assert recipe["shufflenet_v2_x2_0"].endswith("recipe https://github.com/pytorch/vision/pull/5906")
+    assert recipe["resnet18"].endswith("references/classification#post-training-quantized-models")
+    qat = "https://github.com/pytorch/vision/tree/main/references/classification#qat-mobilenetv2"
+    assert recipe["mobilenet_v2"] == f"backend qnnpack; recipe {qat}"
+
+
 # --------------------------------------------------------------------------
 # the data list command
+
 # --------------------------------------------------------------------------
 
 
@@ -407,4 +634,5 @@ def test_data_list_shows_the_dataset(raw):
     assert d["rows"] == len(raw) and d["studies"] == len(SHIPPED)
     assert d["rows_by_property"] == raw["property"].value_counts().sort_index().to_dict()
     repos = {r["repository"]: (r["rows"], r["licence"]) for r in d["repositories"]}
-    assert repos == {AIHUB: (4693, "BSD-3-Clause"), NNCF: (102, "Apache-2.0")}
+    assert repos == {AIHUB: (4693, "BSD-3-Clause"), NNCF: (102, "Apache-2.0"), TV: (42, "BSD-3-Clause"),
+                     OV: (436, "Apache-2.0")}  # fmt: skip

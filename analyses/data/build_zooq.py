@@ -17,7 +17,8 @@ One function per source reads its files and returns rows in the *measurements* f
 * ``x_source_repo``, ``x_source_path``, ``x_source_commit`` pin the file every row comes from (also
   joined in ``source``); ``provenance`` names the entries and their lines in it;
 * no spread is printed by any of these sources and none is invented; where a source states the
-  number of evaluation samples behind a proportion (an accuracy), it is kept in ``n_eval``;
+  number of evaluation samples behind a proportion (an accuracy), it is kept in ``n_eval``, and so is the size
+  of the ImageNet-1K validation split on which torchvision states its accuracies;
 * rows sharing one float measurement share ``baseline_group``;
 * a figure of exactly zero has no log response ratio; such rows are not written and are counted
   per study in ``EXCLUDED`` (printed by the build).
@@ -55,7 +56,8 @@ COLUMNS = (
 
 #: the registry's direction (metaquant.evidence.schema.PROPERTIES; validation refuses a disagreement)
 HIGHER_IS_BETTER = {"accuracy": True, "map": True, "map_50_95": True, "miou": True, "word_error_rate": False,
-                    "inference_latency": False, "peak_memory": False, "storage_size": False}  # fmt: skip
+                    "inference_latency": False, "peak_memory": False, "storage_size": False,
+                    "throughput": True}  # fmt: skip
 
 #: Rows not written because a figure is exactly zero (no log ratio), per study.
 EXCLUDED: Counter = Counter()
@@ -516,13 +518,209 @@ def nncf_ptq() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# pytorch/vision (BSD-3-Clause): the quantized ImageNet weights and the float weights they were made from
+# --------------------------------------------------------------------------
+
+TV_REPO = "pytorch/vision"
+#: the v0.21.0 release: the files as shipped in the torchvision 0.21.0 wheel, whose torchvision/version.py names
+#: this commit (git_version); docs/data-zooq.md
+TV_COMMIT = "7af698794eded568735f9519593603c1ec889eba"
+TV_LICENCE = "BSD-3-Clause"
+TV_MODELS = "torchvision/models"
+#: model files holding quantized weights (under quantization/) and the float weights they name as ``unquantized``
+TV_FILES = ("googlenet", "inception", "mobilenetv2", "mobilenetv3", "resnet", "shufflenetv2")
+#: images in the ImageNet-1K (ILSVRC2012) validation split on which torchvision's ``acc@1`` / ``acc@5`` are measured
+#: (docs/data-zooq.md); the file names the dataset (``ImageNet-1K``), not its size
+IMAGENET_VAL_IMAGES = "50000"
+#: how the quantized weights were made, from each entry's ``_docs`` text
+TV_TECHNIQUES = {"Post Training Quantization": "ptq-static", "Quantization Aware Training": "qat"}
 
 
-SOURCES = (aihub_perf, aihub_numerics, aihub_model_size, nncf_ptq)
+def _tv_meta(node: ast.Dict, text: str, module_dicts: dict[str, ast.Dict]) -> dict:
+    """A ``meta={...}`` literal as nested dicts of :class:`Scalar` (source text, or a string's value; its line).
+
+    ``**NAME`` entries are expanded from the module-level dict of that name, in order, so that a later key wins as
+    it does in Python.
+    """
+    out: dict = {}
+    for key, val in zip(node.keys, node.values, strict=True):
+        if key is None:
+            out.update(_tv_meta(module_dicts[val.id], text, module_dicts))
+        elif isinstance(val, ast.Dict):
+            out[key.value] = _tv_meta(val, text, module_dicts)
+        elif isinstance(val, ast.Constant) and isinstance(val.value, str):
+            out[key.value] = Scalar(val.value, val.lineno)
+        else:
+            out[key.value] = Scalar(ast.get_source_segment(text, val), val.lineno)
+    return out
+
+
+@functools.cache
+def tv_weights(path: str) -> dict[str, dict]:
+    """``<WeightsEnum class>.<member>`` -> ``meta`` of every ``Weights(...)`` in one vendored model file.
+
+    The file is parsed with ``ast`` (no code from it is run).
+    """
+    text = source_file(TV_REPO, TV_COMMIT, path).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    module_dicts = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                    and isinstance(node.value, ast.Dict) for t in node.targets if isinstance(t, ast.Name)}  # fmt: skip
+    out = {}
+    for cls in tree.body:
+        if not (isinstance(cls, ast.ClassDef) and any(getattr(b, "id", "") == "WeightsEnum" for b in cls.bases)):
+            continue
+        for stmt in cls.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
+                    getattr(stmt.value.func, "id", "") == "Weights":  # fmt: skip
+                meta = next(k.value for k in stmt.value.keywords if k.arg == "meta")
+                out[f"{cls.name}.{stmt.targets[0].id}"] = _tv_meta(meta, text, module_dicts)
+    return out
+
+
+def _tv_float(name: str) -> tuple[str, dict]:
+    """The float weights ``<class>.<member>`` named by a quantized entry: (vendored path, meta)."""
+    for f in TV_FILES:
+        path = f"{TV_MODELS}/{f}.py"
+        if name in tv_weights(path):
+            return path, tv_weights(path)[name]
+    raise KeyError(name)
+
+
+def torchvision_quantized() -> list[dict]:
+    """INT8 torchvision weights vs the float weights they were made from: ImageNet-1K acc@1, acc@5, file size."""
+    out = []
+    for f in TV_FILES:
+        path = f"{TV_MODELS}/quantization/{f}.py"
+        for name, q in tv_weights(path).items():
+            cls, _, member = name.partition(".")
+            model_id = cls.removesuffix("_QuantizedWeights").lower()
+            bname = q["unquantized"].text
+            bpath, b = _tv_float(bname)
+            docs = " ".join(q["_docs"].text.split())
+            technique = next(t for k, t in TV_TECHNIQUES.items() if k in docs)
+            backend = q["backend"].text
+            common = dict(
+                study="TORCHVISION_QUANTIZED", comparison=f"{model_id}|{member}", model=f"torchvision/{model_id}",
+                hardware="", technique=technique, baseline_precision="fp32", quant_precision="int8", bits="8",
+                act_bits="8", x_model_id=model_id,
+                x_params=q["num_params"].text, x_domain="Computer Vision", x_task_family="Image Classification",
+                x_runtime="PyTorch", x_engine=f"PyTorch eager mode quantization ({backend} backend)",
+                x_algorithm=docs, x_settings=f"backend {backend}; recipe {q['recipe'].text}",
+                x_licence=TV_LICENCE, x_source_repo=TV_REPO, x_source_path=path, x_source_commit=TV_COMMIT,
+            )  # fmt: skip
+            for key, top in (("acc@1", "top-1"), ("acc@5", "top-5")):
+                bs, qs = b["_metrics"]["ImageNet-1K"][key], q["_metrics"]["ImageNet-1K"][key]
+                out.append(new_row(
+                    **common, task=f"ImageNet-1K validation ({top})", property="accuracy", metric=key, unit="%",
+                    baseline_mean=num(bs.text), quant_mean=num(qs.text), n_eval=IMAGENET_VAL_IMAGES,
+                    baseline_group=f"TORCHVISION_QUANTIZED|{bname}|{key}",
+                    provenance=f"{name} meta['_metrics']['ImageNet-1K']['{key}'] (line {qs.line}) vs {bname} "
+                    f"(unquantized, {bpath} line {bs.line})",
+                    notes=["both arms on the ImageNet-1K validation images (n_eval, paired)"],
+                ))  # fmt: skip
+            bs, qs = b["_file_size"], q["_file_size"]
+            out.append(new_row(
+                **common, task="weights file", property="storage_size", metric="_file_size", unit="MB",
+                baseline_mean=num(bs.text), quant_mean=num(qs.text),
+                baseline_group=f"TORCHVISION_QUANTIZED|{bname}|_file_size",
+                provenance=f"{name} meta['_file_size'] (line {qs.line}) vs {bname} (unquantized, {bpath} line "
+                f"{bs.line})",
+                notes=["the file prints the size without a unit; torchvision's documentation tables head it MB"],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+# openvinotoolkit/openvino (Apache-2.0): performance benchmark data of the 2024.3 release
+# --------------------------------------------------------------------------
+
+OV_REPO = "openvinotoolkit/openvino"
+#: the one commit at which the file of the 2024.3 release figures was read (docs/data-zooq.md)
+OV_COMMIT = "d45251740fe442dcf79203430189760035851f14"
+OV_LICENCE = "Apache-2.0"
+OV_DATA = "docs/sphinx_setup/_static/benchmarks_files/OV-2024.3-benchmark-data.csv"
+#: platform-name suffix -> the device the benchmark ran on
+OV_DEVICES = {"CPU-only": "CPU", "iGPU-only": "iGPU", "NPU-only": "NPU", "dGPU": "dGPU", "CPU+iGPU": "CPU+iGPU"}
+#: UOM_T of the blocks whose throughput is ingested -> unit; tokens/sec blocks are LLMs and are not ingested
+OV_THROUGHPUT_UNITS = {"FPS": "FPS"}
+#: UOM_L -> latency unit; "Generation time, sec." is the image generation time of the Stable Diffusion block
+OV_LATENCY_UNITS = {"msec.": "ms", "Generation time, sec.": "s"}
+
+
+def openvino_benchmark() -> list[dict]:
+    """INT8 vs float throughput (and latency where both precisions print one) per model x platform.
+
+    The float arm is FP32 where the row prints one, else FP16 (GPU and NPU rows print FP16 only).  Blocks in
+    tokens/sec are LLMs and give no row; a row lacking the INT8 or every float figure gives none.
+    """
+    path = source_file(OV_REPO, OV_COMMIT, OV_DATA)
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        lines = [(reader.line_num, dict(zip(header, r, strict=True))) for r in reader]
+    entries = [(ln, r) for ln, r in lines if r["Network model"] not in ("begin_rec", "end_rec")]
+    figures = ("Throughput-INT8", "Throughput-FP16", "Throughput-FP32", "Latency_int8")
+    seen: dict[tuple, list[tuple[int, str]]] = {}
+    for ln, r in entries:
+        if any(r[k] for k in figures):
+            seen.setdefault((r["Network model"], *(r[k] for k in figures)), []).append((ln, r["Platform name"]))
+    out = []
+    for ln, r in entries:
+        model, platform = r["Network model"], r["Platform name"].strip()
+        if r["UOM_T"] not in OV_THROUGHPUT_UNITS and r["UOM_L"] != "Generation time, sec.":
+            SKIPPED[("OPENVINO_BENCHMARK", f"LLM row ({r['UOM_T']}), not ingested")] += 1
+            continue
+        device = next(d for suffix, d in OV_DEVICES.items() if platform.endswith(suffix))
+        twins = [f"line {t} ({p})" for t, p in seen.get((model, *(r[k] for k in figures)), []) if t != ln]
+        confounded = "true" if twins else "false"
+        notes = [f"every figure identical to {', '.join(twins)} of the same model" if twins else ""]
+        common = dict(
+            study="OPENVINO_BENCHMARK", comparison=f"{model}|int8|{platform}|{r['Release']}", model=model,
+            hardware=platform, quant_precision="int8", bits="8", confounded=confounded,
+            x_model_id=model, x_runtime="OpenVINO", x_engine=f"OpenVINO {r['Release'].removeprefix('OV-')}",
+            x_compute_unit=device, x_baseline_compute_unit=device, x_settings=f"IE-Type {r['IE-Type']}",
+            x_licence=OV_LICENCE, x_source_repo=OV_REPO, x_source_path=OV_DATA, x_source_commit=OV_COMMIT,
+        )  # fmt: skip
+        pairs = []
+        if r["UOM_T"] in OV_THROUGHPUT_UNITS:
+            pairs.append(("throughput", "throughput", OV_THROUGHPUT_UNITS[r["UOM_T"]], "Throughput-INT8",
+                          ("Throughput-FP32", "Throughput-FP16")))  # fmt: skip
+        pairs.append(("inference_latency", "latency" if r["UOM_L"] == "msec." else "image generation time",
+                      OV_LATENCY_UNITS[r["UOM_L"]], "Latency_int8", ("Latency_FP32", "Latency_FP16")))  # fmt: skip
+        for prop, metric, unit, qkey, bkeys in pairs:
+            bkey = next((k for k in bkeys if r[k]), None)
+            if not r[qkey] or bkey is None:
+                if r[qkey] or any(r[k] for k in bkeys):
+                    why = "no INT8 figure" if not r[qkey] else "INT8 figure without an FP32 or FP16 figure"
+                    SKIPPED[("OPENVINO_BENCHMARK", f"{prop}: {why}")] += 1
+                elif prop == "throughput":  # a latency column left empty on both arms is the usual case
+                    SKIPPED[("OPENVINO_BENCHMARK", f"{prop}: no figure")] += 1
+                continue
+            if Decimal(r[bkey]) == 0 or Decimal(r[qkey]) == 0:
+                EXCLUDED["OPENVINO_BENCHMARK"] += 1
+                continue
+            prec = bkey.rpartition("FP")[2]
+            out.append(new_row(
+                **common, task=f"{'throughput' if prop == 'throughput' else 'latency'}, batch size 1",
+                property=prop, metric=metric, unit=unit, baseline_precision=f"fp{prec}",
+                baseline_mean=num(r[bkey]), quant_mean=num(r[qkey]),
+                baseline_group=f"OPENVINO_BENCHMARK|{model}|{platform}|fp{prec}",
+                provenance=f"line {ln}: {qkey} {r[qkey]} vs {bkey} {r[bkey]}",
+                notes=notes + ["one benchmark figure per arm, no spread",
+                               "INT8 as the file names it; whether activations are quantized is not stated"],
+            ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+
+
+SOURCES = (aihub_perf, aihub_numerics, aihub_model_size, nncf_ptq, torchvision_quantized, openvino_benchmark)
 
 
 def build() -> list[dict]:
     aihub_info.cache_clear()
+    tv_weights.cache_clear()
     EXCLUDED.clear()
     SKIPPED.clear()
     rows = []
