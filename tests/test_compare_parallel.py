@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import warn_and_double
 
 from metaquant import api, parallel
 from metaquant.cli import main
 from metaquant.evidence.effects import for_property
 from metaquant.present import report
+from metaquant.progress import collect_warnings
 from metaquant.workbench import compare
 
 #: Shipped properties on the quadrature engine (accuracy, gpu_power_draw) and the exact one (dsc: one row).
@@ -54,6 +56,14 @@ def sequential():
     assert [r.bayes["engine"] for r in comp] == ["quadrature", "quadrature", "exact"]
     assert all(r.ssm.get("label_code") for r in comp) and comp["accuracy"].frequentist["estimable"]
     return comp, told
+
+
+def test_warnings_of_worker_processes_reach_the_caller_in_order():
+    """A fit's warnings (R-hat, ESS) raised in a worker reach the CLI's collector, not the worker's stderr."""
+    with collect_warnings() as got:
+        assert parallel.run_tasks([1, 2, 3], jobs=2, fn=warn_and_double) == [2, 4, 6]
+    assert [str(w.message) for w in got.warnings] == ["task 1 warned", "task 2 warned", "task 3 warned"]
+    assert {w.category for w in got.warnings} == {UserWarning}
 
 
 def test_property_tasks_are_one_per_engine_in_order():
