@@ -150,7 +150,11 @@ def synthesize(data: Any = "ssm2025", prop: str | None = None, *, include_confou
 
 
 def compare(data: Any = "ssm2025", properties: Sequence[str] | str | None = None, **options):
-    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.workbench.compare.compare`)."""
+    """SSM, Bayesian and classical pooling side by side (:func:`metaquant.workbench.compare.compare`).
+
+    ``jobs=N`` runs the per-property, per-engine fits over ``N`` local processes and ``scheduler="tcp://..."``
+    on a Dask cluster (:func:`metaquant.parallel.run_tasks`); the results are those of ``jobs=1``, in order.
+    """
     from .workbench import compare as compare_mod
 
     return compare_mod.compare(data, properties, **options)

@@ -19,3 +19,11 @@ def bayes_ready():
     if not hasattr(b, "fit_exact"):
         pytest.skip("Bayesian engine not present in this build")
     return b
+
+
+def warn_and_double(x: int) -> int:
+    """A task for worker processes (importable there, and light to import): warns, then returns ``2 * x``."""
+    import warnings
+
+    warnings.warn(f"task {x} warned", UserWarning, stacklevel=1)
+    return 2 * x

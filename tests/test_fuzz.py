@@ -236,7 +236,7 @@ NUMERIC = {
     "fit": (["fit", "--property", "accuracy", "--method", "exact"],
             ["--prior-mu-sd", "--prior-tau", "--threshold-scale", "--min-probability", *MCMC]),
     "fit-rho": (["fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop"], ["--rho"]),
-    "compare": (["compare", "--property", "accuracy", "--all"], ["--rho", *MCMC]),
+    "compare": (["compare", "--property", "accuracy", "--all"], ["--rho", "--jobs", *MCMC]),
     "sensitivity-thresholds": (["sensitivity", "--property", "accuracy", "--thresholds", "--bayes-engine", "exact"],
                                ["--factors"]),
     "sensitivity-priors": (["sensitivity", "--property", "accuracy", "--priors", "--bayes-engine", "exact",

@@ -41,6 +41,15 @@ def test_every_fitting_command_shows_the_one_set_of_mcmc_defaults(command):
     assert int(_default(out.output, "--seed")) == DEFAULT_SEED
 
 
+@pytest.mark.parametrize("command", (["compare"], ["sensitivity"], ["report"]), ids=lambda c: c[0])
+def test_every_command_with_independent_fits_takes_jobs_and_scheduler(command):
+    out = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert int(_default(out.output, "--jobs")) == 1
+    assert "[accepted: an integer in [1, 1024]]" in " ".join(out.output.split())
+    assert "--scheduler TEXT" in out.output
+
+
 def test_the_sweep_settings_are_named_and_lighter():
     sweep = RunSettings.for_sweep(seed=3)
     assert (sweep.draws, sweep.tune, sweep.chains, sweep.seed) == (*SWEEP_MCMC, 3)

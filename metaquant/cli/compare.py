@@ -84,12 +84,13 @@ def _progress(fmt: str, quiet: bool) -> bool:
                help="Known sampling covariance for REML and PyMC: errors of one study's rows correlated at RHO.")
 @click.option("--shared-baseline", is_flag=True,
               help="Known sampling covariance for REML and PyMC: arms sharing a baseline correlated through it.")
+@parallel_options("Local worker processes for the per-property fits (SSM, Bayesian, REML and --bias's ensemble).")
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
 def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, bias, rho, shared_baseline,
-            strict, quiet, fmt):
+            jobs, scheduler, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
     \b
@@ -97,6 +98,8 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     metaquant compare --property accuracy --format json
     metaquant compare --fast                            exact engine where it applies
     metaquant compare --property gpu_power_draw --bias  does the label survive bias adjustment?
+    metaquant compare --all --jobs 2                    the fits over 2 local processes
+    metaquant compare --all --scheduler tcp://host:8786 ... or on a Dask cluster
     """
     from ..workbench import compare as cmp
 
@@ -108,9 +111,9 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     n = 1 if prop else table["property"].nunique()
     with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
         spec = FitSpec(prop or "accuracy", method=method_bayes, rho=rho, shared_baseline=shared_baseline)
-        comp = cmp.compare(table, prop, spec=spec, rules=_rules(data),
+        comp = api.compare(table, prop, spec=spec, rules=_rules(data),
                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
-                           reml_policy=missing_vi, progress=bar.done, bias=bias)
+                           reml_policy=missing_vi, progress=bar.done, bias=bias, jobs=jobs, scheduler=scheduler)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
     elif fmt != "table":
@@ -436,7 +439,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @click.option("--property", "props", multiple=True, help="Only these properties (repeatable; default all).")
 @_missing_vi_option
 @mcmc_options()
-@parallel_options("Local worker processes for sensitivity fits.")
+@parallel_options("Local worker processes for the comparison and sensitivity fits.")
 @_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")

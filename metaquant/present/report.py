@@ -1,7 +1,9 @@
 """A self-contained HTML report of the three engines on every property, with ``report.json``.
 
 :func:`build_report` runs, for each property, the comparison of SSM, the
-Bayesian model and REML (:func:`metaquant.workbench.compare.compare_property`), draws
+Bayesian model and REML (:func:`compare_all`: every engine's fit of every property one
+task of :func:`metaquant.workbench.compare.compare_properties`, run in parallel with
+``jobs``/``scheduler`` as the sensitivity sweeps are), draws
 the forest plot, the posterior over SSM's zones, SSM's final masses, the
 effect against bit-width and the contour-enhanced funnel plot
 (:mod:`metaquant.present.bias_plots`), and runs the leave-one-study-out,
@@ -119,6 +121,7 @@ def property_section(
     log: Callable[[str], None] | None = None,
     rules: str = "ssm2025",
     bias: bool = False,
+    comparison: compare.PropertyComparison | None = None,
 ) -> tuple[dict, dict[str, str]]:
     """Numbers and figures (base64 PNG) for one property (``rules``: the SSM rule set of the data).
 
@@ -126,12 +129,13 @@ def property_section(
     ``fast`` the sweep settings), ``sweep_settings`` the sensitivity sweeps (:meth:`RunSettings.for_sweep`
     unless given): :func:`main_settings`.  ``bias``: also the bias-adjusted ensemble
     (:func:`metaquant.workbench.compare.compare_property` with ``bias=True``, the main fit's MCMC sizes), its
-    label survival and model-probability plot.
+    label survival and model-probability plot.  ``comparison``: that comparison already made with these
+    settings (:func:`compare_all`), else it is made here.
     """
     prop = str(table["property"].iloc[0])
-    _log(log, f"{prop}: comparing engines" + (" and fitting the bias-adjusted ensemble" if bias else ""))
     main, sweep = main_settings(settings, sweep_settings, fast=fast)
-    pc = compare.compare_property(table, fast=fast, reml_policy=missing_vi, settings=main, rules=rules, bias=bias)
+    pc = comparison or compare_all([table], fast=fast, missing_vi=missing_vi, settings=main, jobs=jobs,
+                                   scheduler=scheduler, log=log, rules=rules, bias=bias)[0]
     figs: dict[str, str] = {}
     exact = None
     if pc.bayes.get("engine") != "exact":
@@ -188,6 +192,25 @@ def property_section(
     return json_safe(numbers), figs
 
 
+def compare_all(tables: Sequence[pd.DataFrame], *, fast: bool = False, missing_vi: str = "drop",
+                settings: RunSettings | None = None, jobs: int = 1, scheduler: str | None = None,
+                log: Callable[[str], None] | None = None, rules: str = "ssm2025",
+                bias: bool = False) -> list[compare.PropertyComparison]:
+    """The report's comparisons of every property (the main fits of :func:`property_section`), at once.
+
+    Every engine's fit of every property is one task of :func:`metaquant.workbench.compare.compare_properties`,
+    run one after another or, with ``jobs``/``scheduler``, in parallel; the results are the same either way.
+    ``settings`` are the main fits' (:func:`main_settings`); ``log`` is told when each property is compared.
+    """
+    how = (f" over {plural(jobs, 'process', 'processes')}" if jobs > 1 and not scheduler else
+           f" on the Dask scheduler at {scheduler}" if scheduler else "")
+    _log(log, f"comparing engines on {plural(len(tables), 'property', 'properties')}"
+         + (" and fitting the bias-adjusted ensembles" if bias else "") + how)
+    return compare.compare_properties(tables, jobs=jobs, scheduler=scheduler,
+                                      progress=None if log is None else (lambda p: log(f"{p}: engines compared")),
+                                      fast=fast, reml_policy=missing_vi, settings=settings, rules=rules, bias=bias)
+
+
 def main_settings(settings: RunSettings | None = None, sweep_settings: RunSettings | None = None, *,
                   fast: bool = False) -> tuple[RunSettings, RunSettings]:
     """The report's main-fit and sweep settings: ``settings`` (default ``RunSettings()``) and
@@ -227,7 +250,9 @@ def build_report(
         The main fits' MCMC settings (``RunSettings()``, the defaults of every command) and the sensitivity
         sweeps' (:meth:`RunSettings.for_sweep`); both are named in the page's settings table.
     jobs, scheduler
-        Parallel execution of the sensitivity fits (:func:`metaquant.workbench.sensitivity.run_tasks`).
+        Parallel execution of the comparisons' fits (:func:`compare_all`) and of the sensitivity fits
+        (:func:`metaquant.workbench.sensitivity.run_tasks`): ``N`` local processes or a Dask scheduler's
+        address; the same numbers as one after another.
     bias : bool
         Also fit the bias-adjusted Bayesian model-averaged ensemble per property (``metaquant fit
         --method bma`` with the main fit's MCMC sizes, at most 2 chains): the page gains the
@@ -248,13 +273,15 @@ def build_report(
 
     rules = rules_for(None if isinstance(data, pd.DataFrame) else data)
     main, sweep = main_settings(settings, sweep_settings, fast=fast)
+    tables = [for_property(table, p) for p in props]
+    comparisons = compare_all(tables, fast=fast, missing_vi=missing_vi, settings=main, jobs=jobs,
+                              scheduler=scheduler, log=log, rules=rules, bias=bias)
     sections, figures = {}, {}
-    for p in props:
-        t = for_property(table, p)
+    for t, pc in zip(tables, comparisons, strict=True):
         name = str(t["property"].iloc[0])
         sections[name], figures[name] = property_section(t, fast=fast, missing_vi=missing_vi, settings=main,
                                                          sweep_settings=sweep, jobs=jobs, scheduler=scheduler,
-                                                         log=log, rules=rules, bias=bias)
+                                                         log=log, rules=rules, bias=bias, comparison=pc)
     doc = {
         "metaquant_version": __version__,
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -649,4 +676,4 @@ def write_report(out: str | Path, data: Any = "ssm2025", *, force: bool = False,
     return replace_dir(out, build, force=force, inputs=data, known=REPORT_FILES)
 
 
-__all__ = ["bayes_bits_band", "build_report", "property_section", "render_html", "write_report"]
+__all__ = ["bayes_bits_band", "build_report", "compare_all", "property_section", "render_html", "write_report"]

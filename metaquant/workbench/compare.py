@@ -21,6 +21,12 @@ ensemble (``FitSpec(method="bma")``, :mod:`metaquant.bayes.bma`, through
 :func:`metaquant.fitting.fit_or_reason`) and reports whether the plain
 random-effects label survives bias adjustment (:func:`bias_summary`).
 
+Each engine's fit of each property is one independent :class:`Task`
+(:func:`property_tasks`), run by :func:`metaquant.parallel.run_tasks`: one after
+another, over local processes (``jobs=N``) or on a Dask cluster
+(``scheduler=...``), with the same results in the same order whatever ran them;
+:func:`assemble` reads a property's results into its :class:`PropertyComparison`.
+
 It classifies how the labels relate (:func:`metaquant.scale.classify_labels`):
 
 ``same``
@@ -64,6 +70,7 @@ from ..evidence import schema
 from ..evidence.effects import for_property
 from ..fitting import exact_applicable  # noqa: F401  (re-exported: compare.exact_applicable)
 from ..outputs import json_safe
+from ..parallel import run_tasks
 from ..scale import classify_labels, worst_status
 from ..spec import BAYES_METHODS, DEFAULT_SEED, FitSpec, RunSettings, split_options
 
@@ -431,6 +438,136 @@ def _specs(prop: str, spec: FitSpec | None, settings: RunSettings | None, reml_p
     return bspec, run, fspec
 
 
+@dataclass
+class Task:
+    """One engine's fit of one property in a comparison: an independent unit of work.
+
+    ``key`` is ``(property, engine)`` with ``engine`` one of :data:`TASK_ENGINES`: ``"ssm"`` (SSM's
+    ``options``: ``thresholds``, ``policy``, ``belief_split``, ``rules``), ``"bayes"`` (the Bayesian fit
+    of ``spec``; ``options["fast"]``), ``"reml"`` (the classical fit) or ``"bma"`` (the bias-adjusted
+    ensemble).  Picklable, so that it can run in another process or on a Dask worker.
+    """
+
+    key: tuple
+    table: pd.DataFrame
+    spec: FitSpec | None = None
+    settings: RunSettings | None = None
+    options: dict = field(default_factory=dict)
+
+
+#: The engines of a comparison's tasks, in the order they run for one property.
+TASK_ENGINES = ("ssm", "bayes", "reml", "bma")
+
+
+def property_tasks(
+    table: pd.DataFrame,
+    *,
+    spec: FitSpec | None = None,
+    settings: RunSettings | None = None,
+    fast: bool = False,
+    reml_policy: str = "drop",
+    thresholds=None,
+    policy: str = "ef",
+    belief_split: str = "none",
+    rules: str = "ssm2025",
+    bias: bool = False,
+    **options,
+) -> list[Task]:
+    """The tasks of one property's comparison (the parameters of :func:`compare_property`), in order.
+
+    A specification that cannot work (a classical method on the Bayesian side) is refused here, before
+    any fit runs.
+    """
+    prop = schema.get_property(str(table["property"].iloc[0])).name
+    bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
+    tasks = [Task((prop, "ssm"), table, options=dict(thresholds=thresholds, policy=policy,
+                                                     belief_split=belief_split, rules=rules)),
+             Task((prop, "bayes"), table, bspec, run, options={"fast": fast}),
+             Task((prop, "reml"), table, fspec, RunSettings(profile=False))]
+    if bias:
+        mspec = FitSpec(prop, method="bma", variance_policy=fspec.policy, thresholds=bspec.thresholds,
+                        prior_mu_sd=bspec.prior_mu_sd, prior_tau=bspec.prior_tau, level=bspec.level,
+                        min_probability=bspec.min_probability)
+        tasks.append(Task((prop, "bma"), table, mspec, run))
+    return tasks
+
+
+def execute(task: Task) -> tuple[dict, Any]:
+    """Run one task: the engine's dict and its result object (``None`` where the engine gave none)."""
+    engine = task.key[-1]
+    if engine == "ssm":
+        return ssm_entry(task.table, **task.options)
+    if engine == "bayes":
+        return fit_bayesian(task.table, task.spec, task.settings, **task.options)
+    if engine == "reml":
+        return classical_entry(task.table, task.spec, task.settings)
+    if engine == "bma":
+        return fit_bias_adjusted(task.table, task.spec, task.settings)
+    raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(TASK_ENGINES)}")
+
+
+def assemble(tasks: Sequence[Task], results: Sequence[tuple[dict, Any]]) -> PropertyComparison:
+    """One property's :class:`PropertyComparison` from its tasks (:func:`property_tasks`) and their results."""
+    done = {t.key[-1]: (t, r) for t, r in zip(tasks, results, strict=True)}
+    table, prop = tasks[0].table, tasks[0].key[0]
+    (ssm_d, ssm_obj), (bayes_d, bayes_obj), (freq_d, freq_obj) = (done[e][1] for e in ("ssm", "bayes", "reml"))
+    objects = {"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj}
+    bma_d = None
+    if "bma" in done:
+        bma_d, objects["bma"] = done["bma"][1]
+    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agreement(table, ssm_d, bayes_d, freq_d), table=table,
+                              objects=objects, bma=bma_d,
+                              primary=primary_of(table, done["bayes"][0].spec, done["reml"][0].spec, bayes_d))
+
+
+class _PerProperty:
+    """The ``progress`` of :func:`metaquant.parallel.run_tasks` that calls ``callback(property)`` once a
+    property's last task is done (the tasks are told in order)."""
+
+    def __init__(self, tasks: Sequence[Task], callback):
+        self.total = len(tasks)
+        self._last = {i: t.key[0] for i, t in enumerate(tasks)
+                      if i + 1 == len(tasks) or tasks[i + 1].key[0] != t.key[0]}
+        self._count, self._callback = 0, callback
+
+    def done(self, unit: str = "") -> None:
+        i, self._count = self._count, self._count + 1
+        if i in self._last:
+            self._callback(self._last[i])
+
+
+def compare_properties(tables: Sequence[pd.DataFrame], *, jobs: int = 1, scheduler: str | None = None,
+                       progress=None, **kw) -> list[PropertyComparison]:
+    """The comparisons of several properties' tables, their engine fits run as independent tasks.
+
+    Parameters
+    ----------
+    tables : sequence of DataFrame
+        One property's effect table each.
+    jobs, scheduler
+        Where the tasks run (:func:`metaquant.parallel.run_tasks`): ``jobs=1`` in this process one after
+        another, ``jobs=N`` over ``N`` local processes, ``scheduler`` on a Dask cluster.  The results are
+        the same, in the same order.
+    progress : callable, optional
+        Called as ``progress(property)`` once each property's fits are done, in the order of ``tables``.
+    **kw
+        Passed to :func:`property_tasks` (the parameters of :func:`compare_property`).
+
+    Returns
+    -------
+    list of PropertyComparison
+    """
+    groups = [property_tasks(t, **kw) for t in tables]
+    tasks = [t for g in groups for t in g]
+    results = run_tasks(tasks, jobs=jobs, scheduler=scheduler, fn=execute,
+                        progress=None if progress is None else _PerProperty(tasks, progress))
+    out, i = [], 0
+    for g in groups:
+        out.append(assemble(g, results[i:i + len(g)]))
+        i += len(g)
+    return out
+
+
 def compare_property(
     table: pd.DataFrame,
     *,
@@ -443,6 +580,8 @@ def compare_property(
     belief_split: str = "none",
     rules: str = "ssm2025",
     bias: bool = False,
+    jobs: int = 1,
+    scheduler: str | None = None,
     **options,
 ) -> PropertyComparison:
     """SSM, Bayesian and REML pooling of one property's effect table (and, with ``bias``, the bias-adjusted ensemble).
@@ -474,6 +613,8 @@ def compare_property(
         ``settings``, at most 2 chains, and REML's variance policy) and say whether the plain
         random-effects label survives bias adjustment (:attr:`PropertyComparison.bias`).  Slow:
         the ensemble samples about 24 models.
+    jobs, scheduler
+        Where the engines' fits run (:func:`compare_properties`); the same results either way.
     **options
         Fields of :class:`FitSpec` / :class:`RunSettings` for the Bayesian fit
         (``method``, ``draws``, ``seed``, ...); ``method_bayes`` and
@@ -483,21 +624,9 @@ def compare_property(
     -------
     PropertyComparison
     """
-    prop = schema.get_property(str(table["property"].iloc[0])).name
-    bspec, run, fspec = _specs(prop, spec, settings, reml_policy, thresholds, options)
-    ssm_d, ssm_obj = ssm_entry(table, thresholds=thresholds, policy=policy, belief_split=belief_split, rules=rules)
-    bayes_d, bayes_obj = fit_bayesian(table, bspec, run, fast=fast)
-    freq_d, freq_obj = classical_entry(table, fspec, RunSettings(profile=False))
-    agr = agreement(table, ssm_d, bayes_d, freq_d)
-    objects = {"ssm": ssm_obj, "bayes": bayes_obj, "frequentist": freq_obj}
-    bma_d = None
-    if bias:
-        mspec = FitSpec(prop, method="bma", variance_policy=fspec.policy, thresholds=bspec.thresholds,
-                        prior_mu_sd=bspec.prior_mu_sd, prior_tau=bspec.prior_tau, level=bspec.level,
-                        min_probability=bspec.min_probability)
-        bma_d, objects["bma"] = fit_bias_adjusted(table, mspec, run)
-    return PropertyComparison(prop, ssm_d, bayes_d, freq_d, agr, table=table, objects=objects, bma=bma_d,
-                              primary=primary_of(table, bspec, fspec, bayes_d))
+    return compare_properties([table], jobs=jobs, scheduler=scheduler, spec=spec, settings=settings, fast=fast,
+                              reml_policy=reml_policy, thresholds=thresholds, policy=policy,
+                              belief_split=belief_split, rules=rules, bias=bias, **options)[0]
 
 
 def primary_of(table: pd.DataFrame, bspec: FitSpec, fspec: FitSpec, bayes: Mapping | None = None) -> dict:
@@ -525,6 +654,8 @@ def compare(
     measure: str = "ROM",
     include_confounded: bool = False,
     progress=None,
+    jobs: int = 1,
+    scheduler: str | None = None,
     **kw,
 ) -> Comparison:
     """Compare SSM, Bayesian and REML pooling for one, several or all properties.
@@ -540,6 +671,10 @@ def compare(
         As :func:`metaquant.api.effect_table`.
     progress : callable, optional
         Called as ``progress(property)`` after each property.
+    jobs, scheduler
+        Where the per-property, per-engine fits run (:func:`compare_properties`): in this process, over
+        ``jobs`` local processes or on the Dask scheduler at ``scheduler``; the same results in the same
+        order either way.
     **kw
         Passed to :func:`compare_property`.
 
@@ -553,11 +688,8 @@ def compare(
 
         kw["rules"] = rules_for(data)
     props = fitting.properties_of(table, properties)
-    results = []
-    for p in props:
-        results.append(compare_property(for_property(table, p), **kw))
-        if progress is not None:
-            progress(results[-1].property)
+    results = compare_properties([for_property(table, p) for p in props], jobs=jobs, scheduler=scheduler,
+                                 progress=progress, **kw)
     settings = {k: (v.to_dict() if hasattr(v, "to_dict") else v) for k, v in kw.items()}
     settings.setdefault("missing_vi", settings.pop("reml_policy", "drop"))
     settings.setdefault("method_bayes", (kw.get("spec") or FitSpec(props[0] if props else "accuracy")).method
@@ -682,8 +814,8 @@ def format_bias_table(comp: Comparison) -> list[str]:
 
 
 __all__ = [
-    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "Comparison", "PropertyComparison", "agreement",
-    "bias_summary", "classical_entry", "compare", "compare_property", "exact_applicable", "explain",
-    "fit_bayesian", "fit_bias_adjusted", "fit_reml", "format_bias_table", "format_comparison", "models_per_study",
-    "primary_lines", "primary_of", "ssm_entry",
+    "DEFAULT_SEED", "ENGINES", "MCMC_MARK", "TASK_ENGINES", "Comparison", "PropertyComparison", "Task",
+    "agreement", "assemble", "bias_summary", "classical_entry", "compare", "compare_properties", "compare_property",
+    "exact_applicable", "execute", "explain", "fit_bayesian", "fit_bias_adjusted", "fit_reml", "format_bias_table",
+    "format_comparison", "models_per_study", "primary_lines", "primary_of", "property_tasks", "ssm_entry",
 ]
