@@ -174,6 +174,31 @@ def predict(table, spec: FitSpec, at, settings: RunSettings | None = None, *, ca
     return predict_mod.predict(table, spec, at, settings, calibrate=calibrate)
 
 
+def property_table(data: Any, prop: str, *, include_confounded: bool = False):
+    """The effect rows of one property (:func:`effect_table` narrowed to ``prop``; unknown names are refused)."""
+    from .evidence.effects import for_property
+
+    return for_property(effect_table(data, include_confounded=include_confounded), prop)
+
+
+def bias(table, **options):
+    """Small-study effects and publication bias of one property's rows (:func:`metaquant.classical.bias.analyze`).
+
+    ``options``: ``method``, ``estimator``, ``side``, ``steps``, ``alternative``, ``alpha``.  The report's
+    ``to_dict()`` names each method's assumptions under ``assumptions``.
+    """
+    from .classical import bias as bias_mod
+
+    return bias_mod.analyze(table, **options)
+
+
+def bias_assumptions() -> dict:
+    """What each bias method assumes, in words (printed beside its result)."""
+    from .classical.bias import ASSUMPTIONS
+
+    return dict(ASSUMPTIONS)
+
+
 def posterior_checks(result) -> dict:
     """A Bayesian fit's posterior predictive check, PSIS-LOO and outlier flags (:func:`metaquant.bayes.checks`)."""
     from .bayes.checks import posterior_checks as checks
@@ -189,7 +214,7 @@ def covariate_column(table, name: str) -> str:
 
 
 __all__ = [
-    "PRIMARY", "FitSpec", "RunSettings", "as_bool", "compare", "covariate_column", "effect_table", "fit", "fit_all",
-    "posterior_checks", "predict", "primary_estimate", "primary_statement", "primary_summary", "sensitivity",
-    "synthesize",
+    "PRIMARY", "FitSpec", "RunSettings", "as_bool", "bias", "bias_assumptions", "compare", "covariate_column",
+    "effect_table", "fit", "fit_all", "posterior_checks", "predict", "primary_estimate", "primary_statement",
+    "primary_summary", "property_table", "sensitivity", "synthesize",
 ]

@@ -148,7 +148,7 @@ def _print_selmodels(r: dict, section) -> None:
 
 
 def _print_report(d: dict) -> None:
-    from ..classical.bias import ASSUMPTIONS
+    from .. import api
 
     click.echo(f"{d['property']}: small-study effects and publication bias (k = {d['k']} rows, "
                f"{d['n_studies']} stud{'y' if d['n_studies'] == 1 else 'ies'})")
@@ -159,7 +159,7 @@ def _print_report(d: dict) -> None:
     for note in d["notes"]:
         click.echo(f"  note: {note}")
     r = d["results"]
-    section = _section_printer(ASSUMPTIONS)
+    section = _section_printer(api.bias_assumptions())
     for part in (_print_regtest, _print_ranktest, _print_fsn, _print_trimfill, _print_pet_peese, _print_selmodels):
         part(r, section)
     if d["skipped"]:
@@ -196,26 +196,23 @@ def bias(data, prop, method, estimator, side, steps, alternative, funnel, force,
     metaquant bias --data llmq --property throughput --steps 0.025,0.5 --funnel funnel.png
     """
     from .. import api
-    from ..classical import bias as mb
-    from ..evidence.effects import for_property
 
     if funnel:  # checked before any work: an unwritable place, an input file, an existing file without --force
         from ..outputs import check_writable_target
 
         check_writable_target(funnel, force=force, inputs=list(data))
-    table = for_property(api.effect_table(list(data) or "ssm2025"), prop)
-    rep = mb.analyze(table, method=method.upper(), estimator=estimator.upper(),
-                     side=None if side == "auto" else side, steps=tuple(steps), alternative=alternative)
+    table = api.property_table(list(data) or "ssm2025", prop)
+    rep = api.bias(table, method=method.upper(), estimator=estimator.upper(), side=None if side == "auto" else side,
+                   steps=tuple(steps), alternative=alternative)
     if funnel:
         from ..present.bias_plots import bias_funnel
         from ..present.plots import save_figure
 
         save_figure(bias_funnel(table, method=method.upper()), funnel, force=force)
     d = rep.to_dict()
-    from ..workbench.primary import estimate_name, primary_spec
-
-    prim, why = primary_spec(table, str(table["property"].iloc[0]))
-    d["primary_estimate"] = {"name": estimate_name(prim, table), "reason": why}
+    prim = api.primary_summary(api.FitSpec(str(table["property"].iloc[0])), table, chosen=False)
+    d["primary_estimate"] = {"name": prim["name"], "reason": prim["reason"]}
+    why = prim["reason"]
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return
