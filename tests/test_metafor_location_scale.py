@@ -91,7 +91,7 @@ def test_boundary_fit_says_so_and_matches_metafor_where_estimable():
     close([o["estimate"] for o in res.coefficients], [r["estimate"] for r in c["beta"]], 1e-6)
     close([o["se"] for o in res.coefficients], [r["se"] for r in c["beta"]], 1e-5)
     close(res.logLik, c["logLik"], 1e-8)
-    out = predict_ls(res, c["predict"]["newmods"], c["predict"]["newscale"]).to_frame()
+    out = predict_ls(res, c["predict"]["newmods"], c["predict"]["newscale"])
     for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
         close(out[key], c["predict"][key], 1e-6)
 
@@ -105,7 +105,7 @@ def test_predict_matches_metafor(name):
         for key in ("pred", "se", "ci_low", "ci_high"):
             close(out[key], pr[key], 1e-5)
         return
-    out = predict_ls(res, pr["newmods"], pr["newscale"]).to_frame()
+    out = predict_ls(res, pr["newmods"], pr["newscale"])
     for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
         close(out[key], pr[key], 1e-6)
     close(out["se"], pr["se"], 1e-5)
@@ -114,7 +114,7 @@ def test_predict_matches_metafor(name):
 def test_prediction_interval_uses_tau2_at_the_new_point():
     """The PI at a scale value is pred ± z sqrt(se² + exp(z'alpha)), not the homoscedastic tau²."""
     res, _ = fit("llmq_accuracy_bits4")
-    out = predict_ls(res, [2.0, 4.0], [2.0, 4.0]).to_frame()
+    out = predict_ls(res, [2.0, 4.0], [2.0, 4.0])
     tau2 = np.exp(res.alpha[0] + res.alpha[1] * np.array([2.0, 4.0]))
     half = 1.959963984540054 * np.sqrt(out["se"] ** 2 + tau2)
     close(out["pi_high"] - out["pred"], half, 1e-12)

@@ -214,7 +214,7 @@ class ClassicalResult:
 
             znames = list(self.rma.scale_names[1:])
             zs = None if z is None or not znames else design_rows(z, znames, argument="z")
-            pr = predict_ls(self.rma, design_rows(x, names, argument="x"), zs).to_frame()
+            pr = predict_ls(self.rma, design_rows(x, names, argument="x"), zs)
             return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
         pr = rma.predict(self.rma, design_rows(x, names, argument="x")).to_frame()
         return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}

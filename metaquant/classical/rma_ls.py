@@ -41,7 +41,8 @@ from scipy import linalg, stats
 
 from ..outputs import json_safe
 from ..results import FitStatistics
-from .rma import Prediction, _alpha
+
+# this module does not import metaquant.classical.rma (whose predict() dispatches here): no import cycle
 
 __all__ = ["RMALSResult", "predict_ls", "predict_scale", "rma_ls"]
 
@@ -151,6 +152,18 @@ class RMALSResult(FitStatistics):
         df = pd.DataFrame(rows).set_index("name")
         df.index.name = "term"
         return df[["estimate", "se", "stat", "p", "ci_low", "ci_high"]]
+
+
+def _alpha(level: float) -> float:
+    """metafor's ``.level``: a confidence level in percent or as a fraction, to alpha (as ``rma._alpha``)."""
+    level = float(level)
+    if not math.isfinite(level) or level < 0 or level >= 100:
+        raise ValueError(f"level must be in [0, 100) (percent) or (0, 1) (fraction), got {level!r}")
+    if level == 0:
+        return 1.0
+    if level >= 1:
+        return (100.0 - level) / 100.0
+    return 1.0 - level if level > 0.5 else level
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,7 +459,7 @@ def _rows(new, n_cols: int, what: str) -> np.ndarray:
     return a
 
 
-def predict_ls(result: RMALSResult, newmods=None, newscale=None, *, level: float | None = None) -> Prediction:
+def predict_ls(result: RMALSResult, newmods=None, newscale=None, *, level: float | None = None) -> pd.DataFrame:
     """Predicted effects with CI and prediction interval (metafor's ``predict.rma.ls``).
 
     The prediction interval of a new study at a row uses the between-study
@@ -463,6 +476,11 @@ def predict_ls(result: RMALSResult, newmods=None, newscale=None, *, level: float
     newscale : array_like, optional
         Scale moderators without the intercept, one row per row of ``newmods``.
     level : float, optional
+
+    Returns
+    -------
+    DataFrame
+        Columns ``pred``, ``se``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, one row per prediction.
     """
     crit = float(stats.norm.isf(_alpha(result.level if level is None else level) / 2))
     if newmods is None:
@@ -491,8 +509,8 @@ def predict_ls(result: RMALSResult, newmods=None, newscale=None, *, level: float
     else:
         tau2 = np.full(pred.shape, np.nan)
     half = crit * np.sqrt(vpred + tau2)
-    return Prediction(pred=pred, se=se, ci_low=pred - crit * se, ci_high=pred + crit * se, pi_low=pred - half,
-                      pi_high=pred + half)
+    return pd.DataFrame({"pred": pred, "se": se, "ci_low": pred - crit * se, "ci_high": pred + crit * se,
+                         "pi_low": pred - half, "pi_high": pred + half})
 
 
 def predict_scale(result: RMALSResult, newscale=None, *, level: float | None = None) -> pd.DataFrame:

@@ -164,7 +164,7 @@ def _fold_interval(fold: _Fold) -> tuple[np.ndarray, np.ndarray] | str:
         if fold.Z is not None:
             fit = rma_ls.rma_ls(fold.y, fold.vi, mods=fold.X if fold.X.shape[1] else None, scale=fold.Z,
                                 method=fold.method)
-            pr = rma_ls.predict_ls(fit, fold.X_new if fold.X.shape[1] else None, fold.Z_new).to_frame()
+            pr = rma_ls.predict_ls(fit, fold.X_new if fold.X.shape[1] else None, fold.Z_new)
         else:
             fit = rma.rma(fold.y, fold.vi, method=fold.method, mods=fold.X if fold.X.shape[1] else None)
             pr = rma.predict(fit, fold.X_new if fold.X.shape[1] else None).to_frame()
