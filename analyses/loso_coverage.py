@@ -13,6 +13,12 @@ whose SSM label (of the row's own relative improvement) equals the label of the 
 ``docs/results/loso_coverage.csv`` and ``docs/results/loso_coverage.md``.
 
 Run: ``python analyses/loso_coverage.py`` (about a minute).
+
+``python analyses/loso_coverage.py --predict`` measures instead the calibration ``metaquant predict`` prints
+(:func:`metaquant.workbench.predict.loso_calibration`) at the settings of docs/results.md, before and after the
+location-scale default: the homoscedastic REML model (one tau²) against the location-scale REML model whose scale
+moderators are predict's default (:func:`~metaquant.workbench.predict.default_scale_moderators`), overall and on
+the held-out rows at the setting.  Writes ``docs/results/predict_calibration.csv`` and ``.md`` (a few seconds).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import metaquant as mq
@@ -81,8 +88,69 @@ def run(corpus: str) -> list[dict]:
     return rows
 
 
+#: The settings of docs/results.md's calibration table: (corpus, property, setting).
+PREDICT_CASES = (
+    ("benchmarks", "accuracy", {"bits": 8}),
+    ("benchmarks", "accuracy", {"bits": 8, "act_bits": 8}),
+    ("zooq", "accuracy", {"bits": 8, "act_bits": 8}),
+    ("llmq", "accuracy", {"bits": 4}),
+    ("llmq", "accuracy", {"bits": 4, "act_bits": 16}),
+    ("llmq", "accuracy", {"bits": 4, "technique": "weight-only"}),
+)
+
+
+def _pct(x) -> float | None:
+    return None if x is None else round(100 * float(x), 1)
+
+
+def predict_calibration() -> pd.DataFrame:
+    """What ``metaquant predict`` prints as its calibration, with one tau² and with the location-scale default."""
+    from metaquant.fitting import property_rows
+    from metaquant.workbench.predict import (
+        at_setting,
+        covariate_column,
+        default_moderators,
+        default_scale_moderators,
+        loso_calibration,
+        prepare_rows,
+    )
+
+    out = []
+    for corpus, prop, asked in PREDICT_CASES:
+        table = mq.effect_table(corpus)
+        at = {covariate_column(table, k): v for k, v in asked.items()}
+        rows, mods, _, _ = prepare_rows(property_rows(table, prop), at, default_moderators(at))
+        here = rows[at_setting(rows, at)]["yi"].to_numpy(dtype=float)
+        hib = bool(schema.get_property(prop).higher_is_better)
+        lo, hi = (float(pct_from_log(q, hib)) for q in np.percentile(here, [2.5, 97.5]))
+        spread = {"sd_log_ratio_at_setting": round(float(np.std(here, ddof=1)), 3),
+                  "middle_95pct_of_rows_pp": round(abs(hi - lo), 1),
+                  "min_pct_at_setting": round(float(np.min(pct_from_log(here, hib))), 1),
+                  "max_pct_at_setting": round(float(np.max(pct_from_log(here, hib))), 1)}
+        for model, zmods in (("one tau²", ()), ("location-scale", default_scale_moderators(rows, mods, at))):
+            c = loso_calibration(rows, mods, prop, scale_moderators=zmods, at=at)
+            a = c["at"]
+            out.append({"corpus": corpus, "property": prop,
+                        "setting": ", ".join(f"{k}={v}" for k, v in asked.items()), "model": model,
+                        "moderators": " + ".join(mods), "scale": " + ".join(zmods) or "1", "sources": c["sources"],
+                        "rows": c["rows"], "predicted": c["predicted"], "coverage_pct": _pct(c["coverage"]),
+                        "median_width_pp": round(c["median_width_pp"], 1), "rows_at_setting": a["predicted"],
+                        "coverage_at_setting_pct": _pct(a["coverage"]),
+                        "median_width_at_setting_pp": None if a["median_width_pp"] is None
+                        else round(a["median_width_pp"], 1), **spread})
+    return pd.DataFrame(out)
+
+
 def main() -> int:
     t0 = time.perf_counter()
+    if "--predict" in sys.argv[1:]:
+        df = predict_calibration()
+        OUT.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(OUT / "predict_calibration.csv", df.to_csv(index=False), overwrite=True)
+        atomic_write_text(OUT / "predict_calibration.md", format_table(df, "markdown"), overwrite=True)
+        print(df.to_string(index=False))
+        print(f"{time.perf_counter() - t0:.1f} s")
+        return 0
     rows = run("llmq") + run("benchmarks")
     df = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -167,11 +167,12 @@ def sensitivity(data: Any, prop: str, kind: str, **options):
     return sens.run(effect_table(data), prop, kind, **options)
 
 
-def predict(table, spec: FitSpec, at, settings: RunSettings | None = None, *, calibrate: bool = True):
+def predict(table, spec: FitSpec, at, settings: RunSettings | None = None, *, calibrate: bool = True,
+            homoscedastic: bool = False):
     """The effect expected at a setting, with its calibration (:func:`metaquant.workbench.predict.predict`)."""
     from .workbench import predict as predict_mod
 
-    return predict_mod.predict(table, spec, at, settings, calibrate=calibrate)
+    return predict_mod.predict(table, spec, at, settings, calibrate=calibrate, homoscedastic=homoscedastic)
 
 
 def property_table(data: Any, prop: str, *, include_confounded: bool = False):

@@ -125,7 +125,7 @@ def _check_int(value, name: str, minimum: int) -> int:
     return value
 
 
-def _moderator_tuple(moderators) -> tuple[str, ...]:
+def _moderator_tuple(moderators, what: str = "moderator") -> tuple[str, ...]:
     if moderators is None:
         return ()
     if isinstance(moderators, str):  # one moderator, not its characters
@@ -134,10 +134,10 @@ def _moderator_tuple(moderators) -> tuple[str, ...]:
         out = tuple(moderators)
     except TypeError:
         raise UsageError(
-            f"moderators must be a column name or a list of them, not {type(moderators).__name__}") from None
+            f"{what}s must be a column name or a list of them, not {type(moderators).__name__}") from None
     for m in out:
         if not isinstance(m, str) or not m.strip():
-            raise UsageError(f"moderator {m!r} is not a column name")
+            raise UsageError(f"{what} {m!r} is not a column name")
     return tuple(m.strip() for m in out)
 
 
@@ -157,6 +157,10 @@ class FitSpec:
         ``auto`` nests comparisons in studies where a study gives several rows.
     moderators : sequence of str
         Moderator columns (``bits`` enters as log2; ``COL:cat`` as categories).
+    scale_moderators : sequence of str
+        Moderators of the between-study variance, coded as ``moderators``: a location-scale model with
+        ``log tau² = z' alpha`` (metafor's ``rma(scale = ~ ...)``; classical REML or ML only,
+        :mod:`metaquant.classical.rma_ls`).  Empty: one tau² for every row.
     measure : {"ROM", "SMD", "MD", "PLO", "PAS", "PR"}
         Effect size of measurement rows; the proportion measures (logit, arcsine square root, raw
         proportion, with binomial variances from ``n_eval``) only for accuracy, precision and recall.
@@ -207,6 +211,7 @@ class FitSpec:
     method: str = "bayes"
     model: str = "auto"
     moderators: tuple[str, ...] = ()
+    scale_moderators: tuple[str, ...] = ()
     measure: str = "ROM"
     variance_policy: str | None = None
     prior_mu_sd: float | None = None
@@ -239,6 +244,7 @@ class FitSpec:
             set_(self, "rules", check_choice(self.rules, SSM_RULES, "rules"))
         set_(self, "model", check_choice(self.model, MODELS, "model"))
         set_(self, "moderators", _moderator_tuple(self.moderators))
+        set_(self, "scale_moderators", _moderator_tuple(self.scale_moderators, "scale moderator"))
         set_(self, "measure", check_choice(self.measure, MEASURES, "measure").upper())
         if self.measure in ("PLO", "PAS", "PR") and self.property not in ("accuracy", "precision", "recall"):
             raise UsageError(f"measure {self.measure} is for proportions, not {self.property!r}",
@@ -315,7 +321,8 @@ class FitSpec:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.update(engine=self.engine, policy=self.policy, moderators=list(self.moderators), wald=list(self.wald))
+        d.update(engine=self.engine, policy=self.policy, moderators=list(self.moderators),
+                 scale_moderators=list(self.scale_moderators), wald=list(self.wald))
         if d["thresholds"] is not None:
             d["thresholds"] = list(d["thresholds"])
         return d

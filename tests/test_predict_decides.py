@@ -63,4 +63,4 @@ def test_zooq_w8a8_runs_and_prints_its_calibration():
                                    "--act-bits", "8", "--method", "reml", "--missing-vi", "drop"])
     assert res.exit_code == 0, res.output
     assert "learned from: AIHUB_NUMERICS 86" in res.output
-    assert "calibration, one source left out at a time" in res.output
+    assert "calibration of location-scale REML, log τ² ~ act_bits:cat, one source left out at a time" in res.output

@@ -17,8 +17,12 @@ PLAIN_ONLY = ("exact", "bma")
 
 
 def check(engine: str, *, moderators: Sequence[str] = (), model: str = "auto", rho: float | None = None,
-          shared_baseline: bool = False, robust: str | None = None, wald: Sequence[str] = ()) -> None:
+          shared_baseline: bool = False, robust: str | None = None, wald: Sequence[str] = (),
+          scale_moderators: Sequence[str] = ()) -> None:
     """Raise a :class:`UsageError` for what the Bayesian ``engine`` (``bayes``, ``exact``, ``bma``) cannot fit."""
+    if scale_moderators:
+        raise UsageError(f"scale moderators (--scale-moderator) are fitted by the classical location-scale model, "
+                         f"not the {engine} engine", expected="method='reml' or 'ml'")
     if robust is not None:
         raise UsageError("cluster-robust inference is for the classical engine",
                          expected="a classical method, e.g. method='reml'")
@@ -42,7 +46,8 @@ def check(engine: str, *, moderators: Sequence[str] = (), model: str = "auto", r
 def check_spec(spec) -> None:
     """:func:`check` of a :class:`~metaquant.spec.FitSpec`."""
     check(spec.engine, moderators=spec.moderators, model=spec.model, rho=spec.rho,
-          shared_baseline=spec.shared_baseline, robust=spec.robust, wald=spec.wald)
+          shared_baseline=spec.shared_baseline, robust=spec.robust, wald=spec.wald,
+          scale_moderators=spec.scale_moderators)
 
 
 __all__ = ["PLAIN_ONLY", "check", "check_spec"]

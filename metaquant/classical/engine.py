@@ -82,7 +82,7 @@ class ClassicalResult:
     property : str
     rma : RMAResult or RMAMVResult
         The estimator's full result (metafor's ``rma.uni`` or ``rma.mv`` fields).
-    model : {"random-effects", "multilevel"}
+    model : {"random-effects", "multilevel", "location-scale"}
     robust : RobustResult, optional
         Cluster-robust inference by study (``robust()``), when asked.
     thresholds : tuple of float
@@ -188,8 +188,22 @@ class ClassicalResult:
         """The effect at each observed level of ``moderator`` (a fit on it alone): :func:`predict_levels`."""
         return predict_levels(self.rma, table, moderator, self.thresholds, self.higher_is_better)
 
-    def predict_new(self, x) -> dict:
+    @property
+    def location_scale(self) -> bool:
+        """Whether the between-study variance has moderators of its own (:mod:`metaquant.classical.rma_ls`)."""
+        return self.model == "location-scale"
+
+    def describe(self) -> str:
+        """The model in words, e.g. ``location-scale REML, log τ² ~ log2(bits)`` or ``REML random-effects``."""
+        if self.location_scale:
+            return self.rma.describe()
+        return f"{self.rma.method} {self.model}"
+
+    def predict_new(self, x, z=None) -> dict:
         """The fit read at design rows ``x`` (moderators without intercept): metafor's ``predict.rma``.
+
+        ``z`` are the rows' scale moderators (without intercept) of a location-scale fit, whose
+        prediction interval uses the tau² there (metafor's ``newscale``); without them it is NaN.
 
         Returns arrays ``pred``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high`` (log-ratio scale), one
         value per row of ``x``.
@@ -197,10 +211,25 @@ class ClassicalResult:
         from . import rma
 
         names = [c["name"] for c in self.rma.coefficients][1:]  # the intercept comes first
+        if self.location_scale:
+            from .rma_ls import predict_ls
+
+            znames = list(self.rma.scale_names[1:])
+            zs = None if z is None or not znames else design_rows(z, znames, argument="z")
+            pr = predict_ls(self.rma, design_rows(x, names, argument="x"), zs)
+            return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
         pr = rma.predict(self.rma, design_rows(x, names, argument="x")).to_frame()
         return {key: pr[key].to_numpy(dtype=float) for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high")}
 
     def to_frame(self) -> pd.DataFrame:
+        if self.location_scale:
+            df = self.rma.summary().reset_index()
+            rows = [{"term": r["term"], "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "se": r["se"], "p": r["p"]} for _, r in df.iterrows()]
+            if not self.meta_regression:
+                rows.append({"term": "pct", "estimate": self.pct, "ci_low": self.pct_ci_low,
+                             "ci_high": self.pct_ci_high})
+            return tidy_frame(rows, prop=self.property, engine=self.engine)
         if self.model == "multilevel":
             df = self.rma.to_frame()
             df["property"] = self.property
@@ -369,6 +398,8 @@ def wants_multilevel(table: pd.DataFrame, spec) -> bool:
 
     ``spec`` has passed :meth:`ClassicalEngine.check` (``model="multilevel"`` only with REML or ML).
     """
+    if spec.scale_moderators:  # the location-scale model is a two-level model (rows independent)
+        return False
     if spec.known_cov:  # a known V is fitted by rma.mv, nested or not
         return True
     if spec.model == "random-effects" or spec.is_fixed:
@@ -389,6 +420,18 @@ def _fit_uni(table: pd.DataFrame, spec, X, names):
 
         rob = cluster_robust(res, table["study"].to_numpy(), spec.robust, by="study")
     return res, rob
+
+
+def _fit_ls(table: pd.DataFrame, spec, X, names):
+    """The location-scale model: ``log tau²`` linear in ``spec.scale_moderators`` (metafor's ``scale =``)."""
+    from .rma_ls import rma_ls
+
+    Z, znames = moderator_matrix(table, list(spec.scale_moderators))
+    check_levels(table, list(spec.scale_moderators), znames)
+    res = rma_ls(table["yi"].to_numpy(float), table["vi"].to_numpy(float), mods=X if names else None,
+                 mod_names=names or None, scale=Z if znames else None, scale_names=znames or None,
+                 method=spec.method.upper(), level=spec.level)
+    return res, None
 
 
 def _fit_multi(table: pd.DataFrame, spec, X, names, profile: bool):
@@ -428,15 +471,17 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     X, names = moderator_matrix(table, list(spec.moderators))
     check_levels(table, list(spec.moderators), names)
     multi = wants_multilevel(table, spec)
+    fit = (_fit_multi if multi else (_fit_ls if spec.scale_moderators else _fit_uni))
     try:
-        res, rob = _fit_multi(table, spec, X, names, profile) if multi else _fit_uni(table, spec, X, names)
+        res, rob = fit(table, spec, X, names, profile) if multi else fit(table, spec, X, names)
     except ValueError as exc:  # a refusal about the data (a DataError) also names the file(s) of the rows
         files = (" + ".join(dict.fromkeys(table["source_file"].dropna().astype(str)))
                  if isinstance(exc, InputError) and "source_file" in table else None)
         raise InputError(f"{prop.name}: {exc}", path=files or None) from None
     th = spec.cut_points()
     notes = ([note] if note else []) + (list(res.warnings) if multi else _cautions(res, table) +
-                                        [w for w in res.warnings if w.startswith(TOO_FEW_CLUSTERS)])
+                                        [w for w in res.warnings if w.startswith(TOO_FEW_CLUSTERS)
+                                         or spec.scale_moderators])
     if rob is not None:
         notes += list(rob.warnings)
     wald = _wald(res, table, spec, rob, multi)
@@ -446,7 +491,8 @@ def fit_classical(table: pd.DataFrame, spec, note: str | None = None, *, profile
     return ClassicalResult(property=prop.name, rma=res, thresholds=th, k_total=int(table.attrs.get("k_total",
                            len(table))), n_studies=int(table["study"].nunique()),
                            higher_is_better=prop.higher_is_better, notes=notes,
-                           model="multilevel" if multi else "random-effects", robust=rob, wald=wald)
+                           model="multilevel" if multi else ("location-scale" if spec.scale_moderators
+                                                              else "random-effects"), robust=rob, wald=wald)
 
 
 def _outlier_note(res, table: pd.DataFrame, multi: bool) -> list[str]:
@@ -454,6 +500,8 @@ def _outlier_note(res, table: pd.DataFrame, multi: bool) -> list[str]:
     from .outliers import MAX_ROWS, outliers
 
     limit = MAX_ROWS["rma_mv" if multi else "rma"]
+    if getattr(res, "alpha_coefficients", None) is not None:  # outliers() refits rma(); not the location-scale model
+        return []
     if res.k < 3 or res.is_fixed or getattr(res, "struct", None) is not None:
         return []
     if res.k > limit:
@@ -489,9 +537,24 @@ class ClassicalEngine:
         if spec.model == "multilevel" and not spec.is_fixed and spec.method not in MULTILEVEL_METHODS:
             raise UsageError(f"the multilevel model is fitted by REML or ML, not {spec.method.upper()}",
                              expected="method='reml' or 'ml'")
+        if spec.scale_moderators:
+            self._check_scale(spec)
         if spec.known_cov and spec.method not in MULTILEVEL_METHODS:
             raise UsageError(f"a known sampling covariance is used by the multilevel model (REML or ML), not "
                              f"{spec.method.upper()}", expected="method='reml' or 'ml'")
+
+    @staticmethod
+    def _check_scale(spec) -> None:
+        """The location-scale model (``scale_moderators``): REML or ML, rows independent, z tests."""
+        if spec.method not in MULTILEVEL_METHODS:
+            raise UsageError(f"scale moderators (--scale-moderator) are fitted by the location-scale model, REML or "
+                             f"ML, not {spec.method.upper()}", expected="method='reml' or 'ml'")
+        for given, what in ((spec.model == "multilevel", "the multilevel model"),
+                            (spec.known_cov, "a known sampling covariance"),
+                            (spec.robust, "cluster-robust inference"), (spec.test != "z", f"test={spec.test!r}")):
+            if given:
+                raise UsageError(f"the location-scale model (--scale-moderator) takes no {what}",
+                                 expected="leave out --scale-moderator, or the other option")
 
     def fit(self, rows: pd.DataFrame, spec, settings) -> ClassicalResult:
         """Pool the (policy-applied) rows: :func:`fit_classical`."""

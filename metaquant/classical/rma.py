@@ -1245,6 +1245,13 @@ def predict(result: RMAResult, newmods=None, *, level: float | None = None) -> P
             raise ValueError("a cluster-robust fit predicts at its own level")
         df = predict_robust(result, newmods)
         return Prediction(*(df[c].to_numpy() for c in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")))
+    if getattr(result, "alpha_coefficients", None) is not None:
+        # a location-scale fit (metaquant.classical.rma_ls): the prediction interval needs the scale moderators
+        # of the new rows, which only predict_ls takes (without them it is NaN, as metafor's)
+        from .rma_ls import predict_ls  # noqa: PLC0415
+
+        df = predict_ls(result, newmods, level=level)
+        return Prediction(*(df[c].to_numpy() for c in ("pred", "se", "ci_low", "ci_high", "pi_low", "pi_high")))
     if getattr(result, "sigma2", None) is not None:
         # a multilevel fit (metaquant.classical.rma_mv, which does not import this module): its own
         # predict, so that callers of predict() need not know which model they hold

@@ -35,6 +35,9 @@ from .show import print_checks, print_result, summary_frame
 @click.option("--moderator", "moderators", multiple=True,
               help="Moderator column (repeatable; bits enter as log2, COL:cat as categories) or a formula, "
                    "e.g. 'log2(bits)*technique'.")
+@click.option("--scale-moderator", "scale_moderators", multiple=True,
+              help="REML/ML: a moderator of the between-study variance (repeatable; coded as --moderator): a "
+                   "location-scale model, log tau² linear in them (metafor's rma(scale = ~ ...)).")
 @click.option("--wald", "wald", multiple=True,
               help="Classical methods: Wald test that the named moderator terms do not matter, e.g. "
                    "--wald technique or --wald 'bits, technique' (one joint test per option; metafor's anova(btt=)).")
@@ -90,6 +93,7 @@ def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confoun
     chosen = options["method"] is not None
     options["method"] = (options["method"] or "bayes").lower()  # the placeholder of the primary estimate's spec
     options["moderators"] = tuple(options["moderators"])
+    options["scale_moderators"] = tuple(options["scale_moderators"])
     options["wald"] = tuple(options["wald"])
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
     spec, run = api.split_options(prop or "accuracy", progress=bar, **options)

@@ -8,7 +8,7 @@ import click
 
 from .. import api
 from ..spec import METHODS, VARIANCE_POLICIES
-from .options import BITS_RANGE, PARAMS_RANGE, mcmc_options, number_option
+from .options import BITS_RANGE, PARAMS_RANGE, mcmc_options, number_option, parallel_options
 from .show import num, pct
 
 #: Shortcut flags and the data column each sets.
@@ -52,18 +52,25 @@ def _settings(at_pairs, shortcuts) -> dict:
 @click.option("--at", "at_pairs", multiple=True, help="Any other setting as COLUMN=VALUE (repeatable).")
 @click.option("--moderator", "moderators", multiple=True,
               help="The regression's moderators (default: one per setting; bits as log2, params as log10).")
+@click.option("--scale-moderator", "scale_moderators", multiple=True,
+              help="REML/ML: a moderator of the between-study variance (repeatable; coded as --moderator). Default "
+                   "with REML/ML: the moderators themselves (a location-scale model).")
+@click.option("--homoscedastic", is_flag=True, help="REML/ML: one between-study variance for every row.")
 @click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="bayes", show_default=True)
 @click.option("--missing-vi", "variance_policy", type=click.Choice(VARIANCE_POLICIES), default=None)
 @mcmc_options()
+@parallel_options("Local worker processes for the calibration's per-source fits.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, granularity, model_family,
-            task_family, hardware_class, runtime, at_pairs, moderators, method, variance_policy, draws, tune, chains,
-            seed, fmt):
+            task_family, hardware_class, runtime, at_pairs, moderators, scale_moderators, homoscedastic, method,
+            variance_policy, draws, tune, chains, seed, jobs, scheduler, fmt):
     """The expected effect at a setting, its confidence/credible and prediction intervals, and the SSM label.
 
     Rows that lack a numeric setting are left out (counted); a categorical one they do not say takes the level
     "unknown".  It names the rows it learned from and its own calibration: the leave-one-source-out coverage and
-    median width of its 95 % prediction intervals on the pooled rows.
+    median width of its 95 % prediction intervals on the pooled rows, and on the held-out rows at the setting asked
+    (the number to read for that setting).  With REML/ML the between-study variance depends on the settings
+    (a location-scale model) unless --homoscedastic.
 
     \b
     metaquant predict --data benchmarks --property perplexity --bits 4 --method reml --missing-vi drop
@@ -74,17 +81,20 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
                               "model_family": model_family, "task_family": task_family,
                               "hardware_class": hardware_class, "runtime": runtime})
     spec, settings = api.split_options(prop, method=method.lower(), moderators=tuple(moderators),
-                                       variance_policy=variance_policy, draws=draws, tune=tune, chains=chains,
-                                       seed=seed)
+                                       scale_moderators=tuple(scale_moderators), variance_policy=variance_policy,
+                                       draws=draws, tune=tune, chains=chains, seed=seed, jobs=jobs,
+                                       scheduler=scheduler)
     table = api.effect_table(list(data) or "ssm2025", measure=spec.measure)
     # a shortcut names the schema's column, or the user column x_NAME where the data carry that instead
     at = {api.covariate_column(table, k): v for k, v in at.items()}
-    d = api.predict(table, spec, at, settings).to_dict()
+    d = api.predict(table, spec, at, settings, homoscedastic=homoscedastic).to_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return
     where = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in d["at"].items())
-    click.echo(f"{d['property']} at {where} ({d['engine']}, moderators {', '.join(d['moderators'])}, k={d['k']})")
+    model = f"{d['model']}, " if d.get("model") else ""
+    click.echo(f"{d['property']} at {where} ({d['engine']}, {model}moderators {', '.join(d['moderators'])}, "
+               f"k={d['k']})")
     click.echo("  learned from: " + ", ".join(f"{s} {n}" for s, n in d["learned_from"].items()))
     for note in d["notes"]:
         click.echo(f"  note: {note}")
@@ -102,6 +112,8 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
                    + f", probability {num(d['label_probability'], 3)}")
     if d["calibration_line"]:
         click.echo(f"  {d['calibration_line']}")
+    if d["calibration_at_line"]:
+        click.echo(f"    {d['calibration_at_line']}")
 
 
 __all__ = ["predict"]

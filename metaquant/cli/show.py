@@ -124,6 +124,32 @@ def print_classical(d: dict) -> None:
     click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
 
 
+def print_location_scale(d: dict) -> None:
+    """A location-scale fit (metafor's ``print.rma.ls``): location and scale coefficients, tau² per row."""
+    head = f"{d['property']}: {d['description']}, k={d['k']}"
+    if d.get("k_total", d["k"]) != d["k"]:
+        head += f" of {d['k_total']}"
+    click.echo(head)
+    for note in d.get("notes", []):
+        click.echo(f"  note: {note}")
+    click.echo(f"  tau² by row: median {num(d['tau2'])}, from {num(d['tau2_min'])} to {num(d['tau2_max'])}")
+    if (d.get("QM_df") or 0) and len(d["coefficients"]) > 1:
+        click.echo(f"  test of location moderators: QM(df = {d['QM_df']}) = {num(d['QM'])}, p {pval(d['QM_p'])}")
+    if len(d["alpha"]) > 1:
+        click.echo(f"  test of scale moderators: QS(df = {d['QS_df']}) = {num(d['QS'])}, p {pval(d['QS_p'])}")
+    click.echo(f"  {'coefficient':<30}{'estimate':>10}{'se':>10}{'zval':>10}{'pval':>9}{'ci.lb':>10}{'ci.ub':>10}")
+    for part, coefs in (("", d["coefficients"]), ("scale: ", d["alpha"])):
+        for c in coefs:
+            click.echo(f"  {part + c['name']:<30}{num(c['estimate']):>10}{num(c['se']):>10}{num(c.get('stat')):>10}"
+                       f"{pval(c.get('p')):>9}{num(c['ci_low']):>10}{num(c['ci_high']):>10}")
+    for p in d.get("predictions") or []:
+        click.echo(f"  at {_at(p)} (k={p['k']}): {pct(p['pct'])} % "
+                   f"[{pct(p['pct_ci_low'])}, {pct(p['pct_ci_high'])}] %, label {p['label_code']}")
+    if len(d["coefficients"]) == 1 and d.get("pct") is not None:
+        click.echo(f"  {improvement(d)}, CI [{pct(d['pct_ci_low'])}, {pct(d['pct_ci_high'])}] %")
+        click.echo(f"  SSM label of the point estimate: {d['label']} ({d['label_code']})")
+
+
 def _zones_line(zp: dict) -> str:
     shown = [f"{z} {zp[z]:.3f}" for z in LABELS if zp.get(z, 0) >= 0.0005]
     return "  zones: " + ", ".join(shown)
@@ -296,6 +322,9 @@ def print_result(res) -> None:
     if d.get("estimable") is False:
         click.echo(f"{d['property']}: not pooled ({d['engine']}): {d['reason']}")
         return
+    if res.engine == "frequentist" and getattr(res, "model", None) == "location-scale":
+        print_location_scale(d)
+        return
     if res.engine == "frequentist" and getattr(res, "model", None) == "multilevel":
         print_multilevel(res)
         return
@@ -305,4 +334,4 @@ def print_result(res) -> None:
     (print_classical if res.engine == "frequentist" else print_bayes)(d)
 
 
-__all__ = ["num", "print_bayes", "print_checks", "print_classical", "print_result", "pval"]
+__all__ = ["num", "print_bayes", "print_checks", "print_classical", "print_location_scale", "print_result", "pval"]

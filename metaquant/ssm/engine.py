@@ -20,7 +20,9 @@ class SSMEngine:
 
     def check(self, spec) -> None:
         """SSM takes no moderators, no known sampling covariance and no classical option."""
-        for given, what in ((spec.moderators, "moderators"), (spec.known_cov, "a known sampling covariance"),
+        for given, what in ((spec.moderators, "moderators"),
+                            (spec.scale_moderators, "scale moderators (--scale-moderator)"),
+                            (spec.known_cov, "a known sampling covariance"),
                             (spec.robust, "cluster-robust inference"), (spec.wald, "Wald tests")):
             if given:
                 raise UsageError(f"the SSM engine takes no {what}",

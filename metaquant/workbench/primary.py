@@ -106,6 +106,8 @@ def _family(spec: FitSpec, s: dict) -> tuple[str, str]:
         return "bayes", model
     if spec.is_fixed:
         return "fe", "equal-effects"
+    if spec.scale_moderators:  # rows independent, tau² by moderators (classical.rma_ls)
+        return spec.method, "location-scale"
     model = spec.model
     if model == "auto":
         model = "multilevel" if nested and spec.method in ("reml", "ml") else "random-effects"
@@ -144,7 +146,7 @@ def describe(spec: FitSpec, table: pd.DataFrame) -> str:
     s = structure(rows)
     fam, model = _family(spec, s)
     parts = []
-    if model == "random-effects" and s["nested"]:
+    if model in ("random-effects", "location-scale") and s["nested"]:
         parts.append(f"treats the {s['k']} rows of {plural(s['n_studies'], 'study', 'studies')} as independent "
                      "studies (one level)")
     if model == "equal-effects":
