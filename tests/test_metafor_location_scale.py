@@ -84,16 +84,23 @@ def test_loglik_and_tests_match_metafor(name):
 
 
 def test_boundary_fit_says_so_and_matches_metafor_where_estimable():
-    """Every tau² heads to 0 (zooq's rows with a known variance): beta, its SEs and logLik still match."""
+    """zooq's rows with a known variance: the tau² of one activation bit-width heads to 0 (the scale coefficients
+    run off to ±infinity), the other's is interior; beta, its SEs, logLik, that tau² and predict still match."""
     res, c = fit("zooq_accuracy_known_vi")
     assert res.converged and any("boundary" in w for w in res.warnings)
-    assert np.max(res.tau2) < 1e-10 and np.max(c["tau2"]) < 1e-10
+    ours, ref = np.asarray(res.tau2, dtype=float), np.asarray(c["tau2"], dtype=float)
+    at0 = ref < 1e-10
+    assert at0.any() and (~at0).any()
+    assert np.all(ours[at0] < 1e-10)
+    close(ours[~at0], ref[~at0], 1e-4)
     close([o["estimate"] for o in res.coefficients], [r["estimate"] for r in c["beta"]], 1e-6)
     close([o["se"] for o in res.coefficients], [r["se"] for r in c["beta"]], 1e-5)
     close(res.logLik, c["logLik"], 1e-8)
+    # the log-likelihoods agree to 1e-12 while the interior tau² differs by 2.5e-6 (relative): a flat direction
+    # whose ends both optimisers accept, so the prediction built on that tau² agrees to 1e-5
     out = predict_ls(res, c["predict"]["newmods"], c["predict"]["newscale"])
     for key in ("pred", "ci_low", "ci_high", "pi_low", "pi_high"):
-        close(out[key], c["predict"][key], 1e-6)
+        close(out[key], c["predict"][key], 1e-5)
 
 
 @pytest.mark.parametrize("name", INTERIOR)
