@@ -33,10 +33,15 @@ OV_LICENCE_COMMIT = "2964f1f4c81ab4ac0ab03a5d25ab32f93f7a4e90"
 OV_DATA = "docs/sphinx_setup/_static/benchmarks_files/OV-2024.3-benchmark-data.csv"
 ONNX = "onnx/models"
 ONNX_COMMIT = "4c46cd00fbdb7cd30b6c1c17ab54f2e1f4f7b177"
+FW = "SYSTRAN/faster-whisper"
+#: README editions of the benchmark: faster-whisper@cbbe633, @cda834c, @cce6b53e, v1.1.0
+FW_COMMITS = ("0b535499023c20f9ecd68b7f73cff9f39e0bf949", "8321fcb9224c241e95cc014829e42f90c48cccc8",
+              "e0c3a9ed34f77db5c6e2e8432bb0d1ccb155e1af", "65882eee9f5cdbeeb2d877f1131d48cf241b327d")  # fmt: skip
 
 #: rows per source table as shipped (docs/data-zooq.md)
 SHIPPED = {"AIHUB_PERF": 4438, "AIHUB_NUMERICS": 173, "AIHUB_MODEL_SIZE": 82, "NNCF_PTQ": 102,
-           "TORCHVISION_QUANTIZED": 42, "OPENVINO_BENCHMARK": 436, "ONNX_MODELS": 89}  # fmt: skip
+           "TORCHVISION_QUANTIZED": 42, "OPENVINO_BENCHMARK": 436, "ONNX_MODELS": 89,
+           "FASTER_WHISPER": 20}  # fmt: skip
 #: figures of exactly 0 (no log ratio), not written: AI Hub peak memory printed as 0 MB, numerics 0.0
 ZERO_EXCLUDED = {"AIHUB_PERF": 74, "AIHUB_NUMERICS": 3}
 #: AI Hub perf pairs whose primary compute unit changes with the precision (15 latency + 15 memory rows);
@@ -74,9 +79,9 @@ def _row(raw: pd.DataFrame, study: str, comparison: str, prop: str) -> pd.Series
 def test_registered_with_licences():
     meta = dataset_registry()["zooq"]
     assert meta["file"] == "zooq.csv" and meta["builder"] == "analyses/data/build_zooq.py"
-    assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0"}
+    assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0", "MIT"}
     for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_COMMIT),
-                         (ONNX, ONNX_COMMIT)):  # fmt: skip
+                         (ONNX, ONNX_COMMIT), *((FW, c) for c in FW_COMMITS)):  # fmt: skip
         assert any(s.startswith(f"{repo}@{commit} ") for s in meta["sources"]), repo
 
 
@@ -87,7 +92,7 @@ def test_columns_are_documented(raw):
 
 
 def test_validates_and_every_row_has_an_effect(data):
-    assert len(data) == sum(SHIPPED.values()) == 5362
+    assert len(data) == sum(SHIPPED.values()) == 5382
     assert data.groupby("study").size().to_dict() == SHIPPED
     assert set(data["form"]) == {"measurements"}
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
@@ -147,15 +152,17 @@ def test_every_row_is_pinned_to_a_vendored_file_with_its_licence(raw):
         assert (SOURCES / repo.replace("/", "+") / commit / path).is_file(), path
     # each repository's licence is vendored beside its files, at the commit it was read at
     for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_LICENCE_COMMIT),
-                         (ONNX, ONNX_COMMIT)):  # fmt: skip
+                         (ONNX, ONNX_COMMIT), *((FW, c) for c in FW_COMMITS)):  # fmt: skip
         assert (SOURCES / repo.replace("/", "+") / commit / "LICENSE").is_file(), repo
     assert (SOURCES / "pytorch+vision" / TV_COMMIT / "LICENSE").read_text().startswith("BSD 3-Clause License")
     assert "Apache License" in (SOURCES / "openvinotoolkit+openvino" / OV_LICENCE_COMMIT / "LICENSE").read_text()
     lic = raw.groupby("x_source_repo")["x_licence"].unique().map(list).to_dict()
     assert "Apache License" in (SOURCES / "onnx+models" / ONNX_COMMIT / "LICENSE").read_text()
+    for c in FW_COMMITS:
+        assert (SOURCES / "SYSTRAN+faster-whisper" / c / "LICENSE").read_text().startswith("MIT License")
     assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"], TV: ["BSD-3-Clause"], OV: ["Apache-2.0"],
-                   ONNX: ["Apache-2.0"]}  # fmt: skip
-    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT, TV_COMMIT, OV_COMMIT, ONNX_COMMIT}
+                   ONNX: ["Apache-2.0"], FW: ["MIT"]}  # fmt: skip
+    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT, TV_COMMIT, OV_COMMIT, ONNX_COMMIT, *FW_COMMITS}
 
 
 # --------------------------------------------------------------------------
@@ -192,8 +199,12 @@ def test_bits_technique_and_n_eval(data):
     assert dict(data.loc[stated].groupby("technique")["x_model_id"].unique().map(list)) == {
         "ptq-dynamic": ["bidirectional_attention_flow"], "ptq-static": ["arcface"]}  # fmt: skip
     assert (data.loc[stated, "act_bits"] == 8).all() and data.loc[onnx & ~stated, "act_bits"].isna().all()
-    assert data.loc[~ov & ~onnx, "act_bits"].notna().all()
-    data = data[~ov & ~onnx]
+    # faster-whisper names CTranslate2's int8 compute type; whether activations are quantized is not stated
+    fw = data["study"] == "FASTER_WHISPER"
+    assert set(data.loc[fw, "quant_precision"]) == {"int8"} and data.loc[fw, "act_bits"].isna().all()
+    assert set(data.loc[fw, "baseline_precision"]) == {"fp16", "fp32"} and data.loc[fw, "technique"].isna().all()
+    assert data.loc[~ov & ~onnx & ~fw, "act_bits"].notna().all()
+    data = data[~ov & ~onnx & ~fw]
     assert set(zip(data["quant_precision"], data["bits"], data["act_bits"], strict=True)) == {
         ("w8a8", 8, 8), ("w8a16", 8, 16), ("w16a16", 16, 16), ("w8a16_mixed_int16", 8, 16),
         ("w8a16_mixed_fp16", 8, 16), ("w8a8_mixed_int16", 8, 8), ("int8", 8, 8),
@@ -747,6 +758,76 @@ def test_onnx_models_coding(raw):
                                        "Face Recognition", "Question Answering"}  # fmt: skip
 
 
+#: (README commit, model, device, implementation, metric, float, int8, int8 line, float line) as printed in the
+#: vendored faster-whisper README at that commit (times in seconds: 3m24s = 204)
+FW_CHECKS = [
+    ("0b535499", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "204", "157", 32, 31),
+    ("0b535499", "Small", "CPU", "faster-whisper", "max. memory", "2182", "1466", 32, 31),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "42", "41", 21, 20),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "max. GPU memory", "3283", "1939", 21, 20),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "max. CPU memory", "1722", "2159", 21, 20),
+    ("8321fcb9", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "173", "121", 33, 32),
+    ("8321fcb9", "Small", "CPU", "faster-whisper", "max. memory", "1482", "1008", 33, 32),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "54", "59", 25, 24),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "max. GPU memory", "4755", "3091", 25, 24),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "max. CPU memory", "3244", "3117", 25, 24),
+    ("e0c3a9ed", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "164", "124", 37, 36),
+    ("e0c3a9ed", "Small", "CPU", "faster-whisper", "max. memory", "1675", "995", 37, 36),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "63", "59", 29, 27),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper", "VRAM usage", "4525", "2926", 29, 27),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper (`batch_size=8`)", "time to transcribe 13 minutes of audio", "17",
+     "16", 30, 28),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper (`batch_size=8`)", "VRAM usage", "6090", "4500", 30, 28),
+    ("65882eee", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "157", "102", 51, 49),
+    ("65882eee", "Small", "CPU", "faster-whisper", "RAM usage", "2257", "1477", 51, 49),
+    ("65882eee", "Small", "CPU", "faster-whisper (`batch_size=8`)", "time to transcribe 13 minutes of audio", "66",
+     "51", 52, 50),
+    ("65882eee", "Small", "CPU", "faster-whisper (`batch_size=8`)", "RAM usage", "4230", "3608", 52, 50),
+]  # fmt: skip
+FW_PROPERTY = {"time to transcribe 13 minutes of audio": "inference_latency", "max. memory": "peak_memory",
+               "max. GPU memory": "peak_memory", "max. CPU memory": "peak_memory",
+               "VRAM usage": "gpu_memory_utilization", "RAM usage": "ram_usage"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("commit", "model", "device", "impl", "metric", "base", "quant", "qline", "bline"),
+                         FW_CHECKS)  # fmt: skip
+def test_faster_whisper(raw, commit, model, device, impl, metric, base, quant, qline, bline):
+    rows = raw[(raw["study"] == "FASTER_WHISPER") & (raw["metric"] == metric)
+               & (raw["comparison"] == f"{commit}|Whisper {model}|{device}|{impl}|int8")]  # fmt: skip
+    assert len(rows) == 1
+    r = rows.iloc[0]
+    assert (r["baseline_mean"], r["quant_mean"], r["property"]) == (base, quant, FW_PROPERTY[metric])
+    assert r["x_source_commit"].startswith(commit) and r["x_source_path"] == "README.md"
+    assert r["provenance"].startswith(f"line {qline}: {impl} int8 ") and f" vs line {bline}: " in r["provenance"]
+    assert r["baseline_precision"] == {"GPU": "fp16", "CPU": "fp32"}[device]
+    assert r["unit"] == ("s" if metric.startswith("time") else "MB")
+
+
+def test_faster_whisper_readmes_as_vendored():
+    """The int8 and float rows read straight from the vendored README of the newest commit: the times as printed,
+    and the other implementations' rows (openai/whisper, whisper.cpp, transformers) giving no row."""
+    lines = (SOURCES / "SYSTRAN+faster-whisper" / FW_COMMITS[-1] / "README.md").read_text().splitlines()
+    assert lines[26] == "| faster-whisper | fp16 | 5 | 1m03s | 4525MB |"
+    assert lines[28] == "| faster-whisper | int8 | 5 | 59s | 2926MB |"
+    assert lines[50] == "| faster-whisper | int8 | 5 | 1m42s | 1477MB |"
+
+
+def test_faster_whisper_coding(raw):
+    fw = raw[raw["study"] == "FASTER_WHISPER"]
+    assert not fw["model"].str.contains("openai|cpp|transformers").any()
+    assert dict(fw["property"].value_counts()) == {"inference_latency": 9, "peak_memory": 7,
+                                                   "gpu_memory_utilization": 2, "ram_usage": 2}  # fmt: skip
+    # each float row is the baseline of one int8 row per metric: no two editions share a figure's group
+    assert fw["baseline_group"].nunique() == 20 and fw["comparison"].nunique() == 9
+    assert set(fw["x_source_commit"]) == set(FW_COMMITS)
+    assert set(fw["hardware"]) == {
+        "8 threads on a Intel(R) Xeon(R) Gold 6226R",
+        "CUDA 11.7.1 on a NVIDIA Tesla V100S",
+        "CUDA 12.4 on a NVIDIA RTX 3070 Ti 8GB",
+        "8 threads on an Intel Core i7-12700K",
+    }
+
+
 # --------------------------------------------------------------------------
 # the data list command
 
@@ -761,8 +842,9 @@ def test_data_list_shows_the_dataset(raw):
     res = CliRunner().invoke(main, ["data", "list", "--format", "json"])
     assert res.exit_code == 0
     d = {x["name"]: x for x in json.loads(res.output)}["zooq"]
-    assert d["rows"] == len(raw) == 5362 and d["studies"] == len(SHIPPED)
+    assert d["rows"] == len(raw) == 5382 and d["studies"] == len(SHIPPED)
     assert d["rows_by_property"] == raw["property"].value_counts().sort_index().to_dict()
     repos = {r["repository"]: (r["rows"], r["licence"]) for r in d["repositories"]}
     assert repos == {AIHUB: (4693, "BSD-3-Clause"), NNCF: (102, "Apache-2.0"), TV: (42, "BSD-3-Clause"),
-                     OV: (436, "Apache-2.0"), ONNX: (89, "Apache-2.0")}  # fmt: skip
+                     OV: (436, "Apache-2.0"), ONNX: (89, "Apache-2.0"),
+                     FW: (20, "MIT")}  # fmt: skip

@@ -57,7 +57,7 @@ COLUMNS = (
 #: the registry's direction (metaquant.evidence.schema.PROPERTIES; validation refuses a disagreement)
 HIGHER_IS_BETTER = {"accuracy": True, "map": True, "map_50_95": True, "miou": True, "word_error_rate": False,
                     "inference_latency": False, "peak_memory": False, "storage_size": False,
-                    "throughput": True}  # fmt: skip
+                    "throughput": True, "gpu_memory_utilization": False, "ram_usage": False}  # fmt: skip
 
 #: Rows not written because a figure is exactly zero (no log ratio), per study.
 EXCLUDED: Counter = Counter()
@@ -925,6 +925,117 @@ def _onnx_rows(
 
 
 # --------------------------------------------------------------------------
+# SYSTRAN/faster-whisper (MIT): the README benchmark tables, one edition per set of published figures
+# --------------------------------------------------------------------------
+
+FW_REPO = "SYSTRAN/faster-whisper"
+FW_LICENCE = "MIT"
+FW_PATH = "README.md"
+#: the commit that last showed each edition of the benchmark figures (docs/data-zooq.md): faster-whisper@cbbe633 (CPU
+#: int8 only), @cda834c (medium on a V100S, small on a Xeon Gold 6226R), @cce6b53e (large-v2 on the V100S, same CPU),
+#: v1.1.0 (large-v2 on an RTX 3070 Ti, small on a Core i7-12700K; the newest commit)
+FW_COMMITS = (
+    "0b535499023c20f9ecd68b7f73cff9f39e0bf949",
+    "8321fcb9224c241e95cc014829e42f90c48cccc8",
+    "e0c3a9ed34f77db5c6e2e8432bb0d1ccb155e1af",
+    "65882eee9f5cdbeeb2d877f1131d48cf241b327d",
+)
+#: column header -> (property, metric, unit, compute unit); Max. = peak, Usage = memory used
+FW_COLUMNS = {
+    "Time": ("inference_latency", "time to transcribe 13 minutes of audio", "s", ""),
+    "Max. GPU memory": ("peak_memory", "max. GPU memory", "MB", "GPU"),
+    "Max. CPU memory": ("peak_memory", "max. CPU memory", "MB", "CPU"),
+    "Max. memory": ("peak_memory", "max. memory", "MB", "CPU"),
+    "VRAM Usage": ("gpu_memory_utilization", "VRAM usage", "MB", "GPU"),
+    "RAM Usage": ("ram_usage", "RAM usage", "MB", "CPU"),
+}
+#: the float precision each quantized row is compared with: fp16 on GPU, fp32 on CPU, as the tables print them
+FW_FLOAT = {"GPU": "fp16", "CPU": "fp32"}
+_FW_TIME = re.compile(r"(?:(\d+)m)?(\d+)s")
+_FW_HEADING = re.compile(r"### (?P<model>.+) model on (?P<device>GPU|CPU)")
+_FW_VERSION = re.compile(r"\* \[?faster-whisper(?:\]\([^)]*\))?@\[(?P<v>[^\]]+)\]")
+
+
+def _fw_seconds(text: str) -> str:
+    """``2m44s`` -> ``164``; ``59s`` -> ``59``."""
+    m = _FW_TIME.fullmatch(text)
+    return str(int(m.group(1) or 0) * 60 + int(m.group(2)))
+
+
+def faster_whisper() -> list[dict]:
+    """faster-whisper int8 vs fp16 (GPU) or fp32 (CPU) time and memory, per README edition, table and batch size.
+
+    Each ``### <model> model on <GPU|CPU>`` table's ``faster-whisper`` int8 row is compared with the float row of
+    the same implementation label (``faster-whisper`` or ``faster-whisper (`batch_size=8`)``); the other
+    implementations (openai/whisper, whisper.cpp, transformers) give no row.
+    """
+    out = []
+    for commit in FW_COMMITS:
+        text = source_file(FW_REPO, commit, FW_PATH).read_text(encoding="utf-8")
+        lines = text.splitlines()
+        version = _FW_VERSION.search(text).group("v")
+        for table in md_tables(text):
+            first = table[0][0]
+            heading = next((_FW_HEADING.fullmatch(lines[i].strip()) for i in range(first - 2, -1, -1)
+                            if lines[i].startswith("#")), None)  # fmt: skip
+            if heading is None:
+                continue
+            hw = next(lines[i].strip("*").strip() for i in range(table[-1][0], len(lines))
+                      if lines[i].startswith("*Executed") or lines[i].startswith("*GPU Benchmarks"))  # fmt: skip
+            header = table[0][1]
+            rows = [(ln, dict(zip(header, cells, strict=True))) for ln, cells in table[1:]]
+            fw = [(ln, r) for ln, r in rows if r["Implementation"].startswith("faster-whisper")]
+            device = heading.group("device")
+            for ln, q in fw:
+                if q["Precision"] != "int8":
+                    continue
+                base = [(bl, b) for bl, b in fw if b["Implementation"] == q["Implementation"]
+                        and b["Precision"] == FW_FLOAT[device]]  # fmt: skip
+                if not base:
+                    SKIPPED[("FASTER_WHISPER", "int8 row without a float row of the same implementation")] += 1
+                    continue
+                ((bl, b),) = base
+                out += _fw_rows(commit, version, heading, hw, header, ln, q, bl, b)
+    return out
+
+
+def _fw_rows(commit, version, heading, hw, header, ln, q, bl, b) -> list[dict]:
+    device = heading.group("device")
+    model = f"Whisper {heading.group('model')}"
+    impl = q["Implementation"]
+    batch = re.search(r"batch_size=(\d+)", impl)
+    rows = []
+    for h in header:
+        if h not in FW_COLUMNS:
+            if h not in ("Implementation", "Precision", "Beam size"):
+                SKIPPED[("FASTER_WHISPER", f"column without a registered property: {h}")] += 1
+            continue
+        prop, metric, unit, cu = FW_COLUMNS[h]
+        if h == "Time":
+            bv, qv = _fw_seconds(b[h]), _fw_seconds(q[h])
+        else:
+            bv, qv = num(b[h].removesuffix("MB")), num(q[h].removesuffix("MB"))
+        rows.append(new_row(
+            study="FASTER_WHISPER", comparison=f"{commit[:8]}|{model}|{device}|{impl}|int8", model=model,
+            task=f"transcribe 13 minutes of audio, beam size {q['Beam size']}"
+            + (f", batch size {batch.group(1)}" if batch else ""),
+            hardware=re.sub(r"^(GPU Benchmarks are )?Executed with ", "", hw).rstrip("."), technique="",
+            baseline_precision=FW_FLOAT[device], quant_precision="int8", bits="8", act_bits="",
+            property=prop, metric=metric, unit=unit, baseline_mean=bv, quant_mean=qv,
+            baseline_group=f"FASTER_WHISPER|{commit[:8]}|{model}|{device}|{impl}|{h}",
+            x_model_id=heading.group("model"), x_domain="Audio", x_task_family="Speech Recognition",
+            x_runtime="CTranslate2", x_engine=f"faster-whisper@{version}", x_compute_unit=cu or device,
+            x_baseline_compute_unit=cu or device, x_original_unit="m:s" if h == "Time" else "",
+            x_settings=f"beam size {q['Beam size']}" + (f"; batch_size {batch.group(1)}" if batch else ""),
+            x_licence=FW_LICENCE, x_source_repo=FW_REPO, x_source_path=FW_PATH, x_source_commit=commit,
+            provenance=f"line {ln}: {impl} int8 {h} {q[h]} vs line {bl}: {impl} {FW_FLOAT[device]} {b[h]}",
+            notes=["one benchmark run per arm, no spread",
+                   "int8 as the README names CTranslate2's compute type; activations are not stated"],
+        ))  # fmt: skip
+    return rows
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (
@@ -935,6 +1046,7 @@ SOURCES = (
     torchvision_quantized,
     openvino_benchmark,
     onnx_models,
+    faster_whisper,
 )
 
 
