@@ -1056,6 +1056,107 @@ def premai_benchmarks() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# NVIDIA/TensorRT-Model-Optimizer (Apache-2.0): examples/benchmark.md and examples/windows/Benchmark.md
+# --------------------------------------------------------------------------
+
+TRTMO_REPO = "NVIDIA/TensorRT-Model-Optimizer"
+#: the last commit that changed both benchmark files (2025-09-02; "typos, formatting"); the newest commit (5a4242fa,
+#: 2025-12-05) prints the same figures (docs/data-llmq.md)
+TRTMO_COMMIT = "1ef1d72a1b6e8e64926453f3fa16a36be868ae35"
+TRTMO_LICENCE = "Apache-2.0"
+TRTMO_PTQ = "examples/benchmark.md"
+TRTMO_WINDOWS = "examples/windows/Benchmark.md"
+#: the README whose format notes (lines 452, 454) say what INT4 AWQ and W4A8 AWQ quantize
+TRTMO_FORMATS = "examples/llm_ptq/README.md"
+#: method as the table's group header names it -> (bits, act_bits, technique, note)
+TRTMO_METHODS = {
+    "FP8": ("8", "", "", "FP8 as the table names it; whether activations are FP8 is not stated in these files"),
+    "INT4 AWQ": ("4", "16", "weight-only", f"INT4 weight-only ({TRTMO_FORMATS} line 452)"),
+    "W4A8 AWQ": ("4", "8", "", f"INT4 AWQ weights with FP8 activations ({TRTMO_FORMATS} line 454)"),
+}
+#: model as printed -> (model, family, nominal parameters: from the name; Phi-3.5-mini's 3.8B from its model card)
+TRTMO_MODELS = {
+    "Llama3.1-8B": ("Llama-3.1-8B", "LLaMA-3.1", 8e9), "Llama3.1-70B": ("Llama-3.1-70B", "LLaMA-3.1", 70e9),
+    "Llama3.1-8B-Instruct": ("Llama-3.1-8B-Instruct", "LLaMA-3.1", 8e9),
+    "Phi3.5-mini-Instruct": ("Phi-3.5-mini-Instruct", "Phi-3.5", 3.8e9),
+    "Mistral-7B-Instruct-v0.3": ("Mistral-7B-Instruct-v0.3", "Mistral", 7e9),
+    "Llama3.2-3B-Instruct": ("Llama-3.2-3B-Instruct", "LLaMA-3.2", 3e9), "Gemma-2b-it": ("Gemma-2B-IT", "Gemma", 2e9),
+}  # fmt: skip
+
+
+def trtmo_ptq_perf() -> list[dict]:
+    """Tokens/s of FP8, INT4 AWQ and W4A8 AWQ engines vs BF16 on an H200 (benchmark.md section 1.1).
+
+    The table's first line names each method and its tensor parallelism; each method's ``Tokens/sec`` column is
+    compared with the BF16 column of the same model and batch size.  The ``Speedup`` columns are ratios normalised
+    to the GPU count and give no row.  The 70B BF16 engine runs on two GPUs (TP2) and the quantized ones on one, so
+    those rows compare a two-GPU deployment with a one-GPU one: confounded.
+    """
+    text = source_file(TRTMO_REPO, TRTMO_COMMIT, TRTMO_PTQ).read_text(encoding="utf-8")
+    ((heading, header, rows, first),) = [t for t in _md_tables(text) if "Tokens/sec" in t[2][0][1]]
+    groups = {k: re.fullmatch(r"(.+?) \((.+)\)", c).groups() for k, c in enumerate(header) if c}
+    (bk,) = [k for k, (m, _) in groups.items() if m == "BF16"]
+    base_tp = groups[bk][1]
+    out, model_raw = [], None
+    for lineno, cells in rows[1:]:
+        model_raw = cells[0] or model_raw
+        model, family, params = TRTMO_MODELS[model_raw]
+        size = model_raw.rpartition("-")[2]
+        btp = re.search(rf"{size}:(TP\d+)", base_tp).group(1)
+        batch = cells[1]
+        for k, (method, qtp) in groups.items():
+            if k == bk:
+                continue
+            bits, act, tech, note = TRTMO_METHODS[method]
+            confounded = "true" if btp != qtp else "false"
+            out.append(new_row(
+                study="TRTMO_PTQ_PERF", comparison=f"{model}|{method}|batch {batch}", model=model,
+                task=f"generation, input 2048 / output 128 tokens, batch size {batch}", hardware="NVIDIA H200",
+                technique=tech, baseline_precision="bf16", quant_precision=method.lower(), bits=bits, act_bits=act,
+                property="throughput", metric="tokens/sec (trtllm-bench)", unit="tokens/s",
+                baseline_mean=num(cells[bk].replace(",", "")), quant_mean=num(cells[k].replace(",", "")),
+                confounded=confounded, x_kv_bits="", x_params=f"{params:.0f}", x_family=family,
+                x_task_family="inference speed", x_engine="TensorRT-LLM v0.15 (trtllm-bench)",
+                x_algorithm=f"Model Optimizer v0.21.1 {method}", x_batch_size=batch, x_licence=TRTMO_LICENCE,
+                x_source_repo=TRTMO_REPO, x_source_path=TRTMO_PTQ, x_source_commit=TRTMO_COMMIT,
+                provenance=f"table '{heading}', line {lineno} ({model_raw}, batch {batch}): '{header[k]}' Tokens/sec "
+                f"{cells[k]} vs '{header[bk]}' {cells[bk]}",
+                notes=[note, "one benchmark figure per arm, no spread",
+                       f"BF16 on {btp}, {method} on {qtp}: the tokens/s compare deployments on different GPU counts"
+                       if confounded == "true" else f"both engines on {qtp}"],
+            ))  # fmt: skip
+    return out
+
+
+def trtmo_windows_mmlu() -> list[dict]:
+    """MMLU 5-shot of ONNX INT4 (AWQ, ModelOpt-Windows) vs ONNX FP16 models on an RTX 4090 (Windows section 1.2).
+
+    Section 1.1 prints only ratios (memory saving, speedup) and gives no row.
+    """
+    text = source_file(TRTMO_REPO, TRTMO_COMMIT, TRTMO_WINDOWS).read_text(encoding="utf-8")
+    ((heading, header, rows, _),) = [t for t in _md_tables(text) if "**ONNX INT4**" in t[1]]
+    bk, qk = header.index("**ONNX FP16**"), header.index("**ONNX INT4**")
+    out = []
+    for lineno, cells in rows:
+        model_raw = re.fullmatch(r"\[(.+?)\]\(.+\)", cells[0]).group(1)
+        model, family, params = TRTMO_MODELS[model_raw]
+        out.append(new_row(
+            study="TRTMO_WINDOWS_MMLU", comparison=f"{model}|onnx int4 awq", model=model, task="MMLU (5-shot)",
+            hardware="NVIDIA GeForce RTX 4090 (Windows, DirectML)", technique="", baseline_precision="fp16",
+            quant_precision="int4 awq", bits="4", act_bits="", property="accuracy", metric="MMLU 5-shot score",
+            unit="%", baseline_mean=num(cells[bk]), quant_mean=num(cells[qk]), x_kv_bits="", x_params=f"{params:.0f}",
+            x_family=family, x_task_family="knowledge", x_engine="onnxruntime-genai-directml 0.4",
+            x_algorithm="AWQ (nvidia-modelopt v0.19.0, Windows)", x_licence=TRTMO_LICENCE, x_source_repo=TRTMO_REPO,
+            x_source_path=TRTMO_WINDOWS, x_source_commit=TRTMO_COMMIT,
+            provenance=f"table '{heading}', line {lineno} ({model_raw}): ONNX INT4 {cells[qk]} vs ONNX FP16 "
+            f"{cells[bk]}",
+            notes=["INT4 AWQ model made by quantizing the FP16 ONNX model; activation precision not stated",
+                   "one evaluation per arm, no spread"],
+        ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (
@@ -1071,6 +1172,8 @@ SOURCES = (
     torchao_readmes,
     optimum_benchmark,
     premai_benchmarks,
+    trtmo_ptq_perf,
+    trtmo_windows_mmlu,
 )
 
 
