@@ -1157,6 +1157,115 @@ def trtmo_windows_mmlu() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# Picovoice/llm-compression-benchmark (Apache-2.0): README.md results, GPTQ and picoLLM vs the original models
+# --------------------------------------------------------------------------
+
+PV_REPO = "Picovoice/llm-compression-benchmark"
+#: the repository's initial commit (2024-05-28), the only one that changed README.md; the newest commit (b75592c7,
+#: 2026-04-08) prints the same README (docs/data-llmq.md)
+PV_COMMIT = "c648df350fe90c808ba71115f773609ca3f1f010"
+PV_PATH = "README.md"
+PV_LICENCE = "Apache-2.0"
+#: results section heading -> (property, task, metric, unit, task family)
+PV_SECTIONS = {
+    "MMLU": ("accuracy", "MMLU", "MMLU score", "%", "knowledge"),
+    "ARC Easy": ("accuracy", "ARC-Easy", "ARC Easy score", "%", "knowledge"),
+    "ARC Challenge": ("accuracy", "ARC-Challenge", "ARC Challenge score", "%", "knowledge"),
+    "Perplexity": ("perplexity", "C4 validation (128 snippets)", "perplexity", "", "language modelling"),
+}
+#: model as printed -> (model, family, nominal parameters: from the name; Phi-2's 2.7B from its model card)
+PV_MODELS = {
+    "Gemma-2b": ("Gemma-2B", "Gemma", 2e9), "Gemma-7b": ("Gemma-7B", "Gemma", 7e9),
+    "Llama-2-7b": ("LLaMA-2-7B", "LLaMA-2", 7e9), "Llama-3-8b": ("Llama-3-8B", "Llama-3", 8e9),
+    "Mistral-7b-v0.1": ("Mistral-7B-v0.1", "Mistral", 7e9), "Phi-2": ("Phi-2", "Phi", 2.7e9),
+}  # fmt: skip
+#: GPTQ bits of a model's quantized sizes, largest first: the README quantizes at 4, 3 and 2 bits
+PV_BITS = ("4", "3", "2")
+_PV_TABLE = re.compile(r"<table>(.*?)</table>", re.S)
+_PV_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+_PV_CELL = re.compile(r"<td>(?:<strong>)?(.*?)(?:</strong>)?</td>", re.S)
+_PV_MODEL = re.compile(r"(?P<name>\S+) (?P<size>[\d.]+)G")
+
+
+def _pv_tables(text: str) -> dict[str, list[list[tuple[int, list[str]]]]]:
+    """Per ``### <section>`` after ``## Results``: its HTML tables as rows of (1-based line of ``<tr>``, cells)."""
+    results = text.index("\n## Results")
+    heads = [(m.start(), m.group(1)) for m in re.finditer(r"^### (.+)$", text, re.M) if m.start() > results]
+    out = {}
+    for k, (start, name) in enumerate(heads):
+        end = heads[k + 1][0] if k + 1 < len(heads) else len(text)
+        out[name] = [
+            [(text.count("\n", 0, t.start(1) + r.start()) + 1, _PV_CELL.findall(r.group(1)))
+             for r in _PV_ROW.finditer(t.group(1))]
+            for t in _PV_TABLE.finditer(text, start, end)
+        ]  # fmt: skip
+    return out
+
+
+def picovoice_compression() -> list[dict]:
+    """GPTQ and picoLLM at three model sizes vs the original model: MMLU, ARC-Easy, ARC-Challenge, perplexity, size.
+
+    Each section prints the original models' figure in a first table and the quantized models' (one row per model
+    size, a GPTQ and a picoLLM column) in a second.  GPTQ ran at 4, 3 and 2 bits and picoLLM was given the GPTQ
+    model's size as its target, so a model's three sizes, largest first, are its 4-, 3- and 2-bit settings.  The
+    GPTQ model's size against the original's gives a ``storage_size`` row (picoLLM's size is that target by
+    construction and gives none).
+    """
+    text = source_file(PV_REPO, PV_COMMIT, PV_PATH).read_text(encoding="utf-8")
+    out = []
+    for section, (base_t, quant_t) in _pv_tables(text).items():
+        prop, task, metric, unit, tfam = PV_SECTIONS[section]
+        assert base_t[0][1] == ["Model", section] and quant_t[0][1] == ["Model", "GPTQ", "picoLLM"]
+        base = {}
+        for ln, (cell, val) in base_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            base[m.group("name")] = (ln, m.group("size"), val)
+        sizes: dict[str, list[str]] = {}
+        for _, (cell, *_) in quant_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            sizes.setdefault(m.group("name"), []).append(m.group("size"))
+        for ln, (cell, gptq, pico) in quant_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            name, size = m.group("name"), m.group("size")
+            order = sorted(sizes[name], key=Decimal, reverse=True)
+            bits = PV_BITS[order.index(size)]
+            model, family, params = PV_MODELS[name]
+            bln, bsize, bval = base[name]
+            for method, val in (("GPTQ", gptq), ("picoLLM", pico)):
+                gp = method == "GPTQ"
+                common = dict(
+                    study="PICOVOICE_COMPRESSION", comparison=f"{model}|{method}|{size}G", model=model, hardware="",
+                    technique="weight-only" if gp else "mixed", granularity="per-group" if gp else "",
+                    baseline_precision="full-precision", quant_precision=f"{method} {size}G", bits=bits,
+                    act_bits="16" if gp else "", x_kv_bits="", x_group_size="128" if gp else "",
+                    x_params=f"{params:.0f}", x_family=family, x_engine="llm-compression-benchmark",
+                    x_algorithm="GPTQ (AutoGPTQ; group size 128, damp 0.1, activation reordering)" if gp
+                    else "picoLLM Compression (bits allocated within and across weights to a target size)",
+                    x_calibration="128 C4 train snippets", x_licence=PV_LICENCE, x_source_repo=PV_REPO,
+                    x_source_path=PV_PATH, x_source_commit=PV_COMMIT,
+                )  # fmt: skip
+                notes = [
+                    f"{bits}-bit setting: the model's sizes {', '.join(o + 'G' for o in order)} are its 4-, 3- and "
+                    "2-bit GPTQ runs, largest first" + ("" if gp else "; picoLLM is given the GPTQ size as target"),
+                    "one evaluation per arm, no spread",
+                ]
+                out.append(new_row(
+                    **common, task=task, property=prop, metric=metric, unit=unit, baseline_mean=num(bval),
+                    quant_mean=num(val), x_task_family=tfam,
+                    provenance=f"section '{section}', line {ln} ({cell}, {method}) vs line {bln} ({name} {bsize}G)",
+                    notes=notes,
+                ))  # fmt: skip
+                if gp and section == "MMLU":
+                    out.append(new_row(
+                        **common, task="model size", property="storage_size", metric="model size", unit="GB",
+                        baseline_mean=num(bsize), quant_mean=num(size), x_task_family="model size",
+                        provenance=f"section '{section}', line {ln} ('{cell}') vs line {bln} ('{name} {bsize}G')",
+                        notes=notes[:1] + ["sizes as printed in the model column ('G')"],
+                    ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (
@@ -1174,6 +1283,7 @@ SOURCES = (
     premai_benchmarks,
     trtmo_ptq_perf,
     trtmo_windows_mmlu,
+    picovoice_compression,
 )
 
 
