@@ -26,11 +26,14 @@ SHIPPED = {
     "QLLMEVAL_TRUTHFULQA": 176, "QLLMEVAL_ADVGLUE": 864, "QLLMEVAL_LONG_LONGEVAL": 1092, "QLLMEVAL_LONG_LITM": 474,
     "AUTOROUND_ACC": 1922, "LLAMACPP_QUANTIZE_L31_8B": 66,
     "TORCHAO_README": 116, "TORCHAO_AWQ": 28, "TORCHAO_GPTQ": 4, "OPTIMUM_BENCHMARK_LLAMA": 170,
-    "PREMAI_BENCHMARKS": 60,
+    "PREMAI_BENCHMARKS": 60, "TRTMO_PTQ_PERF": 18, "TRTMO_WINDOWS_MMLU": 5,
+    "PICOVOICE_COMPRESSION": 162,
 }  # fmt: skip
 #: quantized figures of exactly 0 (no log ratio), not written: LAMBADA 2, emergent 1, LongEval 460, auto-round 12
 ZERO_EXCLUDED = {"QLLMEVAL_LAMBADA": 2, "QLLMEVAL_EMERGENT": 1, "QLLMEVAL_LONG_LONGEVAL": 460, "AUTOROUND_ACC": 12}
-N_CONFOUNDED = 3 + 130  # torchao int4 + 2:4 sparsity; optimum-benchmark LLaMA-1 GPTQ checkpoints vs Llama 2 fp16
+#: torchao int4 + 2:4 sparsity; optimum-benchmark LLaMA-1 GPTQ checkpoints vs Llama 2 fp16; TensorRT Model Optimizer's
+#: Llama 3.1 70B rows (BF16 on two GPUs, TP2, against quantized engines on one)
+N_CONFOUNDED = 3 + 130 + 9
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def test_columns_are_documented(raw):
 
 
 def test_validates_and_every_row_has_an_effect(data, effects):
-    assert len(data) == sum(SHIPPED.values()) == 6376
+    assert len(data) == sum(SHIPPED.values()) == 6561
     assert set(data["form"]) == {"measurements"}
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
     assert len(effects) == len(data) and np.isfinite(effects["yi"]).all()
@@ -130,7 +133,8 @@ def test_source_licences(raw):
     assert lic == {
         "thu-nics/qllm-eval": ["MIT"], "intel/auto-round": ["Apache-2.0"], "ggml-org/llama.cpp": ["MIT"],
         "pytorch/ao": ["BSD-3-Clause"], "huggingface/optimum-benchmark": ["Apache-2.0"],
-        "premAI-io/benchmarks": ["MIT"],
+        "premAI-io/benchmarks": ["MIT"], "NVIDIA/TensorRT-Model-Optimizer": ["Apache-2.0"],
+        "Picovoice/llm-compression-benchmark": ["Apache-2.0"],
     }  # fmt: skip
 
 
@@ -313,6 +317,136 @@ def test_premai(raw, effects):
     assert _values(r) == (191.0, 358.49) and r["x_baseline_sd"] == "4.60"
     # engines without a float16 run of their own (AutoAWQ, llama.cpp, exllamav2, ctransformers) give no row
     assert not raw["comparison"].str.contains(r"\|(?:AutoAWQ|llama\.cpp|exllamav2|ctransformers)\|").any()
+
+
+TRTMO = "NVIDIA/TensorRT-Model-Optimizer"
+TRTMO_COMMIT = "1ef1d72a1b6e8e64926453f3fa16a36be868ae35"
+#: examples/benchmark.md section 1.1 (H200), as printed: (model, batch, method, BF16 tokens/s, quantized, line)
+TRTMO_PERF_CHECKS = [
+    ("Llama-3.1-8B", "1", "FP8", "173.80", "245.03", 23),
+    ("Llama-3.1-8B", "1", "INT4 AWQ", "173.80", "231.75", 23),
+    ("Llama-3.1-8B", "1", "W4A8 AWQ", "173.80", "239.70", 23),
+    ("Llama-3.1-8B", "8", "FP8", "803.11", "1,051.17", 24),
+    ("Llama-3.1-8B", "8", "INT4 AWQ", "803.11", "599.72", 24),
+    ("Llama-3.1-8B", "8", "W4A8 AWQ", "803.11", "801.72", 24),
+    ("Llama-3.1-8B", "64", "FP8", "1,679.74", "2,190.93", 25),
+    ("Llama-3.1-8B", "64", "INT4 AWQ", "1,679.74", "1,392.78", 25),
+    ("Llama-3.1-8B", "64", "W4A8 AWQ", "1,679.74", "1,930.86", 25),
+    ("Llama-3.1-70B", "1", "FP8", "45.81", "43.46", 26),
+    ("Llama-3.1-70B", "1", "INT4 AWQ", "45.81", "44.10", 26),
+    ("Llama-3.1-70B", "1", "W4A8 AWQ", "45.81", "46.31", 26),
+    ("Llama-3.1-70B", "8", "FP8", "182.61", "182.07", 27),
+    ("Llama-3.1-70B", "8", "INT4 AWQ", "182.61", "93.98", 27),
+    ("Llama-3.1-70B", "8", "W4A8 AWQ", "182.61", "140.02", 27),
+    ("Llama-3.1-70B", "64", "FP8", "401.50", "420.64", 28),
+    ("Llama-3.1-70B", "64", "INT4 AWQ", "401.50", "176.68", 28),
+    ("Llama-3.1-70B", "64", "W4A8 AWQ", "401.50", "345.43", 28),
+]
+#: bits and activation bits per method: INT4 AWQ is weight-only (llm_ptq/README.md line 452), W4A8 AWQ adds FP8
+#: activations (line 454); the files do not say whether FP8 quantizes activations
+TRTMO_BITS = {"FP8": (8, None), "INT4 AWQ": (4, 16), "W4A8 AWQ": (4, 8)}
+
+
+@pytest.mark.parametrize(("model", "batch", "method", "base", "quant", "line"), TRTMO_PERF_CHECKS)
+def test_trtmo_ptq_perf(data, raw, model, batch, method, base, quant, line):
+    t = f"generation, input 2048 / output 128 tokens, batch size {batch}"
+    r = _row(raw, "TRTMO_PTQ_PERF", f"{model}|{method}|batch {batch}", t, "throughput")
+    assert _values(r) == (float(base.replace(",", "")), float(quant.replace(",", "")))
+    assert r["provenance"].startswith(f"table '1.1 Performance', line {line} ")
+    assert (r["hardware"], r["unit"], r["baseline_precision"], r["x_batch_size"]) == ("NVIDIA H200", "tokens/s",
+                                                                                       "bf16", batch)  # fmt: skip
+    assert (r["x_source_path"], r["x_source_commit"]) == ("examples/benchmark.md", TRTMO_COMMIT)
+    # BF16 runs the 70B model on two GPUs (TP2), every quantized engine on one (TP1)
+    assert r["confounded"] == ("true" if model.endswith("70B") else "false")
+    d = data[(data["study"] == "TRTMO_PTQ_PERF") & (data["comparison"] == f"{model}|{method}|batch {batch}")].iloc[0]
+    bits, act = TRTMO_BITS[method]
+    assert d["bits"] == bits and (pd.isna(d["act_bits"]) if act is None else d["act_bits"] == act)
+
+
+#: examples/windows/Benchmark.md section 1.2 (RTX 4090): (model, ONNX FP16, ONNX INT4, line) as printed
+TRTMO_MMLU_CHECKS = [
+    ("Llama-3.1-8B-Instruct", "68.45", "66.1", 37),
+    ("Phi-3.5-mini-Instruct", "68.9", "65.7", 38),
+    ("Mistral-7B-Instruct-v0.3", "61.76", "60.73", 39),
+    ("Llama-3.2-3B-Instruct", "60.8", "57.71", 40),
+    ("Gemma-2B-IT", "37.01", "37.2", 41),
+]
+
+
+@pytest.mark.parametrize(("model", "base", "quant", "line"), TRTMO_MMLU_CHECKS)
+def test_trtmo_windows_mmlu(raw, model, base, quant, line):
+    r = _row(raw, "TRTMO_WINDOWS_MMLU", f"{model}|onnx int4 awq", "MMLU (5-shot)", "accuracy")
+    assert _values(r) == (float(base), float(quant)) and r["unit"] == "%" and r["confounded"] == "false"
+    assert r["provenance"].startswith(f"table '1.2 Accuracy Comparison', line {line} ")
+    assert r["x_source_path"] == "examples/windows/Benchmark.md" and r["bits"] == "4"
+
+
+def test_trtmo_files_as_vendored():
+    """Read straight from the vendored files (not through the builder): the H200 table's first lines and the
+    format notes that the bits coding cites; the MMLU-loss and speedup columns, ratios without both figures,
+    give no row."""
+    root = SOURCES / "NVIDIA+TensorRT-Model-Optimizer" / TRTMO_COMMIT / "examples"
+    bench = (root / "benchmark.md").read_text().splitlines()
+    assert "BF16 (8B:TP1, 70B:TP2)" in bench[19] and bench[22].startswith("| Llama3.1-8B | 1 | 173.80 | | 245.03 |")
+    assert bench[38] == "| Llama3.1-8B (instruct) | 1.50% | 5.66% | 6.00% |"
+    ptq = (root / "llm_ptq" / "README.md").read_text().splitlines()
+    assert "is an INT4 weight only quantization" in ptq[451] and "uses FP8 for activation" in ptq[453]
+    assert (SOURCES / "NVIDIA+TensorRT-Model-Optimizer" / TRTMO_COMMIT / "LICENSE").is_file()
+
+
+PV_COMMIT = "c648df350fe90c808ba71115f773609ca3f1f010"
+#: Picovoice README.md results as printed: (section task, model, size, method, original, quantized, bits, row line,
+#: original's line); lines are those of the rows' <tr>
+PV_CHECKS = [
+    ("MMLU", "Gemma-2B", "3.1", "GPTQ", "40.21", "39.07", "4", 248, 212),
+    ("MMLU", "Gemma-2B", "2.6", "picoLLM", "40.21", "41.12", "2", 258, 212),
+    ("MMLU", "Gemma-7B", "5.2", "GPTQ", "64.48", "25.58", "2", 273, 216),
+    ("MMLU", "LLaMA-2-7B", "3.9", "GPTQ", "46.38", "45.26", "4", 278, 224),
+    ("MMLU", "LLaMA-2-7B", "3.9", "picoLLM", "46.38", "44.99", "4", 278, 224),
+    ("MMLU", "Llama-3-8B", "4.0", "picoLLM", "64.88", "61.26", "2", 303, 220),
+    ("MMLU", "Mistral-7B-v0.1", "3.3", "GPTQ", "62.41", "23.73", "3", 313, 228),
+    ("MMLU", "Phi-2", "1.5", "picoLLM", "56.04", "52.24", "3", 328, 232),
+    ("ARC-Easy", "Gemma-7B", "7.2", "GPTQ", "75.51", "76.52", "4", None, None),
+    ("ARC-Easy", "Mistral-7B-v0.1", "4.2", "picoLLM", "80.56", "73.95", "4", None, None),
+    ("ARC-Easy", "Phi-2", "1.2", "GPTQ", "75.25", "22.10", "2", None, None),
+    ("ARC-Easy", "Llama-3-8B", "4.9", "picoLLM", "75.80", "77.02", "3", None, None),
+    ("ARC-Challenge", "Gemma-2B", "2.9", "GPTQ", "30.38", "23.55", "3", None, None),
+    ("ARC-Challenge", "Gemma-7B", "5.2", "picoLLM", "64.93", "72.61", "2", None, None),
+    ("ARC-Challenge", "LLaMA-2-7B", "2.3", "GPTQ", "37.03", "21.16", "2", None, None),
+    ("ARC-Challenge", "Mistral-7B-v0.1", "4.2", "GPTQ", "67.49", "64.42", "4", None, None),
+    ("C4 validation (128 snippets)", "Gemma-2B", "2.6", "GPTQ", "16.79", "8377.74", "2", None, None),
+    ("C4 validation (128 snippets)", "Gemma-7B", "5.2", "GPTQ", "14.67", "33370970.40", "2", None, None),
+    ("C4 validation (128 snippets)", "LLaMA-2-7B", "3.1", "picoLLM", "8.40", "8.86", "3", None, None),
+    ("C4 validation (128 snippets)", "Mistral-7B-v0.1", "4.2", "GPTQ", "10.50", "10.43", "4", None, None),
+    ("C4 validation (128 snippets)", "Phi-2", "1.8", "picoLLM", "17.38", "17.76", "4", 740, 649),
+    ("model size", "Llama-3-8B", "5.7", "GPTQ", "16.1", "5.7", "4", None, None),
+    ("model size", "Phi-2", "1.2", "GPTQ", "5.6", "1.2", "2", None, None),
+]
+
+
+@pytest.mark.parametrize(("task", "model", "size", "method", "base", "quant", "bits", "line", "bline"), PV_CHECKS)
+def test_picovoice(raw, task, model, size, method, base, quant, bits, line, bline):
+    prop = {"model size": "storage_size", "C4 validation (128 snippets)": "perplexity"}.get(task, "accuracy")
+    r = _row(raw, "PICOVOICE_COMPRESSION", f"{model}|{method}|{size}G", task, prop)
+    assert _values(r) == (float(base), float(quant)) and r["bits"] == bits
+    assert (r["x_source_path"], r["x_source_commit"]) == ("README.md", PV_COMMIT)
+    assert r["technique"] == ("weight-only" if method == "GPTQ" else "mixed")
+    assert r["x_group_size"] == ("128" if method == "GPTQ" else "")
+    if line is not None:
+        assert f", line {line} (" in r["provenance"] and f" vs line {bline} (" in r["provenance"]
+
+
+def test_picovoice_coding(raw):
+    pv = raw[raw["study"] == "PICOVOICE_COMPRESSION"]
+    assert dict(pv["property"].value_counts()) == {"accuracy": 108, "perplexity": 36, "storage_size": 18}
+    # one original-model figure per model and task is the baseline of its six quantized rows (two for sizes)
+    assert pv["baseline_group"].nunique() == 30
+    assert (pv[pv["property"] != "storage_size"].groupby("baseline_group").size() == 6).all()
+    # per model the three sizes, largest first, are the 4-, 3- and 2-bit settings
+    gemma = pv[(pv["model"] == "Gemma-7B") & (pv["task"] == "MMLU")]
+    assert dict(zip(gemma["quant_precision"], gemma["bits"], strict=True)) == {
+        "GPTQ 7.2G": "4", "picoLLM 7.2G": "4", "GPTQ 6.2G": "3", "picoLLM 6.2G": "3", "GPTQ 5.2G": "2",
+        "picoLLM 5.2G": "2"}  # fmt: skip
 
 
 def test_no_quantized_figure_is_zero(raw):

@@ -31,18 +31,28 @@ OV_COMMIT = "d45251740fe442dcf79203430189760035851f14"
 #: the commit at which OpenVINO's LICENSE was read (the data file's commit holds no stored copy of it)
 OV_LICENCE_COMMIT = "2964f1f4c81ab4ac0ab03a5d25ab32f93f7a4e90"
 OV_DATA = "docs/sphinx_setup/_static/benchmarks_files/OV-2024.3-benchmark-data.csv"
+ONNX = "onnx/models"
+ONNX_COMMIT = "4c46cd00fbdb7cd30b6c1c17ab54f2e1f4f7b177"
+FW = "SYSTRAN/faster-whisper"
+#: README editions of the benchmark: faster-whisper@cbbe633, @cda834c, @cce6b53e, v1.1.0
+FW_COMMITS = ("0b535499023c20f9ecd68b7f73cff9f39e0bf949", "8321fcb9224c241e95cc014829e42f90c48cccc8",
+              "e0c3a9ed34f77db5c6e2e8432bb0d1ccb155e1af", "65882eee9f5cdbeeb2d877f1131d48cf241b327d")  # fmt: skip
 
 #: rows per source table as shipped (docs/data-zooq.md)
 SHIPPED = {"AIHUB_PERF": 4438, "AIHUB_NUMERICS": 173, "AIHUB_MODEL_SIZE": 82, "NNCF_PTQ": 102,
-           "TORCHVISION_QUANTIZED": 42, "OPENVINO_BENCHMARK": 436}  # fmt: skip
+           "TORCHVISION_QUANTIZED": 42, "OPENVINO_BENCHMARK": 436, "ONNX_MODELS": 89,
+           "FASTER_WHISPER": 20}  # fmt: skip
 #: figures of exactly 0 (no log ratio), not written: AI Hub peak memory printed as 0 MB, numerics 0.0
 ZERO_EXCLUDED = {"AIHUB_PERF": 74, "AIHUB_NUMERICS": 3}
 #: AI Hub perf pairs whose primary compute unit changes with the precision (15 latency + 15 memory rows);
 #: the BERT numerics row whose float ONNX figure (0.028) misses the PyTorch float figure (0.744); the two OpenVINO
-#: efficientdet-d0 rows (Core Ultra 7 165H CPU-only, line 111, and NPU-only, line 115) that print the same figures
-N_CONFOUNDED = 30 + 1 + 2
-#: accuracy rows with an evaluation-set size: AI Hub classification accuracies, torchvision acc@1 and acc@5
-N_EVAL_ROWS = 86 + 28
+#: efficientdet-d0 rows (Core Ultra 7 165H CPU-only, line 111, and NPU-only, line 115) that print the same figures;
+#: onnx/models: EfficientNet-Lite4's two top-1 rows (the README names another fp32 reference, 77.70 %), and the
+#: accuracy and size rows of LResNet100E-IR-int8 and BiDAF-int8 (opset 11, against float models of opset 8 and 9)
+N_CONFOUNDED = 30 + 1 + 2 + 2 + 4
+#: accuracy rows with an evaluation-set size: AI Hub classification accuracies, torchvision acc@1 and acc@5, the
+#: top-1 / top-5 rows of the four onnx/models READMEs that state the ImageNet (ILSVRC2012) validation split
+N_EVAL_ROWS = 86 + 28 + 14
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +79,9 @@ def _row(raw: pd.DataFrame, study: str, comparison: str, prop: str) -> pd.Series
 def test_registered_with_licences():
     meta = dataset_registry()["zooq"]
     assert meta["file"] == "zooq.csv" and meta["builder"] == "analyses/data/build_zooq.py"
-    assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0"}
-    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_COMMIT)):
+    assert meta["form"] == "measurements" and set(meta["licences"]) == {"BSD-3-Clause", "Apache-2.0", "MIT"}
+    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_COMMIT),
+                         (ONNX, ONNX_COMMIT), *((FW, c) for c in FW_COMMITS)):  # fmt: skip
         assert any(s.startswith(f"{repo}@{commit} ") for s in meta["sources"]), repo
 
 
@@ -81,7 +92,7 @@ def test_columns_are_documented(raw):
 
 
 def test_validates_and_every_row_has_an_effect(data):
-    assert len(data) == sum(SHIPPED.values()) == 5273
+    assert len(data) == sum(SHIPPED.values()) == 5382
     assert data.groupby("study").size().to_dict() == SHIPPED
     assert set(data["form"]) == {"measurements"}
     assert (data["baseline_mean"] > 0).all() and (data["quant_mean"] > 0).all()
@@ -121,6 +132,11 @@ def test_builder_reproduces_the_shipped_file_from_the_vendored_sources(tmp_path)
     assert ov == {"LLM row (tokens/sec), not ingested": 34, "throughput: no INT8 figure": 18,
                   "throughput: INT8 figure without an FP32 or FP16 figure": 2, "throughput: no figure": 1,
                   "inference_latency: INT8 figure without an FP32 or FP16 figure": 364}  # fmt: skip
+    # onnx/models: the top-1 / top-5 error columns of MNIST (1) and ShuffleNet-v2 (2 x 2); the float rows printing a
+    # figure that the quantized row leaves empty (ResNet50-qdq and MobileNet v2-1.0-qdq top-5; LResNet100E-IR's
+    # CFP-FF, CFP-FP and AgeDB-30)
+    onnx = {why: n for (study, why), n in mod.SKIPPED.items() if study == "ONNX_MODELS"}
+    assert onnx == {"error-rate column (no registered property)": 5, "float figure without a quantized figure": 5}
 
 
 # --------------------------------------------------------------------------
@@ -135,13 +151,18 @@ def test_every_row_is_pinned_to_a_vendored_file_with_its_licence(raw):
     for (repo, commit, path), _ in raw.groupby(["x_source_repo", "x_source_commit", "x_source_path"]):
         assert (SOURCES / repo.replace("/", "+") / commit / path).is_file(), path
     # each repository's licence is vendored beside its files, at the commit it was read at
-    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_LICENCE_COMMIT)):
+    for repo, commit in ((AIHUB, AIHUB_COMMIT), (NNCF, NNCF_COMMIT), (TV, TV_COMMIT), (OV, OV_LICENCE_COMMIT),
+                         (ONNX, ONNX_COMMIT), *((FW, c) for c in FW_COMMITS)):  # fmt: skip
         assert (SOURCES / repo.replace("/", "+") / commit / "LICENSE").is_file(), repo
     assert (SOURCES / "pytorch+vision" / TV_COMMIT / "LICENSE").read_text().startswith("BSD 3-Clause License")
     assert "Apache License" in (SOURCES / "openvinotoolkit+openvino" / OV_LICENCE_COMMIT / "LICENSE").read_text()
     lic = raw.groupby("x_source_repo")["x_licence"].unique().map(list).to_dict()
-    assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"], TV: ["BSD-3-Clause"], OV: ["Apache-2.0"]}
-    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT, TV_COMMIT, OV_COMMIT}
+    assert "Apache License" in (SOURCES / "onnx+models" / ONNX_COMMIT / "LICENSE").read_text()
+    for c in FW_COMMITS:
+        assert (SOURCES / "SYSTRAN+faster-whisper" / c / "LICENSE").read_text().startswith("MIT License")
+    assert lic == {AIHUB: ["BSD-3-Clause"], NNCF: ["Apache-2.0"], TV: ["BSD-3-Clause"], OV: ["Apache-2.0"],
+                   ONNX: ["Apache-2.0"], FW: ["MIT"]}  # fmt: skip
+    assert set(raw["x_source_commit"]) == {AIHUB_COMMIT, NNCF_COMMIT, TV_COMMIT, OV_COMMIT, ONNX_COMMIT, *FW_COMMITS}
 
 
 # --------------------------------------------------------------------------
@@ -170,8 +191,20 @@ def test_bits_technique_and_n_eval(data):
     # OpenVINO names the precision INT8 and does not say whether activations are quantized: act_bits unknown
     assert set(data.loc[ov, "quant_precision"]) == {"int8"} and (data.loc[ov, "bits"] == 8).all()
     assert data.loc[ov, "act_bits"].isna().all() and data.loc[ov, "technique"].isna().all()
-    assert data.loc[~ov, "act_bits"].notna().all()
-    data = data[~ov]
+    # onnx/models: act_bits 8 only where the README's quantization instructions say static (arcface) or dynamic
+    # (BiDAF) post-training quantization; the other READMEs link a 'ptq' folder and leave it unstated
+    onnx = data["study"] == "ONNX_MODELS"
+    assert set(data.loc[onnx, "quant_precision"]) == {"int8", "int8-qdq"} and (data.loc[onnx, "bits"] == 8).all()
+    stated = onnx & data["technique"].notna()
+    assert dict(data.loc[stated].groupby("technique")["x_model_id"].unique().map(list)) == {
+        "ptq-dynamic": ["bidirectional_attention_flow"], "ptq-static": ["arcface"]}  # fmt: skip
+    assert (data.loc[stated, "act_bits"] == 8).all() and data.loc[onnx & ~stated, "act_bits"].isna().all()
+    # faster-whisper names CTranslate2's int8 compute type; whether activations are quantized is not stated
+    fw = data["study"] == "FASTER_WHISPER"
+    assert set(data.loc[fw, "quant_precision"]) == {"int8"} and data.loc[fw, "act_bits"].isna().all()
+    assert set(data.loc[fw, "baseline_precision"]) == {"fp16", "fp32"} and data.loc[fw, "technique"].isna().all()
+    assert data.loc[~ov & ~onnx & ~fw, "act_bits"].notna().all()
+    data = data[~ov & ~onnx & ~fw]
     assert set(zip(data["quant_precision"], data["bits"], data["act_bits"], strict=True)) == {
         ("w8a8", 8, 8), ("w8a16", 8, 16), ("w16a16", 16, 16), ("w8a16_mixed_int16", 8, 16),
         ("w8a16_mixed_fp16", 8, 16), ("w8a8_mixed_int16", 8, 8), ("int8", 8, 8),
@@ -182,12 +215,22 @@ def test_bits_technique_and_n_eval(data):
     # torchvision: '_docs' of the MobileNet entries say Quantization Aware Training, the rest Post Training Quantization
     assert set(data.loc[tv & (data["technique"] == "qat"), "x_model_id"]) == {"mobilenet_v2", "mobilenet_v3_large"}
     assert set(data.loc[tv, "technique"]) == {"qat", "ptq-static"}
+
+
+def test_n_eval_rows(data):
     # n_eval only on classification accuracies: AI Hub's 1000 or 100 ImageNet samples, the 50,000 ImageNet-1K
-    # validation images of torchvision's acc@1 / acc@5
+    # validation images of torchvision's acc@1 / acc@5 and of the onnx/models READMEs that state that split
     has_n = data["n_eval"].notna()
-    assert set(data.loc[has_n, "metric"]) == {"Classification Accuracy", "acc@1", "acc@5"}
+    metrics = ["Classification Accuracy", "acc@1", "acc@5", "top-1 accuracy", "top-5 accuracy"]
+    assert set(data.loc[has_n, "metric"]) == set(metrics)
     assert set(data.loc[has_n, "n_eval"]) == {1000, 100, 50000}
-    assert has_n.sum() == data["metric"].isin(["Classification Accuracy", "acc@1", "acc@5"]).sum() == N_EVAL_ROWS
+    onnx_top = (data["study"] == "ONNX_MODELS") & data["metric"].isin(metrics)
+    assert set(data.loc[onnx_top & has_n, "x_model_id"]) == {"mobilenet", "resnet", "squeezenet", "vgg"}
+    # NNCF's top-1 accuracies state no evaluation-set size
+    expected = data["metric"].isin(metrics[:3]) | (
+        onnx_top & data["x_model_id"].isin(["mobilenet", "resnet", "squeezenet", "vgg"])
+    )
+    assert (has_n == expected).all() and has_n.sum() == N_EVAL_ROWS
 
 
 def test_n_eval_is_validated_as_a_count(tmp_path):
@@ -617,6 +660,174 @@ def test_torchvision_common_meta_is_expanded(raw):
     assert recipe["mobilenet_v2"] == f"backend qnnpack; recipe {qat}"
 
 
+#: (README folder under validated/, quantized row, metric, float, quantized, quantized line, float line) as printed
+#: in the vendored onnx/models READMEs at ONNX_COMMIT
+ONNX_CHECKS = [
+    ("vision/classification/alexnet", "AlexNet-int8", "top-1 accuracy", "54.80", "54.68", 13, 12),
+    ("vision/classification/alexnet", "AlexNet-qdq", "top-5 accuracy", "78.23", "78.22", 14, 12),
+    ("vision/classification/caffenet", "CaffeNet-int8", "top-5 accuracy", "79.52", "79.52", 13, 12),
+    ("vision/classification/densenet-121", "DenseNet-121-12-int8", "top-1 accuracy", "60.96", "60.20", 13, 12),
+    ("vision/classification/inception_and_googlenet/googlenet", "GoogleNet-qdq", "top-5 accuracy", "88.34", "88.31",
+     14, 12),
+    ("vision/classification/inception_and_googlenet/inception_v1", "Inception-1-int8", "top-1 accuracy", "67.23",
+     "67.24", 13, 12),
+    ("vision/classification/mobilenet", "MobileNet v2-1.0-int8", "top-1 accuracy", "69.48", "68.30", 21, 20),
+    ("vision/classification/mobilenet", "MobileNet v2-1.0-qdq", "top-1 accuracy", "69.48", "67.40", 22, 20),
+    ("vision/classification/resnet", "ResNet50-int8", "top-1 accuracy", "74.97", "74.77", 36, 35),
+    ("vision/classification/resnet", "ResNet50-int8", "top-5 accuracy", "92.33", "92.32", 36, 35),
+    ("vision/classification/resnet", "ResNet50-qdq", "model download size", "97.8", "24.6", 37, 35),
+    ("vision/classification/squeezenet", "SqueezeNet 1.0-qdq", "top-1 accuracy", "56.85", "56.54", 25, 23),
+    ("vision/classification/vgg", "VGG 16-int8", "top-1 accuracy", "72.38", "72.32", 29, 28),
+    ("vision/classification/vgg", "VGG 16-qdq", "top-5 accuracy", "91.00", "91.02", 30, 28),
+    ("vision/classification/vgg", "VGG 16-int8", "model download size", "527.8", "132.0", 29, 28),
+    ("vision/classification/zfnet-512", "ZFNet-512-int8", "top-1 accuracy", "55.97", "55.84", 13, 12),
+    ("vision/classification/shufflenet", "ShuffleNet-v2-int8", "model download size", "8.79", "2.28", 33, 32),
+    ("vision/classification/mnist", "MNIST-12-int8", "model download size", "26", "11", 15, 14),
+    ("vision/classification/efficientnet-lite4", "EfficientNet-Lite4-int8", "top-1 accuracy", "80.4", "77.56", 16,
+     15),
+    ("vision/object_detection_segmentation/faster-rcnn", "Faster R-CNN R-50-FPN-int8", "COCO box mAP@[0.5:0.95]",
+     "0.3437", "0.3409", 14, 13),
+    ("vision/object_detection_segmentation/mask-rcnn", "Mask R-CNN R-50-FPN-qdq", "COCO box mAP@[0.5:0.95]",
+     "0.3372", "0.3328", 15, 13),
+    ("vision/object_detection_segmentation/ssd", "SSD-int8", "COCO box mAP@[0.5:0.95]", "0.1898", "0.1892", 14, 13),
+    ("vision/object_detection_segmentation/yolov3", "YOLOv3-12-int8", "COCO box mAP@[0.5:0.95]", "0.2874", "0.2693",
+     14, 13),
+    ("vision/object_detection_segmentation/ssd-mobilenetv1", "SSD-MobilenetV1-12-qdq", "mAP", "0.2303", "0.2297", 20,
+     18),
+    ("vision/object_detection_segmentation/duc", "ResNet101_DUC_HDC-12-int8", "mIoU", "81.92", "81.62", 18, 17),
+    ("vision/object_detection_segmentation/fcn", "FCN ResNet-50-int8", "mean IoU", "65.0", "64.7", 17, 16),
+    ("vision/body_analysis/arcface", "LResNet100E-IR-int8", "LFW accuracy", "99.77", "99.80", 17, 16),
+    ("text/machine_comprehension/bert-squad", "BERT-Squad-int8", "exact match (EM), SQuAD v1.1", "80.67171",
+     "80.43519", 18, 17),
+    ("text/machine_comprehension/bidirectional_attention_flow", "BiDAF-int8", "exact match (EM), SQuAD v1.1", "68.1",
+     "65.93", 13, 12),
+]  # fmt: skip
+#: the rows flagged as confounded among the checks: the float row is not the reference of the quantized model
+ONNX_CONFOUNDED = {"EfficientNet-Lite4-int8", "LResNet100E-IR-int8", "BiDAF-int8"}
+
+
+@pytest.mark.parametrize(("folder", "name", "metric", "base", "quant", "qline", "bline"), ONNX_CHECKS)
+def test_onnx_models(raw, folder, name, metric, base, quant, qline, bline):
+    model_id = folder.rpartition("/")[2]
+    rows = raw[(raw["study"] == "ONNX_MODELS") & (raw["comparison"] == f"{model_id}|{name}")
+               & (raw["metric"] == metric)]  # fmt: skip
+    assert len(rows) == 1
+    r = rows.iloc[0]
+    assert Decimal(r["baseline_mean"]) == Decimal(base) and Decimal(r["quant_mean"]) == Decimal(quant)
+    assert r["x_source_path"] == f"validated/{folder}/README.md" and r["x_source_commit"] == ONNX_COMMIT
+    assert r["provenance"].startswith(f"line {qline}: {name} ") and f" vs line {bline}: " in r["provenance"]
+    assert r["quant_precision"] == ("int8-qdq" if name.endswith("-qdq") else "int8")
+    assert r["confounded"] == ("true" if name in ONNX_CONFOUNDED else "false")
+    assert r["n_eval"] == ("50000" if model_id in {"mobilenet", "resnet", "squeezenet", "vgg"}
+                           and metric.startswith("top-") else "")  # fmt: skip
+
+
+def test_onnx_models_readmes_as_vendored():
+    """Figures read straight from the vendored README text (not through the builder): the ResNet50 rows, the
+    EfficientNet-Lite4 note naming another fp32 reference, and the arcface float model's opset."""
+    root = SOURCES / "onnx+models" / ONNX_COMMIT / "validated" / "vision"
+    resnet = (root / "classification" / "resnet" / "README.md").read_text().splitlines()
+    assert (
+        resnet[34].startswith("|ResNet50-fp32| [97.8 MB](model/resnet50-v1-12.onnx)")
+        and "|74.97 |92.33 |" in resnet[34]
+    )
+    assert resnet[35].startswith("|ResNet50-int8| [24.6 MB]") and resnet[35].endswith("|74.77 |92.32 |")
+    eff = (root / "classification" / "efficientnet-lite4" / "README.md").read_text()
+    inc = "[Intel® Neural Compressor](https://github.com/intel/neural-compressor)"
+    assert f"The fp32 Top-1 accuracy got by {inc} is 77.70%" in eff
+    arc = (root / "body_analysis" / "arcface" / "README.md").read_text().splitlines()
+    assert "(model/arcfaceresnet100-8.onnx)" in arc[15] and "(model/arcfaceresnet100-11-int8.onnx)" in arc[16]
+
+
+def test_onnx_models_coding(raw):
+    o = raw[raw["study"] == "ONNX_MODELS"]
+    assert dict(o["property"].value_counts()) == {"storage_size": 39, "accuracy": 38, "map_50_95": 7, "miou": 3,
+                                                  "map": 2}  # fmt: skip
+    # one storage row per quantized model (39), each against the float model of its table; the int8 and qdq rows of
+    # one table share the float figure's baseline_group
+    assert o.loc[o["property"] == "storage_size", "comparison"].nunique() == 39
+    g = o[o["x_model_id"] == "resnet"].groupby("baseline_group")["comparison"].nunique()
+    assert g.to_dict() == {"ONNX_MODELS|resnet|ResNet50-fp32|size": 2,
+                           "ONNX_MODELS|resnet|ResNet50-fp32|top-1 accuracy": 2,
+                           "ONNX_MODELS|resnet|ResNet50-fp32|top-5 accuracy": 1}  # fmt: skip
+    # the only other confounded rows: the EfficientNet-Lite4 sizes are not (their float figure is the table's)
+    eff = o[o["x_model_id"] == "efficientnet-lite4"]
+    assert dict(zip(eff["metric"], eff["confounded"], strict=False)) == {"top-1 accuracy": "true",
+                                                                        "model download size": "false"}  # fmt: skip
+    assert set(o["x_task_family"]) == {"Image Classification", "Object Detection", "Semantic Segmentation",
+                                       "Face Recognition", "Question Answering"}  # fmt: skip
+
+
+#: (README commit, model, device, implementation, metric, float, int8, int8 line, float line) as printed in the
+#: vendored faster-whisper README at that commit (times in seconds: 3m24s = 204)
+FW_CHECKS = [
+    ("0b535499", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "204", "157", 32, 31),
+    ("0b535499", "Small", "CPU", "faster-whisper", "max. memory", "2182", "1466", 32, 31),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "42", "41", 21, 20),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "max. GPU memory", "3283", "1939", 21, 20),
+    ("8321fcb9", "Medium", "GPU", "faster-whisper", "max. CPU memory", "1722", "2159", 21, 20),
+    ("8321fcb9", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "173", "121", 33, 32),
+    ("8321fcb9", "Small", "CPU", "faster-whisper", "max. memory", "1482", "1008", 33, 32),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "54", "59", 25, 24),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "max. GPU memory", "4755", "3091", 25, 24),
+    ("e0c3a9ed", "Large-v2", "GPU", "faster-whisper", "max. CPU memory", "3244", "3117", 25, 24),
+    ("e0c3a9ed", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "164", "124", 37, 36),
+    ("e0c3a9ed", "Small", "CPU", "faster-whisper", "max. memory", "1675", "995", 37, 36),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper", "time to transcribe 13 minutes of audio", "63", "59", 29, 27),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper", "VRAM usage", "4525", "2926", 29, 27),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper (`batch_size=8`)", "time to transcribe 13 minutes of audio", "17",
+     "16", 30, 28),
+    ("65882eee", "Large-v2", "GPU", "faster-whisper (`batch_size=8`)", "VRAM usage", "6090", "4500", 30, 28),
+    ("65882eee", "Small", "CPU", "faster-whisper", "time to transcribe 13 minutes of audio", "157", "102", 51, 49),
+    ("65882eee", "Small", "CPU", "faster-whisper", "RAM usage", "2257", "1477", 51, 49),
+    ("65882eee", "Small", "CPU", "faster-whisper (`batch_size=8`)", "time to transcribe 13 minutes of audio", "66",
+     "51", 52, 50),
+    ("65882eee", "Small", "CPU", "faster-whisper (`batch_size=8`)", "RAM usage", "4230", "3608", 52, 50),
+]  # fmt: skip
+FW_PROPERTY = {"time to transcribe 13 minutes of audio": "inference_latency", "max. memory": "peak_memory",
+               "max. GPU memory": "peak_memory", "max. CPU memory": "peak_memory",
+               "VRAM usage": "gpu_memory_utilization", "RAM usage": "ram_usage"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("commit", "model", "device", "impl", "metric", "base", "quant", "qline", "bline"),
+                         FW_CHECKS)  # fmt: skip
+def test_faster_whisper(raw, commit, model, device, impl, metric, base, quant, qline, bline):
+    rows = raw[(raw["study"] == "FASTER_WHISPER") & (raw["metric"] == metric)
+               & (raw["comparison"] == f"{commit}|Whisper {model}|{device}|{impl}|int8")]  # fmt: skip
+    assert len(rows) == 1
+    r = rows.iloc[0]
+    assert (r["baseline_mean"], r["quant_mean"], r["property"]) == (base, quant, FW_PROPERTY[metric])
+    assert r["x_source_commit"].startswith(commit) and r["x_source_path"] == "README.md"
+    assert r["provenance"].startswith(f"line {qline}: {impl} int8 ") and f" vs line {bline}: " in r["provenance"]
+    assert r["baseline_precision"] == {"GPU": "fp16", "CPU": "fp32"}[device]
+    assert r["unit"] == ("s" if metric.startswith("time") else "MB")
+
+
+def test_faster_whisper_readmes_as_vendored():
+    """The int8 and float rows read straight from the vendored README of the newest commit: the times as printed,
+    and the other implementations' rows (openai/whisper, whisper.cpp, transformers) giving no row."""
+    lines = (SOURCES / "SYSTRAN+faster-whisper" / FW_COMMITS[-1] / "README.md").read_text().splitlines()
+    assert lines[26] == "| faster-whisper | fp16 | 5 | 1m03s | 4525MB |"
+    assert lines[28] == "| faster-whisper | int8 | 5 | 59s | 2926MB |"
+    assert lines[50] == "| faster-whisper | int8 | 5 | 1m42s | 1477MB |"
+
+
+def test_faster_whisper_coding(raw):
+    fw = raw[raw["study"] == "FASTER_WHISPER"]
+    assert not fw["model"].str.contains("openai|cpp|transformers").any()
+    assert dict(fw["property"].value_counts()) == {"inference_latency": 9, "peak_memory": 7,
+                                                   "gpu_memory_utilization": 2, "ram_usage": 2}  # fmt: skip
+    # each float row is the baseline of one int8 row per metric: no two editions share a figure's group
+    assert fw["baseline_group"].nunique() == 20 and fw["comparison"].nunique() == 9
+    assert set(fw["x_source_commit"]) == set(FW_COMMITS)
+    assert set(fw["hardware"]) == {
+        "8 threads on a Intel(R) Xeon(R) Gold 6226R",
+        "CUDA 11.7.1 on a NVIDIA Tesla V100S",
+        "CUDA 12.4 on a NVIDIA RTX 3070 Ti 8GB",
+        "8 threads on an Intel Core i7-12700K",
+    }
+
+
 # --------------------------------------------------------------------------
 # the data list command
 
@@ -631,8 +842,9 @@ def test_data_list_shows_the_dataset(raw):
     res = CliRunner().invoke(main, ["data", "list", "--format", "json"])
     assert res.exit_code == 0
     d = {x["name"]: x for x in json.loads(res.output)}["zooq"]
-    assert d["rows"] == len(raw) and d["studies"] == len(SHIPPED)
+    assert d["rows"] == len(raw) == 5382 and d["studies"] == len(SHIPPED)
     assert d["rows_by_property"] == raw["property"].value_counts().sort_index().to_dict()
     repos = {r["repository"]: (r["rows"], r["licence"]) for r in d["repositories"]}
     assert repos == {AIHUB: (4693, "BSD-3-Clause"), NNCF: (102, "Apache-2.0"), TV: (42, "BSD-3-Clause"),
-                     OV: (436, "Apache-2.0")}  # fmt: skip
+                     OV: (436, "Apache-2.0"), ONNX: (89, "Apache-2.0"),
+                     FW: (20, "MIT")}  # fmt: skip

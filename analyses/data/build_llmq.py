@@ -1056,6 +1056,216 @@ def premai_benchmarks() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# NVIDIA/TensorRT-Model-Optimizer (Apache-2.0): examples/benchmark.md and examples/windows/Benchmark.md
+# --------------------------------------------------------------------------
+
+TRTMO_REPO = "NVIDIA/TensorRT-Model-Optimizer"
+#: the last commit that changed both benchmark files (2025-09-02; "typos, formatting"); the newest commit (5a4242fa,
+#: 2025-12-05) prints the same figures (docs/data-llmq.md)
+TRTMO_COMMIT = "1ef1d72a1b6e8e64926453f3fa16a36be868ae35"
+TRTMO_LICENCE = "Apache-2.0"
+TRTMO_PTQ = "examples/benchmark.md"
+TRTMO_WINDOWS = "examples/windows/Benchmark.md"
+#: the README whose format notes (lines 452, 454) say what INT4 AWQ and W4A8 AWQ quantize
+TRTMO_FORMATS = "examples/llm_ptq/README.md"
+#: method as the table's group header names it -> (bits, act_bits, technique, note)
+TRTMO_METHODS = {
+    "FP8": ("8", "", "", "FP8 as the table names it; whether activations are FP8 is not stated in these files"),
+    "INT4 AWQ": ("4", "16", "weight-only", f"INT4 weight-only ({TRTMO_FORMATS} line 452)"),
+    "W4A8 AWQ": ("4", "8", "", f"INT4 AWQ weights with FP8 activations ({TRTMO_FORMATS} line 454)"),
+}
+#: model as printed -> (model, family, nominal parameters: from the name; Phi-3.5-mini's 3.8B from its model card)
+TRTMO_MODELS = {
+    "Llama3.1-8B": ("Llama-3.1-8B", "LLaMA-3.1", 8e9), "Llama3.1-70B": ("Llama-3.1-70B", "LLaMA-3.1", 70e9),
+    "Llama3.1-8B-Instruct": ("Llama-3.1-8B-Instruct", "LLaMA-3.1", 8e9),
+    "Phi3.5-mini-Instruct": ("Phi-3.5-mini-Instruct", "Phi-3.5", 3.8e9),
+    "Mistral-7B-Instruct-v0.3": ("Mistral-7B-Instruct-v0.3", "Mistral", 7e9),
+    "Llama3.2-3B-Instruct": ("Llama-3.2-3B-Instruct", "LLaMA-3.2", 3e9), "Gemma-2b-it": ("Gemma-2B-IT", "Gemma", 2e9),
+}  # fmt: skip
+
+
+def trtmo_ptq_perf() -> list[dict]:
+    """Tokens/s of FP8, INT4 AWQ and W4A8 AWQ engines vs BF16 on an H200 (benchmark.md section 1.1).
+
+    The table's first line names each method and its tensor parallelism; each method's ``Tokens/sec`` column is
+    compared with the BF16 column of the same model and batch size.  The ``Speedup`` columns are ratios normalised
+    to the GPU count and give no row.  The 70B BF16 engine runs on two GPUs (TP2) and the quantized ones on one, so
+    those rows compare a two-GPU deployment with a one-GPU one: confounded.
+    """
+    text = source_file(TRTMO_REPO, TRTMO_COMMIT, TRTMO_PTQ).read_text(encoding="utf-8")
+    ((heading, header, rows, first),) = [t for t in _md_tables(text) if "Tokens/sec" in t[2][0][1]]
+    groups = {k: re.fullmatch(r"(.+?) \((.+)\)", c).groups() for k, c in enumerate(header) if c}
+    (bk,) = [k for k, (m, _) in groups.items() if m == "BF16"]
+    base_tp = groups[bk][1]
+    out, model_raw = [], None
+    for lineno, cells in rows[1:]:
+        model_raw = cells[0] or model_raw
+        model, family, params = TRTMO_MODELS[model_raw]
+        size = model_raw.rpartition("-")[2]
+        btp = re.search(rf"{size}:(TP\d+)", base_tp).group(1)
+        batch = cells[1]
+        for k, (method, qtp) in groups.items():
+            if k == bk:
+                continue
+            bits, act, tech, note = TRTMO_METHODS[method]
+            confounded = "true" if btp != qtp else "false"
+            out.append(new_row(
+                study="TRTMO_PTQ_PERF", comparison=f"{model}|{method}|batch {batch}", model=model,
+                task=f"generation, input 2048 / output 128 tokens, batch size {batch}", hardware="NVIDIA H200",
+                technique=tech, baseline_precision="bf16", quant_precision=method.lower(), bits=bits, act_bits=act,
+                property="throughput", metric="tokens/sec (trtllm-bench)", unit="tokens/s",
+                baseline_mean=num(cells[bk].replace(",", "")), quant_mean=num(cells[k].replace(",", "")),
+                confounded=confounded, x_kv_bits="", x_params=f"{params:.0f}", x_family=family,
+                x_task_family="inference speed", x_engine="TensorRT-LLM v0.15 (trtllm-bench)",
+                x_algorithm=f"Model Optimizer v0.21.1 {method}", x_batch_size=batch, x_licence=TRTMO_LICENCE,
+                x_source_repo=TRTMO_REPO, x_source_path=TRTMO_PTQ, x_source_commit=TRTMO_COMMIT,
+                provenance=f"table '{heading}', line {lineno} ({model_raw}, batch {batch}): '{header[k]}' Tokens/sec "
+                f"{cells[k]} vs '{header[bk]}' {cells[bk]}",
+                notes=[note, "one benchmark figure per arm, no spread",
+                       f"BF16 on {btp}, {method} on {qtp}: the tokens/s compare deployments on different GPU counts"
+                       if confounded == "true" else f"both engines on {qtp}"],
+            ))  # fmt: skip
+    return out
+
+
+def trtmo_windows_mmlu() -> list[dict]:
+    """MMLU 5-shot of ONNX INT4 (AWQ, ModelOpt-Windows) vs ONNX FP16 models on an RTX 4090 (Windows section 1.2).
+
+    Section 1.1 prints only ratios (memory saving, speedup) and gives no row.
+    """
+    text = source_file(TRTMO_REPO, TRTMO_COMMIT, TRTMO_WINDOWS).read_text(encoding="utf-8")
+    ((heading, header, rows, _),) = [t for t in _md_tables(text) if "**ONNX INT4**" in t[1]]
+    bk, qk = header.index("**ONNX FP16**"), header.index("**ONNX INT4**")
+    out = []
+    for lineno, cells in rows:
+        model_raw = re.fullmatch(r"\[(.+?)\]\(.+\)", cells[0]).group(1)
+        model, family, params = TRTMO_MODELS[model_raw]
+        out.append(new_row(
+            study="TRTMO_WINDOWS_MMLU", comparison=f"{model}|onnx int4 awq", model=model, task="MMLU (5-shot)",
+            hardware="NVIDIA GeForce RTX 4090 (Windows, DirectML)", technique="", baseline_precision="fp16",
+            quant_precision="int4 awq", bits="4", act_bits="", property="accuracy", metric="MMLU 5-shot score",
+            unit="%", baseline_mean=num(cells[bk]), quant_mean=num(cells[qk]), x_kv_bits="", x_params=f"{params:.0f}",
+            x_family=family, x_task_family="knowledge", x_engine="onnxruntime-genai-directml 0.4",
+            x_algorithm="AWQ (nvidia-modelopt v0.19.0, Windows)", x_licence=TRTMO_LICENCE, x_source_repo=TRTMO_REPO,
+            x_source_path=TRTMO_WINDOWS, x_source_commit=TRTMO_COMMIT,
+            provenance=f"table '{heading}', line {lineno} ({model_raw}): ONNX INT4 {cells[qk]} vs ONNX FP16 "
+            f"{cells[bk]}",
+            notes=["INT4 AWQ model made by quantizing the FP16 ONNX model; activation precision not stated",
+                   "one evaluation per arm, no spread"],
+        ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
+# Picovoice/llm-compression-benchmark (Apache-2.0): README.md results, GPTQ and picoLLM vs the original models
+# --------------------------------------------------------------------------
+
+PV_REPO = "Picovoice/llm-compression-benchmark"
+#: the repository's initial commit (2024-05-28), the only one that changed README.md; the newest commit (b75592c7,
+#: 2026-04-08) prints the same README (docs/data-llmq.md)
+PV_COMMIT = "c648df350fe90c808ba71115f773609ca3f1f010"
+PV_PATH = "README.md"
+PV_LICENCE = "Apache-2.0"
+#: results section heading -> (property, task, metric, unit, task family)
+PV_SECTIONS = {
+    "MMLU": ("accuracy", "MMLU", "MMLU score", "%", "knowledge"),
+    "ARC Easy": ("accuracy", "ARC-Easy", "ARC Easy score", "%", "knowledge"),
+    "ARC Challenge": ("accuracy", "ARC-Challenge", "ARC Challenge score", "%", "knowledge"),
+    "Perplexity": ("perplexity", "C4 validation (128 snippets)", "perplexity", "", "language modelling"),
+}
+#: model as printed -> (model, family, nominal parameters: from the name; Phi-2's 2.7B from its model card)
+PV_MODELS = {
+    "Gemma-2b": ("Gemma-2B", "Gemma", 2e9), "Gemma-7b": ("Gemma-7B", "Gemma", 7e9),
+    "Llama-2-7b": ("LLaMA-2-7B", "LLaMA-2", 7e9), "Llama-3-8b": ("Llama-3-8B", "Llama-3", 8e9),
+    "Mistral-7b-v0.1": ("Mistral-7B-v0.1", "Mistral", 7e9), "Phi-2": ("Phi-2", "Phi", 2.7e9),
+}  # fmt: skip
+#: GPTQ bits of a model's quantized sizes, largest first: the README quantizes at 4, 3 and 2 bits
+PV_BITS = ("4", "3", "2")
+_PV_TABLE = re.compile(r"<table>(.*?)</table>", re.S)
+_PV_ROW = re.compile(r"<tr>(.*?)</tr>", re.S)
+_PV_CELL = re.compile(r"<td>(?:<strong>)?(.*?)(?:</strong>)?</td>", re.S)
+_PV_MODEL = re.compile(r"(?P<name>\S+) (?P<size>[\d.]+)G")
+
+
+def _pv_tables(text: str) -> dict[str, list[list[tuple[int, list[str]]]]]:
+    """Per ``### <section>`` after ``## Results``: its HTML tables as rows of (1-based line of ``<tr>``, cells)."""
+    results = text.index("\n## Results")
+    heads = [(m.start(), m.group(1)) for m in re.finditer(r"^### (.+)$", text, re.M) if m.start() > results]
+    out = {}
+    for k, (start, name) in enumerate(heads):
+        end = heads[k + 1][0] if k + 1 < len(heads) else len(text)
+        out[name] = [
+            [(text.count("\n", 0, t.start(1) + r.start()) + 1, _PV_CELL.findall(r.group(1)))
+             for r in _PV_ROW.finditer(t.group(1))]
+            for t in _PV_TABLE.finditer(text, start, end)
+        ]  # fmt: skip
+    return out
+
+
+def picovoice_compression() -> list[dict]:
+    """GPTQ and picoLLM at three model sizes vs the original model: MMLU, ARC-Easy, ARC-Challenge, perplexity, size.
+
+    Each section prints the original models' figure in a first table and the quantized models' (one row per model
+    size, a GPTQ and a picoLLM column) in a second.  GPTQ ran at 4, 3 and 2 bits and picoLLM was given the GPTQ
+    model's size as its target, so a model's three sizes, largest first, are its 4-, 3- and 2-bit settings.  The
+    GPTQ model's size against the original's gives a ``storage_size`` row (picoLLM's size is that target by
+    construction and gives none).
+    """
+    text = source_file(PV_REPO, PV_COMMIT, PV_PATH).read_text(encoding="utf-8")
+    out = []
+    for section, (base_t, quant_t) in _pv_tables(text).items():
+        prop, task, metric, unit, tfam = PV_SECTIONS[section]
+        assert base_t[0][1] == ["Model", section] and quant_t[0][1] == ["Model", "GPTQ", "picoLLM"]
+        base = {}
+        for ln, (cell, val) in base_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            base[m.group("name")] = (ln, m.group("size"), val)
+        sizes: dict[str, list[str]] = {}
+        for _, (cell, *_) in quant_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            sizes.setdefault(m.group("name"), []).append(m.group("size"))
+        for ln, (cell, gptq, pico) in quant_t[1:]:
+            m = _PV_MODEL.fullmatch(cell)
+            name, size = m.group("name"), m.group("size")
+            order = sorted(sizes[name], key=Decimal, reverse=True)
+            bits = PV_BITS[order.index(size)]
+            model, family, params = PV_MODELS[name]
+            bln, bsize, bval = base[name]
+            for method, val in (("GPTQ", gptq), ("picoLLM", pico)):
+                gp = method == "GPTQ"
+                common = dict(
+                    study="PICOVOICE_COMPRESSION", comparison=f"{model}|{method}|{size}G", model=model, hardware="",
+                    technique="weight-only" if gp else "mixed", granularity="per-group" if gp else "",
+                    baseline_precision="full-precision", quant_precision=f"{method} {size}G", bits=bits,
+                    act_bits="16" if gp else "", x_kv_bits="", x_group_size="128" if gp else "",
+                    x_params=f"{params:.0f}", x_family=family, x_engine="llm-compression-benchmark",
+                    x_algorithm="GPTQ (AutoGPTQ; group size 128, damp 0.1, activation reordering)" if gp
+                    else "picoLLM Compression (bits allocated within and across weights to a target size)",
+                    x_calibration="128 C4 train snippets", x_licence=PV_LICENCE, x_source_repo=PV_REPO,
+                    x_source_path=PV_PATH, x_source_commit=PV_COMMIT,
+                )  # fmt: skip
+                notes = [
+                    f"{bits}-bit setting: the model's sizes {', '.join(o + 'G' for o in order)} are its 4-, 3- and "
+                    "2-bit GPTQ runs, largest first" + ("" if gp else "; picoLLM is given the GPTQ size as target"),
+                    "one evaluation per arm, no spread",
+                ]
+                out.append(new_row(
+                    **common, task=task, property=prop, metric=metric, unit=unit, baseline_mean=num(bval),
+                    quant_mean=num(val), x_task_family=tfam,
+                    provenance=f"section '{section}', line {ln} ({cell}, {method}) vs line {bln} ({name} {bsize}G)",
+                    notes=notes,
+                ))  # fmt: skip
+                if gp and section == "MMLU":
+                    out.append(new_row(
+                        **common, task="model size", property="storage_size", metric="model size", unit="GB",
+                        baseline_mean=num(bsize), quant_mean=num(size), x_task_family="model size",
+                        provenance=f"section '{section}', line {ln} ('{cell}') vs line {bln} ('{name} {bsize}G')",
+                        notes=notes[:1] + ["sizes as printed in the model column ('G')"],
+                    ))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------
 
 
 SOURCES = (
@@ -1071,6 +1281,9 @@ SOURCES = (
     torchao_readmes,
     optimum_benchmark,
     premai_benchmarks,
+    trtmo_ptq_perf,
+    trtmo_windows_mmlu,
+    picovoice_compression,
 )
 
 

@@ -57,7 +57,7 @@ COLUMNS = (
 #: the registry's direction (metaquant.evidence.schema.PROPERTIES; validation refuses a disagreement)
 HIGHER_IS_BETTER = {"accuracy": True, "map": True, "map_50_95": True, "miou": True, "word_error_rate": False,
                     "inference_latency": False, "peak_memory": False, "storage_size": False,
-                    "throughput": True}  # fmt: skip
+                    "throughput": True, "gpu_memory_utilization": False, "ram_usage": False}  # fmt: skip
 
 #: Rows not written because a figure is exactly zero (no log ratio), per study.
 EXCLUDED: Counter = Counter()
@@ -713,9 +713,341 @@ def openvino_benchmark() -> list[dict]:
 
 
 # --------------------------------------------------------------------------
+# onnx/models (Apache-2.0): the INT8 / QDQ rows of the validated models' README tables
+# --------------------------------------------------------------------------
+
+ONNX_REPO = "onnx/models"
+#: the last commit that changed the validated/ folder (2023-12-21); the newest commit (b1eeaa1a, 2025-06-27) adds a
+#: deprecation notice and leaves every file read here unchanged (docs/data-zooq.md)
+ONNX_COMMIT = "4c46cd00fbdb7cd30b6c1c17ab54f2e1f4f7b177"
+ONNX_LICENCE = "Apache-2.0"
+#: model folder under validated/ -> (x_domain, x_task_family); every folder whose README table prints an INT8 or QDQ
+#: model with a figure (emotion_ferplus and ultraface print none and are not vendored)
+ONNX_FOLDERS = {
+    **{f"vision/classification/{m}": ("Computer Vision", "Image Classification") for m in (
+        "alexnet", "caffenet", "densenet-121", "efficientnet-lite4", "inception_and_googlenet/googlenet",
+        "inception_and_googlenet/inception_v1", "mnist", "mobilenet", "resnet", "shufflenet", "squeezenet", "vgg",
+        "zfnet-512")},
+    **{f"vision/object_detection_segmentation/{m}": ("Computer Vision", "Object Detection") for m in (
+        "faster-rcnn", "mask-rcnn", "ssd-mobilenetv1", "ssd", "yolov3")},
+    **{f"vision/object_detection_segmentation/{m}": ("Computer Vision", "Semantic Segmentation") for m in (
+        "duc", "fcn")},
+    "vision/body_analysis/arcface": ("Computer Vision", "Face Recognition"),
+    **{f"text/machine_comprehension/{m}": ("Natural Language Processing", "Question Answering") for m in (
+        "bert-squad", "bidirectional_attention_flow")},
+}  # fmt: skip
+#: figure column header (stripped) -> (property, metric, unit); the 'Accuracy' columns print 'mAP of x' (COCO box
+#: mAP@[0.5:0.95], as each of those READMEs states), 'EM of x in SQuAD v1.1' or, for BERT-Squad, the bare EM figure
+ONNX_COLUMNS = {
+    "Top-1 accuracy (%)": ("accuracy", "top-1 accuracy", "%"),
+    "Top-5 accuracy (%)": ("accuracy", "top-5 accuracy", "%"),
+    "LFW * accuracy (%)": ("accuracy", "LFW accuracy", "%"),
+    "CFP-FF * accuracy (%)": ("accuracy", "CFP-FF accuracy", "%"),
+    "CFP-FP * accuracy (%)": ("accuracy", "CFP-FP accuracy", "%"),
+    "AgeDB-30 * accuracy (%)": ("accuracy", "AgeDB-30 accuracy", "%"),
+    "[mIOU](#metric) (%)": ("miou", "mIoU", "%"),
+    "Mean IoU": ("miou", "mean IoU", "%"),
+    "mAP": ("map", "mAP", "fraction"),
+    "Accuracy": None,  # by the printed form, ONNX_ACCURACY_FORMS
+}
+ONNX_ACCURACY_FORMS = (
+    (re.compile(r"mAP of ([\d.]+)"), ("map_50_95", "COCO box mAP@[0.5:0.95]", "fraction")),
+    (re.compile(r"EM of ([\d.]+) in SQuAD v1\.1"), ("accuracy", "exact match (EM), SQuAD v1.1", "%")),
+    (re.compile(r"([\d.]+)"), ("accuracy", "exact match (EM), SQuAD v1.1", "%")),
+)
+#: columns printing error rates, which have no registered property
+ONNX_ERROR_COLUMNS = {"TOP-1 ERROR", "Top-1 error", "Top-5 error"}
+#: the sentence by which a README states that its accuracies are on the ImageNet (ILSVRC2012) validation split, of
+#: IMAGENET_VAL_IMAGES images; classification READMEs without it name ILSVRC only as the training data
+ONNX_IMAGENET_VAL = "Dataset used for train and validation: [ImageNet (ILSVRC2012)]"
+_ONNX_DOWNLOAD = re.compile(r"\[(?P<v>[\d.]+) ?(?P<u>kB|MB)\]\(model/(?P<file>[^)]+\.onnx)\)")
+_ONNX_INC_FP32 = re.compile(r"The fp32 Top-1 accuracy got by \[Intel® Neural Compressor\]\([^)]*\) is ([\d.]+)%")
+_ONNX_INSTRUCTIONS = re.compile(r"View the \[instructions\]\(https://github\.com/intel/neural-compressor/blob/master/"
+                                r"examples/(?P<path>[^)]+)\)")  # fmt: skip
 
 
-SOURCES = (aihub_perf, aihub_numerics, aihub_model_size, nncf_ptq, torchvision_quantized, openvino_benchmark)
+def md_tables(text: str) -> list[list[tuple[int, list[str]]]]:
+    """The pipe tables of a Markdown text: per table, its rows as (1-based line, stripped cells), header first.
+
+    The separator line (``|---|:---|``) is dropped; a row's leading and trailing pipes are not cells.
+    """
+    tables, cur = [], []
+    for ln, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("|"):
+            cells = [c.strip() for c in s.strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+                cur.append((ln, cells))
+        elif cur:
+            tables.append(cur)
+            cur = []
+    if cur:
+        tables.append(cur)
+    return tables
+
+
+def _onnx_entry(cells: list[str], header: list[str], ln: int) -> dict | None:
+    """One table row: name, line, ONNX version, opset, model file and size, figures by column header."""
+    m = _ONNX_DOWNLOAD.search(cells[1]) if len(cells) > 1 else None
+    if m is None:
+        return None
+    cols = dict(zip(header, cells, strict=False))
+    version = next(v for k, v in cols.items() if k.replace(" ", "").lower() == "onnxversion")
+    opset = next(v for k, v in cols.items() if k.replace(" ", "").lower() == "opsetversion")
+    return {"name": cells[0], "line": ln, "file": m.group("file"), "size": m.group("v"), "size_unit": m.group("u"),
+            "onnx": version, "opset": int(opset), "cols": cols}  # fmt: skip
+
+
+def _onnx_figure(header: str, text: str) -> tuple[str, tuple[str, str, str]] | None:
+    """(number as printed, (property, metric, unit)) of one figure cell; None for an empty cell."""
+    if not text:
+        return None
+    spec = ONNX_COLUMNS[header]
+    if spec is not None:
+        return num(text.removesuffix("%")), spec
+    for pat, spec in ONNX_ACCURACY_FORMS:
+        m = pat.fullmatch(text)
+        if m:
+            return num(m.group(1)), spec
+    raise ValueError(f"unread figure {text!r} in column {header!r}")
+
+
+def onnx_models() -> list[dict]:
+    """INT8 (QOperator) and QDQ models of onnx/models' validated READMEs vs the float model of the same table.
+
+    In each README table holding a ``*-int8.onnx`` or ``*-qdq.onnx`` model, the float baseline is the float row
+    with the highest opset (the one at the quantized models' opset, from which the READMEs say they were made);
+    every figure column with a registered property gives a row where both arms print a figure, and the model files'
+    download sizes give a ``storage_size`` row.
+    """
+    out = []
+    for folder, (domain, family) in ONNX_FOLDERS.items():
+        path = f"validated/{folder}/README.md"
+        text = source_file(ONNX_REPO, ONNX_COMMIT, path).read_text(encoding="utf-8")
+        inst = _ONNX_INSTRUCTIONS.search(text)
+        inst_path = inst.group("path") if inst else ""
+        technique = next((t for k, t in (("ptq_static", "ptq-static"), ("ptq_dynamic", "ptq-dynamic"))
+                          if f"/{k}/" in inst_path), "")  # fmt: skip
+        inc_fp32 = _ONNX_INC_FP32.search(text)
+        n_eval = IMAGENET_VAL_IMAGES if ONNX_IMAGENET_VAL in text else ""
+        model_id = folder.rpartition("/")[2]
+        for table in md_tables(text):
+            header = table[0][1]
+            entries = [e for ln, cells in table[1:] if (e := _onnx_entry(cells, header, ln))]
+            quant = [e for e in entries if e["file"].endswith(("-int8.onnx", "-qdq.onnx"))]
+            if not quant:
+                continue
+            floats = [e for e in entries if e not in quant and any(
+                e["cols"].get(h) for h in header if h in ONNX_COLUMNS or h in ONNX_ERROR_COLUMNS)]  # fmt: skip
+            top = max(e["opset"] for e in floats)
+            (base,) = [e for e in floats if e["opset"] == top]
+            int8_opset = min(e["opset"] for e in quant)
+            for q in quant:
+                out += _onnx_rows(folder, path, model_id, domain, family, header, base, q, technique, inst_path,
+                                  inc_fp32, n_eval, int8_opset)  # fmt: skip
+    return out
+
+
+def _onnx_rows(
+    folder, path, model_id, domain, family, header, base, q, technique, inst_path, inc_fp32, n_eval, int8_opset
+) -> list[dict]:
+    fmt_ = "qdq" if q["file"].endswith("-qdq.onnx") else "int8"
+    model = re.sub(r"-fp32$", "", base["name"])
+    notes = ["one evaluation per arm, no spread"]
+    if not technique:
+        notes.append("INT8 as the README names it; static or dynamic quantization of activations is not stated")
+    confounded = "false"
+    if base["opset"] < int8_opset:
+        confounded = "true"
+        notes.append(
+            f"the table prints no float model at the quantized model's opset: float opset {base['opset']} "
+            f"(ONNX {base['onnx']}), {fmt_} opset {q['opset']} (ONNX {q['onnx']})"
+        )
+    elif base["opset"] != q["opset"]:
+        notes.append(f"float model opset {base['opset']}, {fmt_} model opset {q['opset']}")
+    common = dict(
+        study="ONNX_MODELS", comparison=f"{model_id}|{q['name']}", model=model, hardware="", technique=technique,
+        baseline_precision="fp32", quant_precision="int8" if fmt_ == "int8" else "int8-qdq", bits="8",
+        act_bits="8" if technique else "",
+        x_model_id=model_id, x_domain=domain, x_task_family=family, x_runtime="ONNX Runtime",
+        x_engine=f"ONNX {q['onnx']}, opset {q['opset']} ({'QDQ' if fmt_ == 'qdq' else 'QOperator'} format)",
+        x_algorithm="Intel Neural Compressor post-training quantization, ONNX Runtime backend",
+        x_settings=f"instructions: neural-compressor examples/{inst_path}" if inst_path else "",
+        x_licence=ONNX_LICENCE, x_source_repo=ONNX_REPO, x_source_path=path, x_source_commit=ONNX_COMMIT,
+    )  # fmt: skip
+    rows = []
+    for h in header:
+        if h in ONNX_ERROR_COLUMNS:
+            if q["cols"].get(h):
+                SKIPPED[("ONNX_MODELS", "error-rate column (no registered property)")] += 1
+            continue
+        if h not in ONNX_COLUMNS:
+            continue
+        qf, bf = _onnx_figure(h, q["cols"].get(h, "")), _onnx_figure(h, base["cols"].get(h, ""))
+        if qf is None or bf is None:
+            if qf is not None:
+                SKIPPED[("ONNX_MODELS", "quantized figure without a float figure")] += 1
+            elif bf is not None:
+                SKIPPED[("ONNX_MODELS", "float figure without a quantized figure")] += 1
+            continue
+        (qv, (prop, metric, unit)), (bv, _) = qf, bf
+        if Decimal(qv) == 0 or Decimal(bv) == 0:
+            EXCLUDED["ONNX_MODELS"] += 1
+            continue
+        row_conf, row_notes = confounded, list(notes)
+        if inc_fp32 and metric == "top-1 accuracy":
+            row_conf = "true"
+            row_notes.append(
+                f"the README states the fp32 top-1 accuracy measured with Intel Neural Compressor, the "
+                f"reference of its int8 comparison, as {inc_fp32.group(1)} %, not the table's {bv}"
+            )
+        rows.append(new_row(
+            **common, task=metric, property=prop,
+            metric=metric, unit=unit, baseline_mean=bv, quant_mean=qv,
+            n_eval=n_eval if prop == "accuracy" and unit == "%" and metric.startswith("top-") else "",
+            baseline_group=f"ONNX_MODELS|{model_id}|{base['name']}|{metric}", confounded=row_conf,
+            provenance=f"line {q['line']}: {q['name']} '{h}' {q['cols'][h]} vs line {base['line']}: {base['name']} "
+            f"{base['cols'][h]}",
+            notes=row_notes,
+        ))  # fmt: skip
+    if q["size_unit"] == base["size_unit"]:
+        rows.append(new_row(
+            **common, task="ONNX model file", property="storage_size", metric="model download size",
+            unit=q["size_unit"], baseline_mean=num(base["size"]), quant_mean=num(q["size"]),
+            baseline_group=f"ONNX_MODELS|{model_id}|{base['name']}|size", confounded=confounded,
+            provenance=f"line {q['line']}: {q['name']} [{q['size']} {q['size_unit']}](model/{q['file']}) vs line "
+            f"{base['line']}: {base['name']} (model/{base['file']})",
+            notes=notes,
+        ))  # fmt: skip
+    else:
+        SKIPPED[("ONNX_MODELS", "sizes printed in different units")] += 1
+    return rows
+
+
+# --------------------------------------------------------------------------
+# SYSTRAN/faster-whisper (MIT): the README benchmark tables, one edition per set of published figures
+# --------------------------------------------------------------------------
+
+FW_REPO = "SYSTRAN/faster-whisper"
+FW_LICENCE = "MIT"
+FW_PATH = "README.md"
+#: the commit that last showed each edition of the benchmark figures (docs/data-zooq.md): faster-whisper@cbbe633 (CPU
+#: int8 only), @cda834c (medium on a V100S, small on a Xeon Gold 6226R), @cce6b53e (large-v2 on the V100S, same CPU),
+#: v1.1.0 (large-v2 on an RTX 3070 Ti, small on a Core i7-12700K; the newest commit)
+FW_COMMITS = (
+    "0b535499023c20f9ecd68b7f73cff9f39e0bf949",
+    "8321fcb9224c241e95cc014829e42f90c48cccc8",
+    "e0c3a9ed34f77db5c6e2e8432bb0d1ccb155e1af",
+    "65882eee9f5cdbeeb2d877f1131d48cf241b327d",
+)
+#: column header -> (property, metric, unit, compute unit); Max. = peak, Usage = memory used
+FW_COLUMNS = {
+    "Time": ("inference_latency", "time to transcribe 13 minutes of audio", "s", ""),
+    "Max. GPU memory": ("peak_memory", "max. GPU memory", "MB", "GPU"),
+    "Max. CPU memory": ("peak_memory", "max. CPU memory", "MB", "CPU"),
+    "Max. memory": ("peak_memory", "max. memory", "MB", "CPU"),
+    "VRAM Usage": ("gpu_memory_utilization", "VRAM usage", "MB", "GPU"),
+    "RAM Usage": ("ram_usage", "RAM usage", "MB", "CPU"),
+}
+#: the float precision each quantized row is compared with: fp16 on GPU, fp32 on CPU, as the tables print them
+FW_FLOAT = {"GPU": "fp16", "CPU": "fp32"}
+_FW_TIME = re.compile(r"(?:(\d+)m)?(\d+)s")
+_FW_HEADING = re.compile(r"### (?P<model>.+) model on (?P<device>GPU|CPU)")
+_FW_VERSION = re.compile(r"\* \[?faster-whisper(?:\]\([^)]*\))?@\[(?P<v>[^\]]+)\]")
+
+
+def _fw_seconds(text: str) -> str:
+    """``2m44s`` -> ``164``; ``59s`` -> ``59``."""
+    m = _FW_TIME.fullmatch(text)
+    return str(int(m.group(1) or 0) * 60 + int(m.group(2)))
+
+
+def faster_whisper() -> list[dict]:
+    """faster-whisper int8 vs fp16 (GPU) or fp32 (CPU) time and memory, per README edition, table and batch size.
+
+    Each ``### <model> model on <GPU|CPU>`` table's ``faster-whisper`` int8 row is compared with the float row of
+    the same implementation label (``faster-whisper`` or ``faster-whisper (`batch_size=8`)``); the other
+    implementations (openai/whisper, whisper.cpp, transformers) give no row.
+    """
+    out = []
+    for commit in FW_COMMITS:
+        text = source_file(FW_REPO, commit, FW_PATH).read_text(encoding="utf-8")
+        lines = text.splitlines()
+        version = _FW_VERSION.search(text).group("v")
+        for table in md_tables(text):
+            first = table[0][0]
+            heading = next((_FW_HEADING.fullmatch(lines[i].strip()) for i in range(first - 2, -1, -1)
+                            if lines[i].startswith("#")), None)  # fmt: skip
+            if heading is None:
+                continue
+            hw = next(lines[i].strip("*").strip() for i in range(table[-1][0], len(lines))
+                      if lines[i].startswith("*Executed") or lines[i].startswith("*GPU Benchmarks"))  # fmt: skip
+            header = table[0][1]
+            rows = [(ln, dict(zip(header, cells, strict=True))) for ln, cells in table[1:]]
+            fw = [(ln, r) for ln, r in rows if r["Implementation"].startswith("faster-whisper")]
+            device = heading.group("device")
+            for ln, q in fw:
+                if q["Precision"] != "int8":
+                    continue
+                base = [(bl, b) for bl, b in fw if b["Implementation"] == q["Implementation"]
+                        and b["Precision"] == FW_FLOAT[device]]  # fmt: skip
+                if not base:
+                    SKIPPED[("FASTER_WHISPER", "int8 row without a float row of the same implementation")] += 1
+                    continue
+                ((bl, b),) = base
+                out += _fw_rows(commit, version, heading, hw, header, ln, q, bl, b)
+    return out
+
+
+def _fw_rows(commit, version, heading, hw, header, ln, q, bl, b) -> list[dict]:
+    device = heading.group("device")
+    model = f"Whisper {heading.group('model')}"
+    impl = q["Implementation"]
+    batch = re.search(r"batch_size=(\d+)", impl)
+    rows = []
+    for h in header:
+        if h not in FW_COLUMNS:
+            if h not in ("Implementation", "Precision", "Beam size"):
+                SKIPPED[("FASTER_WHISPER", f"column without a registered property: {h}")] += 1
+            continue
+        prop, metric, unit, cu = FW_COLUMNS[h]
+        if h == "Time":
+            bv, qv = _fw_seconds(b[h]), _fw_seconds(q[h])
+        else:
+            bv, qv = num(b[h].removesuffix("MB")), num(q[h].removesuffix("MB"))
+        rows.append(new_row(
+            study="FASTER_WHISPER", comparison=f"{commit[:8]}|{model}|{device}|{impl}|int8", model=model,
+            task=f"transcribe 13 minutes of audio, beam size {q['Beam size']}"
+            + (f", batch size {batch.group(1)}" if batch else ""),
+            hardware=re.sub(r"^(GPU Benchmarks are )?Executed with ", "", hw).rstrip("."), technique="",
+            baseline_precision=FW_FLOAT[device], quant_precision="int8", bits="8", act_bits="",
+            property=prop, metric=metric, unit=unit, baseline_mean=bv, quant_mean=qv,
+            baseline_group=f"FASTER_WHISPER|{commit[:8]}|{model}|{device}|{impl}|{h}",
+            x_model_id=heading.group("model"), x_domain="Audio", x_task_family="Speech Recognition",
+            x_runtime="CTranslate2", x_engine=f"faster-whisper@{version}", x_compute_unit=cu or device,
+            x_baseline_compute_unit=cu or device, x_original_unit="m:s" if h == "Time" else "",
+            x_settings=f"beam size {q['Beam size']}" + (f"; batch_size {batch.group(1)}" if batch else ""),
+            x_licence=FW_LICENCE, x_source_repo=FW_REPO, x_source_path=FW_PATH, x_source_commit=commit,
+            provenance=f"line {ln}: {impl} int8 {h} {q[h]} vs line {bl}: {impl} {FW_FLOAT[device]} {b[h]}",
+            notes=["one benchmark run per arm, no spread",
+                   "int8 as the README names CTranslate2's compute type; activations are not stated"],
+        ))  # fmt: skip
+    return rows
+
+
+# --------------------------------------------------------------------------
+
+
+SOURCES = (
+    aihub_perf,
+    aihub_numerics,
+    aihub_model_size,
+    nncf_ptq,
+    torchvision_quantized,
+    openvino_benchmark,
+    onnx_models,
+    faster_whisper,
+)
 
 
 def build() -> list[dict]:
