@@ -19,6 +19,10 @@ Run: ``python analyses/loso_coverage.py`` (about a minute).
 location-scale default: the homoscedastic REML model (one tau²) against the location-scale REML model whose scale
 moderators are predict's default (:func:`~metaquant.workbench.predict.default_scale_moderators`), overall and on
 the held-out rows at the setting.  Writes ``docs/results/predict_calibration.csv`` and ``.md`` (a few seconds).
+
+``python analyses/loso_coverage.py --conditioned`` measures the same calibration on the rows *of* each setting
+(rows filtered to it) with the covariates a practitioner knows as moderators (model and task family, runtime, ...:
+:data:`CONDITIONED_CASES`), one tau² per fit.  Writes ``docs/results/predict_conditioned.csv`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -99,6 +103,41 @@ PREDICT_CASES = (
 )
 
 
+#: docs/results.md's first calibration table: (label, corpus, property, rows kept, what the practitioner knows).
+CONDITIONED_CASES = (
+    ("llmq, 8-bit weights (W8A8/W8A16)", "llmq", "accuracy", {"bits": 8},
+     ("act_bits", "model_family", "task_family")),
+    ("llmq, 4-bit weights", "llmq", "accuracy", {"bits": 4}, ("act_bits", "model_family", "task_family")),
+    ("llmq, all bit-widths", "llmq", "accuracy", {},
+     ("bits", "act_bits", "kv_bits", "technique", "model_family", "task_family", "params")),
+    ("benchmarks, 8 bits", "benchmarks", "accuracy", {}, ("bits",)),
+    ("benchmarks, W8A8 (rows with act_bits)", "benchmarks", "accuracy", {}, ("bits", "act_bits")),
+    ("zooq, 8-bit weights (W8A8/W8A16)", "zooq", "accuracy", {"bits": 8}, ("act_bits", "runtime", "task_family")),
+)
+
+
+def conditioned_calibration() -> pd.DataFrame:
+    """Leave-one-source-out calibration on the rows of each setting, conditioned on what a practitioner knows."""
+    from metaquant.fitting import property_rows
+    from metaquant.workbench.predict import covariate_column, default_moderators, loso_calibration, prepare_rows
+
+    out = []
+    for label, corpus, prop, keep, knows in CONDITIONED_CASES:
+        table = mq.effect_table(corpus)
+        rows = property_rows(table, prop)
+        for k, v in keep.items():
+            col = covariate_column(rows, k)
+            rows = rows[pd.to_numeric(rows[col], errors="coerce") == v]
+        at = {covariate_column(rows, k): None for k in knows}
+        mods = default_moderators({c: None for c in at})
+        rows, mods, _, _ = prepare_rows(rows.reset_index(drop=True), {}, mods)
+        c = loso_calibration(rows, mods, prop)
+        out.append({"data, setting": label, "moderators": ", ".join(mods), "rows": c["rows"],
+                    "predicted": c["predicted"], "coverage_pct": _pct(c["coverage"]),
+                    "median_width_pp": None if c["median_width_pp"] is None else round(c["median_width_pp"], 1)})
+    return pd.DataFrame(out)
+
+
 def _pct(x) -> float | None:
     return None if x is None else round(100 * float(x), 1)
 
@@ -143,6 +182,14 @@ def predict_calibration() -> pd.DataFrame:
 
 def main() -> int:
     t0 = time.perf_counter()
+    if "--conditioned" in sys.argv[1:]:
+        df = conditioned_calibration()
+        OUT.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(OUT / "predict_conditioned.csv", df.to_csv(index=False), overwrite=True)
+        atomic_write_text(OUT / "predict_conditioned.md", format_table(df, "markdown"), overwrite=True)
+        print(df.to_string(index=False))
+        print(f"{time.perf_counter() - t0:.1f} s")
+        return 0
     if "--predict" in sys.argv[1:]:
         df = predict_calibration()
         OUT.mkdir(parents=True, exist_ok=True)
