@@ -692,8 +692,8 @@ def quadrature_log_ml(member: Member, y, se, priors=None) -> float:
     over the real line converges geometrically; grids are sized for a relative error below 1e-6.
     Other selection members with up to four free parameters (``mu``, ``log tau``, the ALR
     coordinates): the Laplace-centred grid of :func:`metaquant.bayes.gridquad.integrate`, whose
-    error estimate is below 1e-4; an :class:`~metaquant.errors.InputError` when that grid would
-    exceed its budget on these data.
+    error estimate is below 1e-4 (1e-3 where a finer grid would exceed its budget); an
+    :class:`~metaquant.errors.InputError` when that grid would exceed its budget on these data.
     """
     pri = as_bma_priors(priors)
     d = _Data(np.asarray(y, float), np.asarray(se, float), "effect", True, (2, 5, 10, 15, 20, 25), [])
@@ -1435,6 +1435,7 @@ def fit_bma(
         rows[i_plain]["compiled"] = chk["compiled"]
         rows[i_plain]["seconds"] += chk["seconds"]
     compiles = sum(int(r["compiled"]) for r in rows)
+    sampled = bool(checks) or any(r["log_ml_method"] == "bridge" for r in rows)
     n_ens = len(mem)
     post_p, inclusion = inclusion_bayes_factors(mem, prior, [r["log_ml"] for r in rows[:n_ens]])
     for r, p in zip(rows, list(post_p) + [0.0] * (len(rows) - n_ens), strict=True):
@@ -1480,7 +1481,7 @@ def fit_bma(
                 "marginal_likelihood": "bridge sampling (normal proposal)" if not exact_where_tractable
                 else "quadrature where tractable, bridge sampling (normal proposal) elsewhere"
                 + ("; the plain member bridge-sampled as a check" if checks else ""),
-                "pytensor_mode": _compile_kwargs().get("mode", "default") if compiles else None}
+                "pytensor_mode": _compile_kwargs().get("mode", "default") if sampled else None}
     res = BMAResult(property=d.prop, higher_is_better=d.hib, thresholds=d.thresholds, k=d.k, members=rows,
                     inclusion=inclusion, mu=mu_sum, mu_conditional=mu_cond, zones=zones, label_plain=lab_plain,
                     label_ensemble=lab_ens, priors=pri, settings=settings, notes=notes, mu_draws=mix_draws,

@@ -17,7 +17,7 @@ The ensemble's selection members with an effect or heterogeneity (:mod:`metaquan
    its Fourier transform at the aliases ``2 pi k / h``; the leading aliases change sign on the shifted
    lattice, so ``|I_A - I_B| / 2`` estimates the error of either lattice, and their mean (a
    body-centred lattice) cancels the leading terms.  The mean is the result; above ``tol`` the step
-   is halved.
+   is halved (up to ``tol_max`` is accepted where the finer grid would exceed the budget).
 
 The grid stays within ``max_nodes`` nodes, or the integral is refused (``None``: the caller falls back
 to sampling).  Posterior draws come by sampling-importance-resampling from the grid: a node by its
@@ -162,7 +162,7 @@ def _lattice(logq, centre, chol, lo, hi, h, chunk):
 # Long on purpose: mode, scale, box, the two lattices and the error check are one algorithm (see the module's
 # docstring), and every early return says why the integral is refused.
 def integrate(logq: Callable[[np.ndarray], np.ndarray], d: int, *, step: float = 1.0, tol: float = 1e-4,
-              max_nodes: int = 2_000_000, chunk: int = 65536) -> GridIntegral | None:
+              tol_max: float = 1e-3, max_nodes: int = 2_000_000, chunk: int = 65536) -> GridIntegral | None:
     """``log ∫ q(theta) dtheta`` over R^d, or ``None`` when the grid it needs exceeds ``max_nodes``.
 
     Parameters
@@ -173,8 +173,9 @@ def integrate(logq: Callable[[np.ndarray], np.ndarray], d: int, *, step: float =
         Dimension, 1 to :data:`MAX_DIMS`.
     step : float
         Initial lattice step in the standardised coordinates (about posterior standard deviations).
-    tol : float
-        Largest accepted error estimate (log units) before the step is halved.
+    tol, tol_max : float
+        The step is halved while the error estimate (log units) exceeds ``tol``, unless the finer grid would
+        exceed ``max_nodes`` and the estimate is within ``tol_max``.
     max_nodes, chunk : int
         Most nodes of the two lattices together; points per call of ``logq``.
     """
@@ -212,7 +213,8 @@ def integrate(logq: Callable[[np.ndarray], np.ndarray], d: int, *, step: float =
         a = float(special.logsumexp(v)) + d * math.log(h) + logdet
         b = float(special.logsumexp(w)) + d * math.log(h) + logdet
         err = abs(a - b) / 2.0
-        if err > tol:
+        finer = 2 * int(np.prod(np.floor((hi - lo) / (h / 2)) + 1))
+        if err > tol and not (err <= tol_max and finer > max_nodes):
             h /= 2.0
             continue
         return GridIntegral(log_integral=float(np.logaddexp(a, b) - math.log(2.0)), error=err,
