@@ -9,9 +9,10 @@ Every fit runs in a fresh Python process (imports excluded from the timing), as 
 Numba caches are as they are.  The configurations of one repetition run back to back, so they
 see the same load; the report gives the median over the repetitions of wall and CPU seconds.
 
-* ``exact`` -- the default, ``fit_bma(table)``: the 15 tractable members by quadrature (or in closed form),
-  the 9 selection members with an effect or heterogeneity by PyMC NUTS + bridge sampling, and the
-  plain member bridge-sampled as well (the live check of bridge sampling against quadrature);
+* ``exact`` -- the default, ``fit_bma(table)``: every member of the default ensemble by quadrature (or in
+  closed form; the 9 selection members with an effect or heterogeneity on the Laplace-centred grid of
+  ``metaquant.bayes.gridquad``); a member beyond the grid would be sampled by PyMC NUTS + bridge sampling,
+  and the plain member then bridge-sampled as well (the live check of bridge sampling against quadrature);
 * ``bridge`` -- ``fit_bma(table, marginal_likelihood="bridge")``: every member by PyMC + bridge
   sampling, the 14 tractable ones also by quadrature (their gaps are reported);
 * ``before`` -- with ``--before PATH``: ``fit_bma(table)`` of the metaquant checkout at PATH (an

@@ -340,9 +340,9 @@ class RunSettings:
         Random seed (:data:`DEFAULT_SEED`); the same seed gives the same numbers.
     sampler : {"pymc", "nutpie", "numpyro"}
     jobs : int
-        Parallel processes for sweeps of independent fits.
+        Parallel processes for sweeps of independent fits and for the members of the ``bma`` ensemble.
     scheduler : str, optional
-        Address of a Dask scheduler for sweeps.
+        Address of a Dask scheduler for sweeps and for the members of the ``bma`` ensemble.
     progress : bool
         Show progress on stderr.
     prior : bool

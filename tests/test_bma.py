@@ -349,8 +349,8 @@ def test_robma_psma_bem_matches_robma_readme():
             "selection:one:0.05,0.5", "selection:one:0.025,0.05,0.5", "pet", "peese"]
     res = bma.fit_bma(pd.DataFrame({"yi": BEM_D, "vi": BEM_SE**2}), priors="robma", bias=bias,
                       bias_weights=[1, 1, 1, 1, 1, 1, 3, 3], draws=2000, tune=1000, seed=1)
-    # measured (default mode: 17 members by quadrature, 19 bridge-sampled): 0.473, 0.142, 16.60,
-    # mu 0.037 [-0.035, 0.216]
+    # measured (default mode: 35 members by quadrature or in closed form, 1 bridge-sampled, with the plain member's
+    # bridge check): 0.474, 0.142, 16.63, mu 0.037 [-0.039, 0.216]
     assert res.inclusion["effect"]["bf"] == pytest.approx(0.479, rel=0.1)
     assert res.inclusion["heterogeneity"]["bf"] == pytest.approx(0.143, rel=0.1)
     assert res.inclusion["bias"]["bf"] == pytest.approx(16.32, rel=0.1)
@@ -386,9 +386,11 @@ def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_membe
     from metaquant.evidence.effects import for_property
 
     acc = known_rows(for_property(tab, "accuracy"))
-    wf = W("one", (0.05,))
+    # four weights: with mu and tau five free parameters, beyond the quadrature grid (four at most), so sampled;
+    # without them three, by quadrature
+    wf = W("one", (0.025, 0.05, 0.5))
     mem = [M(True, True), M(False, False), M(True, True, "selection", wf), M(False, False, "selection", wf)]
-    kw = dict(members=mem, draws=500, tune=500, chains=2, seed=4)
+    kw = dict(members=mem, draws=1000, tune=500, chains=2, seed=4)
     res = bma.fit_bma(acc, **kw)
     assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "bridge", "quadrature"]
     chk = res.members[0]["bridge_check"]
@@ -400,3 +402,172 @@ def test_exact_mode_is_the_default_and_checks_bridge_sampling_on_the_plain_membe
     again = bma.fit_bma(acc, **kw)
     assert [m["log_ml"] for m in again.members] == [m["log_ml"] for m in res.members]
     assert again.mu == res.mu
+
+
+# -- selection members by quadrature ------------------------------------------------------------------------------
+
+
+def test_grid_integral_recovers_known_normalising_constants():
+    """The Laplace-centred grid on targets with known integrals: a correlated 4-D normal, and a skewed 3-D product
+    (log of a Gamma(2.5) variable, a logistic, a narrow normal) whose exponential tails need a lopsided box."""
+    from metaquant.bayes import gridquad
+
+    cov = np.array([[1.0, 0.8, 0.2, 0.0], [0.8, 2.0, 0.3, 0.1], [0.2, 0.3, 0.5, 0.0], [0.0, 0.1, 0.0, 3.0]])
+    g = gridquad.integrate(lambda t: 3.7 + stats.multivariate_normal.logpdf(t, [1, -2, 0.5, 3], cov), 4)
+    assert g.log_integral == pytest.approx(3.7, abs=1e-7) and g.error < 1e-4
+
+    def skew(t):
+        return (2.5 * t[:, 0] - np.exp(t[:, 0]) + t[:, 1] - 2 * np.log1p(np.exp(t[:, 1]))
+                + stats.norm.logpdf(t[:, 2], 0.3, 0.01))
+
+    g = gridquad.integrate(skew, 3)
+    assert g.log_integral == pytest.approx(special.gammaln(2.5), abs=1e-6)
+    x, ess = g.draws(skew, 4000, np.random.default_rng(0))
+    assert ess > 2000
+    assert np.exp(x[:, 0]).mean() == pytest.approx(2.5, abs=4 * math.sqrt(2.5 / 4000))  # E[Gamma(2.5)] = 2.5
+    assert gridquad.integrate(skew, 3, max_nodes=1000) is None  # over budget: refused, not a coarse answer
+
+
+Z95, Z975 = stats.norm.ppf(0.95), stats.norm.ppf(0.975)
+
+
+def _log_invgamma(t, a=1.0, b=0.15):
+    """log density of RoBMA's tau prior InvGamma(1, 0.15) (0 at t = 0)."""
+    return a * math.log(b) - math.lgamma(a) - (a + 1) * math.log(t) - b / t if t > 0 else -math.inf
+
+
+def _selection_loglik(y, se, mu, tau, omega2, side):
+    """log f(y | mu, tau, omega = (1, omega2)) of a one-step selection model at .05, written from normal CDFs."""
+    s = np.sqrt(se**2 + tau**2)
+    if side == "two":  # significant: |y / se| > z_.975
+        c = Z975 * se
+        sig = np.abs(y) > c
+        p_sig = special.ndtr((mu - c) / s) + special.ndtr((-c - mu) / s)
+    else:  # one-sided, favourable: y / se > z_.95
+        c = Z95 * se
+        sig = y > c
+        p_sig = special.ndtr((mu - c) / s)
+    w = np.where(sig, 1.0, omega2)
+    logpdf = -0.5 * np.log(2 * np.pi) - np.log(s) - 0.5 * ((y - mu) / s) ** 2
+    return float(np.sum(np.log(w) + logpdf - np.log(p_sig + omega2 * (1 - p_sig))))
+
+
+@pytest.mark.parametrize("member", [M(True, False, "selection", W("two", (0.05,))),
+                                    M(False, True, "selection", W("one", (0.05,)))], ids=lambda m: m.name)
+def test_selection_member_quadrature_against_scipy_dblquad(member):
+    """Selection members with an effect or heterogeneity (the Laplace-centred grid) against scipy's dblquad of the
+    closed-form likelihood over (mu or tau, omega_2); Dirichlet(1, 1) makes omega_2 uniform on (0, 1)."""
+    off = 5.0
+    side = member.weightfunction.side
+    if member.effect:
+        def f(w2, mu):
+            return math.exp(_selection_loglik(BEM_D, BEM_SE, mu, 0.0, w2, side) + off - 0.5 * mu * mu) / math.sqrt(
+                2 * math.pi)
+
+        lo, hi = -1.0, 1.5
+    else:
+        def f(w2, tau):
+            return math.exp(_selection_loglik(BEM_D, BEM_SE, 0.0, tau, w2, side) + off + _log_invgamma(tau))
+
+        lo, hi = 0.0, 3.0
+    ref = integrate.dblquad(f, lo, hi, 0.0, 1.0, epsabs=0, epsrel=1e-6)[0]
+    assert bma.quadrature_log_ml(member, BEM_D, BEM_SE, ROBMA) == pytest.approx(math.log(ref) - off, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_selection_member_with_effect_and_heterogeneity_against_scipy_tplquad():
+    """The three-parameter member (mu, tau, omega_2) against scipy's tplquad of the closed-form likelihood."""
+    off = 5.0
+    member = M(True, True, "selection", W("two", (0.05,)))
+
+    def f(w2, tau, mu):
+        return math.exp(_selection_loglik(BEM_D, BEM_SE, mu, tau, w2, "two") + off + _log_invgamma(tau)
+                        - 0.5 * mu * mu) / math.sqrt(2 * math.pi)
+
+    ref = integrate.tplquad(f, -1.0, 1.5, 0.0, 2.0, 0.0, 1.0, epsabs=0, epsrel=1e-5)[0]
+    assert bma.quadrature_log_ml(member, BEM_D, BEM_SE, ROBMA) == pytest.approx(math.log(ref) - off, abs=1e-4)
+
+
+def test_selection_member_mu_draws_against_quadrature_moments():
+    """mu draws of a selection member (sampling-importance-resampling from the grid) against the posterior mean
+    of mu by scipy's dblquad of the closed-form likelihood."""
+    member = M(True, False, "selection", W("two", (0.05,)))
+    d = bma._Data(BEM_D, BEM_SE, "effect", True, (2, 5, 10, 15, 20, 25), [])
+
+    def moment(power):
+        return integrate.dblquad(lambda w2, mu: mu**power * math.exp(
+            _selection_loglik(BEM_D, BEM_SE, mu, 0.0, w2, "two") + 5.0 - 0.5 * mu * mu),
+            -1.0, 1.5, 0.0, 1.0, epsabs=0, epsrel=1e-6)[0]
+
+    z0, z1, z2 = moment(0), moment(1), moment(2)
+    mean, sd = z1 / z0, math.sqrt(z2 / z0 - (z1 / z0) ** 2)
+    _, mu, err = bma._quadrature(member, d, ROBMA, n_draws=20000, rng=np.random.default_rng(2))
+    assert err < 1e-4 and mu.size == 20000
+    assert mu.mean() == pytest.approx(mean, abs=4 * sd / math.sqrt(20000))
+    assert mu.std() == pytest.approx(sd, rel=0.03)
+
+
+def test_a_member_beyond_the_grid_budget_is_sampled(tab, monkeypatch):
+    """A selection member whose grid would exceed its budget falls back to PyMC + bridge sampling, and the plain
+    member's bridge check then runs as well; quadrature_log_ml says so in one line."""
+    from metaquant.evidence.effects import for_property
+
+    acc = known_rows(for_property(tab, "accuracy"))
+    monkeypatch.setattr(bma, "_grid_budget", lambda d: 100)
+    mem = [M(True, True), M(False, False), M(True, False, "selection", W("two", (0.05,)))]
+    res = bma.fit_bma(acc, members=mem, draws=300, tune=300, chains=2, seed=3)
+    assert [m["log_ml_method"] for m in res.members] == ["quadrature", "closed form", "bridge"]
+    assert "bridge_check" in res.members[0] and res.settings["compilations"] >= 1
+    assert res.members[2]["log_ml_exact"] is None
+    with pytest.raises(InputError, match="exceeds its budget"):
+        bma.quadrature_log_ml(mem[2], BEM_D, BEM_SE, ROBMA)
+
+
+# -- the members in parallel -----------------------------------------------------------------------------------------
+
+
+def _same_fit(a, b):
+    keep = ("name", "log_ml", "log_ml_method", "log_ml_error", "post_prob", "mu_mean", "mu_median", "mu_ci_low",
+            "mu_ci_high", "ess_bulk_min", "divergences")
+    # exactly equal (assert_equal takes NaN as equal to NaN: the quadrature members have no R-hat or ESS)
+    np.testing.assert_equal([{k: m.get(k) for k in keep} for m in a.members],
+                            [{k: m.get(k) for k in keep} for m in b.members])
+    np.testing.assert_equal([a.mu, a.inclusion, a.zones, a.mu_draws], [b.mu, b.inclusion, b.zones, b.mu_draws])
+
+
+PARALLEL_MEMBERS = [M(True, True), M(False, False), M(True, False, "selection", W("two", (0.05,))),
+                    M(False, True, "pet"), M(True, True, "selection", W("one", (0.025, 0.05, 0.5)))]
+
+
+def test_members_on_a_dask_cluster_give_the_sequential_numbers(tab):
+    """The members sent to an in-process Dask cluster (threads; one of them sampled by PyMC) give the numbers of
+    the sequential fit."""
+    distributed = pytest.importorskip("distributed")
+    from metaquant.evidence.effects import for_property
+
+    acc = known_rows(for_property(tab, "accuracy"))
+    kw = dict(members=PARALLEL_MEMBERS, draws=200, tune=200, chains=2, seed=9, exact_check=False)
+    seq = bma.fit_bma(acc, **kw)
+    assert "bridge" in [m["log_ml_method"] for m in seq.members]
+    with distributed.LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster:
+        par = bma.fit_bma(acc, scheduler=cluster.scheduler_address, **kw)
+    _same_fit(seq, par)
+
+
+def test_members_in_two_processes_give_the_sequential_numbers(tab):
+    """jobs=2 (two worker processes) on the quadrature members gives the numbers of the sequential fit."""
+    from metaquant.evidence.effects import for_property
+
+    acc = known_rows(for_property(tab, "accuracy"))
+    kw = dict(members=PARALLEL_MEMBERS[:4], seed=9)
+    _same_fit(bma.fit_bma(acc, **kw), bma.fit_bma(acc, jobs=2, **kw))
+
+
+@pytest.mark.slow
+def test_sampled_members_in_two_processes_give_the_sequential_numbers(tab):
+    """jobs=2 with a member sampled by PyMC in a worker process: the same numbers as in this process."""
+    from metaquant.evidence.effects import for_property
+
+    acc = known_rows(for_property(tab, "accuracy"))
+    kw = dict(members=PARALLEL_MEMBERS, draws=200, tune=200, chains=2, seed=9, exact_check=False)
+    _same_fit(bma.fit_bma(acc, **kw), bma.fit_bma(acc, jobs=2, **kw))

@@ -234,7 +234,7 @@ MCMC = ["--draws", "--tune", "--chains", "--seed"]
 #: right after the options are read, so that a valid value costs little.
 NUMERIC = {
     "fit": (["fit", "--property", "accuracy", "--method", "exact"],
-            ["--prior-mu-sd", "--prior-tau", "--threshold-scale", "--min-probability", *MCMC]),
+            ["--prior-mu-sd", "--prior-tau", "--threshold-scale", "--min-probability", "--jobs", *MCMC]),
     "fit-rho": (["fit", "--property", "accuracy", "--method", "reml", "--missing-vi", "drop"], ["--rho"]),
     "compare": (["compare", "--property", "accuracy", "--all"], ["--rho", "--jobs", *MCMC]),
     "sensitivity-thresholds": (["sensitivity", "--property", "accuracy", "--thresholds", "--bayes-engine", "exact"],

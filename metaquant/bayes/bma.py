@@ -28,13 +28,16 @@ Prior model probabilities follow RoBMA: 1/2 on effect, 1/2 on heterogeneity,
 1/2 on bias (split over the bias members, equally unless ``bias_weights`` says
 otherwise), multiplied.  By default (``marginal_likelihood="exact"``) the marginal
 likelihood of every member where it is tractable is computed by quadrature (``mu``
-integrated analytically, ``tau`` and the PET/PEESE slope on grids; the selection weights
-on a grid when the member has no other parameter), with exact posterior draws of ``mu``;
-the other members (selection models with an effect or heterogeneity) are fitted in PyMC and
+integrated analytically, ``tau`` and the PET/PEESE slope on grids; a selection member with
+at most four free parameters on a Laplace-centred grid, :mod:`metaquant.bayes.gridquad`),
+with posterior draws of ``mu`` from the grid; the other members (selection models with more
+weights, or whose grid would exceed its budget on many studies) are fitted in PyMC and
 their marginal likelihood is computed by bridge sampling on the posterior
-(:mod:`metaquant.bayes.bridge`).  The plain member is bridge-sampled as well, so every fit
-checks the bridge sampler against quadrature on its own data.  ``marginal_likelihood="bridge"``
-bridge-samples every member and reports quadrature alongside where tractable.  Posterior model
+(:mod:`metaquant.bayes.bridge`).  Where some member is bridge-sampled, the plain member is
+bridge-sampled as well, so the fit checks the bridge sampler against quadrature on its own
+data.  ``marginal_likelihood="bridge"`` bridge-samples every member and reports quadrature
+alongside where tractable.  The members are independent fits: ``jobs`` and ``scheduler``
+run them in worker processes or on a Dask cluster (:func:`metaquant.parallel.run_tasks`).  Posterior model
 probabilities give the inclusion Bayes factors and the model-averaged ``mu`` (draws of ``mu = 0``
 for the effect-absent members mixed in by posterior probability).
 
@@ -53,6 +56,7 @@ PEESE read small-study effects as bias.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -68,8 +72,10 @@ from ..errors import InputError
 from ..evidence import schema
 from ..evidence.effects import log_from_pct, pct_from_log
 from ..outputs import json_safe
+from ..parallel import run_tasks
 from ..progress import plural
 from ..results import measure_of, tidy_frame, withhold
+from . import gridquad
 from .bridge import bridge_sampler
 from .data import rows_as_given
 from .priors import Priors, ScalePrior
@@ -86,6 +92,9 @@ SQRT2 = math.sqrt(2.0)
 DEFAULT_BIAS = ("selection:two:0.05", "selection:one:0.05", "selection:one:0.025,0.05", "pet", "peese")
 #: Bridge-sampling relative error above which a member is flagged.
 BRIDGE_RE_MAX = 0.1
+#: Fewest posterior draws of ``mu`` from a member computed by quadrature (independent draws, cheap to make: the
+#: Monte Carlo error of a zone probability of the plain model is then at most 0.0035).
+QUADRATURE_DRAWS = 20_000
 #: Fewer studies than this in a p-value interval of a selection model is reported.
 MIN_PER_INTERVAL = 3
 from ..spec import DEFAULT_SEED  # noqa: E402  (the package's one default seed)
@@ -208,10 +217,15 @@ class Member:
 
     @property
     def tractable(self) -> bool:
-        """Whether :func:`quadrature_log_ml` can compute the marginal likelihood."""
+        """Whether :func:`quadrature_log_ml` can compute the marginal likelihood.
+
+        No bias, PET and PEESE always (``mu`` in closed form, at most two grid axes); a selection member
+        with at most :data:`metaquant.bayes.gridquad.MAX_DIMS` free parameters (on the data at hand its
+        grid must also stay within :func:`_grid_budget`).
+        """
         if self.bias in ("none", "pet", "peese"):
             return True
-        return not self.effect and not self.heterogeneity and self.weightfunction.n_weights <= 3
+        return len(self.parameters) <= gridquad.MAX_DIMS
 
 
 def parse_bias(spec: str | WeightFunction | Member) -> tuple[str, WeightFunction | None]:
@@ -676,18 +690,56 @@ def quadrature_log_ml(member: Member, y, se, priors=None) -> float:
     members without effect and heterogeneity: the ``J - 1`` additive-log-ratio coordinates of
     ``eta`` on a grid (``J <= 3``).  The trapezoidal rule on a smooth, rapidly decaying integrand
     over the real line converges geometrically; grids are sized for a relative error below 1e-6.
+    Other selection members with up to four free parameters (``mu``, ``log tau``, the ALR
+    coordinates): the Laplace-centred grid of :func:`metaquant.bayes.gridquad.integrate`, whose
+    error estimate is below 1e-4 (1e-3 where a finer grid would exceed its budget); an
+    :class:`~metaquant.errors.InputError` when that grid would exceed its budget on these data.
     """
     pri = as_bma_priors(priors)
     d = _Data(np.asarray(y, float), np.asarray(se, float), "effect", True, (2, 5, 10, 15, 20, 25), [])
-    return _quadrature(member, d, pri)[0]
+    q = _quadrature(member, d, pri)
+    if q is None:
+        raise InputError(f"the quadrature grid of {member.name!r} on {d.k} studies exceeds its budget "
+                         f"({_grid_budget(d)} nodes)", expected="fit_bma(..., marginal_likelihood='bridge')")
+    return q[0]
+
+
+def _grid_budget(d: _Data) -> int:
+    """Most nodes of a selection member's grid on ``k`` studies (about 3 s of numpy on one core)."""
+    return int(min(2_000_000, 8_000_000 // max(d.k, 1)))
+
+
+def _selection_quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=None):
+    """(log marginal likelihood, posterior draws of ``mu``, error estimate) of a selection member, or None.
+
+    One free parameter (no effect, no heterogeneity, two weights): the refined 1-D grid of
+    :func:`_grid_integrate`; otherwise the Laplace-centred grid of :func:`metaquant.bayes.gridquad.integrate`
+    (on the null member with three weights it agrees with a 2-D :func:`_grid_integrate` to 1e-7 with 1/400 of
+    the nodes), with ``mu`` drawn by sampling-importance-resampling from it.  ``None`` when that grid would
+    exceed :func:`_grid_budget` (the member is then sampled).
+    """
+    logq = _log_post(member, d, pri)
+    if len(member.parameters) == 1:
+        return _grid_integrate(logq, 1), np.zeros(1), 0.0
+    chunk = max(1024, 2_000_000 // (d.k * (len(member.weightfunction.steps) * 2 + 2)))
+    g = gridquad.integrate(logq, len(member.parameters), max_nodes=_grid_budget(d), chunk=chunk)
+    if g is None:
+        return None
+    if not (member.effect and n_draws):
+        return g.log_integral, np.zeros(1), g.error
+    theta, _ = g.draws(logq, n_draws, rng)
+    return g.log_integral, _unpack(member, pri, theta, d)[0], g.error
 
 
 def _quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=None):
-    """(log marginal likelihood, exact posterior draws of ``mu`` or None) of a tractable member."""
+    """(log marginal likelihood, posterior draws of ``mu`` or None, error estimate) of a tractable member.
+
+    ``None`` for a selection member whose grid would exceed its budget on these data.
+    """
     if not member.tractable:
         raise InputError(f"the member {member.name!r} is not quadrature-tractable")
     if member.bias == "selection":
-        return _grid_integrate(_log_post(member, d, pri), member.weightfunction.n_weights - 1), np.zeros(1)
+        return _selection_quadrature(member, d, pri, n_draws, rng)
     has_b = member.bias in ("pet", "peese")
     x = d.x(member.bias) if has_b else None
     dims = int(member.heterogeneity) + int(has_b)
@@ -719,10 +771,10 @@ def _quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=
         return np.where(np.isfinite(out), out, -np.inf)
 
     if not n_draws:
-        return _grid_integrate(logf, dims), None
+        return _grid_integrate(logf, dims), None, 0.0
     total, nodes, logw, h = _grid_integrate(logf, dims, grid=True)
     if not member.effect:
-        return total, np.zeros(1)
+        return total, np.zeros(1), 0.0
     # exact draws: a node by its weight (jittered within its cell), then mu | tau, b in closed form
     p = np.exp(logw - special.logsumexp(logw))
     pick = nodes[rng.choice(nodes.shape[0], size=n_draws, p=p)]
@@ -739,7 +791,7 @@ def _quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=
         m = (pri.mu_mean / pri.mu_sd**2 + (w * r).sum(1)) / P
         sd = 1.0 / np.sqrt(P)
         mu = stats.truncnorm.rvs((pri.mu_lower - m) / sd, np.inf, loc=m, scale=sd, random_state=rng)
-    return total, mu
+    return total, mu, 0.0
 
 
 # --------------------------------------------------------------------------
@@ -747,6 +799,8 @@ def _quadrature(member: Member, d: _Data, pri: BMAPriors, n_draws: int = 0, rng=
 # --------------------------------------------------------------------------
 
 _CACHE: dict[tuple, dict] = {}
+#: Held while a cached model samples (threads of one process share the cache).
+_SAMPLE_LOCK = threading.RLock()
 
 
 def clear_cache() -> None:
@@ -852,7 +906,14 @@ def _build_model(member: Member, pri: BMAPriors, d: _Data):
     return model
 
 
-def _sample(member: Member, pri: BMAPriors, d: _Data, *, draws, tune, chains, seed, target_accept, cores):
+def _sample(member: Member, pri: BMAPriors, d: _Data, **kw):
+    """:func:`_sample_locked` under :data:`_SAMPLE_LOCK`: a cached model and its step serve one fit at a time, also
+    when members run in threads (a Dask ``LocalCluster`` with ``processes=False``)."""
+    with _SAMPLE_LOCK:
+        return _sample_locked(member, pri, d, **kw)
+
+
+def _sample_locked(member: Member, pri: BMAPriors, d: _Data, *, draws, tune, chains, seed, target_accept, cores):
     import pymc as pm
     from pymc.step_methods.step_sizes import DualAverageAdaptation
 
@@ -1000,6 +1061,9 @@ class BMAResult:
             "bridge_re_max": max((m["log_ml_error"] for m in mc), default=0.0),
             "bridge_vs_exact_max": max(gaps, default=float("nan")),
             "members_failed": [m["name"] for m in mc if not m["ok"]],
+            "members_sampled": len(mc),
+            "quadrature_error_max": max((m["log_ml_error"] for m in ens if m["log_ml_method"] == "quadrature"),
+                                        default=0.0),
         }
 
     @property
@@ -1121,6 +1185,77 @@ def _label(zone_probs) -> dict:
     decided = code in scale.LABELS
     return {"code": code if decided else None, "selected": code, "name": sel.name, "probability": float(sel.belief)}
 
+@dataclass(frozen=True)
+class _MemberTask:
+    """One member of the ensemble to fit (picklable: it travels to worker processes and Dask workers).
+
+    ``how``: ``"closed form"`` (no parameter), ``"quadrature"`` (falls back to ``"bridge"`` beyond the grid's
+    budget), ``"bridge"`` (PyMC + bridge sampling) or ``"check"`` (the plain member by PyMC + bridge sampling,
+    the check of the sampler against quadrature).
+    """
+
+    key: tuple
+    member: Member
+    index: int
+    how: str
+    data: _Data
+    priors: BMAPriors
+    seed: int
+    draws: int
+    tune: int
+    chains: int
+    target_accept: float
+    cores: int
+    exact_check: bool
+    in_ensemble: bool
+    prior_prob: float
+
+
+def _mcmc_bridge(t: _MemberTask, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """PyMC posterior of a member and its bridge-sampled marginal likelihood."""
+    m, d, pri = t.member, t.data, t.priors
+    post, div, compiled = _sample(m, pri, d, draws=t.draws, tune=t.tune, chains=t.chains,
+                                  seed=int(rng.integers(2**31 - 1)), target_accept=t.target_accept, cores=t.cores)
+    br = bridge_sampler(_to_unconstrained(m, pri, post, d), _log_post(m, d, pri), seed=rng)
+    diag = _diagnostics(m, post)
+    ok = (diag["r_hat_max"] <= RHAT_MAX and diag["ess_bulk_min"] >= ESS_MIN and div == 0
+          and br.converged and br.re <= BRIDGE_RE_MAX)
+    out = dict(log_ml=br.log_ml, log_ml_error=br.re, log_ml_method="bridge", **diag, divergences=div,
+               bridge_iterations=br.iterations, ok=bool(ok), compiled=compiled)
+    return out, (post["mu"].ravel() if m.effect else np.zeros(1))
+
+
+def _fit_member(t: _MemberTask) -> tuple[dict, np.ndarray]:
+    """A member's row of :attr:`BMAResult.members` (without ``post_prob``) and its draws of ``mu``."""
+    t1 = time.perf_counter()
+    m, d, pri = t.member, t.data, t.priors
+    rng = np.random.default_rng([t.seed, 7, t.index, int(t.how == "check")])
+    row = {"name": m.name, "effect": m.effect, "heterogeneity": m.heterogeneity, "bias": m.bias_label,
+           "in_ensemble": t.in_ensemble, "prior_prob": t.prior_prob, "parameters": m.parameters}
+    with single_threaded_blas():
+        n_q = max(t.draws * t.chains, QUADRATURE_DRAWS)
+        q = _quadrature(m, d, pri, n_draws=n_q, rng=rng) if t.how == "quadrature" else None
+        if q is not None:
+            lm, mu_d, err = q
+            row.update(log_ml=lm, log_ml_error=err, log_ml_method="quadrature", r_hat_max=float("nan"),
+                       ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False, log_ml_exact=lm)
+        elif t.how == "closed form":  # mu = 0, tau = 0, no bias: the likelihood is the marginal likelihood
+            ll = float(_np_loglik(m, d, np.zeros(1), np.zeros(1), None, None)[0])
+            row.update(log_ml=ll, log_ml_error=0.0, log_ml_method="closed form", r_hat_max=float("nan"),
+                       ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False)
+            mu_d = np.zeros(1)
+        else:
+            res_m, mu_d = _mcmc_bridge(t, rng)
+            row.update(res_m)
+        if row["log_ml_method"] != "quadrature":
+            exact = _quadrature(m, d, pri) if (t.exact_check and m.tractable) else None
+            row["log_ml_exact"] = exact[0] if exact is not None else None
+    if m.effect:
+        lo, med, hi = np.quantile(mu_d, [0.025, 0.5, 0.975])
+        row.update(mu_mean=float(mu_d.mean()), mu_median=float(med), mu_ci_low=float(lo), mu_ci_high=float(hi))
+    row["seconds"] = time.perf_counter() - t1
+    return row, mu_d
+
 
 def inclusion_bayes_factors(members: Sequence[Member], prior_probs, log_ml) -> tuple[np.ndarray, dict]:
     """Posterior model probabilities and inclusion Bayes factors.
@@ -1175,6 +1310,8 @@ def fit_bma(
     missing_vi: str | None = "refuse",
     exact_check: bool = True,
     marginal_likelihood: str = "exact",
+    jobs: int = 1,
+    scheduler: str | None = None,
 ) -> BMAResult:
     """Fit the bias-adjusted Bayesian model-averaged ensemble (RoBMA-PSMA style).
 
@@ -1204,15 +1341,21 @@ def fit_bma(
         table with rows lacking a variance is refused here (:func:`metaquant.bayes.data.rows_as_given`).
     exact_check : bool
         ``"bridge"``: also compute the marginal likelihood of the quadrature-tractable members by
-        quadrature (``log_ml_exact``, ``log_ml_gap``).  ``"exact"``: also fit the plain member by
-        PyMC + bridge sampling, a live check of the bridge sampler on these data (``bridge_check``,
-        ``log_ml_gap``; a note when the gap exceeds 4 RE + 0.01).
+        quadrature (``log_ml_exact``, ``log_ml_gap``).  ``"exact"``: where some member is
+        bridge-sampled, also fit the plain member by PyMC + bridge sampling, a live check of the
+        bridge sampler on these data (``bridge_check``, ``log_ml_gap``; a note when the gap exceeds
+        4 RE + 0.01).
     marginal_likelihood : {"exact", "bridge"}
         ``"exact"`` (default): the quadrature-tractable members (no bias, PET, PEESE, and the selection
-        members without effect and heterogeneity) by quadrature, with exact posterior draws of ``mu``
-        from the quadrature grid, and the others (selection members with ``mu`` or ``tau``) by PyMC +
-        bridge sampling; exact where exactness is available, and about 2.5 times faster.
+        members with at most four free parameters whose grid stays within its budget) by quadrature,
+        with posterior draws of ``mu`` from the quadrature grid (:data:`QUADRATURE_DRAWS` at least), and
+        the others by PyMC + bridge sampling.  On the default ensemble every member is computed by
+        quadrature, with no MCMC.
         ``"bridge"``: every member by PyMC + bridge sampling (quadrature only as a check).
+    jobs, scheduler
+        The members are independent fits: ``jobs`` local worker processes or a Dask scheduler's address
+        (:func:`metaquant.parallel.run_tasks`).  Every member draws from its own random stream (the seed
+        and its place in the ensemble), so the numbers do not depend on how the members are run.
 
     Returns
     -------
@@ -1261,59 +1404,39 @@ def fit_bma(
                          "in some interval: its weight is informed mostly by the prior)")
     if d.k < 10:
         notes.append(f"only {plural(d.k, 'study')}: the bias components have little power and lean on their priors")
-    rows, mu_store = [], []
-    compiles = 0
+    nuts = dict(draws=draws, tune=tune, chains=chains, target_accept=target_accept, cores=cores)
 
-    def mcmc_bridge(m: Member) -> tuple[dict, np.ndarray]:
-        """PyMC posterior of a member and its bridge-sampled marginal likelihood."""
-        nonlocal compiles
-        post, div, compiled = _sample(m, pri, d, draws=draws, tune=tune, chains=chains,
-                                      seed=int(rng.integers(2**31 - 1)), target_accept=target_accept, cores=cores)
-        compiles += int(compiled)
-        br = bridge_sampler(_to_unconstrained(m, pri, post, d), _log_post(m, d, pri), seed=rng)
-        diag = _diagnostics(m, post)
-        ok = (diag["r_hat_max"] <= RHAT_MAX and diag["ess_bulk_min"] >= ESS_MIN and div == 0
-              and br.converged and br.re <= BRIDGE_RE_MAX)
-        out = dict(log_ml=br.log_ml, log_ml_error=br.re, log_ml_method="bridge", **diag, divergences=div,
-                   bridge_iterations=br.iterations, ok=bool(ok), compiled=compiled)
-        return out, (post["mu"].ravel() if m.effect else np.zeros(1))
+    def task(i: int, m: Member, how: str) -> _MemberTask:
+        return _MemberTask(key=(m.name,), member=m, index=i, how=how, data=d, priors=pri, seed=seed,
+                           exact_check=exact_check, in_ensemble=i < len(mem),
+                           prior_prob=float(prior[i]) if i < len(mem) else 0.0, **nuts)
 
-    with single_threaded_blas():
-        for i, m in enumerate(fits):
-            t1 = time.perf_counter()
-            row = {"name": m.name, "effect": m.effect, "heterogeneity": m.heterogeneity, "bias": m.bias_label,
-                   "in_ensemble": i < len(mem), "prior_prob": float(prior[i]) if i < len(mem) else 0.0,
-                   "parameters": m.parameters}
-            if exact_where_tractable and m.tractable and m.parameters:
-                lm, mu_q = _quadrature(m, d, pri, n_draws=draws * chains, rng=rng)
-                row.update(log_ml=lm, log_ml_error=0.0, log_ml_method="quadrature", r_hat_max=float("nan"),
-                           ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False)
-                mu_d = mu_q
-                if exact_check and m == plain:
-                    # the live check of bridge sampling on these data: the plain member by PyMC as well
-                    chk, _ = mcmc_bridge(m)
-                    row["bridge_check"] = {k: chk[k] for k in ("log_ml", "log_ml_error", "r_hat_max",
-                                                               "ess_bulk_min", "divergences", "ok")}
-                    row["compiled"] = chk["compiled"]
-            elif not m.parameters:  # mu = 0, tau = 0, no bias: the likelihood is the marginal likelihood
-                ll = float(_np_loglik(m, d, np.zeros(1), np.zeros(1), None, None)[0])
-                row.update(log_ml=ll, log_ml_error=0.0, log_ml_method="closed form", r_hat_max=float("nan"),
-                           ess_bulk_min=float("nan"), divergences=0, ok=True, compiled=False)
-                mu_d = np.zeros(1)
-            else:
-                res_m, mu_d = mcmc_bridge(m)
-                row.update(res_m)
-            if row["log_ml_method"] == "quadrature":
-                row["log_ml_exact"] = row["log_ml"]
-            else:
-                row["log_ml_exact"] = _quadrature(m, d, pri)[0] if (exact_check and m.tractable) else None
-            if m.effect:
-                lo, med, hi = np.quantile(mu_d, [0.025, 0.5, 0.975])
-                row.update(mu_mean=float(mu_d.mean()), mu_median=float(med), mu_ci_low=float(lo),
-                           mu_ci_high=float(hi))
-            row["seconds"] = time.perf_counter() - t1
-            rows.append(row)
-            mu_store.append(mu_d)
+    def how_of(m: Member) -> str:
+        if not m.parameters:
+            return "closed form"
+        return "quadrature" if exact_where_tractable and m.tractable else "bridge"
+
+    i_plain = fits.index(plain)
+    check = exact_where_tractable and exact_check and how_of(plain) == "quadrature"
+    tasks = [task(i, m, how_of(m)) for i, m in enumerate(fits)]
+    # the live check of bridge sampling on these data, wherever some member is bridge-sampled
+    wanted = check and any(t.how == "bridge" for t in tasks[:len(mem)])
+    extra = [task(i_plain, plain, "check")] if wanted else []
+    out = run_tasks(tasks + extra, jobs=jobs, scheduler=scheduler, fn=_fit_member)
+    rows, mu_store = [r for r, _ in out[:len(tasks)]], [mu for _, mu in out[:len(tasks)]]
+    checks = [r for r, _ in out[len(tasks):]]
+    if check and not wanted and any(r["log_ml_method"] == "bridge" for r in rows[:len(mem)]):
+        # a member beyond the quadrature grid's budget fell back to sampling: check the sampler now
+        checks = [r for r, _ in run_tasks([task(i_plain, plain, "check")], jobs=jobs, scheduler=scheduler,
+                                          fn=_fit_member)]
+    if checks:
+        chk = checks[0]
+        rows[i_plain]["bridge_check"] = {k: chk[k] for k in ("log_ml", "log_ml_error", "r_hat_max", "ess_bulk_min",
+                                                              "divergences", "ok")}
+        rows[i_plain]["compiled"] = chk["compiled"]
+        rows[i_plain]["seconds"] += chk["seconds"]
+    compiles = sum(int(r["compiled"]) for r in rows)
+    sampled = bool(checks) or any(r["log_ml_method"] == "bridge" for r in rows)
     n_ens = len(mem)
     post_p, inclusion = inclusion_bayes_factors(mem, prior, [r["log_ml"] for r in rows[:n_ens]])
     for r, p in zip(rows, list(post_p) + [0.0] * (len(rows) - n_ens), strict=True):
@@ -1337,7 +1460,6 @@ def fit_bma(
     mix_n = 4000
     mix_draws = rng.choice(xs, size=mix_n, p=ws / ws.sum())
     # the label as a hypothesis
-    i_plain = fits.index(plain)
     z_plain = _zones_of_mu(mu_store[i_plain], None, d)
     z_ens = _zones_of_mu(xs, ws, d)
     p_eff = float(prior[eff].sum())
@@ -1359,8 +1481,8 @@ def fit_bma(
                 "sampler": "pymc", "compilations": compiles,
                 "marginal_likelihood": "bridge sampling (normal proposal)" if not exact_where_tractable
                 else "quadrature where tractable, bridge sampling (normal proposal) elsewhere"
-                + ("; the plain member bridge-sampled as a check" if exact_check else ""),
-                "pytensor_mode": _compile_kwargs().get("mode", "default")}
+                + ("; the plain member bridge-sampled as a check" if checks else ""),
+                "pytensor_mode": _compile_kwargs().get("mode", "default") if sampled else None}
     res = BMAResult(property=d.prop, higher_is_better=d.hib, thresholds=d.thresholds, k=d.k, members=rows,
                     inclusion=inclusion, mu=mu_sum, mu_conditional=mu_cond, zones=zones, label_plain=lab_plain,
                     label_ensemble=lab_ens, priors=pri, settings=settings, notes=notes, mu_draws=mix_draws,

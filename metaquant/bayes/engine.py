@@ -94,7 +94,8 @@ class BMAEngine:
         from .bma import fit_bma
 
         res = fit_bma(rows, thresholds=spec.cut_points(), priors=priors_of(spec), draws=settings.draws,
-                      tune=settings.tune, chains=min(settings.chains, 2), seed=settings.seed)
+                      tune=settings.tune, chains=min(settings.chains, 2), seed=settings.seed, jobs=settings.jobs,
+                      scheduler=settings.scheduler)
         return _with_note(res, rows)
 
 

@@ -18,7 +18,7 @@ from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..present.tables import FORMATS, format_table
 from ..spec import METHODS, MODELS, VARIANCE_POLICIES
-from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option
+from .options import FACTOR_RANGE, ScalePriorParam, accepted, mcmc_options, number_option, parallel_options
 from .show import print_checks, print_result, summary_frame
 
 
@@ -63,6 +63,8 @@ from .show import print_checks, print_result, summary_frame
 @click.option("--prior-tau", type=ScalePriorParam(), default=None,
               help=f"Prior of the between-study sd tau. {accepted(ScalePriorParam())}")
 @mcmc_options()
+@parallel_options("--method bma: local worker processes for the ensemble's member fits (the other methods fit "
+                  "one model and do not use it).", "--method bma only: the ensemble's member fits are sent there.")
 @click.option("--sampler", type=click.Choice(["pymc", "nutpie", "numpyro"]), default="pymc", show_default=True)
 @number_option("--threshold-scale", low=FACTOR_RANGE[0], high=FACTOR_RANGE[1], default=None,
                help="Multiply SSM's cut-points by this factor.")

@@ -194,14 +194,15 @@ def mcmc_options(*, draws_help: str = "MCMC draws per chain.", seed_help: str = 
     return deco
 
 
-def parallel_options(jobs_help: str = "Local worker processes for the independent fits."):
+def parallel_options(jobs_help: str = "Local worker processes for the independent fits.", scheduler_help: str = ""):
     """``--jobs`` and ``--scheduler``, the same two options on every command that runs independent fits.
 
-    Their values go to :func:`metaquant.parallel.run_tasks`.
+    Their values go to :func:`metaquant.parallel.run_tasks`; ``scheduler_help`` is added to the scheduler's help.
     """
     def deco(f):
         f = click.option("--scheduler", default=None,
-                         help="Dask distributed scheduler address, e.g. tcp://host:8786 (needs the 'dist' extra).")(f)
+                         help="Dask distributed scheduler address, e.g. tcp://host:8786 (needs the 'dist' extra)."
+                         + (f" {scheduler_help}" if scheduler_help else ""))(f)
         f = count_option("--jobs", high=MAX_JOBS, default=1, show_default=True, help=jobs_help)(f)
         return f
 

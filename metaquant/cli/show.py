@@ -284,9 +284,13 @@ def print_bma(d: dict) -> None:
     for m in top:
         click.echo(f"    {m['name']:<40} prior {num(m.get('prior_prob'), 3)}  posterior {num(m.get('post_prob'), 3)}")
     diag = d.get("diagnostics") or {}
-    click.echo(f"  diagnostics: R-hat max {rhat(diag.get('r_hat_max'))}, bulk ESS min "
-               f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling error "
-               f"max {num(diag.get('bridge_re_max'), 4)}")
+    quad = f"quadrature error max {num(diag.get('quadrature_error_max'), 6)} (log p(y))"
+    if diag.get("members_sampled") == 0:
+        click.echo(f"  diagnostics: every member by quadrature or in closed form (no MCMC); {quad}")
+    else:
+        click.echo(f"  diagnostics: R-hat max {rhat(diag.get('r_hat_max'))}, bulk ESS min "
+                   f"{num(diag.get('ess_bulk_min'), 0)}, divergences {diag.get('divergences')}, bridge-sampling "
+                   f"error max {num(diag.get('bridge_re_max'), 4)}; {quad}")
     if d.get("ok") is False:
         click.echo(click.style("  WARNING: diagnostics failed (R-hat, ESS, divergences or bridge-sampling error): "
                                "draw more before reading these numbers", fg="red", bold=True))
