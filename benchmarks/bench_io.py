@@ -15,7 +15,7 @@ peak from hiding the next.  The baseline RSS of a process that only imports
 metaquant is reported beside it, so that the cost of the data itself is the
 difference.  Medians over repetitions.
 
-Target (issue 10): 1 million rows within 1 GB peak RSS.
+Target: 1 million rows within 1 GB peak RSS.
 """
 
 from __future__ import annotations
