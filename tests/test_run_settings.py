@@ -41,7 +41,34 @@ def test_every_fitting_command_shows_the_one_set_of_mcmc_defaults(command):
     assert int(_default(out.output, "--seed")) == DEFAULT_SEED
 
 
-@pytest.mark.parametrize("command", (["compare"], ["sensitivity"], ["report"]), ids=lambda c: c[0])
+@pytest.mark.parametrize("command", COMMANDS + (["plot", "forest"], ["plot", "posterior"], ["plot", "bits"]),
+                         ids=lambda c: "-".join(c))
+def test_every_fitting_command_takes_mcmc_and_builds_one_run_settings(command, monkeypatch):
+    """--mcmc is one of the shared MCMC options: the command receives the RunSettings they make, force_mcmc set."""
+    out = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)
+    assert out.exit_code == 0, out.output
+    assert "--mcmc" in out.output
+
+
+def test_predict_passes_mcmc_to_the_fit(monkeypatch):
+    import metaquant.api as api
+
+    seen = {}
+
+    def capture(table, spec, at, settings=None, **kw):
+        seen["settings"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr(api, "predict", capture)
+    CliRunner().invoke(main, ["predict", "--data", "benchmarks", "--property", "accuracy", "--bits", "8", "--mcmc",
+                              "--draws", "300", "--seed", "7"])
+    run = seen["settings"]
+    assert run.force_mcmc is True and run.draws == 300 and run.seed == 7
+    assert run.tune == RunSettings().tune and run.chains == RunSettings().chains
+
+
+@pytest.mark.parametrize("command", (["compare"], ["sensitivity"], ["report"], ["predict"], ["fit"]),
+                         ids=lambda c: c[0])
 def test_every_command_with_independent_fits_takes_jobs_and_scheduler(command):
     out = CliRunner().invoke(main, [*command, "--help"], terminal_width=200)
     assert out.exit_code == 0, out.output

@@ -16,7 +16,7 @@ from ..bayes.priors import PRIOR_SCALE_RANGE
 from ..errors import DiagnosticsError, InputError
 from ..evidence.effects import for_property
 from ..present.tables import FORMATS, format_table
-from ..spec import METHODS, FitSpec, RunSettings
+from ..spec import METHODS, FitSpec
 from .options import (
     FACTOR_RANGE,
     Number,
@@ -89,7 +89,7 @@ def _progress(fmt: str, quiet: bool) -> bool:
 @click.option("--quiet", is_flag=True, help="No progress messages.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
-def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chains, seed, bias, rho, shared_baseline,
+def compare(data, prop, all_, method_bayes, fast, missing_vi, run, bias, rho, shared_baseline,
             jobs, scheduler, strict, quiet, fmt):
     """SSM, Bayesian and REML pooling side by side, with their agreement.
 
@@ -112,7 +112,7 @@ def compare(data, prop, all_, method_bayes, fast, missing_vi, draws, tune, chain
     with Progress(n, label="compare", quiet=quiet or fmt != "table") as bar, collect_warnings():
         spec = FitSpec(prop or "accuracy", method=method_bayes, rho=rho, shared_baseline=shared_baseline)
         comp = api.compare(table, prop, spec=spec, rules=_rules(data),
-                           settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast,
+                           settings=run, fast=fast,
                            reml_policy=missing_vi, progress=bar.done, bias=bias, jobs=jobs, scheduler=scheduler)
     if fmt == "json":
         click.echo(json.dumps(comp.to_dict(), indent=2))
@@ -163,7 +163,7 @@ _MU_SDS = NumberList(Number(*PRIOR_SCALE_RANGE))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="table for people; json, csv, markdown or latex to export.")
 def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_sd, prior_taus, bayes_engine,
-                missing_vi, draws, tune, chains, seed, jobs, scheduler, strict, quiet, fmt):
+                missing_vi, run, jobs, scheduler, strict, quiet, fmt):
     """How conclusions move: subgroups, leave-one-out, priors, thresholds, belief splits.
 
     \b
@@ -184,7 +184,7 @@ def sensitivity(data, prop, by, loo, priors_, thresholds_, belief, factors, mu_s
 
     table = _table(data)
     bar = Progress(None, label="sensitivity", quiet=quiet or fmt != "table")
-    mcmc = dict(settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), bayes_engine=bayes_engine,
+    mcmc = dict(settings=run, bayes_engine=bayes_engine,
                 missing_vi=missing_vi, jobs=jobs, scheduler=scheduler, rules=_rules(data), progress=bar)
     if by:
         res = sens.by_moderator(table, prop, by, **mcmc)
@@ -256,7 +256,7 @@ def plot():
 @click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as the PyMC one.")
 @_missing_vi_option
 @mcmc_options()
-def plot_forest(data, prop, out, force, methods, fast, missing_vi, draws, tune, chains, seed):
+def plot_forest(data, prop, out, force, methods, fast, missing_vi, run):
     """Evidence rows by study with a weights column, the pooled diamond(s) with prediction intervals and the
     heterogeneity line; each diamond's numbers are printed."""
     from ..present import plots
@@ -264,7 +264,7 @@ def plot_forest(data, prop, out, force, methods, fast, missing_vi, draws, tune, 
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
-    run = RunSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    run = run
     drawn = _forest_estimates(t, name, methods or ("primary",), fast, missing_vi, run)
     if not drawn:
         raise InputError(f"{name}: none of the estimates asked for can be pooled",
@@ -341,7 +341,7 @@ def plot_funnel(data, prop, out, force, trimfill, method):
 @click.option("--fast", is_flag=True, help="The exact engine where it fits the same model as PyMC.")
 @_missing_vi_option
 @mcmc_options()
-def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws, tune, chains, seed):
+def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, run):
     """Posterior density of the pooled effect (in %) over SSM's 13 zones with their probabilities."""
     from ..present import plots
     from ..workbench import compare as cmp
@@ -349,7 +349,7 @@ def plot_posterior(data, prop, out, force, method_bayes, fast, missing_vi, draws
     _check_out(out, force, data)
     t = for_property(_table(data), prop)
     d, res = cmp.fit_bayesian(t, FitSpec(str(t["property"].iloc[0]), method=method_bayes),
-                              RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), fast=fast)
+                              run, fast=fast)
     if res is None:
         raise InputError(f"{prop}: {d.get('reason')}")
     fig = plots.posterior_plot(res, str(t["property"].iloc[0]), zone_probabilities=d.get("zone_probabilities"),
@@ -409,7 +409,7 @@ def plot_caterpillar(data, prop, out, force, missing_vi):
 @_missing_vi_option
 @click.option("--bayes", "with_bayes", is_flag=True, help="Add the Bayesian meta-regression band (PyMC).")
 @mcmc_options()
-def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chains, seed):
+def plot_bits(data, prop, out, force, missing_vi, with_bayes, run):
     """The effect against the weight bit-width with the REML (and Bayesian) regression on log2(bits)."""
     from ..present import plots, report
     from ..workbench.predict import bits_regression
@@ -418,7 +418,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
     t = for_property(_table(data), prop)
     name = str(t["property"].iloc[0])
     reml = bits_regression(t, FitSpec(name, method="reml", variance_policy=missing_vi))
-    band = report.bayes_bits_band(t, RunSettings(draws=draws, tune=tune, chains=chains, seed=seed)) \
+    band = report.bayes_bits_band(t, run) \
         if with_bayes else None
     fig = plots.bits_plot(t, predictions=reml if reml.get("estimable") else None, regression=reml,
                           missing_vi=missing_vi, bayes_band=band)
@@ -443,7 +443,7 @@ def plot_bits(data, prop, out, force, missing_vi, with_bayes, draws, tune, chain
 @_bias_option
 @click.option("--strict", is_flag=True, help="Exit 3 when MCMC diagnostics fail or cannot be computed.")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed, jobs, scheduler, bias, strict,
+def report(data, out, force, fast, props, missing_vi, run, jobs, scheduler, bias, strict,
            quiet):
     """One self-contained HTML page plus report.json: comparison, plots, funnel, diagnostics, sensitivity.
 
@@ -456,7 +456,7 @@ def report(data, out, force, fast, props, missing_vi, draws, tune, chains, seed,
     log = None if quiet else (lambda msg: click.echo(msg, err=True))
     path = rep.write_report(out, list(data) if data else "ssm2025", force=force, fast=fast,
                             properties=list(props) or None, missing_vi=missing_vi,
-                            settings=RunSettings(draws=draws, tune=tune, chains=chains, seed=seed), jobs=jobs,
+                            settings=run, jobs=jobs,
                             scheduler=scheduler, log=log, bias=bias)
     click.echo(f"wrote {path / 'report.html'}, {path / 'report.json'} and {path / 'report.csv'}")
     doc = json.loads((path / "report.json").read_text(encoding="utf-8"))

@@ -70,8 +70,6 @@ from .show import print_checks, print_result, summary_frame
                help="Multiply SSM's cut-points by this factor.")
 @number_option("--min-probability", low=0, high=1, low_open=True, default=0.75, show_default=True,
                help="Bayesian engines: state a label only when its zones hold this posterior probability.")
-@click.option("--mcmc", "force_mcmc", is_flag=True,
-              help="Bayes: sample by NUTS even where quadrature computes the same posterior (the default there).")
 @click.option("--prior", "prior", is_flag=True, help="PyMC: also draw from the prior (InferenceData 'prior' group).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Folder for InferenceData (NetCDF) and a JSON summary per property, written atomically.")
@@ -98,7 +96,7 @@ def fit(data, prop, all_, out, force, strict, check, quiet, fmt, include_confoun
     options["scale_moderators"] = tuple(options["scale_moderators"])
     options["wald"] = tuple(options["wald"])
     bar = not quiet and sys.stderr.isatty() and fmt == "table"
-    spec, run = api.split_options(prop or "accuracy", progress=bar, **options)
+    spec, run = api.split_options(prop or "accuracy", settings=options.pop("run"), progress=bar, **options)
     from ..outputs import output_dir
     from ..progress import Progress, collect_warnings
 

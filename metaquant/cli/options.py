@@ -16,6 +16,7 @@ check on each number.  The ranges of the Bayesian priors are those of
 
 from __future__ import annotations
 
+import functools
 import math
 
 import click
@@ -176,14 +177,24 @@ def seed_option(*decls, **kw):
 
 
 def mcmc_options(*, draws_help: str = "MCMC draws per chain.", seed_help: str = "MCMC seed."):
-    """``--draws``, ``--tune``, ``--chains`` and ``--seed`` with their ranges and the one set of defaults.
+    """``--draws``, ``--tune``, ``--chains``, ``--seed`` and ``--mcmc``, given to the command as one ``run``.
 
     The defaults are :class:`metaquant.spec.RunSettings`'s (``spec.DEFAULT_MCMC``, ``spec.DEFAULT_SEED``) for
-    every command that fits; no command states its own.
+    every command that fits; no command states its own.  The command receives a single keyword ``run``, the
+    :class:`~metaquant.spec.RunSettings` these options make (``--mcmc`` is its ``force_mcmc``: sample by NUTS
+    even where quadrature computes the same posterior), so no command builds its own.
     """
     base = RunSettings()
 
-    def deco(f):
+    def deco(command):
+        @functools.wraps(command)
+        def with_run(*args, draws, tune, chains, seed, force_mcmc, **kwargs):
+            run = RunSettings(draws=draws, tune=tune, chains=chains, seed=seed, force_mcmc=force_mcmc)
+            return command(*args, run=run, **kwargs)
+
+        f = click.option("--mcmc", "force_mcmc", is_flag=True,
+                         help="Bayes: sample by NUTS even where quadrature computes the same posterior "
+                              "(the default there).")(with_run)
         f = seed_option("--seed", default=base.seed, show_default=True, help=seed_help)(f)
         f = count_option("--chains", high=MAX_CHAINS, default=base.chains, show_default=True, help="MCMC chains.")(f)
         f = count_option("--tune", low=0, default=base.tune, show_default=True,

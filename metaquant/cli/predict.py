@@ -63,7 +63,7 @@ def _settings(at_pairs, shortcuts) -> dict:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardware, granularity, model_family,
             task_family, hardware_class, runtime, at_pairs, moderators, scale_moderators, homoscedastic, method,
-            variance_policy, draws, tune, chains, seed, jobs, scheduler, fmt):
+            variance_policy, run, jobs, scheduler, fmt):
     """The expected effect at a setting, its confidence/credible and prediction intervals, and the SSM label.
 
     Rows that lack a numeric setting are left out (counted); a categorical one they do not say takes the level
@@ -82,8 +82,7 @@ def predict(data, prop, bits, act_bits, kv_bits, technique, params, task, hardwa
                               "hardware_class": hardware_class, "runtime": runtime})
     spec, settings = api.split_options(prop, method=method.lower(), moderators=tuple(moderators),
                                        scale_moderators=tuple(scale_moderators), variance_policy=variance_policy,
-                                       draws=draws, tune=tune, chains=chains, seed=seed, jobs=jobs,
-                                       scheduler=scheduler)
+                                       settings=run, jobs=jobs, scheduler=scheduler)
     table = api.effect_table(list(data) or "ssm2025", measure=spec.measure)
     # a shortcut names the schema's column, or the user column x_NAME where the data carry that instead
     at = {api.covariate_column(table, k): v for k, v in at.items()}
