@@ -149,3 +149,10 @@ def test_one_regression_spec_gives_one_slope_from_fit_predict_sensitivity_and_re
     assert by.regression["slope"]["bayes"]["mean"] == slope["mean"]
     band = report.bayes_bits_band(t, TINY)
     assert band["slope_mean"] == pytest.approx(slope["mean"], rel=1e-12)
+
+
+def test_report_sweeps_keep_mcmc_when_the_main_fits_are_forced_to_sample():
+    main_run, sweep = report.main_settings(RunSettings(force_mcmc=True, seed=5))
+    assert main_run.force_mcmc and sweep.force_mcmc and sweep.seed == 5
+    assert (sweep.draws, sweep.tune, sweep.chains) == SWEEP_MCMC
+    assert not report.main_settings(RunSettings())[1].force_mcmc

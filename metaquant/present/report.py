@@ -217,7 +217,8 @@ def main_settings(settings: RunSettings | None = None, sweep_settings: RunSettin
     ``sweep_settings`` (default :meth:`RunSettings.for_sweep` with the main seed); under ``fast`` the main
     fits run with the sweep settings too."""
     settings = settings or RunSettings()
-    sweep = sweep_settings or RunSettings.for_sweep(seed=settings.seed, sampler=settings.sampler)
+    sweep = sweep_settings or RunSettings.for_sweep(seed=settings.seed, sampler=settings.sampler,
+                                                    force_mcmc=settings.force_mcmc)
     return (sweep if fast else settings), sweep
 
 
