@@ -37,6 +37,7 @@ from scipy import linalg, optimize, stats
 
 from ..outputs import json_safe
 from ..results import FitStatistics
+from .level import level_alpha as _alpha
 
 __all__ = [
     "METHODS",
@@ -158,18 +159,6 @@ def _ratio_warning(vi: np.ndarray) -> list[str]:
         return [f"ratio of largest to smallest sampling variance extremely large ({pos.max() / pos.min():.1e}): "
                 "results may not be stable"]
     return []
-
-
-def _alpha(level: float) -> float:
-    """metafor's ``.level``: a confidence level given in percent or as a fraction, to alpha."""
-    level = float(level)
-    if not math.isfinite(level) or level < 0 or level >= 100:
-        raise ValueError(f"level must be in [0, 100) (percent) or (0, 1) (fraction), got {level!r}")
-    if level == 0:
-        return 1.0
-    if level >= 1:
-        return (100.0 - level) / 100.0
-    return 1.0 - level if level > 0.5 else level
 
 
 def _r_mad(x: np.ndarray) -> float:

@@ -41,6 +41,7 @@ from scipy import linalg, stats
 
 from ..outputs import json_safe
 from ..results import FitStatistics
+from .level import level_alpha as _alpha
 
 # this module does not import metaquant.classical.rma (whose predict() dispatches here): no import cycle
 
@@ -152,18 +153,6 @@ class RMALSResult(FitStatistics):
         df = pd.DataFrame(rows).set_index("name")
         df.index.name = "term"
         return df[["estimate", "se", "stat", "p", "ci_low", "ci_high"]]
-
-
-def _alpha(level: float) -> float:
-    """metafor's ``.level``: a confidence level in percent or as a fraction, to alpha (as ``rma._alpha``)."""
-    level = float(level)
-    if not math.isfinite(level) or level < 0 or level >= 100:
-        raise ValueError(f"level must be in [0, 100) (percent) or (0, 1) (fraction), got {level!r}")
-    if level == 0:
-        return 1.0
-    if level >= 1:
-        return (100.0 - level) / 100.0
-    return 1.0 - level if level > 0.5 else level
 
 
 # --------------------------------------------------------------------------------------------
