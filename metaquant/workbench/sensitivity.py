@@ -136,12 +136,9 @@ def _zones_sweep(task: Task, prefit: tuple[dict, Any] | None = None) -> dict:
 def execute(task: Task) -> dict:
     """Run one task; an engine that cannot fit the rows gives ``{"error": ...}`` instead of raising."""
     try:
-        if task.engine == "ssm":
-            return compare.ssm_entry(task.table, **task.options)[0]
-        if task.engine == "reml":
-            return compare.classical_entry(task.table, task.spec, task.settings)[0]
-        if task.engine == "bayes":
-            return compare.fit_bayesian(task.table, task.spec, task.settings)[0]
+        if task.engine in ("ssm", "reml", "bayes"):  # the fits of a comparison: compare runs them
+            return compare.execute(compare.Task((task.engine,), task.table, task.spec, task.settings,
+                                                dict(task.options)))[0]
         if task.engine == "bayes_zones":
             return _zones_sweep(task)
     except InputError as exc:
